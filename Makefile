@@ -1,0 +1,32 @@
+# The two set-up commands of the README: `make demo` and `make test`.
+# Both create or refresh .venv; nothing else needs to be installed.
+PY ?= python3
+VENV := .venv
+BIN := $(VENV)/bin
+STAMP := $(VENV)/.installed
+# torch/torchvision pinned here to the wheels cached on the build machines; pyproject accepts any torch>=2.4.
+TORCH_PIN ?= torch==2.14.1 torchvision==0.29.1
+
+.PHONY: venv demo test bench clean
+
+$(STAMP): pyproject.toml Makefile
+	test -x $(BIN)/python || $(PY) -m venv $(VENV)
+	$(BIN)/python -m pip install -q --upgrade pip
+	$(BIN)/python -c "import torch, torchvision" 2>/dev/null || $(BIN)/python -m pip install -q $(TORCH_PIN)
+	$(BIN)/python -m pip install -q -e '.[test,ray]'
+	touch $(STAMP)
+
+venv: $(STAMP)
+
+## demo: build the synthetic dataset (no download needed), inspect it, and score one activation on it
+demo: $(STAMP)
+	$(BIN)/noisebench synth --rows 7000 --seed 0 --force
+	$(BIN)/noisebench info datasets_cache/synth-7000-dirty.h5
+	$(BIN)/noisebench verify datasets_cache/synth-7000-dirty.h5
+
+## test: the whole offline CPU test suite
+test: $(STAMP)
+	$(BIN)/python -m pytest -q -p no:cacheprovider
+
+clean:
+	rm -rf $(VENV) build *.egg-info

@@ -1,0 +1,258 @@
+"""The "infinite" hidden-function multivariate regression dataset (SPEC §2), streamed into HDF5.
+
+Definition (deterministic in (seed, rows, cols, dirty_frac, sigma)):
+
+* domain: `rows` evenly spaced values over [-875, 875) (rows=7000 gives arange(-875, 875, 0.25));
+* column j is an independent pseudo-random permutation of the domain (a keyed Feistel
+  permutation, so any row can be computed without materialising the column);
+* 11 constants C ~ U[-1, 1); hidden functions f0=C0 sin x, f1=C1 cos x, f2=C2 x+C3,
+  f3=C4 x^2+C5 x+C6, f4=C7 x^3+C8 x^2+C9 x+C10; columns 0-4 use f0-f4, columns >= 5 a seeded
+  random choice among them (same constants);
+* X = column values standardised by the domain's mean and (population) std; y = row mean of
+  the f_j(x_j) standardised by f_j's mean and std over the domain;
+* split: the first floor(5/7 rows) rows train, the rest val (rows are already in random order);
+  the same split for the clean and the dirty file (fixing the source notebook's leak);
+* dirty: exactly floor(dirty_frac * n_train) training rows, chosen by another keyed permutation,
+  get independent N(0, sigma^2) offsets on every (standardised) feature and on the target.
+  Val is clean in both files.
+
+Everything is computed in fixed blocks of BLOCK rows with per-block random streams, so the bytes
+do not depend on the writer's chunk size or on how many workers compute them.
+"""
+
+from __future__ import annotations
+
+import json
+import math
+from dataclasses import asdict, dataclass
+from pathlib import Path
+from typing import Callable
+
+import numpy as np
+
+from noisebench.errors import UserError
+from noisebench.generators.index_permutation import IndexPermutation
+
+BLOCK = 1 << 16  # rows per deterministic block
+DOMAIN_LO, DOMAIN_HI = -875.0, 875.0
+N_FUNCS = 5
+N_CONSTS = 11
+TRAIN_FRACTION = (5, 7)  # 5000 train / 2000 val for 7000 rows
+
+# Stream ids for SeedSequence spawn keys: one independent random stream per purpose.
+_S_CONSTS, _S_COLPERM, _S_DIRTYPERM, _S_NOISE = 1, 2, 3, 4
+
+FUNCTION_FORMULAS = (
+    "C0*sin(x)",
+    "C1*cos(x)",
+    "C2*x + C3",
+    "C4*x^2 + C5*x + C6",
+    "C7*x^3 + C8*x^2 + C9*x + C10",
+)
+
+
+@dataclass(frozen=True)
+class SynthParams:
+    rows: int = 7000
+    cols: int = 10
+    dirty_frac: float = 0.1
+    sigma: float = 0.5
+    seed: int = 0
+
+    def validate(self) -> None:
+        if not isinstance(self.rows, int) or self.rows < 2:
+            raise UserError(f"--rows must be an integer >= 2 (one train and one val row), got {self.rows}")
+        if not isinstance(self.cols, int) or self.cols < 1:
+            raise UserError(f"--cols must be an integer >= 1, got {self.cols}")
+        if self.cols > 10_000:
+            raise UserError(f"--cols must be at most 10000, got {self.cols}")
+        if not (isinstance(self.dirty_frac, (int, float)) and 0.0 <= self.dirty_frac <= 1.0):
+            raise UserError(f"--dirty-frac must be within [0, 1], got {self.dirty_frac}")
+        if not (isinstance(self.sigma, (int, float)) and math.isfinite(self.sigma) and self.sigma >= 0):
+            raise UserError(f"--sigma must be a finite number >= 0, got {self.sigma}")
+        if self.seed < 0:
+            raise UserError(f"--seed must be >= 0, got {self.seed}")
+
+    @property
+    def n_train(self) -> int:
+        return max(1, self.rows * TRAIN_FRACTION[0] // TRAIN_FRACTION[1])
+
+    @property
+    def n_val(self) -> int:
+        return self.rows - self.n_train
+
+    @property
+    def n_dirty(self) -> int:
+        return int(math.floor(self.dirty_frac * self.n_train + 1e-9))
+
+
+def _ss(seed: int, stream: int, *more: int) -> np.random.SeedSequence:
+    return np.random.SeedSequence(seed, spawn_key=(stream, *more))
+
+
+def apply_function(fid: int, c: np.ndarray, x: np.ndarray) -> np.ndarray:
+    """Evaluate hidden function `fid` with constants `c` (length 11) at x (float64)."""
+    if fid == 0:
+        return c[0] * np.sin(x)
+    if fid == 1:
+        return c[1] * np.cos(x)
+    if fid == 2:
+        return c[2] * x + c[3]
+    if fid == 3:
+        return (c[4] * x + c[5]) * x + c[6]
+    if fid == 4:
+        return ((c[7] * x + c[8]) * x + c[9]) * x + c[10]
+    raise ValueError(f"unknown function id {fid}")
+
+
+class HiddenFunctionDataset:
+    """All the ground truth of one (seed, rows, cols) dataset, and block-wise row generation."""
+
+    def __init__(self, p: SynthParams):
+        p.validate()
+        self.p = p
+        rng = np.random.Generator(np.random.PCG64(_ss(p.seed, _S_CONSTS)))
+        self.constants = rng.uniform(-1.0, 1.0, N_CONSTS)
+        extra = rng.integers(0, N_FUNCS, size=max(0, p.cols - N_FUNCS))
+        self.function_ids = np.concatenate([np.arange(min(p.cols, N_FUNCS)), extra]).astype(np.int64)
+        n = p.rows
+        self.step = (DOMAIN_HI - DOMAIN_LO) / n
+        self.x_mean = DOMAIN_LO + (n - 1) / 2 * self.step
+        self.x_std = self.step * math.sqrt((n * n - 1) / 12.0)
+        self.col_perms = [IndexPermutation.from_seed_sequence(n, _ss(p.seed, _S_COLPERM, j)) for j in range(p.cols)]
+        self.dirty_perm = IndexPermutation.from_seed_sequence(p.n_train, _ss(p.seed, _S_DIRTYPERM))
+        self.f_mean, self.f_std = self._function_stats()
+
+    def domain(self, k: np.ndarray) -> np.ndarray:
+        return DOMAIN_LO + k.astype(np.float64) * self.step
+
+    def _function_stats(self) -> tuple[np.ndarray, np.ndarray]:
+        """Mean and population std of each hidden function over the whole domain (fixed blocks)."""
+        used = sorted(set(int(f) for f in self.function_ids))
+        s1 = np.zeros(N_FUNCS)
+        s2 = np.zeros(N_FUNCS)
+        n = self.p.rows
+        # two passes (mean, then centred squares) for accuracy with the cubic's large values
+        for start in range(0, n, BLOCK):
+            x = self.domain(np.arange(start, min(n, start + BLOCK)))
+            for f in used:
+                s1[f] += apply_function(f, self.constants, x).sum()
+        mean = s1 / n
+        for start in range(0, n, BLOCK):
+            x = self.domain(np.arange(start, min(n, start + BLOCK)))
+            for f in used:
+                s2[f] += np.square(apply_function(f, self.constants, x) - mean[f]).sum()
+        std = np.sqrt(s2 / n)
+        std[std == 0] = 1.0  # constant function (only when rows are tiny): avoid 0/0
+        return mean, std
+
+    def block(self, start: int, stop: int) -> tuple[np.ndarray, np.ndarray]:
+        """Clean rows [start, stop): standardised X (float64, rows x cols) and y (float64)."""
+        idx = np.arange(start, stop, dtype=np.uint64)
+        xs = np.empty((stop - start, self.p.cols))
+        y = np.zeros(stop - start)
+        for j, perm in enumerate(self.col_perms):
+            raw = self.domain(perm(idx))
+            xs[:, j] = (raw - self.x_mean) / self.x_std
+            f = int(self.function_ids[j])
+            y += (apply_function(f, self.constants, raw) - self.f_mean[f]) / self.f_std[f]
+        y /= self.p.cols
+        return xs, y
+
+    def dirty_in_block(self, start: int, stop: int) -> tuple[np.ndarray, np.ndarray]:
+        """Dirty training rows in [start, stop) (absolute indices, sorted) and their offsets.
+
+        `start` must be a multiple of BLOCK so the noise stream is fixed per block.
+        """
+        stop = min(stop, self.p.n_train)
+        if start >= stop or self.p.n_dirty == 0:
+            return np.empty(0, np.int64), np.empty((0, self.p.cols + 1))
+        idx = np.arange(start, stop, dtype=np.uint64)
+        rows = np.flatnonzero(self.dirty_perm(idx) < self.p.n_dirty) + start
+        rng = np.random.Generator(np.random.PCG64(_ss(self.p.seed, _S_NOISE, start // BLOCK)))
+        offsets = rng.normal(0.0, self.p.sigma, size=(rows.shape[0], self.p.cols + 1))
+        return rows.astype(np.int64), offsets
+
+    def truth_attrs(self) -> dict:
+        return {
+            "function_ids": self.function_ids.tolist(),
+            "function_formulas": list(FUNCTION_FORMULAS),
+            "constants": self.constants.tolist(),
+            "domain": [DOMAIN_LO, DOMAIN_HI, self.p.rows],
+            "x_mean": self.x_mean,
+            "x_std": self.x_std,
+            "f_mean": self.f_mean.tolist(),
+            "f_std": self.f_std.tolist(),
+        }
+
+
+def output_paths(out_dir: Path, p: SynthParams) -> tuple[Path, Path]:
+    stem = f"synth-{p.rows}" + (f"-s{p.seed}" if p.seed else "")
+    return out_dir / f"{stem}-clean.h5", out_dir / f"{stem}-dirty.h5"
+
+
+def build(
+    p: SynthParams,
+    out_dir: Path,
+    force: bool = False,
+    chunk_rows: int = 4 * BLOCK,
+    progress: Callable[[int], None] | None = None,
+) -> tuple[Path, Path]:
+    """Stream the clean and dirty files into `out_dir`; both appear atomically or not at all."""
+    from noisebench.h5format import DatasetWriter
+
+    p.validate()
+    if chunk_rows % BLOCK:
+        raise ValueError("chunk_rows must be a multiple of BLOCK")
+    gen = HiddenFunctionDataset(p)
+    clean_path, dirty_path = output_paths(Path(out_dir), p)
+    params = asdict(p) | {"n_train": p.n_train, "n_val": p.n_val, "n_dirty": p.n_dirty}
+    pair_key = "synth:" + json.dumps(asdict(p) | {"dirty_frac": None, "sigma": None}, sort_keys=True)
+    common = dict(kind="synth", params=params, seed=p.seed, task="regression", pair_key=pair_key, force=force,
+                  source={"name": "hidden-function generator", "definition": "SPEC §2 (docs/FORMAT.md)"})
+    cw = DatasetWriter(clean_path, variant="clean", **common)
+    dw = DatasetWriter(dirty_path, variant="dirty", **common)
+    n, nt, c = p.rows, p.n_train, p.cols
+    with cw, dw:
+        streams = {}
+        for w, tag in ((cw, "clean"), (dw, "dirty")):
+            streams[tag] = {
+                "train/x": w.create("train/x", (nt, c), np.float32),
+                "train/y": w.create("train/y", (nt,), np.float32),
+                "val/x": w.create("val/x", (n - nt, c), np.float32),
+                "val/y": w.create("val/y", (n - nt,), np.float32),
+            }
+        dirty_rows = dw.create("truth/dirty_rows", (p.n_dirty,), np.int64)
+        offsets = dw.create("truth/offsets", (p.n_dirty, c + 1), np.float32)
+        for start in range(0, n, chunk_rows):
+            for bstart in range(start, min(n, start + chunk_rows), BLOCK):
+                bstop = min(n, bstart + BLOCK)
+                xs, y = gen.block(bstart, bstop)
+                xs32, y32 = xs.astype(np.float32), y.astype(np.float32)
+                rows, off = gen.dirty_in_block(bstart, bstop)
+                xd, yd = xs32, y32
+                if rows.size:
+                    local = rows - bstart
+                    xd, yd = xs32.copy(), y32.copy()
+                    xd[local] = (xs[local] + off[:, :c]).astype(np.float32)
+                    yd[local] = (y[local] + off[:, c]).astype(np.float32)
+                    dirty_rows.append(rows)
+                    offsets.append(off.astype(np.float32))
+                tr = slice(0, max(0, min(bstop, nt) - bstart))
+                va = slice(tr.stop, bstop - bstart)
+                for tag, (bx, by) in (("clean", (xs32, y32)), ("dirty", (xd, yd))):
+                    s = streams[tag]
+                    s["train/x"].append(bx[tr])
+                    s["train/y"].append(by[tr])
+                    s["val/x"].append(xs32[va])
+                    s["val/y"].append(y32[va])
+                if progress:
+                    progress(bstop - bstart)
+        truth = gen.truth_attrs()
+        for w in (cw, dw):
+            w.group_attrs("truth")["hidden_functions_json"] = json.dumps(truth)
+        dw.group_attrs("truth")["description"] = (
+            "dirty_rows: indices into train of the corrupted rows; offsets: the N(0, sigma^2) noise added "
+            "to each standardised feature (columns 0..cols-1) and to the target (last column)"
+        )
+    return clean_path, dirty_path

@@ -1,0 +1,116 @@
+"""The `noisebench` command line (Typer). Command groups live in noisebench/cli_*.py modules.
+
+Every user mistake ends as one line on stderr, `error: ...`, and a non-zero exit; tracebacks
+only with `--debug` (or NOISEBENCH_DEBUG=1).
+"""
+
+from __future__ import annotations
+
+import importlib
+import os
+import sys
+
+import typer
+
+try:  # typer >= 0.20 vendors click as typer._click; older typer uses click itself
+    from typer._click import exceptions as _click_exc
+except ImportError:  # pragma: no cover
+    from click import exceptions as _click_exc
+
+from noisebench import __version__
+from noisebench.errors import UserError
+
+app = typer.Typer(
+    name="noisebench",
+    help=(
+        "Reproducible corrupted datasets (HDF5) and a benchmark of activation functions on clean vs dirty data.\n\n"
+        "Example: noisebench synth --rows 7000 && noisebench info datasets_cache/synth-7000-dirty.h5"
+    ),
+    no_args_is_help=True,
+    add_completion=False,
+    pretty_exceptions_enable=False,
+    rich_markup_mode=None,
+    context_settings={"help_option_names": ["-h", "--help"]},
+)
+make_app = typer.Typer(
+    help="Build an image dataset into HDF5.\n\nExample: noisebench make psi --level 16",
+    no_args_is_help=True,
+    rich_markup_mode=None,
+)
+app.add_typer(make_app, name="make")
+
+_state = {"debug": bool(os.environ.get("NOISEBENCH_DEBUG"))}
+
+# Command modules register themselves on `app` / `make_app` when imported.
+COMMAND_MODULES = [
+    "noisebench.cli_data",
+    "noisebench.cli_images",
+    "noisebench.cli_zoo",
+    "noisebench.cli_harness",
+    "noisebench.cli_grid",
+]
+
+
+def _version(value: bool):
+    if value:
+        typer.echo(f"noisebench {__version__}")
+        raise typer.Exit()
+
+
+@app.callback()
+def _root(
+    debug: bool = typer.Option(False, "--debug", help="Show full tracebacks instead of one-line errors."),
+    version: bool = typer.Option(False, "--version", callback=_version, is_eager=True, help="Print the version."),
+):
+    if debug:
+        _state["debug"] = True
+
+
+def _load_commands() -> None:
+    for mod in COMMAND_MODULES:
+        try:
+            importlib.import_module(mod)
+        except ModuleNotFoundError as e:
+            if e.name != mod:
+                raise
+
+
+def _one_line(msg: str) -> str:
+    return " ".join(str(msg).split())
+
+
+def main(argv: list[str] | None = None) -> None:
+    """Console entry point."""
+    _load_commands()
+    try:
+        rv = app(args=argv, prog_name="noisebench", standalone_mode=False)
+    except UserError as e:
+        if _state["debug"]:
+            raise
+        print(f"error: {_one_line(e)}", file=sys.stderr)
+        sys.exit(e.exit_code)
+    except _click_exc.ClickException as e:
+        print(f"error: {_one_line(e.format_message())} (see --help)", file=sys.stderr)
+        sys.exit(e.exit_code)
+    except _click_exc.Abort:
+        print("error: aborted", file=sys.stderr)
+        sys.exit(130)
+    except KeyboardInterrupt:
+        print("error: interrupted; completed work is saved", file=sys.stderr)
+        sys.exit(130)
+    except OSError as e:
+        if _state["debug"]:
+            raise
+        where = f" ({e.filename})" if getattr(e, "filename", None) else ""
+        print(f"error: {e.strerror or e}{where}", file=sys.stderr)
+        sys.exit(1)
+    except Exception as e:  # noqa: BLE001 - the last resort: still one line
+        if _state["debug"]:
+            raise
+        print(f"error: {type(e).__name__}: {_one_line(e)} (rerun with --debug for the traceback)", file=sys.stderr)
+        sys.exit(1)
+    sys.exit(rv if isinstance(rv, int) else 0)
+
+
+if __name__ == "__main__":  # pragma: no cover
+    main()

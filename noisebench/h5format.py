@@ -1,0 +1,438 @@
+"""The noisebench HDF5 dataset format: atomic writing, checksums, and safe reading.
+
+One self-describing file per dataset variant (see docs/FORMAT.md). Writers build the file
+under a temporary name in the destination folder and rename it into place only once every
+dataset is complete and its sha256 recorded, so a crash never leaves a half-written file
+under the final name. Readers validate structure before touching data, never follow soft or
+external links, and bound every allocation, because files are shared between labs.
+"""
+
+from __future__ import annotations
+
+import datetime as _dt
+import hashlib
+import json
+import os
+import tempfile
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any, Iterator
+
+import numpy as np
+
+from noisebench import __version__
+from noisebench.errors import UserError
+
+FORMAT_MAGIC = "noisebench-dataset"
+FORMAT_VERSION = 1
+KINDS = ("synth", "psi", "mnist-flip", "clean")
+SPLITS = ("train", "val", "test")
+
+# Compression chosen by measurement (bench/RESULTS.md, "HDF5 compression"): gzip level 1 is
+# readable by every HDF5 build (unlike lzf/blosc) and costs little; the byte-shuffle filter helps
+# float columns, not uint8 images.
+IMAGE_CHUNK_SAMPLES = 256
+TABULAR_CHUNK_ROWS = 1 << 14
+COMPRESSION = "gzip"
+COMPRESSION_LEVEL = 1
+
+# Limits applied when reading files from elsewhere.
+MAX_ATTR_BYTES = 1 << 20  # 1 MiB per attribute
+MAX_CHUNK_BYTES = 64 << 20  # refuse chunk declarations over 64 MiB
+READ_SLAB_BYTES = 32 << 20  # hash and copy in slabs of this size
+ALLOWED_DTYPE_KINDS = "uifb"  # unsigned, signed, float, bool; never object/vlen/compound/reference
+REQUIRED_ATTRS = ("noisebench_format", "format_version", "kind", "params", "seed", "created", "checksums")
+
+
+def _h5py():
+    import h5py
+
+    return h5py
+
+
+def sha256_update(h: "hashlib._Hash", block: np.ndarray) -> None:
+    """Hash a block as its C-order bytes in little-endian byte order (the format's definition)."""
+    block = np.ascontiguousarray(block)
+    if block.dtype.byteorder == ">":
+        block = block.astype(block.dtype.newbyteorder("<"))
+    h.update(memoryview(block).cast("B"))
+
+
+def _row_slab(shape: tuple[int, ...], itemsize: int) -> int:
+    row_bytes = max(1, int(np.prod(shape[1:], dtype=np.int64)) * itemsize) if len(shape) > 1 else itemsize
+    return max(1, READ_SLAB_BYTES // row_bytes)
+
+
+def dataset_sha256(dset) -> str:
+    """sha256 of a stored dataset, read in bounded slabs."""
+    h = hashlib.sha256()
+    if dset.shape is None or len(dset.shape) == 0:
+        sha256_update(h, np.asarray(dset[()]))
+        return h.hexdigest()
+    n = dset.shape[0]
+    step = _row_slab(dset.shape, dset.dtype.itemsize)
+    for start in range(0, n, step):
+        sha256_update(h, dset[start : start + step])
+    return h.hexdigest()
+
+
+def _json_default(o: Any):
+    if isinstance(o, (np.integer,)):
+        return int(o)
+    if isinstance(o, (np.floating,)):
+        return float(o)
+    if isinstance(o, np.ndarray):
+        return o.tolist()
+    if isinstance(o, Path):
+        return str(o)
+    raise TypeError(f"not JSON serialisable: {type(o).__name__}")
+
+
+def to_json(obj: Any) -> str:
+    return json.dumps(obj, sort_keys=True, default=_json_default)
+
+
+def check_output_path(path: Path, force: bool) -> Path:
+    """Validate an output file path before any work starts (one clear error, nothing written)."""
+    path = Path(path)
+    if path.exists() and path.is_dir():
+        raise UserError(f"output path {path} is a directory; give a file name")
+    if path.exists() and not force:
+        raise UserError(f"{path} already exists; pass --force to overwrite it")
+    parent = path.parent if str(path.parent) else Path(".")
+    if parent.exists() and not parent.is_dir():
+        raise UserError(f"cannot write {path}: {parent} is not a directory")
+    try:
+        parent.mkdir(parents=True, exist_ok=True)
+    except OSError as e:
+        raise UserError(f"cannot create output folder {parent}: {e.strerror or e}") from None
+    if not os.access(parent, os.W_OK | os.X_OK):
+        raise UserError(f"cannot write to {parent}: permission denied")
+    return path
+
+
+class StreamingArray:
+    """A dataset of known final shape filled in row order; its sha256 is computed on the fly."""
+
+    def __init__(self, dset):
+        self.dset = dset
+        self.rows = dset.shape[0]
+        self.filled = 0
+        self._hash = hashlib.sha256()
+
+    def append(self, block: np.ndarray) -> None:
+        block = np.asarray(block, dtype=self.dset.dtype)
+        n = block.shape[0]
+        if self.filled + n > self.rows:
+            raise ValueError(f"{self.dset.name}: writing past the declared {self.rows} rows")
+        if n:
+            self.dset[self.filled : self.filled + n] = block
+            sha256_update(self._hash, block)
+            self.filled += n
+
+    def hexdigest(self) -> str:
+        if self.filled != self.rows:
+            raise ValueError(f"{self.dset.name}: {self.filled} of {self.rows} rows written")
+        return self._hash.hexdigest()
+
+
+@dataclass
+class DatasetWriter:
+    """Build one noisebench file atomically.
+
+    Use as a context manager; on a clean exit the checksums are recorded and the temporary file
+    is renamed over `path`; on any exception the temporary file is removed and `path` is untouched.
+    """
+
+    path: Path
+    kind: str
+    params: dict
+    seed: int
+    task: str = "classification"
+    variant: str = "clean"
+    source: dict | None = None
+    pair_key: str = ""
+    force: bool = False
+    attrs: dict = field(default_factory=dict)
+
+    def __post_init__(self):
+        if self.kind not in KINDS:
+            raise ValueError(f"unknown kind {self.kind!r}")
+        self.path = check_output_path(Path(self.path), self.force)
+        self._streams: dict[str, StreamingArray] = {}
+        self._h5 = None
+        self._tmp: Path | None = None
+
+    # -- context management -------------------------------------------------
+    def __enter__(self) -> "DatasetWriter":
+        h5py = _h5py()
+        fd, tmp = tempfile.mkstemp(prefix=f".{self.path.name}.", suffix=".tmp", dir=self.path.parent)
+        os.close(fd)
+        self._tmp = Path(tmp)
+        try:
+            self._h5 = h5py.File(self._tmp, "w", libver=("v110", "latest"), track_order=True)
+        except Exception:
+            self._tmp.unlink(missing_ok=True)
+            raise
+        return self
+
+    def __exit__(self, exc_type, exc, tb) -> bool:
+        try:
+            if exc_type is None:
+                self._finalize()
+                self._h5.close()
+                self._h5 = None
+                with open(self._tmp, "rb+") as f:
+                    os.fsync(f.fileno())
+                umask = os.umask(0)
+                os.umask(umask)
+                os.chmod(self._tmp, 0o666 & ~umask)  # mkstemp creates 0600; give the usual file mode
+                os.replace(self._tmp, self.path)
+                self._tmp = None
+        finally:
+            if self._h5 is not None:
+                try:
+                    self._h5.close()
+                except Exception:
+                    pass
+            if self._tmp is not None:
+                self._tmp.unlink(missing_ok=True)
+        return False
+
+    # -- content --------------------------------------------------------------
+    def create(self, name: str, shape: tuple[int, ...], dtype, chunk_rows: int | None = None) -> StreamingArray:
+        """Declare a dataset of final `shape` to be filled in row order with `.append`."""
+        dtype = np.dtype(dtype)
+        shape = tuple(int(s) for s in shape)
+        if chunk_rows is None:
+            chunk_rows = IMAGE_CHUNK_SAMPLES if len(shape) >= 3 else TABULAR_CHUNK_ROWS
+        kwargs: dict[str, Any] = {}
+        if shape[0] > 0:
+            kwargs["chunks"] = (min(chunk_rows, shape[0]),) + shape[1:]
+            kwargs["compression"] = COMPRESSION
+            kwargs["compression_opts"] = COMPRESSION_LEVEL
+            kwargs["shuffle"] = dtype.itemsize > 1
+        dset = self._h5.create_dataset(name, shape=shape, dtype=dtype, track_times=False, **kwargs)
+        stream = StreamingArray(dset)
+        self._streams[name] = stream
+        return stream
+
+    def write(self, name: str, array: np.ndarray, chunk_rows: int | None = None) -> None:
+        """Write a whole array at once."""
+        array = np.asarray(array)
+        if array.ndim == 0:
+            array = array.reshape(1)
+        self.create(name, array.shape, array.dtype, chunk_rows).append(array)
+
+    def group_attrs(self, group: str) -> Any:
+        return self._h5.require_group(group).attrs
+
+    def _finalize(self) -> None:
+        checksums = {}
+        for name, stream in self._streams.items():
+            digest = stream.hexdigest()
+            stream.dset.attrs["sha256"] = digest
+            checksums[name.strip("/")] = digest
+        a = self._h5.attrs
+        a["noisebench_format"] = FORMAT_MAGIC
+        a["format_version"] = FORMAT_VERSION
+        a["noisebench_version"] = __version__
+        a["kind"] = self.kind
+        a["variant"] = self.variant
+        a["task"] = self.task
+        a["params"] = to_json(self.params)
+        a["seed"] = int(self.seed)
+        a["created"] = _dt.datetime.now(_dt.timezone.utc).replace(microsecond=0).isoformat()
+        a["source"] = to_json(self.source or {})
+        a["pair_key"] = self.pair_key
+        a["checksums"] = to_json(checksums)
+        for k, v in self.attrs.items():
+            a[k] = to_json(v) if isinstance(v, (dict, list, tuple)) else v
+
+
+# ---------------------------------------------------------------------------- reading
+
+
+def _read_attr(attrs, name: str, where: str) -> Any:
+    """Read one attribute with a size bound; decode bytes; refuse non-scalar object types."""
+    try:
+        aid = attrs.get_id(name)
+        size = aid.get_storage_size()
+    except Exception as e:  # noqa: BLE001 - damaged attribute headers
+        raise UserError(f"{where}: unreadable attribute {name!r} ({e})") from None
+    if size > MAX_ATTR_BYTES:
+        raise UserError(f"{where}: attribute {name!r} is {size} bytes, over the {MAX_ATTR_BYTES}-byte limit")
+    try:
+        v = attrs[name]
+    except Exception as e:  # noqa: BLE001
+        raise UserError(f"{where}: unreadable attribute {name!r} ({e})") from None
+    if isinstance(v, bytes):
+        v = v.decode("utf-8", "replace")
+    if isinstance(v, np.ndarray) and v.dtype.kind == "O":
+        raise UserError(f"{where}: attribute {name!r} has an object/variable-length array type")
+    if isinstance(v, np.generic):
+        v = v.item()
+    return v
+
+
+def _walk_checked(group, prefix: str, out: dict, where: str) -> None:
+    """Collect hard-linked datasets, refusing soft/external links and unsafe datasets."""
+    h5py = _h5py()
+    for name in group.keys():
+        link = group.get(name, getlink=True)
+        full = f"{prefix}{name}"
+        if isinstance(link, h5py.ExternalLink):
+            raise UserError(f"{where}: {full} is an external link to another file; refusing to follow it")
+        if isinstance(link, h5py.SoftLink):
+            raise UserError(f"{where}: {full} is a soft link; noisebench files contain none")
+        obj = group.get(name)
+        if isinstance(obj, h5py.Group):
+            _walk_checked(obj, f"{full}/", out, where)
+        elif isinstance(obj, h5py.Dataset):
+            _check_dataset(obj, full, where)
+            out[full] = obj
+        else:
+            raise UserError(f"{where}: {full} is neither a group nor a dataset")
+
+
+def _check_dataset(dset, name: str, where: str) -> None:
+    dt = dset.dtype
+    if dt.kind not in ALLOWED_DTYPE_KINDS or dt.fields is not None or dt.subdtype is not None:
+        raise UserError(f"{where}: dataset {name} has unsupported type {dt} (only plain numeric data is allowed)")
+    if dset.shape is None:
+        raise UserError(f"{where}: dataset {name} has no shape")
+    if dset.is_virtual:
+        raise UserError(f"{where}: dataset {name} is a virtual dataset mapping other files; refusing it")
+    if dset.external:
+        raise UserError(f"{where}: dataset {name} stores its data in external files; refusing it")
+    if dset.chunks is not None:
+        chunk_bytes = int(np.prod(dset.chunks, dtype=np.int64)) * dt.itemsize
+        if chunk_bytes > MAX_CHUNK_BYTES:
+            raise UserError(f"{where}: dataset {name} declares {chunk_bytes}-byte chunks (limit {MAX_CHUNK_BYTES})")
+
+
+@dataclass
+class NoisebenchFile:
+    """A validated, opened noisebench file (read-only). Close it, or use it as a context manager."""
+
+    path: Path
+    h5: Any
+    meta: dict
+    datasets: dict
+
+    def __enter__(self):
+        return self
+
+    def __exit__(self, *exc):
+        self.close()
+        return False
+
+    def close(self) -> None:
+        self.h5.close()
+
+    @property
+    def kind(self) -> str:
+        return self.meta["kind"]
+
+    @property
+    def task(self) -> str:
+        return self.meta.get("task", "classification")
+
+    @property
+    def splits(self) -> list[str]:
+        return [s for s in SPLITS if f"{s}/x" in self.datasets and f"{s}/y" in self.datasets]
+
+    def split_shapes(self) -> dict[str, dict[str, tuple]]:
+        return {s: {"x": self.datasets[f"{s}/x"].shape, "y": self.datasets[f"{s}/y"].shape} for s in self.splits}
+
+
+def _parse_json_attr(meta: dict, key: str, where: str) -> Any:
+    raw = meta.get(key)
+    if raw in (None, ""):
+        return {}
+    try:
+        return json.loads(raw)
+    except (TypeError, ValueError):
+        raise UserError(f"{where}: attribute {key!r} is not valid JSON") from None
+
+
+def open_file(path: str | Path) -> NoisebenchFile:
+    """Open and validate a noisebench file; every failure is a UserError with one clear line."""
+    path = Path(path)
+    where = str(path)
+    if not path.exists():
+        raise UserError(f"{where}: no such file")
+    if path.is_dir():
+        raise UserError(f"{where}: is a directory, not a noisebench file")
+    if not os.access(path, os.R_OK):
+        raise UserError(f"{where}: permission denied")
+    h5py = _h5py()
+    if not h5py.is_hdf5(path):
+        raise UserError(f"{where}: not an HDF5 file")
+    try:
+        h5 = h5py.File(path, "r")
+    except Exception as e:  # noqa: BLE001 - truncated/damaged files raise various errors
+        raise UserError(f"{where}: damaged HDF5 file ({str(e).splitlines()[0] if str(e) else type(e).__name__})") from None
+    try:
+        meta = {}
+        for name in h5.attrs.keys():
+            meta[name] = _read_attr(h5.attrs, name, where)
+        if meta.get("noisebench_format") != FORMAT_MAGIC:
+            raise UserError(f"{where}: not a noisebench dataset (HDF5 without the noisebench attributes)")
+        missing = [a for a in REQUIRED_ATTRS if a not in meta]
+        if missing:
+            raise UserError(f"{where}: damaged noisebench file, missing attribute(s) {', '.join(missing)}")
+        if not isinstance(meta["format_version"], int) or meta["format_version"] > FORMAT_VERSION:
+            raise UserError(
+                f"{where}: format_version {meta['format_version']} is newer than this noisebench understands "
+                f"({FORMAT_VERSION}); upgrade noisebench"
+            )
+        if meta["kind"] not in KINDS:
+            raise UserError(f"{where}: unknown dataset kind {meta['kind']!r}")
+        for key in ("params", "source", "checksums"):
+            meta[key] = _parse_json_attr(meta, key, where)
+        for key in list(meta):
+            if key.endswith("_json"):
+                meta[key] = _parse_json_attr(meta, key, where)
+        datasets: dict = {}
+        _walk_checked(h5, "", datasets, where)
+        nbf = NoisebenchFile(path=path, h5=h5, meta=meta, datasets=datasets)
+        if not nbf.splits:
+            raise UserError(f"{where}: damaged noisebench file, no split with both x and y")
+        for s in nbf.splits:
+            nx, ny = nbf.datasets[f"{s}/x"].shape[0], nbf.datasets[f"{s}/y"].shape[0]
+            if nx != ny:
+                raise UserError(f"{where}: split {s} has {nx} inputs but {ny} targets")
+        return nbf
+    except BaseException:
+        h5.close()
+        raise
+
+
+def verify(path: str | Path) -> list[tuple[str, str, str]]:
+    """Recompute every recorded sha256. Returns [(dataset, status, detail)]; status is ok/MISMATCH/MISSING/UNLISTED."""
+    rows = []
+    with open_file(path) as f:
+        recorded: dict = f.meta["checksums"]
+        if not isinstance(recorded, dict) or not recorded:
+            raise UserError(f"{path}: no checksums recorded; cannot verify")
+        for name, digest in recorded.items():
+            dset = f.datasets.get(name)
+            if dset is None:
+                rows.append((name, "MISSING", "dataset listed in checksums is absent"))
+                continue
+            try:
+                actual = dataset_sha256(dset)
+            except Exception as e:  # noqa: BLE001 - corrupted chunks fail to decompress
+                rows.append((name, "MISMATCH", f"unreadable data ({str(e).splitlines()[0] if str(e) else type(e).__name__})"))
+                continue
+            rows.append((name, "ok" if actual == digest else "MISMATCH", actual))
+        for name in f.datasets:
+            if name not in recorded:
+                rows.append((name, "UNLISTED", "dataset not covered by any checksum"))
+    return rows
+
+
+def iter_rows(dset, batch: int) -> Iterator[tuple[int, np.ndarray]]:
+    for start in range(0, dset.shape[0], batch):
+        yield start, dset[start : start + batch]

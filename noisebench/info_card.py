@@ -1,0 +1,39 @@
+"""`noisebench info`: a readable card describing a noisebench file."""
+
+from __future__ import annotations
+
+import json
+
+from noisebench.h5format import NoisebenchFile
+
+
+def _fmt_params(params: dict) -> str:
+    return ", ".join(f"{k}={v}" for k, v in params.items())
+
+
+def render(f: NoisebenchFile) -> str:
+    m = f.meta
+    lines = [
+        f"file:      {f.path}",
+        f"kind:      {m['kind']} ({m.get('variant', '?')}, {m.get('task', '?')})",
+        f"params:    {_fmt_params(m['params'])}",
+        f"seed:      {m['seed']}",
+        f"created:   {m['created']} by noisebench {m.get('noisebench_version', '?')} (format v{m['format_version']})",
+    ]
+    src = m.get("source") or {}
+    if src:
+        lines.append("source:    " + json.dumps(src, sort_keys=True))
+    if "num_classes" in m:
+        lines.append(f"classes:   {m['num_classes']}")
+    for key, label in (("nominal_rate", "flip rate"),):
+        if key in m:
+            lines.append(f"{label}: nominal {m[key]}, realized {m.get('realized_rate', '?')}")
+    lines.append("splits:")
+    for s, shapes in f.split_shapes().items():
+        x, y = f.datasets[f"{s}/x"], f.datasets[f"{s}/y"]
+        lines.append(f"  {s:<5} x {tuple(shapes['x'])} {x.dtype}, y {tuple(shapes['y'])} {y.dtype}")
+    truth = [k for k in f.datasets if k.startswith("truth/")]
+    if truth:
+        lines.append("truth:     " + ", ".join(f"{k} {tuple(f.datasets[k].shape)}" for k in truth))
+    lines.append(f"checksums: {len(m['checksums'])} datasets (sha256); run `noisebench verify` to check them")
+    return "\n".join(lines)
