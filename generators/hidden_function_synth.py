@@ -198,7 +198,7 @@ def build(
     chunk_rows: int = 4 * BLOCK,
     progress: Callable[[int], None] | None = None,
 ) -> tuple[Path, Path]:
-    """Stream the clean and dirty files into `out_dir`; both appear atomically or not at all."""
+    """Stream the clean and dirty files into `out_dir`; each appears atomically (temp file + rename)."""
     from noisebench.h5format import DatasetWriter
 
     p.validate()
@@ -210,8 +210,8 @@ def build(
     pair_key = "synth:" + json.dumps(asdict(p) | {"dirty_frac": None, "sigma": None}, sort_keys=True)
     common = dict(kind="synth", params=params, seed=p.seed, task="regression", pair_key=pair_key, force=force,
                   source={"name": "hidden-function generator", "definition": "SPEC §2 (docs/FORMAT.md)"})
-    cw = DatasetWriter(clean_path, variant="clean", **common)
-    dw = DatasetWriter(dirty_path, variant="dirty", **common)
+    cw = DatasetWriter(clean_path, variant="clean", attrs={"dataset": "synth"}, **common)
+    dw = DatasetWriter(dirty_path, variant="dirty", attrs={"dataset": "synth", "clean_reference": clean_path.name}, **common)
     n, nt, c = p.rows, p.n_train, p.cols
     with cw, dw:
         streams = {}
