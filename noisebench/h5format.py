@@ -426,7 +426,10 @@ def verify(path: str | Path) -> list[tuple[str, str, str]]:
             except Exception as e:  # noqa: BLE001 - corrupted chunks fail to decompress
                 rows.append((name, "MISMATCH", f"unreadable data ({str(e).splitlines()[0] if str(e) else type(e).__name__})"))
                 continue
-            rows.append((name, "ok" if actual == digest else "MISMATCH", actual))
+            if actual == digest:
+                rows.append((name, "ok", actual))
+            else:
+                rows.append((name, "MISMATCH", f"recorded {str(digest)[:16]}..., computed {actual[:16]}..."))
         for name in f.datasets:
             if name not in recorded:
                 rows.append((name, "UNLISTED", "dataset not covered by any checksum"))

@@ -1,0 +1,181 @@
+"""The hidden-function synthetic dataset (SPEC §2): definition, statistics, determinism, bad input."""
+
+from __future__ import annotations
+
+import json
+import math
+
+import h5py
+import numpy as np
+import pytest
+
+from noisebench.generators.hidden_function_synth import (
+    BLOCK,
+    HiddenFunctionDataset,
+    SynthParams,
+    apply_function,
+    build,
+)
+from noisebench.generators.index_permutation import IndexPermutation
+
+
+def _read(path):
+    with h5py.File(path, "r") as f:
+        data = {k: f[k][...] for k in ("train/x", "train/y", "val/x", "val/y")}
+        if "truth/dirty_rows" in f:
+            data["dirty_rows"] = f["truth/dirty_rows"][...]
+            data["offsets"] = f["truth/offsets"][...]
+        data["truth"] = json.loads(f["truth"].attrs["hidden_functions_json"])
+        data["checksums"] = json.loads(f.attrs["checksums"])
+        data["params"] = json.loads(f.attrs["params"])
+    return data
+
+
+@pytest.fixture(scope="module")
+def built(tmp_path_factory):
+    out = tmp_path_factory.mktemp("synth")
+    clean, dirty = build(SynthParams(rows=7000, seed=1), out)
+    return _read(clean), _read(dirty)
+
+
+def test_index_permutation_is_a_bijection():
+    for n in (1, 2, 3, 7, 1000, 4097):
+        p = IndexPermutation(n, np.arange(4, dtype=np.uint64) + 12345)
+        out = p(np.arange(n))
+        assert sorted(out.tolist()) == list(range(n))
+
+
+def test_columns_are_independent_shuffles_of_the_original_domain(built):
+    clean, _ = built
+    t = clean["truth"]
+    x = np.concatenate([clean["train/x"], clean["val/x"]]).astype(np.float64)
+    raw = x * t["x_std"] + t["x_mean"]
+    domain = np.arange(-875, 875, 0.25)  # the original notebook's domain for 7000 rows
+    for j in range(10):
+        np.testing.assert_allclose(np.sort(raw[:, j]), domain, atol=2e-3)
+    # independent shuffles: columns are not all equal, and not sorted
+    assert not np.allclose(raw[:, 0], raw[:, 1])
+    assert np.corrcoef(raw[:, 0], raw[:, 1])[0, 1] < 0.1
+
+
+def test_target_is_row_mean_of_standardised_hidden_functions(built):
+    clean, _ = built
+    t = clean["truth"]
+    c = np.array(t["constants"])
+    assert len(c) == 11 and np.all((-1 <= c) & (c < 1))
+    assert t["function_ids"][:5] == [0, 1, 2, 3, 4]
+    for split in ("train", "val"):
+        raw = clean[f"{split}/x"].astype(np.float64) * t["x_std"] + t["x_mean"]
+        f = np.stack(
+            [(apply_function(fid, c, raw[:, j]) - t["f_mean"][fid]) / t["f_std"][fid] for j, fid in enumerate(t["function_ids"])],
+            axis=1,
+        )
+        np.testing.assert_allclose(f.mean(axis=1), clean[f"{split}/y"], atol=5e-3)
+
+
+def test_standardisation(built):
+    clean, _ = built
+    x = np.concatenate([clean["train/x"], clean["val/x"]]).astype(np.float64)
+    np.testing.assert_allclose(x.mean(axis=0), 0, atol=1e-5)
+    np.testing.assert_allclose(x.std(axis=0), 1, atol=1e-5)
+
+
+def test_split_and_exact_dirty_count(built):
+    clean, dirty = built
+    assert clean["train/x"].shape == (5000, 10) and clean["val/x"].shape == (2000, 10)
+    assert dirty["params"]["n_dirty"] == 500 == math.floor(0.1 * 5000)
+    rows = dirty["dirty_rows"]
+    assert rows.shape == (500,) and len(set(rows.tolist())) == 500 and rows.max() < 5000
+    changed = np.flatnonzero(np.any(clean["train/x"] != dirty["train/x"], axis=1) | (clean["train/y"] != dirty["train/y"]))
+    np.testing.assert_array_equal(changed, np.sort(rows))
+    # offsets recorded in truth reproduce the dirty values
+    np.testing.assert_allclose(dirty["train/x"][rows] - clean["train/x"][rows], dirty["offsets"][:, :10], atol=1e-5)
+    np.testing.assert_allclose(dirty["train/y"][rows] - clean["train/y"][rows], dirty["offsets"][:, 10], atol=1e-5)
+    assert 0.4 < dirty["offsets"].std() < 0.6  # sigma = 0.5
+
+
+def test_one_split_shared_and_val_clean_in_both(built):
+    clean, dirty = built
+    np.testing.assert_array_equal(clean["val/x"], dirty["val/x"])
+    np.testing.assert_array_equal(clean["val/y"], dirty["val/y"])
+    assert clean["checksums"]["val/x"] == dirty["checksums"]["val/x"]
+
+
+def test_same_seed_identical_checksums_other_seed_differs(tmp_path, built):
+    clean, dirty = built
+    c2, d2 = build(SynthParams(rows=7000, seed=1), tmp_path / "again")
+    assert _read(c2)["checksums"] == clean["checksums"]
+    assert _read(d2)["checksums"] == dirty["checksums"]
+    c3, _ = build(SynthParams(rows=7000, seed=2), tmp_path / "other")
+    assert _read(c3)["checksums"]["train/x"] != clean["checksums"]["train/x"]
+
+
+def test_bytes_do_not_depend_on_chunk_size(tmp_path):
+    p = SynthParams(rows=3 * BLOCK + 123, seed=5)
+    a = build(p, tmp_path / "a", chunk_rows=BLOCK)
+    b = build(p, tmp_path / "b", chunk_rows=4 * BLOCK)
+    for pa, pb in zip(a, b):
+        assert _read(pa)["checksums"] == _read(pb)["checksums"]
+
+
+def test_row_count_scales_split_proportionally(tmp_path):
+    clean, dirty = build(SynthParams(rows=700, cols=3, dirty_frac=0.25, sigma=0.0, seed=0), tmp_path)
+    d = _read(dirty)
+    assert d["train/x"].shape == (500, 3) and d["val/x"].shape == (200, 3)
+    assert d["dirty_rows"].shape == (125,)
+    # sigma 0: dirty rows carry zero offsets, so the data equals the clean file
+    np.testing.assert_array_equal(d["train/x"], _read(clean)["train/x"])
+
+
+def test_more_columns_reuse_hidden_functions():
+    g = HiddenFunctionDataset(SynthParams(rows=100, cols=12, seed=3))
+    assert g.function_ids.shape == (12,) and set(g.function_ids[5:].tolist()) <= {0, 1, 2, 3, 4}
+
+
+def test_cli_synth_info_verify(cli, tmp_path):
+    r = cli("synth", "--rows", "700", "--seed", "1", "--out", tmp_path)
+    assert r.code == 0, r.err
+    dirty = tmp_path / "synth-700-s1-dirty.h5"
+    assert dirty.exists() and (tmp_path / "synth-700-s1-clean.h5").exists()
+    r = cli("info", dirty)
+    assert r.code == 0 and "synth (dirty, regression)" in r.out and "train x (500, 10)" in r.out
+    r = cli("verify", dirty)
+    assert r.code == 0 and "all 6 checksums match" in r.out
+    # second run without --force refuses and keeps the file
+    before = dirty.read_bytes()
+    r = cli("synth", "--rows", "700", "--seed", "1", "--out", tmp_path)
+    assert r.code != 0 and "--force" in r.err and dirty.read_bytes() == before
+    assert cli("synth", "--rows", "700", "--seed", "1", "--out", tmp_path, "--force").code == 0
+
+
+@pytest.mark.parametrize(
+    "args, message",
+    [
+        (["--rows", "0"], "--rows"),
+        (["--rows", "-5"], "--rows"),
+        (["--rows", "abc"], "--rows"),
+        (["--cols", "0"], "--cols"),
+        (["--dirty-frac", "1.5"], "--dirty-frac"),
+        (["--dirty-frac", "-0.1"], "--dirty-frac"),
+        (["--dirty-frac", "nan"], "--dirty-frac"),
+        (["--sigma", "-1"], "--sigma"),
+        (["--sigma", "inf"], "--sigma"),
+        (["--seed", "-1"], "--seed"),
+    ],
+)
+def test_cli_synth_bad_input(cli, tmp_path, args, message):
+    r = cli("synth", "--out", tmp_path, *args)
+    assert r.code != 0
+    assert r.err.startswith("error:") and message in r.err
+    assert len(r.err.strip().splitlines()) == 1 and "Traceback" not in r.err
+    assert list(tmp_path.iterdir()) == []
+
+
+def test_cli_synth_unwritable_out(cli, tmp_path):
+    blocker = tmp_path / "file"
+    blocker.write_text("x")
+    r = cli("synth", "--rows", "100", "--out", blocker)
+    assert r.code != 0 and r.err.startswith("error:") and len(r.err.strip().splitlines()) == 1
+    r = cli("synth", "--rows", "100", "--out", blocker / "sub")
+    assert r.code != 0 and r.err.startswith("error:")
+    assert blocker.read_text() == "x"
