@@ -24,6 +24,7 @@ from __future__ import annotations
 
 import json
 import math
+import os
 from dataclasses import asdict, dataclass
 from pathlib import Path
 from typing import Callable
@@ -191,17 +192,61 @@ def output_paths(out_dir: Path, p: SynthParams) -> tuple[Path, Path]:
     return out_dir / f"{stem}-clean.h5", out_dir / f"{stem}-dirty.h5"
 
 
+def _compute_block(gen: HiddenFunctionDataset, bstart: int, bstop: int):
+    """Clean and dirty float32 rows of one block, plus the dirty rows' indices and offsets."""
+    c = gen.p.cols
+    xs, y = gen.block(bstart, bstop)
+    xs32, y32 = xs.astype(np.float32), y.astype(np.float32)
+    rows, off = gen.dirty_in_block(bstart, bstop)
+    xd, yd = xs32, y32
+    if rows.size:
+        local = rows - bstart
+        xd, yd = xs32.copy(), y32.copy()
+        xd[local] = (xs[local] + off[:, :c]).astype(np.float32)
+        yd[local] = (y[local] + off[:, c]).astype(np.float32)
+    return xs32, y32, xd, yd, rows, off.astype(np.float32)
+
+
+def _blocks_in_order(gen: HiddenFunctionDataset, chunk_rows: int, workers: int):
+    """Yield (start, stop, block) in row order, computed by `workers` threads with bounded lookahead.
+
+    numpy releases the GIL in its kernels, so threads use both cores; the lookahead of
+    2 x workers blocks keeps memory flat whatever the row count.
+    """
+    from collections import deque
+    from concurrent.futures import ThreadPoolExecutor
+
+    n = gen.p.rows
+    bounds = ((s, min(n, s + BLOCK)) for s in range(0, n, BLOCK))
+    if workers <= 1:
+        for s, e in bounds:
+            yield s, e, _compute_block(gen, s, e)
+        return
+    with ThreadPoolExecutor(workers) as pool:
+        pending: deque = deque()
+        for s, e in bounds:
+            pending.append((s, e, pool.submit(_compute_block, gen, s, e)))
+            if len(pending) >= 2 * workers + chunk_rows // BLOCK:
+                s0, e0, fut = pending.popleft()
+                yield s0, e0, fut.result()
+        while pending:
+            s0, e0, fut = pending.popleft()
+            yield s0, e0, fut.result()
+
+
 def build(
     p: SynthParams,
     out_dir: Path,
     force: bool = False,
     chunk_rows: int = 4 * BLOCK,
     progress: Callable[[int], None] | None = None,
+    workers: int | None = None,
 ) -> tuple[Path, Path]:
     """Stream the clean and dirty files into `out_dir`; each appears atomically (temp file + rename)."""
     from noisebench.h5format import DatasetWriter
 
     p.validate()
+    workers = workers if workers is not None else min(4, os.cpu_count() or 1)
     if chunk_rows % BLOCK:
         raise ValueError("chunk_rows must be a multiple of BLOCK")
     gen = HiddenFunctionDataset(p)
@@ -224,30 +269,20 @@ def build(
             }
         dirty_rows = dw.create("truth/dirty_rows", (p.n_dirty,), np.int64)
         offsets = dw.create("truth/offsets", (p.n_dirty, c + 1), np.float32)
-        for start in range(0, n, chunk_rows):
-            for bstart in range(start, min(n, start + chunk_rows), BLOCK):
-                bstop = min(n, bstart + BLOCK)
-                xs, y = gen.block(bstart, bstop)
-                xs32, y32 = xs.astype(np.float32), y.astype(np.float32)
-                rows, off = gen.dirty_in_block(bstart, bstop)
-                xd, yd = xs32, y32
-                if rows.size:
-                    local = rows - bstart
-                    xd, yd = xs32.copy(), y32.copy()
-                    xd[local] = (xs[local] + off[:, :c]).astype(np.float32)
-                    yd[local] = (y[local] + off[:, c]).astype(np.float32)
-                    dirty_rows.append(rows)
-                    offsets.append(off.astype(np.float32))
-                tr = slice(0, max(0, min(bstop, nt) - bstart))
-                va = slice(tr.stop, bstop - bstart)
-                for tag, (bx, by) in (("clean", (xs32, y32)), ("dirty", (xd, yd))):
-                    s = streams[tag]
-                    s["train/x"].append(bx[tr])
-                    s["train/y"].append(by[tr])
-                    s["val/x"].append(xs32[va])
-                    s["val/y"].append(y32[va])
-                if progress:
-                    progress(bstop - bstart)
+        for bstart, bstop, (xs32, y32, xd, yd, rows, off) in _blocks_in_order(gen, chunk_rows, workers):
+            if rows.size:
+                dirty_rows.append(rows)
+                offsets.append(off)
+            tr = slice(0, max(0, min(bstop, nt) - bstart))
+            va = slice(tr.stop, bstop - bstart)
+            for tag, (bx, by) in (("clean", (xs32, y32)), ("dirty", (xd, yd))):
+                s = streams[tag]
+                s["train/x"].append(bx[tr])
+                s["train/y"].append(by[tr])
+                s["val/x"].append(xs32[va])
+                s["val/y"].append(y32[va])
+            if progress:
+                progress(bstop - bstart)
         truth = gen.truth_attrs()
         for w in (cw, dw):
             w.group_attrs("truth")["hidden_functions_json"] = json.dumps(truth)

@@ -28,9 +28,11 @@ FORMAT_VERSION = 1
 KINDS = ("synth", "psi", "mnist-flip", "clean")
 SPLITS = ("train", "val", "test")
 
-# Compression chosen by measurement (bench/RESULTS.md, "HDF5 compression"): gzip level 1 is
-# readable by every HDF5 build (unlike lzf/blosc) and costs little; the byte-shuffle filter helps
-# float columns, not uint8 images.
+# Compression chosen by measurement (bench/compression.py, bench/RESULTS.md): integer data
+# (images, labels, indices) gets gzip level 1, readable by every HDF5 build (unlike lzf/blosc):
+# psi-corrupted images take only psi+1 distinct values and shrink 3.6x. Float data (synth rows)
+# is stored uncompressed: gzip saves only 9-18% on standardised random floats but makes writing
+# 60x slower, which would dominate `synth --rows 100000000`.
 IMAGE_CHUNK_SAMPLES = 256
 TABULAR_CHUNK_ROWS = 1 << 14
 COMPRESSION = "gzip"
@@ -209,9 +211,10 @@ class DatasetWriter:
         kwargs: dict[str, Any] = {}
         if shape[0] > 0:
             kwargs["chunks"] = (min(chunk_rows, shape[0]),) + shape[1:]
-            kwargs["compression"] = COMPRESSION
-            kwargs["compression_opts"] = COMPRESSION_LEVEL
-            kwargs["shuffle"] = dtype.itemsize > 1
+            if dtype.kind in "uib":
+                kwargs["compression"] = COMPRESSION
+                kwargs["compression_opts"] = COMPRESSION_LEVEL
+                kwargs["shuffle"] = dtype.itemsize > 1
         dset = self._h5.create_dataset(name, shape=shape, dtype=dtype, track_times=False, **kwargs)
         stream = StreamingArray(dset)
         self._streams[name] = stream

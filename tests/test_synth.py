@@ -110,10 +110,10 @@ def test_same_seed_identical_checksums_other_seed_differs(tmp_path, built):
     assert _read(c3)["checksums"]["train/x"] != clean["checksums"]["train/x"]
 
 
-def test_bytes_do_not_depend_on_chunk_size(tmp_path):
+def test_bytes_do_not_depend_on_chunk_size_or_workers(tmp_path):
     p = SynthParams(rows=3 * BLOCK + 123, seed=5)
-    a = build(p, tmp_path / "a", chunk_rows=BLOCK)
-    b = build(p, tmp_path / "b", chunk_rows=4 * BLOCK)
+    a = build(p, tmp_path / "a", chunk_rows=BLOCK, workers=1)
+    b = build(p, tmp_path / "b", chunk_rows=4 * BLOCK, workers=3)
     for pa, pb in zip(a, b):
         assert _read(pa)["checksums"] == _read(pb)["checksums"]
 
