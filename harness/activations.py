@@ -1,0 +1,200 @@
+"""The activation registry: every activation the benchmark can swap into a model.
+
+One registry, ``ACTIVATIONS``; a model never builds an activation itself, it calls the factory it
+was given once per nonlinearity, so trainable activations (PReLU, TAct, mTAct) get their own
+parameters at every site.
+
+``resolve_activation`` turns a user's ``--activation`` value into such a factory:
+
+* a registry name, case-insensitive (``relu``, ``TAct``, ...; aliases ``silu`` -> ``swish``,
+  ``leakyrelu``/``leaky-relu`` -> ``leaky_relu``);
+* ``pkg.mod:Class`` -- any importable ``torch.nn.Module`` subclass constructible with no arguments;
+* an entry point in the ``noisebench.activations`` group (installed by another package).
+
+TAct and mTAct are the source lab's own activations (SPEC section 4). Their original code drew the
+initial alpha and beta once, at import, so every module started equal; here each module draws its
+own alpha, beta ~ U(0, 0.5) from torch's global RNG when it is constructed, so a run that calls
+``torch.manual_seed(seed)`` before building the model gets reproducible, per-module values.
+"""
+
+from __future__ import annotations
+
+import importlib
+from dataclasses import dataclass
+from typing import Callable
+
+import torch
+from torch import nn
+
+from noisebench.errors import UserError
+
+__all__ = [
+    "ACTIVATIONS",
+    "ActivationSpec",
+    "TAct",
+    "MTAct",
+    "activation_names",
+    "resolve_activation",
+    "count_trainable",
+]
+
+ENTRY_POINT_GROUP = "noisebench.activations"
+
+
+class TAct(nn.Module):
+    """TAct(alpha, beta): f(x) = (A*x + B) * (tanh(C*x) + 1) with A = alpha/2, B = 1/2 - A, C = (1+beta)/2.
+
+    Computed in the equivalent form ``(alpha*x + 1 - alpha) * sigmoid((1+beta)*x)`` (plain elementwise
+    ops: ``torch.compile`` fuses it into one kernel; finite for any finite input, also in bf16).
+    alpha = 1 gives Swish with slope 1+beta; beta -> inf tends to ReLU (alpha = 1); alpha = 0 gives
+    sigmoid((1+beta)*x). ``alpha`` and ``beta`` are trainable scalars, initialized U(0, 0.5) from
+    torch's RNG at construction unless given.
+    """
+
+    squared = False
+
+    def __init__(self, alpha: float | None = None, beta: float | None = None):
+        super().__init__()
+        self.alpha = nn.Parameter(_init_scalar(alpha))
+        self.beta = nn.Parameter(_init_scalar(beta))
+
+    def coefficients(self) -> tuple[torch.Tensor, torch.Tensor]:
+        """The effective (alpha, beta) of the formula (squared for mTAct)."""
+        if self.squared:
+            return self.alpha * self.alpha, self.beta * self.beta
+        return self.alpha, self.beta
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        a, b = self.coefficients()
+        # 0-dim float32 parameters do not promote x's dtype: a bf16 input gives a bf16 output.
+        return (a * x + 1 - a) * torch.sigmoid((1 + b) * x)
+
+    def extra_repr(self) -> str:
+        return "trainable alpha, beta (scalars)"
+
+
+class MTAct(TAct):
+    """mTAct(alpha, beta): TAct with alpha -> alpha**2 and beta -> beta**2."""
+
+    squared = True
+
+
+def _init_scalar(value: float | None) -> torch.Tensor:
+    t = torch.empty(())
+    if value is None:
+        return t.uniform_(0.0, 0.5)  # per module, from torch's (seeded) global RNG
+    return t.fill_(float(value))
+
+
+@dataclass(frozen=True)
+class ActivationSpec:
+    name: str
+    description: str
+    factory: Callable[[], nn.Module]
+
+
+def _spec(name: str, description: str, factory: Callable[[], nn.Module]) -> tuple[str, ActivationSpec]:
+    return name, ActivationSpec(name, description, factory)
+
+
+ACTIVATIONS: dict[str, ActivationSpec] = dict(
+    [
+        _spec("relu", "max(0, x)", nn.ReLU),
+        _spec("leaky_relu", "x if x > 0 else 0.01*x", nn.LeakyReLU),
+        _spec("prelu", "x if x > 0 else a*x, one trainable slope a (init 0.25)", nn.PReLU),
+        _spec("elu", "x if x > 0 else exp(x) - 1", nn.ELU),
+        _spec("sigmoid", "1 / (1 + exp(-x))", nn.Sigmoid),
+        _spec("tanh", "tanh(x)", nn.Tanh),
+        _spec("softsign", "x / (1 + |x|)", nn.Softsign),
+        _spec("swish", "x * sigmoid(x) (SiLU)", nn.SiLU),
+        _spec("mish", "x * tanh(softplus(x))", nn.Mish),
+        _spec("gelu", "x * Phi(x), exact erf form", nn.GELU),
+        _spec("tact", "(a*x + 1 - a) * sigmoid((1+b)*x), trainable a, b ~ U(0, 0.5)", TAct),
+        _spec("mtact", "TAct with a -> a^2, b -> b^2", MTAct),
+    ]
+)
+
+ALIASES = {
+    "silu": "swish",
+    "leakyrelu": "leaky_relu",
+    "lrelu": "leaky_relu",
+    "m_tact": "mtact",
+}
+
+
+def activation_names() -> list[str]:
+    """Registry names, in the registry's order."""
+    return list(ACTIVATIONS)
+
+
+def count_trainable(module: nn.Module) -> int:
+    return sum(p.numel() for p in module.parameters() if p.requires_grad)
+
+
+def _normalize(name: str) -> str:
+    key = name.strip().lower().replace("-", "_")
+    return ALIASES.get(key, ALIASES.get(key.replace("_", ""), key))
+
+
+def _valid_line() -> str:
+    return "valid: " + ", ".join(activation_names()) + ", or pkg.module:ClassName"
+
+
+def _check_module_class(obj, what: str) -> Callable[[], nn.Module]:
+    if not (isinstance(obj, type) and issubclass(obj, nn.Module)):
+        raise UserError(f"activation {what} is not a torch.nn.Module subclass (got {type(obj).__name__})")
+    # Constructing it once proves it takes no arguments; fork_rng leaves the caller's RNG untouched.
+    with torch.random.fork_rng(devices=[]):
+        try:
+            obj()
+        except Exception as e:  # noqa: BLE001 - any failure is the user's class
+            raise UserError(f"activation {what} cannot be constructed without arguments: {type(e).__name__}: {e}")
+    return obj
+
+
+def _load_user_class(ref: str) -> Callable[[], nn.Module]:
+    mod_name, _, attr = ref.partition(":")
+    if not mod_name or not attr:
+        raise UserError(f"activation {ref!r}: expected pkg.module:ClassName")
+    try:
+        mod = importlib.import_module(mod_name)
+    except Exception as e:  # noqa: BLE001 - ImportError, SyntaxError in the user's module, ...
+        raise UserError(f"activation {ref!r}: cannot import module {mod_name!r} ({type(e).__name__}: {e})")
+    obj = mod
+    for part in attr.split("."):
+        if not hasattr(obj, part):
+            raise UserError(f"activation {ref!r}: module {mod_name!r} has no attribute {attr!r}")
+        obj = getattr(obj, part)
+    return _check_module_class(obj, repr(ref))
+
+
+def _entry_point(name: str):
+    try:
+        from importlib.metadata import entry_points
+
+        eps = entry_points(group=ENTRY_POINT_GROUP)
+    except Exception:  # noqa: BLE001 - broken metadata must not break the registry
+        return None
+    for ep in eps:
+        if ep.name.lower() == name:
+            return ep
+    return None
+
+
+def resolve_activation(name: str) -> Callable[[], nn.Module]:
+    """A factory (call it once per nonlinearity) for a registry name, ``pkg.mod:Class`` or entry point."""
+    if not isinstance(name, str) or not name.strip():
+        raise UserError(f"activation must be a non-empty name; {_valid_line()}")
+    if ":" in name:
+        return _load_user_class(name.strip())
+    key = _normalize(name)
+    if key in ACTIVATIONS:
+        return ACTIVATIONS[key].factory
+    ep = _entry_point(key)
+    if ep is not None:
+        try:
+            obj = ep.load()
+        except Exception as e:  # noqa: BLE001
+            raise UserError(f"activation {name!r}: entry point {ep.value!r} failed to load ({type(e).__name__}: {e})")
+        return _check_module_class(obj, f"{name!r} (entry point {ep.value})")
+    raise UserError(f"unknown activation {name!r}; {_valid_line()}")
