@@ -1,0 +1,275 @@
+"""Photon-limited Poisson noise of peak ψ ("psi"), with an exact table-driven Poisson sampler.
+
+Our definition (SPEC §1; the source study never published its code):
+
+    y = clip(round(Poisson(ψ·x/255) · 255/ψ), 0, 255)      for a pixel x in [0, 255]
+
+`round` is round-half-to-even (numpy's `rint`). Lower ψ means fewer photons and more noise.
+
+Why tables: numpy's Poisson sampler costs ~100 ns per draw and is the bottleneck of a build.
+Pixels take only 256 values and ψ is fixed per build, so for every intensity v we build once the
+inverse CDF of Poisson(λ_v = ψ·v/255) quantised to 32-bit uniforms:
+
+    T_v[k] = floor(2^32 · P(X ≤ k)),   sample k = min{k : u < T_v[k]}  for u uniform in [0, 2^32).
+
+Each category therefore gets probability T_v[k] − T_v[k−1] over 2^32, i.e. the exact pmf up to
+the resolution of the uniforms (|error| < 2^-32 per category). The table for v stops at K_v, the
+first k with P(X > k) < 2^-32; the u ≥ T_v[K_v] that remain (probability < 2^-32) are *not*
+rounded away: they are drawn exactly from the conditional tail X | X > K_v by inverse CDF in
+float64 (scipy's pmf/sf), so the tail is exact too. For the photon corruption every count at or
+above the saturation point (the first k with round(k·255/ψ) ≥ 255) gives 255, so those counts
+are merged into one category whose threshold is 2^32 and no tail draw is needed.
+
+Lookup is vectorised with a guide table: the top GUIDE_BITS bits of u index a per-intensity table
+giving the first candidate category, then a short vectorised linear search (on average < 1 step)
+finishes the inverse. One 32-bit uniform per pixel comes from PCG64.random_raw (two per 64-bit
+word). Random streams are per fixed block of BLOCK_IMAGES images,
+SeedSequence(seed, spawn_key=(stream, block)), so the output bytes depend only on (seed, stream,
+block index, pixels) and never on the number of threads or the chunk size used to build a file.
+"""
+
+from __future__ import annotations
+
+import math
+import os
+from concurrent.futures import ThreadPoolExecutor
+from typing import Callable, Iterator
+
+import numpy as np
+
+from noisebench.errors import UserError
+
+U32 = 1 << 32
+GUIDE_BITS = 10
+BLOCK_IMAGES = 256  # images per random-stream block (= the HDF5 chunk of image files)
+PAPER_LEVELS = (8.0, 16.0, 32.0, 64.0)
+MAX_TABLE_WIDTH = 1 << 22  # refuse absurd ψ whose tables would not fit in memory
+
+
+def validate_level(level) -> float:
+    """ψ must be a finite positive number."""
+    try:
+        psi = float(level)
+    except (TypeError, ValueError):
+        raise UserError(f"--level must be a positive number, got {level!r}") from None
+    if not math.isfinite(psi) or psi <= 0:
+        raise UserError(f"--level must be a finite number > 0, got {level}")
+    if psi > 1e6:
+        raise UserError(f"--level {level} is too large (at most 1e6; ψ → ∞ is the clean image)")
+    return psi
+
+
+def format_level(psi: float) -> str:
+    """16 → '16', 12.5 → '12.5' (used in file names)."""
+    psi = float(psi)
+    return str(int(psi)) if psi.is_integer() else f"{psi:.10g}"
+
+
+def photon_reference(x: np.ndarray, psi: float, rng: np.random.Generator) -> np.ndarray:
+    """The definition written directly with numpy's sampler (slow; for tests and the benchmark)."""
+    k = rng.poisson(psi * x.astype(np.float64) / 255.0)
+    return np.clip(np.rint(k * (255.0 / psi)), 0, 255).astype(np.uint8)
+
+
+def _thresholds(lam: float, k_hi: int | None) -> tuple[int, np.ndarray, bool]:
+    """Window start `lo` and quantised CDF thresholds T[lo..K] (int64, values in [1, 2^32]).
+
+    If k_hi is given, counts >= k_hi are merged into the last category (threshold 2^32, no tail).
+    Returns (lo, T, has_tail); has_tail means u >= T[-1] must be drawn from X | X > K.
+    """
+    from scipy import stats
+
+    if lam == 0.0:
+        return 0, np.array([U32], np.int64), False
+    sd = math.sqrt(lam)
+    a = max(0, int(math.floor(lam - 8 * sd - 10)))
+    b = int(math.ceil(lam + 9 * sd + 30))
+    while stats.poisson.sf(b, lam) >= 2.0**-34:
+        b = 2 * b + 10
+    if k_hi is not None:
+        a = min(a, k_hi)
+        b = min(b, k_hi)
+    if b - a + 1 > MAX_TABLE_WIDTH:
+        raise UserError(f"ψ={lam} needs a table of {b - a + 1} entries; use a smaller --level")
+    ks = np.arange(a, b + 1)
+    cdf = stats.poisson.cdf(ks, lam)
+    sf = stats.poisson.sf(ks, lam)
+    # use the more accurate of cdf / 1-sf on each side of the median
+    t = np.where(cdf < 0.5, np.floor(cdf * U32), U32 - np.ceil(sf * U32)).astype(np.int64)
+    t = np.maximum.accumulate(np.clip(t, 0, U32))
+    nz = np.flatnonzero(t > 0)
+    lo_i = int(nz[0]) if nz.size else 0
+    full = np.flatnonzero(t >= U32)
+    if k_hi is not None and b == k_hi:
+        t[-1] = U32  # saturation category: every count >= k_hi
+        full = np.flatnonzero(t >= U32)
+    if full.size:
+        hi_i = int(full[0])
+        has_tail = False
+    else:
+        # first k with P(X > k) < 2^-32 (exists: b was chosen with sf(b) < 2^-34)
+        hi_i = int(np.flatnonzero(sf < 2.0**-32)[0])
+        has_tail = True
+        t[hi_i] = min(int(t[hi_i]), U32 - 1)
+    return a + lo_i, t[lo_i : hi_i + 1].copy(), has_tail
+
+
+class PoissonTable:
+    """Exact sampler of Poisson(λ_v) for a finite set of rates λ_v, indexed by category v.
+
+    `values_out(k)` maps counts to output values (identity for plain counts); `saturate_at`
+    merges all counts >= saturate_at[v] into one category (the photon model's 255).
+    """
+
+    def __init__(self, lams, saturate_at=None, out_map: Callable[[np.ndarray], np.ndarray] | None = None,
+                 out_dtype=np.int64):
+        lams = np.asarray(lams, dtype=np.float64)
+        self.lams = lams
+        self.out_dtype = np.dtype(out_dtype)
+        self.out_map = out_map or (lambda k: k)
+        thr, outs, tails, tail_lo = [], [], [], []
+        guide = np.empty((len(lams), 1 << GUIDE_BITS), np.int64)
+        offset = 0
+        bucket_lo = (np.arange(1 << GUIDE_BITS, dtype=np.int64) << (32 - GUIDE_BITS))
+        for v, lam in enumerate(lams):
+            k_hi = None if saturate_at is None else int(saturate_at[v])
+            lo, t, has_tail = _thresholds(float(lam), k_hi)
+            ks = np.arange(lo, lo + len(t))
+            out = np.asarray(self.out_map(ks)).astype(self.out_dtype)
+            is_tail = np.zeros(len(t) + 1, bool)
+            # sentinel after the window: threshold 2^32 stops every search; it is the tail category
+            t = np.append(t, U32)
+            out = np.append(out, out[-1])
+            if has_tail:
+                is_tail[-1] = True
+            # first category whose threshold exceeds the bucket's smallest u
+            guide[v] = offset + np.searchsorted(t, bucket_lo, side="right")
+            thr.append(t)
+            outs.append(out)
+            tails.append(is_tail)
+            tail_lo.append(np.full(len(t), lo + len(t) - 2, np.int64))  # K_v for the tail category
+            offset += len(t)
+        # thresholds stored as T-1 in uint32: advance while u > T-1, i.e. u >= T (T >= 1 always)
+        t_all = np.concatenate(thr)
+        self.thr_m1 = (np.maximum(t_all, 1) - 1).astype(np.uint32)
+        self.out = np.concatenate(outs)
+        self.is_tail = np.concatenate(tails)
+        self.tail_k = np.concatenate(tail_lo)
+        self.owner = np.concatenate([np.full(len(t), v, np.int64) for v, t in enumerate(thr)])
+        self.guide = guide.astype(np.int32 if offset < 2**31 else np.int64).ravel()
+        self.any_tail = bool(self.is_tail.any())
+
+    def sample_from_uniforms(self, cat: np.ndarray, u: np.ndarray, rng: np.random.Generator | None = None) -> np.ndarray:
+        """Outputs for categories `cat` (ints < len(lams)) and uint32 uniforms `u` (same shape).
+
+        `rng` supplies the float64 uniforms of the rare tail draws (needed only if the table has tails).
+        """
+        cat = np.asarray(cat)
+        shape = cat.shape
+        c = cat.reshape(-1).astype(np.int32, copy=False)
+        u = np.asarray(u, np.uint32).reshape(-1)
+        g = c << GUIDE_BITS
+        g += (u >> (32 - GUIDE_BITS)).astype(np.int32)
+        idx = self.guide.take(g)
+        need = np.flatnonzero(u > self.thr_m1.take(idx))
+        while need.size:
+            idx[need] += 1
+            sub = u[need] > self.thr_m1.take(idx[need])
+            need = need[sub]
+        res = self.out.take(idx)
+        if self.any_tail:
+            tail = np.flatnonzero(self.is_tail.take(idx))
+            if tail.size:
+                if rng is None:
+                    raise ValueError("a tail draw needs rng")
+                ks = self._tail_counts(idx[tail], rng)
+                res[tail] = np.asarray(self.out_map(ks)).astype(self.out_dtype)
+        return res.reshape(shape)
+
+    def _tail_counts(self, idx: np.ndarray, rng: np.random.Generator) -> np.ndarray:
+        """Exact draws of X | X > K_v by inverse CDF in float64 (rare: probability < 2^-32 each)."""
+        from scipy import stats
+
+        out = np.empty(len(idx), np.int64)
+        for j, i in enumerate(idx):
+            lam = float(self.lams[self.owner[i]])
+            k0 = int(self.tail_k[i])
+            w = rng.random()
+            log_tail = stats.poisson.logsf(k0, lam)
+            k, acc = k0, 0.0
+            while True:
+                k += 1
+                acc += math.exp(stats.poisson.logpmf(k, lam) - log_tail)
+                if acc >= w or acc >= 1.0 - 1e-15 or k > k0 + 100000:
+                    break
+            out[j] = k
+        return out
+
+
+class PhotonNoise:
+    """ψ-corruption of uint8 images: `apply_block(x, seed, stream, block)` and `apply(x, seed)`."""
+
+    def __init__(self, psi: float):
+        self.psi = validate_level(psi)
+        lams = self.psi * np.arange(256) / 255.0
+        # saturation count: smallest k with rint(k*255/psi) >= 255
+        k_sat = int(math.ceil(254.5 * self.psi / 255.0))
+        while np.rint(k_sat * 255.0 / self.psi) < 255:
+            k_sat += 1
+        while k_sat > 0 and np.rint((k_sat - 1) * 255.0 / self.psi) >= 255:
+            k_sat -= 1
+        self.k_sat = k_sat
+        psi_ = self.psi
+        self.table = PoissonTable(
+            lams,
+            saturate_at=np.full(256, k_sat),
+            out_map=lambda k: np.clip(np.rint(np.asarray(k) * (255.0 / psi_)), 0, 255),
+            out_dtype=np.uint8,
+        )
+
+    def apply_block(self, x: np.ndarray, seed: int, stream: int, block: int) -> np.ndarray:
+        """Corrupt one block of images with the random stream of (seed, stream, block)."""
+        x = np.ascontiguousarray(x, dtype=np.uint8)
+        rng = np.random.Generator(np.random.PCG64(np.random.SeedSequence(seed, spawn_key=(stream, block))))
+        n = x.size
+        raw = rng.bit_generator.random_raw((n + 1) // 2)
+        u = raw.view(np.uint32)[:n]
+        return self.table.sample_from_uniforms(x, u, rng)
+
+    def iter_blocks(self, x: np.ndarray, seed: int, stream: int, workers: int | None = None,
+                    block_images: int = BLOCK_IMAGES) -> Iterator[np.ndarray]:
+        """Yield the corrupted images of `x` block by block, in order, computing with a thread pool."""
+        n = x.shape[0]
+        nblocks = (n + block_images - 1) // block_images
+        workers = default_workers() if workers is None else max(1, int(workers))
+
+        def job(b):
+            return self.apply_block(x[b * block_images : (b + 1) * block_images], seed, stream, b)
+
+        if workers == 1:
+            for b in range(nblocks):
+                yield job(b)
+            return
+        with ThreadPoolExecutor(workers) as ex:
+            pending = []
+            nxt = 0
+            while nxt < nblocks or pending:
+                while nxt < nblocks and len(pending) < 2 * workers:
+                    pending.append(ex.submit(job, nxt))
+                    nxt += 1
+                yield pending.pop(0).result()
+
+    def apply(self, x: np.ndarray, seed: int = 0, stream: int = 0, workers: int | None = None) -> np.ndarray:
+        out = np.empty_like(x, dtype=np.uint8)
+        pos = 0
+        for blk in self.iter_blocks(x, seed, stream, workers):
+            out[pos : pos + blk.shape[0]] = blk
+            pos += blk.shape[0]
+        return out
+
+
+def default_workers() -> int:
+    try:
+        return max(1, min(8, len(os.sched_getaffinity(0))))
+    except AttributeError:  # pragma: no cover
+        return max(1, min(8, os.cpu_count() or 1))

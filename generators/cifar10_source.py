@@ -1,0 +1,156 @@
+"""CIFAR-10 in its official "python version" layout (what torchvision downloads).
+
+    cifar-10-batches-py/data_batch_1 .. data_batch_5, test_batch, batches.meta
+
+Each batch is a pickle of a dict with b'data' (10000×3072 uint8, channel-planar RGB),
+b'labels', b'batch_label', b'filenames'; batches.meta holds b'label_names'.
+
+Safety: unpickling can execute code, so a batch is unpickled only after its md5 matches the
+official one (OFFICIAL_MD5, the checksums torchvision lists), or when the user passes
+`--no-verify` explicitly. Even then a restricted Unpickler allows only the builtins and numpy
+reconstructors a dict of lists/bytes/arrays needs (defence in depth).
+"""
+
+from __future__ import annotations
+
+import io
+import pickle
+from pathlib import Path
+
+import numpy as np
+
+from noisebench.errors import UserError
+from noisebench.generators.custom_image_source import ImageData, md5_file
+
+BASE_FOLDER = "cifar-10-batches-py"
+URL = "https://www.cs.toronto.edu/~kriz/cifar-10-python.tar.gz"
+TGZ_MD5 = "c58f30108f718f92721af3b95e74349a"
+TRAIN_FILES = tuple(f"data_batch_{i}" for i in range(1, 6))
+TEST_FILES = ("test_batch",)
+META_FILE = "batches.meta"
+
+# Official md5 of every file (torchvision.datasets.CIFAR10). Module-level so tests can register fixtures.
+OFFICIAL_MD5: dict[str, str] = {
+    "data_batch_1": "c99cafc152244af753f735de768cd75f",
+    "data_batch_2": "d4bba439e000b95fd0a9bffe97cbabec",
+    "data_batch_3": "54ebc095f3ab1f0389bbae665268c751",
+    "data_batch_4": "634d18415352ddfa80567beed471001a",
+    "data_batch_5": "482c414d41f54cd18b22e5b47cb7c3cb",
+    "test_batch": "40351d587109b95175f43aff81a1287e",
+    "batches.meta": "5ff9c542aee3614f3951f8cda6e48888",
+}
+
+CLASS_NAMES = ["airplane", "automobile", "bird", "cat", "deer", "dog", "frog", "horse", "ship", "truck"]
+MAX_BATCH_BYTES = 512 << 20
+
+
+class _RestrictedUnpickler(pickle.Unpickler):
+    _ALLOWED = {
+        ("builtins", "dict"), ("builtins", "list"), ("builtins", "bytes"), ("builtins", "bytearray"),
+        ("builtins", "str"), ("builtins", "int"), ("builtins", "tuple"), ("builtins", "set"),
+        ("numpy.core.multiarray", "_reconstruct"), ("numpy._core.multiarray", "_reconstruct"),
+        ("numpy", "ndarray"), ("numpy", "dtype"), ("numpy.core.multiarray", "scalar"),
+        ("numpy._core.multiarray", "scalar"), ("_codecs", "encode"),
+    }
+
+    def find_class(self, module, name):
+        if (module, name) in self._ALLOWED:
+            return super().find_class(module, name)
+        raise pickle.UnpicklingError(f"refusing to load {module}.{name} from a dataset pickle")
+
+
+def find_cifar_dir(path: Path) -> Path | None:
+    """The folder holding the batches: PATH itself, PATH/cifar-10-batches-py, or PATH/raw/cifar-10-batches-py."""
+    path = Path(path)
+    for cand in (path, path / BASE_FOLDER, path / "raw" / BASE_FOLDER):
+        if cand.is_dir() and ((cand / "data_batch_1").exists() or (cand / META_FILE).exists() or cand.name == BASE_FOLDER):
+            return cand
+    return None
+
+
+def load_pickle(path: Path, verify: bool, md5_table: dict | None = None) -> dict:
+    """Unpickle one batch file after checking its md5 (unless verify=False)."""
+    table = OFFICIAL_MD5 if md5_table is None else md5_table
+    if not path.is_file():
+        raise UserError(f"{path}: missing (the official CIFAR-10 layout has data_batch_1..5, test_batch, batches.meta)")
+    if path.stat().st_size > MAX_BATCH_BYTES:
+        raise UserError(f"{path}: {path.stat().st_size} bytes is far larger than a CIFAR-10 batch")
+    digest = md5_file(path)
+    if verify:
+        want = table.get(path.name)
+        if want is None:
+            raise UserError(f"{path}: no official checksum known for this file; pass --no-verify to load it anyway")
+        if digest != want:
+            raise UserError(
+                f"{path}: md5 {digest} differs from the official {want} (damaged or re-encoded copy); "
+                "not unpickling it. Re-download, or pass --no-verify if you trust this copy"
+            )
+    data = path.read_bytes()
+    try:
+        obj = _RestrictedUnpickler(io.BytesIO(data), encoding="bytes").load()
+    except pickle.UnpicklingError as e:
+        raise UserError(f"{path}: not a CIFAR-10 batch ({e})") from None
+    except Exception as e:  # noqa: BLE001 - truncated pickles raise EOFError, ValueError, ...
+        raise UserError(f"{path}: truncated or corrupted batch file ({type(e).__name__})") from None
+    if not isinstance(obj, dict):
+        raise UserError(f"{path}: not a CIFAR-10 batch (expected a dict, got {type(obj).__name__})")
+    return {"_md5": digest, **obj}
+
+
+def _batch_arrays(d: dict, path: Path) -> tuple[np.ndarray, np.ndarray]:
+    data, labels = d.get(b"data"), d.get(b"labels")
+    if data is None or labels is None:
+        raise UserError(f"{path}: batch lacks the b'data' / b'labels' entries of the official format")
+    data = np.asarray(data)
+    labels = np.asarray(labels)
+    if data.dtype != np.uint8 or data.ndim != 2 or data.shape[1] != 3072:
+        raise UserError(f"{path}: b'data' must be uint8 N×3072, got {data.dtype} {data.shape}")
+    if labels.ndim != 1 or labels.shape[0] != data.shape[0] or labels.dtype.kind not in "iu":
+        raise UserError(f"{path}: b'labels' must list one integer per image ({data.shape[0]}), got {labels.shape}")
+    if labels.size and (labels.min() < 0 or labels.max() > 9):
+        raise UserError(f"{path}: labels must lie in 0..9")
+    x = data.reshape(-1, 3, 32, 32).transpose(0, 2, 3, 1)
+    return np.ascontiguousarray(x), labels.astype(np.int64)
+
+
+def load_cifar10(path: Path, verify: bool = True, name: str = "cifar10", md5_table: dict | None = None) -> ImageData:
+    d = find_cifar_dir(Path(path))
+    if d is None:
+        raise UserError(f"--source {path}: no {BASE_FOLDER}/ folder with data_batch_1..5, test_batch, batches.meta")
+    md5s = {}
+    meta = load_pickle(d / META_FILE, verify, md5_table)
+    md5s[META_FILE] = meta.pop("_md5")
+    names = meta.get(b"label_names")
+    if not isinstance(names, list) or not names:
+        raise UserError(f"{d / META_FILE}: lacks b'label_names'")
+    class_names = [n.decode("utf-8", "replace") if isinstance(n, bytes) else str(n) for n in names]
+    parts = {}
+    for split, files in (("train", TRAIN_FILES), ("test", TEST_FILES)):
+        xs, ys = [], []
+        for fn in files:
+            b = load_pickle(d / fn, verify, md5_table)
+            md5s[fn] = b.pop("_md5")
+            x, y = _batch_arrays(b, d / fn)
+            xs.append(x)
+            ys.append(y)
+        parts[split] = (np.concatenate(xs), np.concatenate(ys))
+    return ImageData(
+        name=name, x_train=parts["train"][0], y_train=parts["train"][1], x_test=parts["test"][0],
+        y_test=parts["test"][1], class_names=class_names,
+        source={"kind": "cifar10-python", "path": str(d.resolve()), "verified": bool(verify), "md5": md5s, "url": URL},
+    ).check()
+
+
+def download_cifar10(root: Path) -> Path:
+    """Fetch and extract the official archive into ROOT (checked against its md5); returns ROOT."""
+    from torchvision.datasets.utils import download_and_extract_archive
+
+    root = Path(root)
+    if find_cifar_dir(root) is None or not (root / BASE_FOLDER / "test_batch").exists():
+        root.mkdir(parents=True, exist_ok=True)
+        try:
+            download_and_extract_archive(URL, str(root), filename="cifar-10-python.tar.gz", md5=TGZ_MD5)
+        except Exception as e:  # noqa: BLE001 - network errors vary
+            raise UserError(f"downloading CIFAR-10 from {URL} failed ({str(e).splitlines()[0] if str(e) else type(e).__name__}); "
+                            "download it yourself and pass --source") from None
+    return root

@@ -1,0 +1,145 @@
+"""MNIST in its official idx format (what torchvision downloads), gzipped or plain.
+
+    train-images-idx3-ubyte[.gz]  (magic 2051: uint8, N×28×28)
+    train-labels-idx1-ubyte[.gz]  (magic 2049: uint8, N)
+    t10k-images-idx3-ubyte[.gz], t10k-labels-idx1-ubyte[.gz]
+
+Looked up in PATH, PATH/MNIST/raw, PATH/raw and PATH/raw/MNIST/raw (torchvision's layout).
+The official md5s (OFFICIAL_MD5, as listed by torchvision) are those of the .gz files; so with
+verification on, the .gz files are read. Plain files are read only with `--no-verify`, unless a
+checksum for them has been registered in OFFICIAL_MD5 (a module-level dict; tests inject theirs).
+"""
+
+from __future__ import annotations
+
+import gzip
+import io
+import zlib
+from pathlib import Path
+
+import numpy as np
+
+from noisebench.errors import UserError
+from noisebench.generators.custom_image_source import ImageData, md5_file
+
+MIRRORS = ("https://ossci-datasets.s3.amazonaws.com/mnist/", "http://yann.lecun.com/exdb/mnist/")
+FILES = {
+    "train_images": "train-images-idx3-ubyte",
+    "train_labels": "train-labels-idx1-ubyte",
+    "test_images": "t10k-images-idx3-ubyte",
+    "test_labels": "t10k-labels-idx1-ubyte",
+}
+OFFICIAL_MD5: dict[str, str] = {
+    "train-images-idx3-ubyte.gz": "f68b3c2dcbeaaa9fbdd348bbdeb94873",
+    "train-labels-idx1-ubyte.gz": "d53e105ee54ea40749a09fcbcd1e9432",
+    "t10k-images-idx3-ubyte.gz": "9fb629c4189551a2d022fa330f9573f3",
+    "t10k-labels-idx1-ubyte.gz": "ec29112dd5afa0611ce80d1b7f02629c",
+}
+CLASS_NAMES = [str(i) for i in range(10)]
+MAGIC_IMAGES, MAGIC_LABELS = 2051, 2049
+MAX_BYTES = 256 << 20
+
+
+def _candidates(path: Path) -> list[Path]:
+    return [path, path / "MNIST" / "raw", path / "raw", path / "raw" / "MNIST" / "raw"]
+
+
+def find_mnist_dir(path: Path) -> Path | None:
+    for cand in _candidates(Path(path)):
+        if cand.is_dir() and any((cand / (FILES["train_images"] + ext)).is_file() for ext in ("", ".gz")):
+            return cand
+    return None
+
+
+def _pick(d: Path, base: str, verify: bool, md5_table: dict) -> Path:
+    gz, plain = d / (base + ".gz"), d / base
+    if gz.is_file():
+        return gz
+    if plain.is_file():
+        if verify and plain.name not in md5_table:
+            raise UserError(
+                f"{plain}: the official checksums are of the .gz files; put {gz.name} next to it, "
+                "or pass --no-verify to read the uncompressed file unchecked"
+            )
+        return plain
+    raise UserError(f"{d}: missing {base}[.gz] (the official MNIST layout has the four idx files)")
+
+
+def read_idx(path: Path, magic: int) -> np.ndarray:
+    """Parse an idx file (gz or plain) with the expected magic number; every defect is a UserError."""
+    try:
+        raw = path.read_bytes()
+        if path.suffix == ".gz":
+            with gzip.GzipFile(fileobj=io.BytesIO(raw)) as g:
+                raw = g.read(MAX_BYTES + 1)
+    except (OSError, EOFError, zlib.error) as e:
+        raise UserError(f"{path}: truncated or corrupted gzip file ({type(e).__name__})") from None
+    if len(raw) > MAX_BYTES:
+        raise UserError(f"{path}: larger than {MAX_BYTES} bytes; not an MNIST idx file")
+    if len(raw) < 8:
+        raise UserError(f"{path}: truncated idx file ({len(raw)} bytes)")
+    got = int.from_bytes(raw[:4], "big")
+    if got != magic:
+        raise UserError(f"{path}: idx magic number {got}, expected {magic} ({'images' if magic == MAGIC_IMAGES else 'labels'})")
+    ndim = raw[3]
+    header = 4 + 4 * ndim
+    if len(raw) < header:
+        raise UserError(f"{path}: truncated idx header")
+    dims = [int.from_bytes(raw[4 + 4 * i : 8 + 4 * i], "big") for i in range(ndim)]
+    need = int(np.prod(dims, dtype=np.int64))
+    if len(raw) - header != need:
+        raise UserError(f"{path}: header announces {dims} = {need} bytes of data but the file holds {len(raw) - header}"
+                        + (" (truncated)" if len(raw) - header < need else ""))
+    return np.frombuffer(raw, dtype=np.uint8, offset=header).reshape(dims).copy()
+
+
+def load_mnist(path: Path, verify: bool = True, name: str = "mnist", md5_table: dict | None = None) -> ImageData:
+    table = OFFICIAL_MD5 if md5_table is None else md5_table
+    d = find_mnist_dir(Path(path))
+    if d is None:
+        raise UserError(f"--source {path}: no MNIST idx files (train-images-idx3-ubyte[.gz] ...) found there or in MNIST/raw/")
+    arrays, md5s = {}, {}
+    for key, base in FILES.items():
+        p = _pick(d, base, verify, table)
+        digest = md5_file(p)
+        md5s[p.name] = digest
+        if verify and digest != table[p.name]:
+            raise UserError(f"{p}: md5 {digest} differs from the official {table[p.name]} (damaged or re-encoded copy); "
+                            "re-download, or pass --no-verify if you trust this copy")
+        arrays[key] = read_idx(p, MAGIC_IMAGES if key.endswith("images") else MAGIC_LABELS)
+    out = {}
+    for split in ("train", "test"):
+        x, y = arrays[f"{split}_images"], arrays[f"{split}_labels"]
+        if x.ndim != 3:
+            raise UserError(f"{d}: {split} images must be N×H×W, got {x.shape}")
+        if y.ndim != 1 or y.shape[0] != x.shape[0]:
+            raise UserError(f"{d}: {split} has {x.shape[0]} images but {y.shape} labels")
+        if y.size and y.max() > 9:
+            raise UserError(f"{d}: {split} labels must lie in 0..9")
+        out[split] = (np.ascontiguousarray(x[..., None]), y.astype(np.int64))
+    return ImageData(
+        name=name, x_train=out["train"][0], y_train=out["train"][1], x_test=out["test"][0], y_test=out["test"][1],
+        class_names=list(CLASS_NAMES),
+        source={"kind": "mnist-idx", "path": str(d.resolve()), "verified": bool(verify), "md5": md5s},
+    ).check()
+
+
+def download_mnist(root: Path) -> Path:
+    """Fetch the four official .gz files into ROOT/MNIST/raw (checked against their md5s)."""
+    from torchvision.datasets.utils import download_url
+
+    raw = Path(root) / "MNIST" / "raw"
+    raw.mkdir(parents=True, exist_ok=True)
+    for fname, md5 in OFFICIAL_MD5.items():
+        if (raw / fname).is_file() and md5_file(raw / fname) == md5:
+            continue
+        errors = []
+        for m in MIRRORS:
+            try:
+                download_url(m + fname, str(raw), filename=fname, md5=md5)
+                break
+            except Exception as e:  # noqa: BLE001 - network errors vary
+                errors.append(f"{m}: {str(e).splitlines()[0] if str(e) else type(e).__name__}")
+        else:
+            raise UserError(f"downloading {fname} failed ({'; '.join(errors)}); download it yourself and pass --source")
+    return Path(root)
