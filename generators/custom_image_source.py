@@ -178,8 +178,10 @@ def load_image_folder(root: Path, name: str | None = None) -> ImageData:
     ).check()
 
 
-def detect_kind(path: Path) -> str:
-    """'cifar10' | 'mnist' | 'image-folder' | 'npz' for a --source path (UserError if none fits)."""
+def detect_kind(path: Path, prefer: str = "cifar10") -> str:
+    """'cifar10' | 'mnist' | 'image-folder' | 'npz' for a --source path (UserError if none fits).
+
+    When PATH holds both official layouts, `prefer` decides."""
     from noisebench.generators.cifar10_source import find_cifar_dir
     from noisebench.generators.mnist_source import find_mnist_dir
 
@@ -190,10 +192,9 @@ def detect_kind(path: Path) -> str:
         if path.suffix.lower() == ".npz":
             return "npz"
         raise UserError(f"--source {path}: a file source must be a .npz with x_train, y_train, x_test, y_test")
-    if find_cifar_dir(path) is not None:
-        return "cifar10"
-    if find_mnist_dir(path) is not None:
-        return "mnist"
+    found = [k for k, finder in (("cifar10", find_cifar_dir), ("mnist", find_mnist_dir)) if finder(path) is not None]
+    if found:
+        return prefer if prefer in found else found[0]
     if (path / "train").is_dir() and (path / "test").is_dir():
         return "image-folder"
     raise UserError(

@@ -64,7 +64,7 @@ def resolve_source(default: str, source: Path | None, download: bool, verify: bo
             raise UserError(f"no {label} copy in {raw}; pass --download to fetch the official files there, "
                             "or --source PATH for a local copy (official layout, image folder or .npz)")
         source = raw
-    kind = detect_kind(Path(source))
+    kind = detect_kind(Path(source), prefer=default)
     if kind == "cifar10":
         return cifar10_source.load_cifar10(Path(source), verify=verify, name=name or "cifar10")
     if kind == "mnist":
@@ -159,8 +159,8 @@ def build_psi(data: ImageData, levels: list[float], out_dir: Path, seed: int = 0
         if not cref.exists():
             made.append(build_clean_images(data, out_dir, force=False, progress=None))
         elif _existing_pair_key(cref) != pair_key:
-            _note(f"warning: {cref} was built from other data than this source; "
-                  f"rebuild it with `noisebench make {data.name if data.name == 'cifar10' else 'cifar10 --source ...'} --force`")
+            _note(f"warning: {cref} is not the clean twin of this build (other source: pair_key differs); "
+                  "rebuild it with `noisebench make cifar10 --force` and the same --source")
     for lv, w in zip(levels, writers):
         noise = PhotonNoise(lv)
         with w:
@@ -265,8 +265,8 @@ def build_flip(data: ImageData, out_dir: Path, rate: float = 0.1, mode: str = "s
         if not cref.exists():
             made.append(build_split_clean(data, out_dir, val_size=val_size, seed=seed))
         elif _existing_pair_key(cref) != pair_key:
-            _note(f"warning: {cref} has a different split or source than this build (pair_key differs); "
-                  f"rebuild it with `noisebench make mnist --val-size {val_size} --seed {seed} --force`")
+            _note(f"warning: {cref} is not the clean twin of this build (other source or split: pair_key differs); "
+                  f"rebuild it with `noisebench make mnist --val-size {val_size} --seed {seed} --force` and the same --source")
     with w:
         _write_splits(w, data, tr, va, res.noisy, progress)
         w.write("truth/clean_labels", y_clean.astype(np.int64))

@@ -1,0 +1,200 @@
+"""CLI: `make psi`, `make cifar10`, `make mnist`, `make mnist-flip` and `preview`."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import List, Optional
+
+import typer
+
+from noisebench.cli import app, make_app
+from noisebench.cli_data import DEFAULT_OUT, progress_bar
+from noisebench.errors import UserError
+
+SOURCE_HELP = (
+    "Local copy to read instead of datasets_cache/raw: the official layout (CIFAR-10 python batches / MNIST idx files, "
+    "checked against the official md5s), an image folder (train/<class>/*.png, test/<class>/*.png) or a .npz with "
+    "x_train, y_train, x_test, y_test."
+)
+DOWNLOAD_HELP = "Fetch the official files into OUT/raw/ first (checked against their md5s)."
+NO_VERIFY_HELP = (
+    "Skip the official md5 check (for copies re-encoded by a lab). CIFAR-10 batches are Python pickles and "
+    "unpickling can run code: without this flag only files matching the official checksums are unpickled; with it, "
+    "any file is (through a restricted unpickler), so use it only on copies you trust."
+)
+NAME_HELP = "Dataset name used in file names for folder/.npz sources (default: the folder or file name)."
+
+
+def _out_dir(out: Path) -> Path:
+    if out.exists() and not out.is_dir():
+        raise UserError(f"--out {out} is a file; give a folder")
+    return out
+
+
+def _load(default: str, source, download, no_verify, out, name):
+    from noisebench.generators.image_builds import resolve_source
+
+    if name is not None and ("/" in name or not name.strip() or name.startswith(".")):
+        raise UserError(f"--name {name!r} must be a plain file-name stem")
+    return resolve_source(default, source, download, not no_verify, out, name)
+
+
+@make_app.command("psi", epilog="Examples: noisebench make psi --level 16 --download\n\n"
+                               "          noisebench make psi --all --source ~/data/cifar-10-batches-py")
+def make_psi(
+    level: Optional[List[float]] = typer.Option(None, "--level", help="Peak photon count ψ (any positive number; repeatable). Lower = noisier."),
+    all_levels: bool = typer.Option(False, "--all", help="Build the paper set ψ = 8, 16, 32, 64."),
+    seed: int = typer.Option(0, help="Random seed; the same seed gives byte-identical files (any thread count)."),
+    source: Optional[Path] = typer.Option(None, "--source", help=SOURCE_HELP),
+    download: bool = typer.Option(False, "--download", help=DOWNLOAD_HELP),
+    no_verify: bool = typer.Option(False, "--no-verify", help=NO_VERIFY_HELP),
+    name: Optional[str] = typer.Option(None, "--name", help=NAME_HELP),
+    workers: Optional[int] = typer.Option(None, "--workers", help="Threads for the noise (default: CPU cores, at most 8). Output does not depend on it."),
+    out: Path = typer.Option(DEFAULT_OUT, help="Output folder."),
+    force: bool = typer.Option(False, "--force", help="Overwrite existing output files."),
+):
+    """Poisson photon-limited noise of peak ψ on CIFAR-10 (train and test): y = clip(round(Poisson(ψ·x/255)·255/ψ), 0, 255).
+
+    Writes OUT/cifar10-psiLEVEL.h5 (suffix -sSEED for seed != 0), plus the clean reference OUT/cifar10.h5 if it is
+    missing. ψ plays the role of c in CIFAR-10-C shot noise (c = 500..50 for severities 1-5); ψ = 8..64 is much harsher.
+    See docs/IMAGES.md.
+    """
+    from noisebench.corruptors.poisson_photon import PAPER_LEVELS, validate_level
+    from noisebench.generators.image_builds import build_psi
+
+    levels = list(level or [])
+    if all_levels:
+        levels += [lv for lv in PAPER_LEVELS if lv not in levels]
+    if not levels:
+        raise UserError("give --level PSI (e.g. --level 16) or --all")
+    levels = [validate_level(lv) for lv in levels]  # before loading anything
+    if workers is not None and workers < 1:
+        raise UserError(f"--workers must be >= 1, got {workers}")
+    _out_dir(out)
+    data = _load("cifar10", source, download, no_verify, out, name)
+    total = len(levels) * (data.x_train.shape[0] + data.x_test.shape[0])
+    with progress_bar(total, f"psi {data.name}", unit="img") as bar:
+        paths = build_psi(data, levels, out, seed=seed, force=force, workers=workers, progress=bar.update)
+    for p in paths:
+        typer.echo(f"wrote {p}")
+
+
+@make_app.command("cifar10", epilog="Example: noisebench make cifar10 --download")
+def make_cifar10(
+    source: Optional[Path] = typer.Option(None, "--source", help=SOURCE_HELP),
+    download: bool = typer.Option(False, "--download", help=DOWNLOAD_HELP),
+    no_verify: bool = typer.Option(False, "--no-verify", help=NO_VERIFY_HELP),
+    name: Optional[str] = typer.Option(None, "--name", help=NAME_HELP),
+    out: Path = typer.Option(DEFAULT_OUT, help="Output folder."),
+    force: bool = typer.Option(False, "--force", help="Overwrite an existing output file."),
+):
+    """The clean CIFAR-10 reference (OUT/cifar10.h5) in the same format as the ψ files, so runs compare like with like."""
+    from noisebench.generators.image_builds import build_clean_images, clean_path
+
+    _out_dir(out)
+    if source is None and name is None:
+        from noisebench.h5format import check_output_path
+
+        check_output_path(Path(out) / "cifar10.h5", force)  # fail before a download
+    data = _load("cifar10", source, download, no_verify, out, name)
+    check = clean_path(data, out)
+    with progress_bar(data.x_train.shape[0] + data.x_test.shape[0], f"clean {data.name}", unit="img") as bar:
+        p = build_clean_images(data, out, force=force, progress=bar.update)
+    assert p == check
+    typer.echo(f"wrote {p}")
+
+
+def _val_help() -> str:
+    return ("Images carved from train into a fixed, seeded, stratified val split; scaled down to 1/6 of the "
+            "training set when the source is smaller (0 = no val split).")
+
+
+@make_app.command("mnist", epilog="Example: noisebench make mnist --download")
+def make_mnist(
+    val_size: int = typer.Option(10000, "--val-size", help=_val_help()),
+    seed: int = typer.Option(0, help="Seed of the val split (same as the flipped files' --seed)."),
+    source: Optional[Path] = typer.Option(None, "--source", help=SOURCE_HELP),
+    download: bool = typer.Option(False, "--download", help=DOWNLOAD_HELP),
+    no_verify: bool = typer.Option(False, "--no-verify", help=NO_VERIFY_HELP),
+    name: Optional[str] = typer.Option(None, "--name", help=NAME_HELP),
+    out: Path = typer.Option(DEFAULT_OUT, help="Output folder."),
+    force: bool = typer.Option(False, "--force", help="Overwrite an existing output file."),
+):
+    """The clean MNIST reference (OUT/mnist.h5) with the identical train/val split as `make mnist-flip`.
+
+    Images stay 28×28 in the file; resizing to 64 is the model's input transform.
+    """
+    from noisebench.generators.image_builds import build_split_clean
+
+    _out_dir(out)
+    if val_size < 0:
+        raise UserError(f"--val-size must be >= 0, got {val_size}")
+    data = _load("mnist", source, download, no_verify, out, name)
+    with progress_bar(data.x_train.shape[0] + data.x_test.shape[0], f"clean {data.name}", unit="img") as bar:
+        p = build_split_clean(data, out, val_size=val_size, seed=seed, force=force, progress=bar.update)
+    typer.echo(f"wrote {p}")
+
+
+@make_app.command("mnist-flip", epilog="Examples: noisebench make mnist-flip --rate 0.1 --download\n\n"
+                                      "          noisebench make mnist-flip --rate 0.2 --mode pair\n\n"
+                                      "          noisebench make mnist-flip --matrix T.csv")
+def make_mnist_flip(
+    rate: float = typer.Option(0.1, "--rate", help="Probability that a training label is flipped, in [0, 1]."),
+    mode: str = typer.Option("symmetric", "--mode", help="symmetric: to a uniformly chosen *different* class; pair: i -> i+1 mod K."),
+    matrix: Optional[Path] = typer.Option(None, "--matrix", help="Custom K×K transition matrix (.npy/.csv/.txt; rows = true class, row-stochastic). Overrides --rate/--mode."),
+    val_size: int = typer.Option(10000, "--val-size", help=_val_help()),
+    seed: int = typer.Option(0, help="Seed of the flips and of the val split."),
+    source: Optional[Path] = typer.Option(None, "--source", help=SOURCE_HELP),
+    download: bool = typer.Option(False, "--download", help=DOWNLOAD_HELP),
+    no_verify: bool = typer.Option(False, "--no-verify", help=NO_VERIFY_HELP),
+    name: Optional[str] = typer.Option(None, "--name", help=NAME_HELP),
+    out: Path = typer.Option(DEFAULT_OUT, help="Output folder."),
+    force: bool = typer.Option(False, "--force", help="Overwrite an existing output file."),
+):
+    """Label-flipped MNIST: training labels flipped (SPEC §3); val and test stay clean.
+
+    Writes OUT/mnist-flipRATE.h5 (pair mode: mnist-pairRATE.h5; --matrix: mnist-matrix-<sha8>.h5; -sSEED for seed != 0)
+    and the clean reference OUT/mnist.h5 (same split) if missing. The clean labels and the flip mask are stored in
+    truth/; the nominal and realized flip rates and the confusion matrix in the attributes (`noisebench info`).
+    Images stay 28×28 in the file; resizing to 64 is the model's input transform.
+    """
+    from noisebench.corruptors.label_flip import load_matrix, validate_rate
+    from noisebench.generators.image_builds import build_flip, describe_flip
+
+    _out_dir(out)
+    if matrix is None:
+        validate_rate(rate)
+        if mode not in ("symmetric", "pair"):
+            raise UserError(f"--mode must be symmetric or pair (or give --matrix FILE), got {mode!r}")
+    elif not matrix.exists():
+        raise UserError(f"--matrix {matrix}: no such file")
+    if val_size < 0:
+        raise UserError(f"--val-size must be >= 0, got {val_size}")
+    data = _load("mnist", source, download, no_verify, out, name)
+    m = load_matrix(matrix, data.num_classes) if matrix is not None else None
+    with progress_bar(data.x_train.shape[0] + data.x_test.shape[0], f"flip {data.name}", unit="img") as bar:
+        paths = build_flip(data, out, rate=rate, mode=mode, matrix=m, val_size=val_size, seed=seed, force=force,
+                           progress=bar.update)
+    for p in paths:
+        typer.echo(f"wrote {p}")
+    typer.echo(f"{paths[-1].name}: {describe_flip(paths[-1])}")
+
+
+@app.command(epilog="Example: noisebench preview datasets_cache/cifar10-psi16.h5 --out grid.png")
+def preview(
+    file: Path = typer.Argument(..., help="A noisebench image file."),
+    out: Path = typer.Option(Path("preview.png"), "--out", help="PNG to write."),
+    per_class: int = typer.Option(4, "--per-class", help="Examples per class."),
+    split: str = typer.Option("train", "--split", help="Split to show (train, val or test)."),
+    force: bool = typer.Option(False, "--force", help="Overwrite an existing image."),
+):
+    """Grid of example images per class (class names as labels); clean and noisy side by side when the clean
+    reference named in the file (`clean_reference`) is next to it. Label-flipped examples show the true label."""
+    from noisebench.preview_grid import write_preview
+
+    if per_class < 1 or per_class > 50:
+        raise UserError(f"--per-class must be within 1..50, got {per_class}")
+    if out.exists() and not force:
+        raise UserError(f"{out} already exists; pass --force to overwrite it")
+    info = write_preview(file, out, per_class=per_class, split=split)
+    typer.echo(f"wrote {out} ({info})")
