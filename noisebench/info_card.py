@@ -11,6 +11,28 @@ def _fmt_params(params: dict) -> str:
     return ", ".join(f"{k}={v}" for k, v in params.items())
 
 
+def _image_lines(m: dict) -> list[str]:
+    """ψ level, flip mode/counts and the realized confusion matrix of image files (issue 3)."""
+    out = []
+    if "psi" in m:
+        out.append(f"psi:       {m['psi']:g} (photon-limited Poisson noise; lower = noisier; docs/IMAGES.md)")
+    if "flip_mode" in m:
+        out.append(f"flips:     mode {m['flip_mode']}, {m.get('n_flipped', '?')} training labels flipped")
+    if "clean_reference" in m:
+        out.append(f"clean ref: {m['clean_reference']}")
+    cm = m.get("confusion_matrix")
+    if isinstance(cm, str):
+        try:
+            cm = json.loads(cm)
+        except ValueError:
+            cm = None
+    if isinstance(cm, list) and cm and len(cm) <= 20 and all(isinstance(r, list) for r in cm):
+        width = max(len(str(v)) for r in cm for v in r)
+        out.append("confusion (rows = true train label, cols = stored label):")
+        out += ["  " + " ".join(f"{v:>{width}}" for v in r) for r in cm]
+    return out
+
+
 def render(f: NoisebenchFile) -> str:
     m = f.meta
     lines = [
@@ -28,6 +50,7 @@ def render(f: NoisebenchFile) -> str:
     for key, label in (("nominal_rate", "flip rate"),):
         if key in m:
             lines.append(f"{label}: nominal {m[key]}, realized {m.get('realized_rate', '?')}")
+    lines += _image_lines(m)
     lines.append("splits:")
     for s, shapes in f.split_shapes().items():
         x, y = f.datasets[f"{s}/x"], f.datasets[f"{s}/y"]
