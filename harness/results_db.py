@@ -1,0 +1,223 @@
+"""The results database (SQLite, WAL): one row per run key, its per-epoch metrics alongside.
+
+Only drivers write here (the local robustness loop, the Ray driver); workers return RunResults.
+Each `record()` is one transaction, so an interrupted grid leaves only complete runs behind.
+`has(key)` is true for completed runs (status ok or null); failed runs are retried.
+"""
+
+from __future__ import annotations
+
+import json
+import math
+import sqlite3
+import time
+from pathlib import Path
+from typing import Any
+
+from noisebench.errors import UserError
+from noisebench.harness.runner import RunResult
+
+SCHEMA_VERSION = 1
+DEFAULT_DB = Path("results/noisebench.db")
+
+_SCHEMA = """
+CREATE TABLE IF NOT EXISTS meta (name TEXT PRIMARY KEY, value TEXT NOT NULL);
+CREATE TABLE IF NOT EXISTS runs (
+    key TEXT PRIMARY KEY,
+    status TEXT NOT NULL CHECK (status IN ('ok', 'null', 'failed')),
+    null_cause TEXT,
+    error TEXT,
+    model TEXT NOT NULL,
+    activation TEXT NOT NULL,
+    data TEXT NOT NULL,
+    data_sha256 TEXT NOT NULL,
+    role TEXT NOT NULL,
+    dataset TEXT,
+    kind TEXT,
+    variant TEXT,
+    task TEXT,
+    num_classes INTEGER,
+    pair_key TEXT,
+    epochs INTEGER NOT NULL,
+    batch_size INTEGER NOT NULL,
+    lr REAL NOT NULL,
+    optimizer TEXT NOT NULL,
+    lr_policy TEXT NOT NULL,
+    weight_decay REAL NOT NULL,
+    seed INTEGER NOT NULL,
+    extra TEXT NOT NULL,
+    config TEXT NOT NULL,
+    data_info TEXT NOT NULL,
+    final TEXT NOT NULL,
+    metric TEXT,
+    metric_value REAL,
+    epochs_done INTEGER,
+    wall_s REAL,
+    samples_per_s REAL,
+    device TEXT,
+    hostname TEXT,
+    code_version TEXT,
+    started_at REAL,
+    recorded_at REAL NOT NULL
+);
+CREATE INDEX IF NOT EXISTS runs_by_group ON runs (dataset, model, activation, role);
+CREATE TABLE IF NOT EXISTS epochs (
+    key TEXT NOT NULL REFERENCES runs(key) ON DELETE CASCADE,
+    epoch INTEGER NOT NULL,
+    lr REAL,
+    train_loss REAL,
+    val_loss REAL,
+    val_acc REAL,
+    val_top3 REAL,
+    test_loss REAL,
+    test_acc REAL,
+    test_top3 REAL,
+    epoch_s REAL,
+    metrics TEXT NOT NULL,
+    PRIMARY KEY (key, epoch)
+);
+"""
+
+RUN_COLUMNS = (
+    "key", "status", "null_cause", "error", "model", "activation", "data", "data_sha256", "role", "dataset", "kind",
+    "variant", "task", "num_classes", "pair_key", "epochs", "batch_size", "lr", "optimizer", "lr_policy",
+    "weight_decay", "seed", "extra", "config", "data_info", "final", "metric", "metric_value", "epochs_done",
+    "wall_s", "samples_per_s", "device", "hostname", "code_version", "started_at", "recorded_at",
+)
+EPOCH_COLUMNS = ("lr", "train_loss", "val_loss", "val_acc", "val_top3", "test_loss", "test_acc", "test_top3", "epoch_s")
+_JSON_COLUMNS = ("extra", "config", "data_info", "final")
+
+
+def _num(v: Any) -> float | None:
+    """SQLite REAL for a metric; NaN/inf are kept in the JSON column, stored as NULL here."""
+    if v is None:
+        return None
+    try:
+        f = float(v)
+    except (TypeError, ValueError):
+        return None
+    return f if math.isfinite(f) else None
+
+
+def _dumps(o: Any) -> str:
+    # NaN/Infinity are valid in Python's json; keep them (a null run's loss is data).
+    return json.dumps(o, sort_keys=True)
+
+
+class ResultsDB:
+    def __init__(self, path: str | Path = DEFAULT_DB, readonly: bool = False):
+        self.path = Path(path)
+        if self.path.is_dir():
+            raise UserError(f"--db {self.path} is a folder; give a database file name")
+        if readonly and not self.path.exists():
+            raise UserError(f"results database {self.path} not found; run `noisebench robustness` or `train` first")
+        if not readonly:
+            try:
+                self.path.parent.mkdir(parents=True, exist_ok=True)
+            except OSError as e:
+                raise UserError(f"cannot create folder for --db {self.path}: {e.strerror or e}") from None
+        try:
+            self.conn = sqlite3.connect(str(self.path), timeout=60, isolation_level=None)
+            self.conn.row_factory = sqlite3.Row
+            self.conn.execute("PRAGMA busy_timeout = 60000")
+            if not readonly:
+                self.conn.execute("PRAGMA journal_mode = WAL")
+            self.conn.execute("PRAGMA foreign_keys = ON")
+            if not readonly:
+                self.conn.executescript(_SCHEMA)
+                self.conn.execute(
+                    "INSERT OR IGNORE INTO meta(name, value) VALUES ('schema_version', ?)", (str(SCHEMA_VERSION),)
+                )
+            v = self.conn.execute("SELECT value FROM meta WHERE name='schema_version'").fetchone()
+        except sqlite3.DatabaseError as e:
+            raise UserError(f"{self.path} is not a noisebench results database ({e})") from None
+        if v is None or int(v[0]) > SCHEMA_VERSION:
+            raise UserError(f"{self.path}: results database schema {v[0] if v else '?'} is not supported by this noisebench")
+
+    # -- writing -----------------------------------------------------------------------------
+    def record(self, result: RunResult) -> None:
+        """Insert or replace the run `result.key` and its epochs, in one transaction."""
+        cfg = result.config
+        info = result.data_info or {}
+        final = result.final or {}
+        row = {
+            "key": result.key, "status": result.status, "null_cause": result.null_cause, "error": result.error,
+            "model": cfg["model"], "activation": cfg["activation"], "data": cfg["data"],
+            "data_sha256": cfg["data_sha256"], "role": cfg["role"], "dataset": info.get("dataset"),
+            "kind": info.get("kind"), "variant": info.get("variant"), "task": info.get("task"),
+            "num_classes": info.get("num_classes"), "pair_key": info.get("pair_key"), "epochs": cfg["epochs"],
+            "batch_size": cfg["batch_size"], "lr": cfg["lr"], "optimizer": cfg["optimizer"],
+            "lr_policy": cfg["lr_policy"], "weight_decay": cfg["weight_decay"], "seed": cfg["seed"],
+            "extra": _dumps(cfg.get("extra", [])), "config": _dumps(cfg), "data_info": _dumps(info),
+            "final": _dumps(final), "metric": final.get("metric"), "metric_value": _num(final.get("metric_value")),
+            "epochs_done": final.get("epochs_done", len(result.epochs)), "wall_s": result.wall_s,
+            "samples_per_s": _num(final.get("samples_per_s")), "device": result.device, "hostname": result.hostname,
+            "code_version": result.code_version, "started_at": result.started_at, "recorded_at": time.time(),
+        }
+        cols = ", ".join(RUN_COLUMNS)
+        marks = ", ".join("?" for _ in RUN_COLUMNS)
+        c = self.conn
+        c.execute("BEGIN IMMEDIATE")
+        try:
+            c.execute("DELETE FROM epochs WHERE key = ?", (result.key,))
+            c.execute(f"INSERT OR REPLACE INTO runs ({cols}) VALUES ({marks})", [row[k] for k in RUN_COLUMNS])
+            for e in result.epochs:
+                c.execute(
+                    f"INSERT INTO epochs (key, epoch, {', '.join(EPOCH_COLUMNS)}, metrics) VALUES (?, ?, {', '.join('?' for _ in EPOCH_COLUMNS)}, ?)",
+                    [result.key, int(e["epoch"])] + [_num(e.get(k)) for k in EPOCH_COLUMNS] + [_dumps(e)],
+                )
+            c.execute("COMMIT")
+        except BaseException:
+            c.execute("ROLLBACK")
+            raise
+
+    # -- reading -----------------------------------------------------------------------------
+    def has(self, key: str) -> bool:
+        """True if `key` completed (ok or null); failed runs count as not done, so they are retried."""
+        r = self.conn.execute("SELECT 1 FROM runs WHERE key = ? AND status IN ('ok', 'null')", (key,)).fetchone()
+        return r is not None
+
+    def status(self, key: str) -> str | None:
+        r = self.conn.execute("SELECT status FROM runs WHERE key = ?", (key,)).fetchone()
+        return r[0] if r else None
+
+    def runs(self, **filters) -> list[dict]:
+        """Runs as dicts (JSON columns decoded); filters are column=value or column=[values]."""
+        where, args = [], []
+        for k, v in filters.items():
+            if k not in RUN_COLUMNS:
+                raise ValueError(f"unknown runs column {k!r}")
+            if isinstance(v, (list, tuple, set)):
+                v = list(v)
+                where.append(f"{k} IN ({', '.join('?' for _ in v)})")
+                args.extend(v)
+            elif v is None:
+                where.append(f"{k} IS NULL")
+            else:
+                where.append(f"{k} = ?")
+                args.append(v)
+        sql = "SELECT * FROM runs" + (" WHERE " + " AND ".join(where) if where else "") + " ORDER BY recorded_at, key"
+        out = []
+        for r in self.conn.execute(sql, args):
+            d = dict(r)
+            for k in _JSON_COLUMNS:
+                d[k] = json.loads(d[k]) if d[k] is not None else None
+            out.append(d)
+        return out
+
+    def epochs(self, key: str) -> list[dict]:
+        """Per-epoch metric dicts of one run, in epoch order."""
+        rows = self.conn.execute("SELECT metrics FROM epochs WHERE key = ? ORDER BY epoch", (key,)).fetchall()
+        return [json.loads(r[0]) for r in rows]
+
+    def count(self) -> int:
+        return self.conn.execute("SELECT COUNT(*) FROM runs").fetchone()[0]
+
+    def close(self) -> None:
+        self.conn.close()
+
+    def __enter__(self):
+        return self
+
+    def __exit__(self, *exc):
+        self.close()

@@ -1,0 +1,363 @@
+"""Execute one run: `execute_run(cfg) -> RunResult`. Pure: reads the data file, trains, returns.
+
+It never touches the results database (a driver, local or Ray, records results), so it can run
+in any worker process. Setup mistakes (missing file, wrong checksum digest, unknown model or
+activation, model/data mismatch) raise `UserError`; errors during training are returned as a
+result with status "failed" and the error, so one bad run does not stop a grid.
+"""
+
+from __future__ import annotations
+
+import functools
+import hashlib
+import json
+import os
+import socket
+import subprocess
+import time
+from dataclasses import asdict, dataclass, field
+from pathlib import Path
+
+from noisebench import __version__
+from noisebench.errors import UserError
+from noisebench.harness.run_config import LR_POLICIES, OPTIMIZERS, RunConfig
+
+STATUSES = ("ok", "null", "failed")
+_DATA_CACHE: dict = {}
+_DATA_CACHE_SIZE = 2  # a clean/dirty pair
+
+
+@dataclass
+class RunResult:
+    key: str
+    config: dict
+    status: str
+    null_cause: str | None = None
+    error: str | None = None
+    epochs: list = field(default_factory=list)
+    final: dict = field(default_factory=dict)
+    wall_s: float = 0.0
+    device: str = ""
+    hostname: str = ""
+    code_version: str = ""
+    data_info: dict = field(default_factory=dict)  # dataset, kind, variant, task, num_classes, pair_key
+    started_at: float = 0.0
+
+    def to_dict(self) -> dict:
+        return asdict(self)
+
+    @classmethod
+    def from_dict(cls, d: dict) -> "RunResult":
+        return cls(**d)
+
+    @property
+    def run_config(self) -> RunConfig:
+        return RunConfig.from_dict(self.config)
+
+
+def checksums_digest(checksums: dict) -> str:
+    """sha256 of the sorted JSON of a file's recorded per-dataset checksums."""
+    blob = json.dumps(checksums, sort_keys=True, separators=(",", ":"))
+    return hashlib.sha256(blob.encode()).hexdigest()
+
+
+def dataset_digest(path: str | Path) -> str:
+    """The identity of a noisebench file's content, from its recorded checksums (no rehash of the data)."""
+    from noisebench.h5format import open_file
+
+    path = Path(path)
+    if not path.exists():
+        raise UserError(f"data file {path} not found")
+    with open_file(path) as f:
+        return checksums_digest(f.meta["checksums"])
+
+
+def data_role(meta: dict) -> str:
+    """'clean' or 'dirty' from a file's root attributes."""
+    if meta.get("kind") == "clean" or meta.get("variant") == "clean":
+        return "clean"
+    return "dirty"
+
+
+def data_info(meta: dict) -> dict:
+    task = meta.get("task", "classification")
+    nc = meta.get("num_classes")
+    return {
+        "dataset": meta.get("dataset") or meta.get("kind"),
+        "kind": meta.get("kind"),
+        "variant": meta.get("variant") or data_role(meta),
+        "task": task,
+        "num_classes": int(nc) if nc is not None else None,
+        "pair_key": meta.get("pair_key"),
+        "clean_reference": meta.get("clean_reference"),
+    }
+
+
+@functools.lru_cache(maxsize=1)
+def code_version() -> str:
+    """Package version plus the git commit of the source tree when there is one."""
+    here = Path(__file__).resolve().parent
+    try:
+        sha = subprocess.run(
+            ["git", "rev-parse", "--short=12", "HEAD"], cwd=here, capture_output=True, text=True, timeout=5
+        ).stdout.strip()
+    except (OSError, subprocess.SubprocessError):
+        sha = ""
+    return f"{__version__}+g{sha}" if sha else __version__
+
+
+def resolve_device(name: str):
+    import torch
+
+    if name in ("auto", "", None):
+        return torch.device("cuda" if torch.cuda.is_available() else "cpu")
+    try:
+        dev = torch.device(name)
+    except RuntimeError:
+        raise UserError(f"unknown device {name!r}; use auto, cpu or cuda[:N]") from None
+    if dev.type == "cuda" and not torch.cuda.is_available():
+        raise UserError(f"device {name!r} requested but CUDA is not available; use --device cpu or auto")
+    return dev
+
+
+def _load(path: str, digest: str, device) -> tuple[dict, dict]:
+    """(meta, splits as tensors on device), cached for the last couple of files."""
+    import torch
+
+    from noisebench.h5format import open_file
+
+    ck = (str(Path(path).resolve()), digest, str(device))
+    if ck in _DATA_CACHE:
+        return _DATA_CACHE[ck]
+    with open_file(path) as f:
+        meta = dict(f.meta)
+        splits = {}
+        for s in f.splits:
+            if f"{s}/x" in f.datasets and f"{s}/y" in f.datasets:
+                splits[s] = (
+                    torch.from_numpy(f.datasets[f"{s}/x"][...]).to(device),
+                    torch.from_numpy(f.datasets[f"{s}/y"][...]).to(device),
+                )
+    if len(_DATA_CACHE) >= _DATA_CACHE_SIZE:
+        _DATA_CACHE.pop(next(iter(_DATA_CACHE)))
+    _DATA_CACHE[ck] = (meta, splits)
+    return meta, splits
+
+
+def clear_data_cache() -> None:
+    _DATA_CACHE.clear()
+
+
+def _check_file(cfg: RunConfig) -> dict:
+    from noisebench.h5format import open_file
+
+    p = Path(cfg.data)
+    if not p.exists():
+        raise UserError(f"data file {p} not found")
+    if p.is_dir():
+        raise UserError(f"data path {p} is a folder; give a noisebench .h5 file")
+    with open_file(p) as f:
+        meta = dict(f.meta)
+    got = checksums_digest(meta["checksums"])
+    if got != cfg.data_sha256:
+        raise UserError(
+            f"{p}: content digest {got[:12]}… does not match the run's data_sha256 {cfg.data_sha256[:12]}… "
+            "(the file was rebuilt or replaced; rerun to plan against the current file)"
+        )
+    return meta
+
+
+def _check_model_for_data(cfg: RunConfig, task: str, images: bool, path: str) -> None:
+    from noisebench.harness.models import MODELS, model_names
+
+    key = cfg.model.strip().lower().replace("-", "_")
+    if key not in MODELS:
+        raise UserError(f"unknown model {cfg.model!r}; valid: {', '.join(model_names())}")
+    spec = MODELS[key]
+    if spec.task != task or spec.tabular == images:
+        what = "image classification" if images else f"tabular {task}"
+        fits = [n for n, s in MODELS.items() if s.task == task and s.tabular != images]
+        raise UserError(
+            f"model {spec.name} ({spec.task}, {'tabular' if spec.tabular else 'image'} input) cannot train on "
+            f"{path}, a {what} dataset; use {', '.join(fits) or 'another dataset'}"
+        )
+
+
+def _make_optimizer(cfg: RunConfig, params, extra: dict):
+    import torch
+
+    betas = (0.9, 0.99) if cfg.lr_policy == "onecycle" else (0.9, 0.999)
+    if "betas" in extra:
+        betas = tuple(float(b) for b in extra["betas"])
+    if cfg.optimizer == "adam":
+        return torch.optim.Adam(params, lr=cfg.lr, betas=betas, weight_decay=cfg.weight_decay)
+    if cfg.optimizer == "adamw":
+        return torch.optim.AdamW(params, lr=cfg.lr, betas=betas, weight_decay=cfg.weight_decay)
+    if cfg.optimizer == "sgd":
+        return torch.optim.SGD(
+            params, lr=cfg.lr, momentum=float(extra.get("momentum", 0.9)), weight_decay=cfg.weight_decay
+        )
+    raise UserError(f"unknown optimizer {cfg.optimizer!r}; choose one of {', '.join(OPTIMIZERS)}")
+
+
+def validate_config(cfg: RunConfig) -> None:
+    """Cheap checks of the numbers (before any data is read)."""
+    if cfg.epochs < 1:
+        raise UserError(f"--epochs must be >= 1, got {cfg.epochs}")
+    if cfg.batch_size < 1:
+        raise UserError(f"--batch-size must be >= 1, got {cfg.batch_size}")
+    if not (cfg.lr > 0):
+        raise UserError(f"--lr must be > 0, got {cfg.lr}")
+    if cfg.weight_decay < 0:
+        raise UserError(f"--weight-decay must be >= 0, got {cfg.weight_decay}")
+    if cfg.optimizer not in OPTIMIZERS:
+        raise UserError(f"unknown optimizer {cfg.optimizer!r}; choose one of {', '.join(OPTIMIZERS)}")
+    if cfg.lr_policy not in LR_POLICIES:
+        raise UserError(f"unknown LR policy {cfg.lr_policy!r}; choose one of {', '.join(LR_POLICIES)}")
+
+
+def prepare(cfg: RunConfig, device):
+    """Load and check everything a run needs; returns (TrainData, meta). Raises UserError on bad input."""
+    from noisebench.harness.activations import resolve_activation
+    from noisebench.harness.train_loop import SplitTensors, TrainData, image_stats
+
+    validate_config(cfg)
+    meta = _check_file(cfg)
+    info = data_info(meta)
+    _, splits = _load(cfg.data, cfg.data_sha256, device)
+    if "train" not in splits:
+        raise UserError(f"{cfg.data}: no train split (has {', '.join(splits) or 'none'})")
+    val_name = "val" if "val" in splits else "test" if "test" in splits else None
+    if val_name is None:
+        raise UserError(f"{cfg.data}: needs a val or test split to validate on (has {', '.join(splits)})")
+    x = splits["train"][0]
+    images = x.dtype.is_floating_point is False and x.ndim in (3, 4)
+    task = info["task"]
+    _check_model_for_data(cfg, task, images, cfg.data)
+    resolve_activation(cfg.activation)  # unknown activation -> UserError now, not mid-run
+    extra = cfg.extra_dict()
+    aug = extra.get("augment")
+    if aug is None:
+        aug = "crop_flip" if images and info["dataset"] in ("cifar10", "psi") else "none"
+    if aug not in ("none", "crop_flip"):
+        raise UserError(f"unknown augmentation {aug!r}; use none or crop_flip")
+    nc = info["num_classes"]
+    if task == "classification" and not nc:
+        nc = int(splits["train"][1].max().item()) + 1
+    mean = std = None
+    if images:
+        mean, std = image_stats(x)
+    data = TrainData(
+        train=SplitTensors(*splits["train"]),
+        val=SplitTensors(*splits[val_name]),
+        test=SplitTensors(*splits["test"]) if val_name == "val" and "test" in splits else None,
+        task=task,
+        num_classes=nc if task == "classification" else None,
+        images=images,
+        augment=aug if images else "none",
+        mean=mean,
+        std=std,
+        val_name=val_name,
+    )
+    return data, meta
+
+
+def summarize(epochs: list[dict], task: str, train_s: float, samples: int) -> dict:
+    final = {k: v for k, v in (epochs[-1] if epochs else {}).items() if k not in ("epoch_s", "samples_per_s")}
+    final["epochs_done"] = len(epochs)
+    final["train_s"] = train_s
+    final["samples_per_s"] = samples / train_s if train_s > 0 else None
+    if task == "classification":
+        accs = [e["val_acc"] for e in epochs if "val_acc" in e]
+        final["best_val_acc"] = max(accs) if accs else None
+        final["metric"] = "val_acc"
+    else:
+        losses = [e["val_loss"] for e in epochs if "val_loss" in e]
+        final["best_val_loss"] = min(losses) if losses else None
+        final["metric"] = "val_loss"
+    final["metric_value"] = final.get(final["metric"])
+    return final
+
+
+def execute_run(cfg: RunConfig, progress: bool = False, on_epoch=None) -> RunResult:
+    """Train one configuration from fresh weights and return its result (never writes the DB).
+
+    `on_epoch(metrics)` is called after each epoch (e.g. to drive a progress display)."""
+    import torch
+
+    from noisebench.harness.divergence import DivergencePolicy
+    from noisebench.harness.lr_schedules import make_schedule
+    from noisebench.harness.models import build_model
+    from noisebench.harness.train_loop import TrainSettings, steps_per_epoch, train
+
+    started = time.time()
+    t0 = time.perf_counter()
+    device = resolve_device(cfg.device)
+    data, meta = prepare(cfg, device)
+    info = data_info(meta)
+    info["val_split"] = data.val_name
+    extra = cfg.extra_dict()
+    base = dict(
+        key=cfg.key(), config=cfg.to_dict(), device=str(device) + (f" ({torch.cuda.get_device_name(device)})" if device.type == "cuda" else ""),
+        hostname=socket.gethostname(), code_version=code_version(), data_info=info, started_at=started,
+    )
+    bar = None
+    try:
+        torch.manual_seed(cfg.seed)
+        num_outputs = data.num_classes if data.task == "classification" else 1
+        model = build_model(cfg.model, cfg.activation, data.in_shape, num_outputs).to(device)
+        channels_last = device.type == "cuda" and data.images
+        if channels_last:
+            model = model.to(memory_format=torch.channels_last)
+        model_fn = torch.compile(model) if cfg.compile else None
+        opt = _make_optimizer(cfg, model.parameters(), extra)
+        spe = steps_per_epoch(len(data.train), min(cfg.batch_size, len(data.train)))
+        sched = make_schedule(cfg.lr_policy, cfg.lr, spe, cfg.epochs, extra)
+        div = DivergencePolicy(margin=float(extra.get("chance_margin", 0.02)))
+        settings = TrainSettings(
+            epochs=cfg.epochs, batch_size=cfg.batch_size, optimizer=opt, schedule=sched, seed=cfg.seed,
+            device=device, autocast=device.type == "cuda" and not extra.get("fp32", False),
+            channels_last=channels_last, divergence=div, eval_batch=2048 if device.type == "cuda" else 1024,
+        )
+        if progress:
+            from tqdm import tqdm
+
+            bar = tqdm(total=cfg.epochs, desc=cfg.label(), unit="epoch", disable=None, leave=False)
+
+        def _on_epoch(m):
+            if bar is not None:
+                shown = {k: f"{m[k]:.4g}" for k in ("train_loss", "val_loss", "val_acc") if k in m}
+                bar.set_postfix(shown, refresh=False)
+                bar.update(1)
+            if on_epoch is not None:
+                on_epoch(m)
+
+        out = train(model, data, settings, _on_epoch, model_fn)
+    except (KeyboardInterrupt, UserError):
+        raise
+    except Exception as e:  # noqa: BLE001 - a failed run is a result, not a crash of the grid
+        return RunResult(status="failed", error=f"{type(e).__name__}: {' '.join(str(e).split())}"[:2000],
+                         wall_s=time.perf_counter() - t0, **base)
+    finally:
+        if bar is not None:
+            bar.close()
+    final = summarize(out.epochs, data.task, out.train_s, out.samples)
+    status = "null" if out.null_cause else "ok"
+    return RunResult(status=status, null_cause=out.null_cause, epochs=out.epochs, final=final,
+                     wall_s=time.perf_counter() - t0, **base)
+
+
+def config_for_file(path: str | Path, **kw) -> RunConfig:
+    """A RunConfig for `path` with its digest filled in (role from the file unless given)."""
+    from noisebench.h5format import open_file
+
+    p = Path(path)
+    if not p.exists():
+        raise UserError(f"data file {p} not found")
+    with open_file(p) as f:
+        meta = dict(f.meta)
+    kw.setdefault("role", data_role(meta))
+    return RunConfig(data=str(p), data_sha256=checksums_digest(meta["checksums"]), **kw)
+
+
+os.environ.setdefault("KMP_WARNINGS", "0")
