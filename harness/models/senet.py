@@ -1,0 +1,76 @@
+"""`senet18`: kuangliu/pytorch-cifar's SENet18 -- a pre-activation ResNet-18 with squeeze-and-excitation.
+
+PreActBlock: act(bn1(x)) -> conv3x3(stride) -> act(bn2) -> conv3x3 -> SE gate -> + shortcut, where the
+shortcut (a 1x1 conv, no BN, when the shape changes) takes the pre-activated input. SE: global average
+pool -> 1x1 conv (C -> C/16, with bias) -> act -> 1x1 conv (C/16 -> C) -> sigmoid, multiplied in.
+The SE's inner ReLU is swapped for the activation like every other one; its final sigmoid is a gate
+(a weight in [0, 1]), not a hidden nonlinearity, and stays a sigmoid. Stem: 3x3 conv + BN + act.
+"""
+
+from __future__ import annotations
+
+from typing import Callable
+
+import torch
+from torch import nn
+
+ActFactory = Callable[[], nn.Module]
+
+
+class PreActSEBlock(nn.Module):
+    def __init__(self, act: ActFactory, in_planes: int, planes: int, stride: int = 1):
+        super().__init__()
+        self.bn1 = nn.BatchNorm2d(in_planes)
+        self.act1 = act()
+        self.conv1 = nn.Conv2d(in_planes, planes, 3, stride=stride, padding=1, bias=False)
+        self.bn2 = nn.BatchNorm2d(planes)
+        self.act2 = act()
+        self.conv2 = nn.Conv2d(planes, planes, 3, stride=1, padding=1, bias=False)
+        self.shortcut = None
+        if stride != 1 or in_planes != planes:
+            self.shortcut = nn.Conv2d(in_planes, planes, 1, stride=stride, bias=False)
+        self.se = nn.Sequential(
+            nn.AdaptiveAvgPool2d(1),
+            nn.Conv2d(planes, planes // 16, 1),
+            act(),
+            nn.Conv2d(planes // 16, planes, 1),
+            nn.Sigmoid(),
+        )
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        out = self.act1(self.bn1(x))
+        shortcut = x if self.shortcut is None else self.shortcut(out)
+        out = self.conv1(out)
+        out = self.conv2(self.act2(self.bn2(out)))
+        return out * self.se(out) + shortcut
+
+
+class SENet(nn.Module):
+    def __init__(self, act: ActFactory, num_blocks=(2, 2, 2, 2), in_channels: int = 3, num_classes: int = 10):
+        super().__init__()
+        self.in_planes = 64
+        self.conv1 = nn.Conv2d(in_channels, 64, 3, stride=1, padding=1, bias=False)
+        self.bn1 = nn.BatchNorm2d(64)
+        self.act1 = act()
+        self.layer1 = self._make_layer(act, 64, num_blocks[0], 1)
+        self.layer2 = self._make_layer(act, 128, num_blocks[1], 2)
+        self.layer3 = self._make_layer(act, 256, num_blocks[2], 2)
+        self.layer4 = self._make_layer(act, 512, num_blocks[3], 2)
+        self.pool = nn.AdaptiveAvgPool2d(1)
+        self.linear = nn.Linear(512, num_classes)
+
+    def _make_layer(self, act: ActFactory, planes: int, n: int, stride: int) -> nn.Sequential:
+        layers = []
+        for s in [stride] + [1] * (n - 1):
+            layers.append(PreActSEBlock(act, self.in_planes, planes, s))
+            self.in_planes = planes
+        return nn.Sequential(*layers)
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        out = self.act1(self.bn1(self.conv1(x)))
+        out = self.layer4(self.layer3(self.layer2(self.layer1(out))))
+        return self.linear(torch.flatten(self.pool(out), 1))
+
+
+def senet18(act: ActFactory, in_shape: tuple, num_outputs: int) -> nn.Module:
+    return SENet(act, (2, 2, 2, 2), in_channels=in_shape[0], num_classes=num_outputs)
