@@ -133,7 +133,8 @@ def build_clean_images(data: ImageData, out_dir: Path, force: bool = False, prog
 
 
 def build_psi(data: ImageData, levels: list[float], out_dir: Path, seed: int = 0, force: bool = False,
-              workers: int | None = None, progress: Progress = None, with_clean: bool = True) -> list[Path]:
+              workers: int | None = None, progress: Progress = None, with_clean: bool = True,
+              blocks_per_job: int = 4) -> list[Path]:
     """ψ-corrupted copies of `data` (train and test) at each level; also the clean reference if missing."""
     from noisebench.corruptors.poisson_photon import PhotonNoise, validate_level
     from noisebench.h5format import DatasetWriter
@@ -167,7 +168,7 @@ def build_psi(data: ImageData, levels: list[float], out_dir: Path, seed: int = 0
             for split, x, y in (("train", data.x_train, data.y_train), ("test", data.x_test, data.y_test)):
                 xs = w.create(f"{split}/x", x.shape, np.uint8)
                 w.write(f"{split}/y", y.astype(np.int64))
-                for blk in noise.iter_blocks(x, seed, STREAM_PSI[split], workers):
+                for blk in noise.iter_blocks(x, seed, STREAM_PSI[split], workers, blocks_per_job):
                     xs.append(blk)
                     if progress:
                         progress(blk.shape[0])
