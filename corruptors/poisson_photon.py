@@ -20,9 +20,10 @@ float64 (scipy's pmf/sf), so the tail is exact too. For the photon corruption ev
 above the saturation point (the first k with round(k·255/ψ) ≥ 255) gives 255, so those counts
 are merged into one category whose threshold is 2^32 and no tail draw is needed.
 
-Lookup is vectorised with a guide table: the top GUIDE_BITS bits of u index a per-intensity table
-giving the first candidate category, then a short vectorised linear search (on average < 1 step)
-finishes the inverse. One 32-bit uniform per pixel comes from PCG64.random_raw (two per 64-bit
+Lookup is vectorised: the top GUIDE_BITS bits of u and the intensity index a uint16 table holding
+the output directly when no threshold falls inside that bucket of uniforms (most pixels); for the
+few others a guide table gives the first candidate category and a short vectorised linear search
+finishes the inverse. One 32-bit uniform per pixel comes from SFC64.random_raw (two per 64-bit
 word). Random streams are per fixed block of BLOCK_IMAGES images,
 SeedSequence(seed, spawn_key=(stream, block)), so the output bytes depend only on (seed, stream,
 block index, pixels) and never on the number of threads or the chunk size used to build a file.
@@ -40,7 +41,8 @@ import numpy as np
 from noisebench.errors import UserError
 
 U32 = 1 << 32
-GUIDE_BITS = 10
+GUIDE_BITS = 11
+AMBIGUOUS = 0x8000  # fast-table marker: a threshold falls inside this bucket of uniforms
 BLOCK_IMAGES = 256  # images per random-stream block (= the HDF5 chunk of image files)
 PAPER_LEVELS = (8.0, 16.0, 32.0, 64.0)
 MAX_TABLE_WIDTH = 1 << 22  # refuse absurd ψ whose tables would not fit in memory
@@ -158,18 +160,36 @@ class PoissonTable:
         self.owner = np.concatenate([np.full(len(t), v, np.int64) for v, t in enumerate(thr)])
         self.guide = guide.astype(np.int32 if offset < 2**31 else np.int64).ravel()
         self.any_tail = bool(self.is_tail.any())
+        # fast table: the answer when the bucket's uniforms all land in the guide's first candidate
+        gi = self.guide.astype(np.int64)
+        nb = 1 << GUIDE_BITS
+        bucket_hi = ((np.arange(len(gi)) % nb) + 1) << (32 - GUIDE_BITS)  # one past the bucket's last u
+        pure = (self.thr_m1[gi].astype(np.int64) + 1 >= bucket_hi) & ~self.is_tail[gi]
+        outv = self.out[gi].astype(np.int64)
+        pure &= (outv >= 0) & (outv < AMBIGUOUS)
+        self.fast = np.where(pure, outv, AMBIGUOUS).astype(np.uint16)
 
     def sample_from_uniforms(self, cat: np.ndarray, u: np.ndarray, rng: np.random.Generator | None = None) -> np.ndarray:
         """Outputs for categories `cat` (ints < len(lams)) and uint32 uniforms `u` (same shape).
 
-        `rng` supplies the float64 uniforms of the rare tail draws (needed only if the table has tails).
+        Fast path: one lookup of (category, top GUIDE_BITS bits of u) in a uint16 table that holds the
+        answer whenever the whole bucket of uniforms falls in one category; the few ambiguous buckets
+        (a threshold inside them) and the tail take the guide-table search. `rng` supplies the float64
+        uniforms of the rare tail draws (needed only if the table has tails).
         """
         cat = np.asarray(cat)
         shape = cat.shape
-        c = cat.reshape(-1).astype(np.int32, copy=False)
         u = np.asarray(u, np.uint32).reshape(-1)
-        g = c << GUIDE_BITS
-        g += (u >> (32 - GUIDE_BITS)).astype(np.int32)
+        g = np.left_shift(cat.reshape(-1), GUIDE_BITS, dtype=np.uint32, casting="unsafe")
+        g |= u >> (32 - GUIDE_BITS)
+        res = self.fast.take(g)
+        amb = np.flatnonzero(res >= AMBIGUOUS)
+        if amb.size:
+            res = res.astype(self.out_dtype) if self.out_dtype.itemsize > 2 else res
+            res[amb] = self._search(g[amb], u[amb], rng)
+        return res.astype(self.out_dtype, copy=False).reshape(shape)
+
+    def _search(self, g: np.ndarray, u: np.ndarray, rng) -> np.ndarray:
         idx = self.guide.take(g)
         need = np.flatnonzero(u > self.thr_m1.take(idx))
         while need.size:
@@ -184,7 +204,7 @@ class PoissonTable:
                     raise ValueError("a tail draw needs rng")
                 ks = self._tail_counts(idx[tail], rng)
                 res[tail] = np.asarray(self.out_map(ks)).astype(self.out_dtype)
-        return res.reshape(shape)
+        return res
 
     def _tail_counts(self, idx: np.ndarray, rng: np.random.Generator) -> np.ndarray:
         """Exact draws of X | X > K_v by inverse CDF in float64 (rare: probability < 2^-32 each)."""
@@ -230,9 +250,9 @@ class PhotonNoise:
     def apply_block(self, x: np.ndarray, seed: int, stream: int, block: int) -> np.ndarray:
         """Corrupt one block of images with the random stream of (seed, stream, block)."""
         x = np.ascontiguousarray(x, dtype=np.uint8)
-        rng = np.random.Generator(np.random.PCG64(np.random.SeedSequence(seed, spawn_key=(stream, block))))
+        rng = np.random.Generator(np.random.SFC64(np.random.SeedSequence(seed, spawn_key=(stream, block))))
         n = x.size
-        raw = rng.bit_generator.random_raw((n + 1) // 2)
+        raw = rng.bit_generator.random_raw((n + 1) // 2)  # SFC64: two 32-bit uniforms per 64-bit word
         u = raw.view(np.uint32)[:n]
         return self.table.sample_from_uniforms(x, u, rng)
 
