@@ -1,0 +1,267 @@
+"""Robustness grids: train each activation on the clean and the dirty variant of a dataset, over
+seeds, record every run in the results database, and summarize clean vs dirty with a delta.
+
+The driver loop here is local and sequential; `plan()` and `summarize()` are shared with the Ray
+driver. Runs already in the database are skipped (unless force), so an interrupted grid resumes.
+"""
+
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Callable, Iterable
+
+from noisebench.errors import UserError
+from noisebench.harness.recipes import RECIPES, SUITES, Recipe, recipe_for
+from noisebench.harness.run_config import RunConfig
+from noisebench.harness.stats import Summary, summarize as summarize_values
+
+POLICY_KNOBS = {
+    "fixed": (),
+    "step": ("step_size", "gamma"),
+    "triangular": ("base_lr", "base_div", "half_cycle"),
+    "onecycle": ("div", "final_div", "pct_start"),
+}
+GENERAL_KNOBS = ("augment", "momentum", "betas", "chance_margin", "fp32")
+
+
+@dataclass(frozen=True)
+class DataPair:
+    dataset: str
+    clean: Path
+    dirty: Path
+    recipe: Recipe
+
+
+def _meta(path: Path) -> dict:
+    from noisebench.h5format import open_file
+
+    if not path.exists():
+        raise UserError(f"data file {path} not found")
+    if path.is_dir():
+        raise UserError(f"data path {path} is a folder; give a noisebench .h5 file")
+    with open_file(path) as f:
+        return dict(f.meta)
+
+
+def pair_for(dirty: Path) -> DataPair:
+    """The clean/dirty pair for a dirty file (the clean one named by its clean_reference attribute)."""
+    dirty = Path(dirty)
+    meta = _meta(dirty)
+    if meta.get("kind") == "clean" or meta.get("variant") == "clean":
+        raise UserError(f"{dirty} is a clean file; pass the dirty variant (its clean counterpart is found automatically)")
+    ref = meta.get("clean_reference")
+    if not ref:
+        raise UserError(f"{dirty} has no clean_reference attribute, so its clean counterpart is unknown")
+    clean = dirty.parent / Path(str(ref)).name
+    if not clean.exists():
+        raise UserError(f"{dirty}: its clean counterpart {clean} is missing (build it next to the dirty file)")
+    recipe = recipe_for(meta)
+    return DataPair(str(meta.get("dataset") or meta.get("kind")), clean, dirty, recipe)
+
+
+def suite_files(suite: str, datasets_dir: Path) -> list[Path]:
+    names = list(SUITES) if suite == "all" else [suite]
+    out = []
+    for n in names:
+        if n not in SUITES:
+            raise UserError(f"unknown suite {suite!r}; choose one of {', '.join(list(SUITES) + ['all'])}")
+        for fname, cmd in SUITES[n]:
+            p = Path(datasets_dir) / fname
+            if not p.exists():
+                raise UserError(f"suite {n}: {p} not found; build it with: {cmd.format(dir=datasets_dir)}")
+            out.append(p)
+    return out
+
+
+def policy_extra(policy: str, knobs: dict) -> tuple:
+    """RunConfig.extra: only the knobs that matter for this LR policy (and general ones), so an
+    unused knob never changes a run's key."""
+    keep = set(POLICY_KNOBS.get(policy, ())) | set(GENERAL_KNOBS)
+    return tuple(sorted((k, v) for k, v in knobs.items() if k in keep and v is not None))
+
+
+def config_from_recipe(
+    path: Path, role: str, recipe: Recipe, activation: str, seed: int, device: str = "auto", compile: bool = False,
+    knobs: dict | None = None,
+) -> RunConfig:
+    from noisebench.harness.runner import checksums_digest
+
+    meta = _meta(Path(path))
+    k = dict(recipe.extra)
+    k.update({a: b for a, b in (knobs or {}).items() if b is not None})
+    return RunConfig(
+        model=recipe.model, activation=activation, data=str(path), data_sha256=checksums_digest(meta["checksums"]),
+        role=role, epochs=recipe.epochs, batch_size=recipe.batch_size, lr=recipe.lr, optimizer=recipe.optimizer,
+        lr_policy=recipe.lr_policy, weight_decay=recipe.weight_decay, seed=seed, device=device, compile=compile,
+        extra=policy_extra(recipe.lr_policy, k),
+    )
+
+
+def plan(
+    pairs: Iterable[DataPair], activations: list[str], seeds: list[int], overrides: dict | None = None,
+    device: str = "auto", compile: bool = False, knobs: dict | None = None,
+) -> list[RunConfig]:
+    """Every (dataset, activation, seed, clean|dirty) run, clean before dirty, in a stable order."""
+    out = []
+    ov = {k: v for k, v in (overrides or {}).items() if v is not None}
+    for p in pairs:
+        r = p.recipe.with_overrides(**ov)
+        for act in activations:
+            for s in seeds:
+                for role, path in (("clean", p.clean), ("dirty", p.dirty)):
+                    out.append(config_from_recipe(path, role, r, act, s, device, compile, knobs))
+    return out
+
+
+@dataclass
+class GridOutcome:
+    ran: int = 0
+    skipped: int = 0
+    ok: int = 0
+    null: int = 0
+    failed: int = 0
+    failures: list = field(default_factory=list)
+
+
+def run_grid(
+    configs: list[RunConfig], db, force: bool = False, progress: bool = True,
+    on_result: Callable | None = None, execute: Callable | None = None,
+) -> GridOutcome:
+    """Run every config not yet in `db` (all of them with force), recording each when it completes.
+
+    `on_result(result, outcome)` is called after each recorded run (tests use it to interrupt)."""
+    from tqdm import tqdm
+
+    from noisebench.harness.runner import execute_run, preflight
+
+    execute = execute or execute_run
+    seen = set()
+    for c in configs:  # fail fast on bad input, before the first run
+        sig = (c.data, c.model, c.activation)
+        if sig not in seen:
+            preflight(c)
+            seen.add(sig)
+    out = GridOutcome()
+    todo = []
+    for c in configs:
+        if not force and db.has(c.key()):
+            out.skipped += 1
+        else:
+            todo.append(c)
+    with tqdm(total=len(todo), desc="grid", unit="run", disable=None if progress else True) as bar:
+        for c in todo:
+            res = execute(c, progress=progress)
+            db.record(res)
+            out.ran += 1
+            setattr(out, res.status, getattr(out, res.status) + 1)
+            if res.status == "failed":
+                out.failures.append((c.label(), res.error))
+            bar.set_postfix_str(f"{c.label()} {res.status}", refresh=False)
+            bar.update(1)
+            if on_result is not None:
+                on_result(res, out)
+    return out
+
+
+# -- summary -----------------------------------------------------------------------------------
+@dataclass
+class RobustnessRow:
+    dataset: str
+    model: str
+    activation: str
+    metric: str
+    metric_label: str
+    delta_label: str
+    clean: Summary
+    dirty: Summary
+    delta: Summary
+    seeds: int
+    nulls: int
+    failed: int
+    clean_values: dict  # seed -> value
+    dirty_values: dict
+    deltas: dict
+
+
+def metric_of(run: dict, metric: str) -> float | None:
+    if run is None or run["status"] != "ok":
+        return None
+    v = (run.get("final") or {}).get(metric)
+    return float(v) if v is not None and math.isfinite(float(v)) else None
+
+
+def summarize(db, configs: list[RunConfig], pairs: list[DataPair] | None = None) -> list[RobustnessRow]:
+    """One row per (dataset, model, activation) over the planned configs, read from the database."""
+    # plan() emits (clean, dirty) pairs per seed: group them by the dirty file, model, activation
+    rows = []
+    by_key: dict = {}
+    order = []
+    for i in range(0, len(configs) - 1, 2):
+        c, d = configs[i], configs[i + 1]
+        if not (c.role == "clean" and d.role == "dirty" and c.seed == d.seed):
+            continue
+        g = (d.data, d.model, d.activation)
+        if g not in by_key:
+            by_key[g] = []
+            order.append(g)
+        by_key[g].append((c, d))
+    keys = [c.key() for c in configs]
+    runs = {r["key"]: r for r in db.runs(key=keys)} if keys else {}
+    for g in order:
+        dirty_path, model, act = g
+        meta = _meta(Path(dirty_path))
+        recipe = recipe_for(meta)
+        m = recipe.metric
+        cv, dv, dl = {}, {}, {}
+        nulls = failed = 0
+        for c, d in by_key[g]:
+            rc, rd = runs.get(c.key()), runs.get(d.key())
+            for r in (rc, rd):
+                if r is not None and r["status"] == "null":
+                    nulls += 1
+                if r is not None and r["status"] == "failed":
+                    failed += 1
+            a, b = metric_of(rc, m), metric_of(rd, m)
+            if a is not None:
+                cv[c.seed] = a
+            if b is not None:
+                dv[d.seed] = b
+            if a is not None and b is not None:
+                dl[c.seed] = (a - b) if recipe.higher_is_better else (b - a)
+        rows.append(RobustnessRow(
+            dataset=str(meta.get("dataset") or meta.get("kind")), model=model, activation=act, metric=m,
+            metric_label=recipe.metric_label, delta_label=recipe.delta_label,
+            clean=summarize_values(cv.values()), dirty=summarize_values(dv.values()), delta=summarize_values(dl.values()),
+            seeds=len(by_key[g]), nulls=nulls, failed=failed, clean_values=cv, dirty_values=dv, deltas=dl,
+        ))
+    return rows
+
+
+def fmt_summary(s: Summary, digits: int = 4) -> str:
+    return "—" if s.n == 0 else f"{s.mean:.{digits}g} ± {s.std:.2g}"
+
+
+def format_table(rows: list[RobustnessRow]) -> str:
+    """Plain-text table, one block per dataset (metric and delta direction named in the header)."""
+    out = []
+    by_ds: dict = {}
+    for r in rows:
+        by_ds.setdefault((r.dataset, r.model, r.metric_label, r.delta_label), []).append(r)
+    for (ds, model, mlabel, dlabel), rs in by_ds.items():
+        higher = "higher" if "top-1" in mlabel or "acc" in mlabel else "lower"
+        out.append(f"{ds} · {model} · final {mlabel} ({higher} is better) · delta = {dlabel} (positive = dirty data hurt)")
+        head = ["activation", f"clean {mlabel}", f"dirty {mlabel}", f"delta ({dlabel})", "delta 95% CI", "n", "null", "failed"]
+        body = [
+            [r.activation, fmt_summary(r.clean), fmt_summary(r.dirty), fmt_summary(r.delta), r.delta.fmt_ci(4),
+             f"{r.delta.n}/{r.seeds}", str(r.nulls), str(r.failed)]
+            for r in rs
+        ]
+        widths = [max(len(h), *(len(b[i]) for b in body)) for i, h in enumerate(head)]
+        line = lambda cells: "  ".join(c.ljust(w) if i == 0 else c.rjust(w) for i, (c, w) in enumerate(zip(cells, widths)))
+        out.append(line(head))
+        out.append("  ".join("-" * w for w in widths))
+        out.extend(line(b) for b in body)
+        out.append("")
+    return "\n".join(out).rstrip() + "\n"

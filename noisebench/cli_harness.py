@@ -1,0 +1,154 @@
+"""CLI: `train`, `robustness`, `report`, `lr-find` (the benchmark harness)."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Optional
+
+import typer
+
+from noisebench.cli import app
+from noisebench.errors import UserError
+
+DEFAULT_DB = Path("results/noisebench.db")
+DEFAULT_DATASETS = Path("datasets_cache")
+
+_DB_HELP = "Results database (SQLite)."
+_POLICY_HELP = "LR policy: fixed, step (StepLR), triangular (Smith's CLR), onecycle (fastai one-cycle)."
+
+
+def _knobs(step_size, gamma, momentum, augment) -> dict:
+    k = {"step_size": step_size, "gamma": gamma, "momentum": momentum, "augment": augment}
+    return {a: b for a, b in k.items() if b is not None}
+
+
+def _activations(spec: str) -> list[str]:
+    from noisebench.harness.activations import activation_names, resolve_activation
+
+    if spec.strip().lower() == "all":
+        return activation_names()
+    names = [a.strip() for a in spec.split(",") if a.strip()]
+    if not names:
+        raise UserError("--activation is empty; give a name, a comma-separated list, or all")
+    for a in names:
+        resolve_activation(a)
+    return names
+
+
+@app.command(epilog="Example: noisebench train --model resnet18 --activation mish --data datasets_cache/cifar10-psi16.h5 --epochs 30 --seed 0")
+def train(
+    data: Path = typer.Option(..., "--data", help="A noisebench HDF5 file (clean or dirty)."),
+    model: Optional[str] = typer.Option(None, help="Model (default: the dataset's recipe; see `noisebench models`)."),
+    activation: str = typer.Option("relu", help="Activation name or pkg.module:Class."),
+    epochs: Optional[int] = typer.Option(None, help="Epochs (default: recipe)."),
+    batch_size: Optional[int] = typer.Option(None, help="Batch size (default: recipe)."),
+    lr: Optional[float] = typer.Option(None, help="Learning rate (max LR for triangular/onecycle; default: recipe)."),
+    optimizer: Optional[str] = typer.Option(None, help="adam, adamw or sgd (default: recipe)."),
+    lr_policy: Optional[str] = typer.Option(None, help=_POLICY_HELP),
+    weight_decay: Optional[float] = typer.Option(None, help="Weight decay (default: recipe)."),
+    step_size: Optional[int] = typer.Option(None, help="StepLR step in epochs (policy step)."),
+    gamma: Optional[float] = typer.Option(None, help="StepLR factor (policy step)."),
+    momentum: Optional[float] = typer.Option(None, help="SGD momentum (default 0.9)."),
+    augment: Optional[str] = typer.Option(None, help="none or crop_flip (default: crop_flip for CIFAR, else none)."),
+    seed: int = typer.Option(0, help="Seed of the weights, data order and augmentation."),
+    device: str = typer.Option("auto", help="auto (CUDA if available), cpu, cuda, cuda:N."),
+    compile: bool = typer.Option(False, "--compile", help="torch.compile the model (GPU; slower start)."),
+    db: Path = typer.Option(DEFAULT_DB, "--db", help=_DB_HELP),
+    force: bool = typer.Option(False, "--force", help="Train again even if this exact run is in the database."),
+):
+    """Train one model on one file from fresh weights, record it in the database, print its metrics."""
+    from noisebench.harness.recipes import recipe_for
+    from noisebench.harness.results_db import ResultsDB
+    from noisebench.harness.robustness import _meta, config_from_recipe
+    from noisebench.harness.runner import data_role, execute_run, preflight
+
+    meta = _meta(data)
+    try:
+        recipe = recipe_for(meta)
+    except UserError:
+        if model is None:
+            raise
+        from noisebench.harness.recipes import RECIPES
+
+        recipe = RECIPES["cifar10"]
+    recipe = recipe.with_overrides(model=model, epochs=epochs, batch_size=batch_size, lr=lr, optimizer=optimizer,
+                                   lr_policy=lr_policy, weight_decay=weight_decay)
+    cfg = config_from_recipe(data, data_role(meta), recipe, activation, seed, device, compile,
+                             _knobs(step_size, gamma, momentum, augment))
+    preflight(cfg)
+    with ResultsDB(db) as rdb:
+        if rdb.has(cfg.key()) and not force:
+            r = rdb.runs(key=cfg.key())[0]
+            typer.echo(f"already in {db} (status {r['status']}, final {r['metric']} = {r['metric_value']}); --force to retrain")
+            return
+        res = execute_run(cfg, progress=True, on_epoch=lambda m: typer.echo(_epoch_line(m)))
+        rdb.record(res)
+    f = res.final
+    if res.status == "failed":
+        raise UserError(f"run failed: {res.error}")
+    extra = f" — null run: {res.null_cause}" if res.status == "null" else ""
+    sps = f.get("samples_per_s")
+    typer.echo(
+        f"{cfg.label()}: {res.status}{extra}; final {f.get('metric')} = {f.get('metric_value')}; "
+        f"{res.wall_s:.1f} s wall, {sps:.0f} samples/s on {res.device}; recorded in {db}" if sps else
+        f"{cfg.label()}: {res.status}{extra}; recorded in {db}"
+    )
+
+
+def _epoch_line(m: dict) -> str:
+    parts = [f"epoch {m['epoch']:>3}", f"lr {m['lr']:.3g}", f"train loss {m['train_loss']:.4g}"]
+    for k, lab in (("val_loss", "val loss"), ("val_acc", "val top-1"), ("val_top3", "val top-3"),
+                   ("test_loss", "test loss"), ("test_acc", "test top-1")):
+        if k in m:
+            parts.append(f"{lab} {m[k]:.4g}")
+    parts.append(f"{m.get('samples_per_s', 0):.0f}/s")
+    return "  ".join(parts)
+
+
+@app.command(epilog="Examples: noisebench robustness --activation all --suite synth\n\n"
+             "noisebench robustness --activation elu,mish --data datasets_cache/cifar10-psi16.h5 --seeds 3")
+def robustness(
+    activation: str = typer.Option("relu", help="Activation(s): a name, a comma-separated list, or all (the zoo)."),
+    data: Optional[list[Path]] = typer.Option(None, "--data", help="Dirty file(s) (repeatable); the clean one is found via its clean_reference."),
+    suite: Optional[str] = typer.Option(None, help="synth, mnist, psi or all: standard files in --datasets-dir."),
+    datasets_dir: Path = typer.Option(DEFAULT_DATASETS, help="Where --suite looks for the files."),
+    seeds: int = typer.Option(3, help="Seeds per configuration (0 .. N-1)."),
+    model: Optional[str] = typer.Option(None, help="Override the dataset's model (default: the one the source study used)."),
+    epochs: Optional[int] = typer.Option(None, help="Override the recipe's epochs."),
+    batch_size: Optional[int] = typer.Option(None, help="Override the recipe's batch size."),
+    lr: Optional[float] = typer.Option(None, help="Override the recipe's learning rate."),
+    optimizer: Optional[str] = typer.Option(None, help="Override the optimizer: adam, adamw, sgd."),
+    lr_policy: Optional[str] = typer.Option(None, help=_POLICY_HELP),
+    weight_decay: Optional[float] = typer.Option(None, help="Override the recipe's weight decay."),
+    step_size: Optional[int] = typer.Option(None, help="StepLR step in epochs (policy step)."),
+    gamma: Optional[float] = typer.Option(None, help="StepLR factor (policy step)."),
+    momentum: Optional[float] = typer.Option(None, help="SGD momentum (default 0.9)."),
+    device: str = typer.Option("auto", help="auto (CUDA if available), cpu, cuda, cuda:N."),
+    compile: bool = typer.Option(False, "--compile", help="torch.compile each model (GPU)."),
+    db: Path = typer.Option(DEFAULT_DB, "--db", help=_DB_HELP),
+    force: bool = typer.Option(False, "--force", help="Rerun configurations already in the database."),
+):
+    """Train each activation on the clean and the dirty variant of each dataset over seeds; print
+    clean, dirty and delta (mean ± std, 95% t CI) and the null-run count. Resumable: finished runs are skipped."""
+    from noisebench.harness.results_db import ResultsDB
+    from noisebench.harness.robustness import format_table, pair_for, plan, run_grid, suite_files, summarize
+
+    if seeds < 1:
+        raise UserError(f"--seeds must be >= 1, got {seeds}")
+    files = list(data or [])
+    if suite:
+        files += suite_files(suite, datasets_dir)
+    if not files:
+        raise UserError("give --data DIRTY_FILE or --suite synth|mnist|psi|all")
+    acts = _activations(activation)
+    pairs = [pair_for(f) for f in files]
+    overrides = dict(model=model, epochs=epochs, batch_size=batch_size, lr=lr, optimizer=optimizer,
+                     lr_policy=lr_policy, weight_decay=weight_decay)
+    configs = plan(pairs, acts, list(range(seeds)), overrides, device, compile, _knobs(step_size, gamma, momentum, None))
+    with ResultsDB(db) as rdb:
+        out = run_grid(configs, rdb, force=force)
+        rows = summarize(rdb, configs)
+    typer.echo(format_table(rows))
+    typer.echo(f"{out.ran} runs trained ({out.ok} ok, {out.null} null, {out.failed} failed), {out.skipped} already in {db}")
+    for label, err in out.failures[:5]:
+        typer.echo(f"failed: {label}: {err}", err=True)
