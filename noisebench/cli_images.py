@@ -56,7 +56,7 @@ def make_psi(
     """Poisson photon-limited noise of peak ψ on CIFAR-10 (train and test): y = clip(round(Poisson(ψ·x/255)·255/ψ), 0, 255).
 
     Writes OUT/cifar10-psiLEVEL.h5 (suffix -sSEED for seed != 0), plus the clean reference OUT/cifar10.h5 if it is
-    missing. ψ plays the role of c in CIFAR-10-C shot noise (c = 500..50 for severities 1-5); ψ = 8..64 is much harsher.
+    missing. ψ plays the role of c in CIFAR-10-C shot noise (c = 500..50 for severities 1-5): ψ=64 lies between severities 4 and 5, ψ=32/16/8 are beyond 5.
     See docs/IMAGES.md.
     """
     from noisebench.corruptors.poisson_photon import PAPER_LEVELS, validate_level
