@@ -152,3 +152,82 @@ def robustness(
     typer.echo(f"{out.ran} runs trained ({out.ok} ok, {out.null} null, {out.failed} failed), {out.skipped} already in {db}")
     for label, err in out.failures[:5]:
         typer.echo(f"failed: {label}: {err}", err=True)
+
+
+@app.command(epilog="Example: noisebench report --db results/noisebench.db --out results/report --baseline relu")
+def report(
+    db: Path = typer.Option(DEFAULT_DB, "--db", help=_DB_HELP),
+    out: Path = typer.Option(Path("results/report"), "--out", help="Output folder for report.md, CSVs and PNGs."),
+    baseline: str = typer.Option("relu", help="Activation the p-values compare against."),
+    dataset: Optional[str] = typer.Option(None, help="Only this dataset (e.g. synth, mnist, cifar10)."),
+    model: Optional[str] = typer.Option(None, help="Only this model."),
+    plots: bool = typer.Option(True, "--plots/--no-plots", help="Write PNG plots."),
+):
+    """Markdown + CSV tables (rows = data/setting, columns = activation, best marked, p vs baseline,
+    null runs) and PNG plots (curves with std bands, delta bars with 95% CI) from the database."""
+    from noisebench.harness.report_plots import plot_curves, plot_deltas
+    from noisebench.harness.report_tables import build_markdown, collect, write_csv
+    from noisebench.harness.results_db import ResultsDB
+
+    filters = {k: v for k, v in (("dataset", dataset), ("model", model)) if v}
+    if out.exists() and not out.is_dir():
+        raise UserError(f"--out {out} is a file; give a folder")
+    with ResultsDB(db, readonly=True) as rdb:
+        rd = collect(rdb, baseline=baseline, **filters)
+        if not rd.groups:
+            raise UserError(f"no runs in {db}" + (f" matching {filters}" if filters else "") + "; run `noisebench robustness` first")
+        if baseline not in rd.activations:
+            typer.echo(f"note: baseline {baseline!r} has no runs; p-values are n/a (use --baseline)", err=True)
+        out.mkdir(parents=True, exist_ok=True)
+        md = build_markdown(rd)
+        (out / "report.md").write_text(md)
+        written = [out / "report.md"] + write_csv(rd, out)
+        if plots:
+            written += plot_curves(rd, rdb, out) + plot_deltas(rd, out)
+    typer.echo(md)
+    typer.echo("wrote " + ", ".join(str(p) for p in written))
+
+
+@app.command("lr-find", epilog="Example: noisebench lr-find --model resnet18_tv --data datasets_cache/cifar10-psi16.h5 --plot lr_find.png")
+def lr_find_cmd(
+    data: Path = typer.Option(..., "--data", help="A noisebench HDF5 file."),
+    model: Optional[str] = typer.Option(None, help="Model (default: the dataset's recipe)."),
+    activation: str = typer.Option("relu", help="Activation name or pkg.module:Class."),
+    optimizer: Optional[str] = typer.Option(None, help="adam, adamw or sgd (default: recipe)."),
+    batch_size: Optional[int] = typer.Option(None, help="Batch size (default: recipe)."),
+    weight_decay: Optional[float] = typer.Option(None, help="Weight decay (default: recipe)."),
+    start_lr: float = typer.Option(1e-7, help="First LR of the sweep."),
+    end_lr: float = typer.Option(10.0, help="Last LR of the sweep."),
+    iters: int = typer.Option(100, help="Steps in the sweep (exponentially spaced LRs)."),
+    seed: int = typer.Option(0, help="Seed of the weights and data order."),
+    device: str = typer.Option("auto", help="auto, cpu, cuda, cuda:N."),
+    plot: Optional[Path] = typer.Option(None, help="Save the loss-vs-LR plot (PNG) here."),
+):
+    """LR range test: exponential LR sweep, smoothed loss, suggestion at the steepest descent."""
+    from noisebench.harness.lr_finder import lr_find, plot as plot_lr
+    from noisebench.harness.recipes import RECIPES, recipe_for
+    from noisebench.harness.robustness import _meta, config_from_recipe
+    from noisebench.harness.runner import data_role, preflight
+
+    meta = _meta(data)
+    try:
+        recipe = recipe_for(meta)
+    except UserError:
+        if model is None:
+            raise
+        recipe = RECIPES["cifar10"]
+    recipe = recipe.with_overrides(model=model, optimizer=optimizer, batch_size=batch_size, weight_decay=weight_decay,
+                                   lr=start_lr, lr_policy="fixed", epochs=1)
+    cfg = config_from_recipe(data, data_role(meta), recipe, activation, seed, device)
+    preflight(cfg)
+    res = lr_find(cfg, start_lr, end_lr, iters, progress=True)
+    if res.suggestion is None:
+        raise UserError(f"the loss diverged too early to suggest an LR ({len(res.lrs)} finite steps); lower --start-lr or raise --iters")
+    typer.echo(f"suggested LR (steepest descent of the smoothed loss): {res.suggestion:.3g}  "
+               f"(swept {res.lrs[0]:.1e} .. {res.lrs[-1]:.1e} in {len(res.lrs)} steps; minimum smoothed loss at "
+               f"{res.lrs[int(min(range(len(res.smoothed)), key=res.smoothed.__getitem__))]:.3g})")
+    if plot is not None:
+        if plot.parent and not plot.parent.exists():
+            plot.parent.mkdir(parents=True, exist_ok=True)
+        plot_lr(res, plot, title=f"LR range test: {cfg.model}/{cfg.activation} on {Path(cfg.data).name}")
+        typer.echo(f"wrote {plot}")
