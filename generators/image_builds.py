@@ -75,6 +75,28 @@ def resolve_source(default: str, source: Path | None, download: bool, verify: bo
     return data
 
 
+def predicted_name(default: str, source: Path | None, name: str | None) -> str | None:
+    """The dataset name a build will use, known before loading anything (None if it cannot be told)."""
+    from noisebench.generators.custom_image_source import detect_kind
+
+    if name:
+        return name
+    if source is None:
+        return default
+    kind = detect_kind(Path(source), prefer=default)
+    if kind in ("cifar10", "mnist"):
+        return kind
+    return Path(source).stem if kind == "npz" else Path(source).resolve().name
+
+
+def precheck_outputs(paths: list[Path], force: bool) -> None:
+    """Fail on existing outputs (without --force) before reading or downloading any data."""
+    from noisebench.h5format import check_output_path
+
+    for p in paths:
+        check_output_path(p, force)
+
+
 # ------------------------------------------------------------------ helpers
 
 

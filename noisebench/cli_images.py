@@ -31,6 +31,21 @@ def _out_dir(out: Path) -> Path:
     return out
 
 
+def _sfx(seed: int) -> str:
+    return f"-s{seed}" if seed else ""
+
+
+def _precheck(default, source, name, force, paths_for, download=False) -> None:
+    """Existing outputs without --force: fail before loading, verifying or downloading anything."""
+    from noisebench.generators.image_builds import precheck_outputs, predicted_name
+
+    if source is not None and download:
+        raise UserError("give either --source PATH or --download, not both")
+    nm = predicted_name(default, source, name)
+    if nm:
+        precheck_outputs(paths_for(nm), force)
+
+
 def _load(default: str, source, download, no_verify, out, name):
     from noisebench.generators.image_builds import resolve_source
 
@@ -59,7 +74,7 @@ def make_psi(
     missing. ψ plays the role of c in CIFAR-10-C shot noise (c = 500..50 for severities 1-5): ψ=64 lies between severities 4 and 5, ψ=32/16/8 are beyond 5.
     See docs/IMAGES.md.
     """
-    from noisebench.corruptors.poisson_photon import PAPER_LEVELS, validate_level
+    from noisebench.corruptors.poisson_photon import PAPER_LEVELS, format_level, validate_level
     from noisebench.generators.image_builds import build_psi
 
     levels = list(level or [])
@@ -71,6 +86,7 @@ def make_psi(
     if workers is not None and workers < 1:
         raise UserError(f"--workers must be >= 1, got {workers}")
     _out_dir(out)
+    _precheck("cifar10", source, name, force, lambda nm: [out / f"{nm}-psi{format_level(lv)}{_sfx(seed)}.h5" for lv in levels], download)
     data = _load("cifar10", source, download, no_verify, out, name)
     total = len(levels) * (data.x_train.shape[0] + data.x_test.shape[0])
     with progress_bar(total, f"psi {data.name}", unit="img") as bar:
@@ -92,10 +108,7 @@ def make_cifar10(
     from noisebench.generators.image_builds import build_clean_images, clean_path
 
     _out_dir(out)
-    if source is None and name is None:
-        from noisebench.h5format import check_output_path
-
-        check_output_path(Path(out) / "cifar10.h5", force)  # fail before a download
+    _precheck("cifar10", source, name, force, lambda nm: [out / f"{nm}.h5"], download)
     data = _load("cifar10", source, download, no_verify, out, name)
     check = clean_path(data, out)
     with progress_bar(data.x_train.shape[0] + data.x_test.shape[0], f"clean {data.name}", unit="img") as bar:
@@ -129,6 +142,7 @@ def make_mnist(
     _out_dir(out)
     if val_size < 0:
         raise UserError(f"--val-size must be >= 0, got {val_size}")
+    _precheck("mnist", source, name, force, lambda nm: [out / f"{nm}{_sfx(seed)}.h5"], download)
     data = _load("mnist", source, download, no_verify, out, name)
     with progress_bar(data.x_train.shape[0] + data.x_test.shape[0], f"clean {data.name}", unit="img") as bar:
         p = build_split_clean(data, out, val_size=val_size, seed=seed, force=force, progress=bar.update)
@@ -170,6 +184,11 @@ def make_mnist_flip(
         raise UserError(f"--matrix {matrix}: no such file")
     if val_size < 0:
         raise UserError(f"--val-size must be >= 0, got {val_size}")
+    if matrix is None:
+        from noisebench.corruptors.label_flip import format_rate
+
+        tag = f"{'flip' if mode == 'symmetric' else 'pair'}{format_rate(rate)}"
+        _precheck("mnist", source, name, force, lambda nm: [out / f"{nm}-{tag}{_sfx(seed)}.h5"], download)
     data = _load("mnist", source, download, no_verify, out, name)
     m = load_matrix(matrix, data.num_classes) if matrix is not None else None
     with progress_bar(data.x_train.shape[0] + data.x_test.shape[0], f"flip {data.name}", unit="img") as bar:
