@@ -1,0 +1,82 @@
+"""Each LR policy's schedule against its formula, point by point, and the divergence rules."""
+
+from __future__ import annotations
+
+import math
+
+import pytest
+
+from noisebench.errors import UserError
+from noisebench.harness.divergence import DivergencePolicy
+from noisebench.harness.lr_schedules import make_schedule
+
+
+def test_fixed():
+    f = make_schedule("fixed", 0.01, 10, 3)
+    assert all(f(i) == 0.01 for i in range(30))
+
+
+def test_step_matches_formula_and_torch_steplr():
+    import torch
+
+    spe, epochs, lr = 7, 9, 1e-3
+    f = make_schedule("step", lr, spe, epochs, {"step_size": 2, "gamma": 0.7})
+    opt = torch.optim.SGD([torch.nn.Parameter(torch.zeros(1))], lr=lr)
+    sch = torch.optim.lr_scheduler.StepLR(opt, step_size=2, gamma=0.7)
+    for e in range(epochs):
+        for b in range(spe):
+            it = e * spe + b
+            assert f(it) == pytest.approx(lr * 0.7 ** (e // 2), rel=1e-12)
+            assert f(it) == pytest.approx(opt.param_groups[0]["lr"], rel=1e-9)
+        opt.step()
+        sch.step()
+
+
+def test_triangular_matches_smith_formula():
+    lr, base, s = 0.1, 0.01, 5
+    f = make_schedule("triangular", lr, 10, 4, {"base_lr": base, "half_cycle": s})
+    for it in range(40):
+        cycle = math.floor(1 + it / (2 * s))
+        x = abs(it / s - 2 * cycle + 1)
+        assert f(it) == pytest.approx(base + (lr - base) * max(0.0, 1 - x), rel=1e-12)
+    assert f(0) == pytest.approx(base) and f(s) == pytest.approx(lr) and f(2 * s) == pytest.approx(base)
+
+
+def test_triangular_defaults():
+    f = make_schedule("triangular", 0.4, 10, 10)  # base = lr/4, half cycle = 2 epochs
+    assert f(0) == pytest.approx(0.1) and f(20) == pytest.approx(0.4) and f(40) == pytest.approx(0.1)
+
+
+def test_onecycle_matches_fastai_formula():
+    mx, spe, epochs = 1e-2, 10, 10
+    total = spe * epochs
+    f = make_schedule("onecycle", mx, spe, epochs)
+    warm = round(0.3 * total)
+
+    def cos(a, b, p):
+        return b + (a - b) / 2 * (1 + math.cos(math.pi * p))
+
+    for it in range(total):
+        want = cos(mx / 25, mx, it / warm) if it < warm else cos(mx, mx / (25 * 1e4), (it - warm) / (total - warm))
+        assert f(it) == pytest.approx(want, rel=1e-12)
+    assert f(0) == pytest.approx(mx / 25)
+    assert f(warm) == pytest.approx(mx)
+    assert f(total) == pytest.approx(mx / 25e4)
+    assert max(f(i) for i in range(total)) == pytest.approx(mx)
+
+
+def test_unknown_policy():
+    with pytest.raises(UserError, match="unknown LR policy"):
+        make_schedule("cosine", 0.1, 1, 1)
+
+
+def test_divergence_rules():
+    d = DivergencePolicy()
+    assert d.check(1, 5, {"train_loss": float("nan")}, 10).startswith("non-finite train loss")
+    assert d.check(1, 5, {"train_loss": 1.0, "val_loss": float("inf")}, None).startswith("non-finite val loss")
+    # chance accuracy: not before epoch 2, not for runs shorter than 3 epochs
+    assert d.check(1, 5, {"train_loss": 2.3, "val_acc": 0.1}, 10) is None
+    assert d.check(2, 2, {"train_loss": 2.3, "val_acc": 0.1}, 10) is None
+    assert "chance accuracy" in d.check(2, 5, {"train_loss": 2.3, "val_acc": 0.115}, 10)
+    assert d.check(2, 5, {"train_loss": 2.3, "val_acc": 0.2}, 10) is None
+    assert d.check(3, 5, {"train_loss": 0.1, "val_loss": 0.1}, None) is None  # regression: only non-finite
