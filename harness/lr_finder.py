@@ -93,7 +93,7 @@ def lr_find(cfg, start_lr: float = 1e-7, end_lr: float = 10.0, num_iter: int = 1
             opt.zero_grad(set_to_none=True)
             loss.backward()
             opt.step()
-            lv = float(loss)
+            lv = float(loss.detach())
             if bar is not None:
                 bar.update(1)
             if not math.isfinite(lv):
