@@ -72,6 +72,8 @@ def write_preview(file: Path, out: Path, per_class: int = 4, split: str = "train
                     if ok:
                         clean = {i: g.datasets[f"{split}/x"][i] for i in imgs}
         title = f"{file.name} — {split}" + (f" (clean | {label})" if clean is not None else "")
+    if truth is not None:
+        title += " (rows: stored labels; red: true class of flipped examples)"
     if not rows:
         raise UserError(f"{file}: split {split} has no images")
     per_ex = 2 if clean is not None else 1

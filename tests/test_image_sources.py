@@ -243,3 +243,39 @@ def test_build_tiny_image_files(tmp_path):
             assert f.meta["dataset"] in ("cifar10", "mnist")
     with open_file(paths["mnist"]) as a, open_file(paths["mnist-flip0.1"]) as b:
         assert a.meta["pair_key"] == b.meta["pair_key"]
+
+
+def test_download_path_with_a_stubbed_fetch(cli, tmp_path, monkeypatch):
+    """--download fetches into OUT/raw and then loads with verification (network replaced by fixtures)."""
+
+    def fake_cifar(root):
+        d = write_cifar10_batches(root)
+        monkeypatch.setattr(cifar10_source, "OFFICIAL_MD5", {p.name: md5_file(p) for p in d.iterdir()})
+        return root
+
+    def fake_mnist(root):
+        d = write_mnist_idx(root)
+        monkeypatch.setattr(mnist_source, "OFFICIAL_MD5", {p.name: md5_file(p) for p in d.iterdir()})
+        return root
+
+    monkeypatch.setattr(cifar10_source, "download_cifar10", fake_cifar)
+    monkeypatch.setattr(mnist_source, "download_mnist", fake_mnist)
+    assert cli("make", "psi", "--level", "16", "--download", "--out", tmp_path).code == 0
+    assert (tmp_path / "raw" / "cifar-10-batches-py" / "test_batch").exists()
+    assert cli("make", "mnist-flip", "--download", "--out", tmp_path).code == 0
+    with open_file(tmp_path / "mnist-flip0.1.h5") as f:
+        assert f.meta["source"]["verified"] is True and f.meta["source"]["kind"] == "mnist-idx"
+
+
+def test_download_failure_is_one_line(cli, tmp_path, monkeypatch):
+    import torchvision.datasets.utils as tvu
+
+    def boom(*a, **k):
+        raise OSError("network is unreachable")
+
+    monkeypatch.setattr(tvu, "download_and_extract_archive", boom)
+    monkeypatch.setattr(tvu, "download_url", boom)
+    r = cli("make", "cifar10", "--download", "--out", tmp_path)
+    assert r.code == 2 and "downloading CIFAR-10" in r.err and "--source" in r.err
+    r = cli("make", "mnist", "--download", "--out", tmp_path)
+    assert r.code == 2 and "downloading" in r.err
