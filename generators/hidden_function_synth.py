@@ -149,6 +149,24 @@ class HiddenFunctionDataset:
 
     def block(self, start: int, stop: int) -> tuple[np.ndarray, np.ndarray]:
         """Clean rows [start, stop): standardised X (float64, rows x cols) and y (float64)."""
+        from noisebench.generators import synth_kernel
+
+        xs = np.empty((stop - start, self.p.cols))
+        y = np.empty(stop - start)
+        perm0 = self.col_perms[0]
+        synth_kernel.block(
+            start, stop, self.p.rows, perm0.bits, self._kernel_keys, perm0.dtype == np.uint64,
+            DOMAIN_LO, self.step, self.x_mean, self.x_std, self.function_ids, self.constants,
+            self.f_mean, self.f_std, xs, y,
+        )
+        return xs, y
+
+    @property
+    def _kernel_keys(self) -> np.ndarray:
+        return np.array([[int(k) for k in p.keys] for p in self.col_perms], dtype=np.uint64)
+
+    def block_numpy(self, start: int, stop: int) -> tuple[np.ndarray, np.ndarray]:
+        """The readable numpy reference of `block` (same definition; the tests compare them)."""
         idx = np.arange(start, stop, dtype=np.uint64)
         xs = np.empty((stop - start, self.p.cols))
         y = np.zeros(stop - start)

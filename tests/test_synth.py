@@ -179,3 +179,22 @@ def test_cli_synth_unwritable_out(cli, tmp_path):
     r = cli("synth", "--rows", "100", "--out", blocker / "sub")
     assert r.code != 0 and r.err.startswith("error:")
     assert blocker.read_text() == "x"
+
+
+@pytest.mark.parametrize("n", [5, 7000, 3 * BLOCK + 7, 1 << 40])
+def test_compiled_permutation_matches_numpy_reference(n):
+    from noisebench.generators import synth_kernel
+
+    p = IndexPermutation(n, np.array([11, 22, 33, 44], dtype=np.uint64))
+    idx = np.arange(min(n, 50_000))
+    keys = np.array([int(k) for k in p.keys], dtype=np.uint64)
+    np.testing.assert_array_equal(p(idx), synth_kernel.permute(idx, p.n, p.bits, keys, p.dtype == np.uint64))
+
+
+def test_compiled_block_matches_numpy_reference():
+    g = HiddenFunctionDataset(SynthParams(rows=3 * BLOCK + 7, cols=12, seed=9))
+    for start, stop in ((0, 1000), (2 * BLOCK, 3 * BLOCK + 7)):
+        xa, ya = g.block(start, stop)
+        xb, yb = g.block_numpy(start, stop)
+        np.testing.assert_allclose(xa, xb, rtol=0, atol=1e-12)
+        np.testing.assert_allclose(ya, yb, rtol=0, atol=1e-12)
