@@ -18,11 +18,13 @@ $(STAMP): pyproject.toml Makefile
 
 venv: $(STAMP)
 
-## demo: build the synthetic dataset (no download needed), inspect it, and score one activation on it
+## demo: build the synthetic dataset (embedded generator, no download), score three activations on it, write the report
 demo: $(STAMP)
 	$(BIN)/noisebench synth --rows 7000 --seed 0 --force
-	$(BIN)/noisebench info datasets_cache/synth-7000-dirty.h5
 	$(BIN)/noisebench verify datasets_cache/synth-7000-dirty.h5
+	$(BIN)/noisebench robustness --activation relu,elu,tact --suite synth --seeds 2 --epochs 5
+	$(BIN)/noisebench report --out results/report
+	@echo "open results/report/report.md and the PNG plots next to it"
 
 ## test: the whole offline CPU test suite
 test: $(STAMP)
