@@ -58,6 +58,8 @@ def _curves(db, keys: list[str], metric: str) -> tuple[np.ndarray, np.ndarray, n
 
 def plot_curves(rd: ReportData, db, out_dir: Path) -> list[Path]:
     """One PNG per (dataset, setting): validation metric vs epoch, clean and dirty panels."""
+    from matplotlib.ticker import MaxNLocator
+
     plt = _plt()
     colors = _colors(rd.activations)
     written = []
@@ -76,16 +78,18 @@ def plot_curves(rd: ReportData, db, out_dir: Path) -> list[Path]:
                 if n == 0:
                     continue
                 lw = 2.4 if a == rd.baseline else 1.4
-                ax.plot(x, m, color=colors[a], lw=lw, label=f"{a} (n={n})")
+                ls = "--" if len(rd.activations) > 10 and rd.activations.index(a) % 2 else "-"
+                ax.plot(x, m, color=colors[a], lw=lw, ls=ls, label=f"{a} (n={n})")
                 ax.fill_between(x, m - s, m + s, color=colors[a], alpha=0.15, lw=0)
             ax.set_title(f"{g.file} ({g.role})")
             ax.set_xlabel("epoch")
+            ax.xaxis.set_major_locator(MaxNLocator(integer=True))
             ax.grid(True, alpha=0.3)
             if not higher_is_better(metric):
                 ax.set_yscale("log")
         axes[0][0].set_ylabel(metric_label(metric) + (" (log scale)" if not higher_is_better(metric) else ""))
         s = dict(setting)
-        fig.suptitle(f"{ds}: {metric_label(metric)} per epoch, mean ± 1 std over seeds — {s['model']}, "
+        fig.suptitle(f"{ds}: {metric_label(metric)} per epoch (mean ± 1 std over seeds)\n{s['model']}, "
                      f"{s['optimizer']} lr={float(s['lr']):g} ({s['lr_policy']}), batch {s['batch_size']}")
         h, l = axes[0][0].get_legend_handles_labels()
         fig.legend(h, l, loc="center left", bbox_to_anchor=(1.0, 0.5), title="activation", frameon=False)
@@ -109,7 +113,7 @@ def plot_deltas(rd: ReportData, out_dir: Path) -> list[Path]:
             continue
         means = [s.mean if s.n else np.nan for s in sums]
         err = [((s.ci_hi - s.mean) if s.n >= 2 else 0.0) for s in sums]
-        fig, ax = plt.subplots(figsize=(max(6.0, 0.75 * len(acts) + 2), 4.8), dpi=110)
+        fig, ax = plt.subplots(figsize=(max(7.5, 0.75 * len(acts) + 2), 4.8), dpi=110)
         bars = ax.bar(range(len(acts)), means, yerr=err, capsize=4, color=[colors[a] for a in acts],
                       edgecolor=["black" if a == rd.baseline else "none" for a in acts], linewidth=1.5)
         ax.axhline(0, color="black", lw=0.8)
@@ -119,8 +123,9 @@ def plot_deltas(rd: ReportData, out_dir: Path) -> list[Path]:
         ax.set_xlabel("activation (outlined: baseline)")
         s = dict(g.setting)
         ns = sorted({x.n for x in sums})
-        ax.set_title(f"Robustness: {g.file} vs {cg.file}\n{s['model']}, lr={float(s['lr']):g} ({s['lr_policy']}); "
-                     f"mean over n={'/'.join(map(str, ns))} seeds, bars = 95% CI; lower = more robust", fontsize=10)
+        ax.set_title(f"Robustness: {g.file} vs {cg.file} ({s['model']}, lr={float(s['lr']):g}, {s['lr_policy']})\n"
+                     f"mean over n={'/'.join(map(str, ns))} seeds, error bars = 95% t CI; lower = more robust",
+                     fontsize=10)
         ax.grid(True, axis="y", alpha=0.3)
         fig.tight_layout()
         p = Path(out_dir) / f"delta_{_slug(g.file)}_{_slug(s['model'])}_lr{float(s['lr']):g}_{s['lr_policy']}.png"

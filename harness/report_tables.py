@@ -133,8 +133,9 @@ def _fmt_p(p: float) -> str:
     return f"{p:.2g}" if p >= 1e-4 else "<1e-4"
 
 
-def _mark_table(rows: list[list[Summary | None]], lower_better: list[bool], col_marks: bool) -> list[list[str]]:
-    """Format cells; bold the best per row; † the best per column (where rows are comparable)."""
+def _mark_table(rows: list[list[Summary | None]], lower_better: list[bool], col_groups: list | None) -> list[list[str]]:
+    """Format cells; bold the best per row; † the best per column among comparable rows (rows with
+    the same `col_groups` id, e.g. one data file under several LRs)."""
     out = [[_fmt(s) if s is not None else "—" for s in row] for row in rows]
     key = lambda s, lb: (s.mean if lb else -s.mean)
     for i, row in enumerate(rows):
@@ -142,12 +143,14 @@ def _mark_table(rows: list[list[Summary | None]], lower_better: list[bool], col_
         if len(cand) > 1:
             j = min(cand)[1]
             out[i][j] = f"**{out[i][j]}**"
-    if col_marks and len(rows) > 1:
+    for gid in set(col_groups or []):
+        members = [i for i, g in enumerate(col_groups) if g == gid]
+        if len(members) < 2:
+            continue
         for j in range(len(rows[0]) if rows else 0):
-            cand = [(key(rows[i][j], lower_better[i]), i) for i in range(len(rows)) if rows[i][j] is not None and rows[i][j].n > 0]
+            cand = [(key(rows[i][j], lower_better[i]), i) for i in members if rows[i][j] is not None and rows[i][j].n > 0]
             if len(cand) > 1:
-                i = min(cand)[1]
-                out[i][j] += " †"
+                out[min(cand)[1]][j] += " †"
     return out
 
 
@@ -161,7 +164,7 @@ def build_markdown(rd: ReportData) -> str:
     acts = rd.activations
     parts = ["# noisebench results", "",
              f"Mean ± std over seeds of the final-epoch metric (null and failed runs excluded from the mean, counted separately). "
-             f"**Bold**: best in the row; †: best in the column. p: two-sided Welch t-test over seeds against `{rd.baseline}`.", ""]
+             f"**Bold**: best in the row; †: best in the column among the rows of the same data file (e.g. over LRs). p: two-sided Welch t-test over seeds against `{rd.baseline}`.", ""]
     by_ds: dict = {}
     for g in rd.groups:
         by_ds.setdefault((g.dataset, g.metric), []).append(g)
@@ -169,7 +172,7 @@ def build_markdown(rd: ReportData) -> str:
         lb = not higher_is_better(metric)
         parts += [f"## {ds}: final {metric_label(metric)} ({'lower' if lb else 'higher'} is better)", ""]
         rows = [[g.cells[a].summary if a in g.cells else None for a in acts] for g in gs]
-        cells = _mark_table(rows, [lb] * len(gs), col_marks=True)
+        cells = _mark_table(rows, [lb] * len(gs), [g.file for g in gs])
         parts.append(_md(["data · setting"] + acts, [[rd.row_label(g, gs)] + c for g, c in zip(gs, cells)]))
         parts += ["", f"p-value vs {rd.baseline} (Welch):", ""]
         body = []
@@ -187,7 +190,7 @@ def build_markdown(rd: ReportData) -> str:
         body, sums = [], []
         for g, _, per in drows:
             sums.append([summarize(per[a].values()) if a in per else None for a in acts])
-        marked = _mark_table(sums, [True] * len(sums), col_marks=False)
+        marked = _mark_table(sums, [True] * len(sums), [g.file for g, _, _ in drows])
         for (g, _, per), srow, mrow in zip(drows, sums, marked):
             cells = []
             for s, m in zip(srow, mrow):

@@ -125,13 +125,21 @@ class GridOutcome:
     failures: list = field(default_factory=list)
 
 
+def _execute_quiet(cfg: RunConfig):
+    from noisebench.harness.runner import execute_run
+
+    return execute_run(cfg, progress=False)
+
+
 def run_grid(
     configs: list[RunConfig], db, force: bool = False, progress: bool = True,
-    on_result: Callable | None = None, execute: Callable | None = None,
+    on_result: Callable | None = None, execute: Callable | None = None, jobs: int = 1,
 ) -> GridOutcome:
     """Run every config not yet in `db` (all of them with force), recording each when it completes.
 
-    `on_result(result, outcome)` is called after each recorded run (tests use it to interrupt)."""
+    `jobs` > 1 trains that many runs at once in worker processes (CPU: one thread each); this
+    process alone writes the database. `on_result(result, outcome)` is called after each
+    recorded run (tests use it to interrupt)."""
     from tqdm import tqdm
 
     from noisebench.harness.runner import execute_run, preflight
@@ -151,8 +159,8 @@ def run_grid(
         else:
             todo.append(c)
     with tqdm(total=len(todo), desc="grid", unit="run", disable=None if progress else True) as bar:
-        for c in todo:
-            res = execute(c, progress=progress)
+
+        def done(c, res):
             db.record(res)
             out.ran += 1
             setattr(out, res.status, getattr(out, res.status) + 1)
@@ -162,7 +170,30 @@ def run_grid(
             bar.update(1)
             if on_result is not None:
                 on_result(res, out)
+
+        if jobs <= 1 or len(todo) <= 1:
+            for c in todo:
+                done(c, execute(c, progress=progress))
+            return out
+        import multiprocessing as mp
+        from concurrent.futures import ProcessPoolExecutor, as_completed
+
+        ex = ProcessPoolExecutor(max_workers=jobs, mp_context=mp.get_context("spawn"), initializer=_worker_init)
+        try:
+            futs = {ex.submit(_execute_quiet, c): c for c in todo}
+            for f in as_completed(futs):
+                done(futs[f], f.result())
+        except BaseException:
+            ex.shutdown(wait=False, cancel_futures=True)
+            raise
+        ex.shutdown(wait=True)
     return out
+
+
+def _worker_init() -> None:
+    import torch
+
+    torch.set_num_threads(1)
 
 
 # -- summary -----------------------------------------------------------------------------------

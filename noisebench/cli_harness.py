@@ -125,6 +125,7 @@ def robustness(
     momentum: Optional[float] = typer.Option(None, help="SGD momentum (default 0.9)."),
     device: str = typer.Option("auto", help="auto (CUDA if available), cpu, cuda, cuda:N."),
     compile: bool = typer.Option(False, "--compile", help="torch.compile each model (GPU)."),
+    jobs: int = typer.Option(1, "--jobs", "-j", help="Runs trained at once in worker processes (CPU: 1 thread each; use the number of free cores). Results do not depend on it."),
     db: Path = typer.Option(DEFAULT_DB, "--db", help=_DB_HELP),
     force: bool = typer.Option(False, "--force", help="Rerun configurations already in the database."),
 ):
@@ -135,6 +136,8 @@ def robustness(
 
     if seeds < 1:
         raise UserError(f"--seeds must be >= 1, got {seeds}")
+    if jobs < 1:
+        raise UserError(f"--jobs must be >= 1, got {jobs}")
     files = list(data or [])
     if suite:
         files += suite_files(suite, datasets_dir)
@@ -146,7 +149,7 @@ def robustness(
                      lr_policy=lr_policy, weight_decay=weight_decay)
     configs = plan(pairs, acts, list(range(seeds)), overrides, device, compile, _knobs(step_size, gamma, momentum, None))
     with ResultsDB(db) as rdb:
-        out = run_grid(configs, rdb, force=force)
+        out = run_grid(configs, rdb, force=force, jobs=jobs)
         rows = summarize(rdb, configs)
     typer.echo(format_table(rows))
     typer.echo(f"{out.ran} runs trained ({out.ok} ok, {out.null} null, {out.failed} failed), {out.skipped} already in {db}")
