@@ -34,18 +34,22 @@ class ImageData:
     y_test: np.ndarray
     class_names: list[str]
     source: dict = field(default_factory=dict)
+    _fp: str | None = field(default=None, init=False, repr=False, compare=False)
 
     @property
     def num_classes(self) -> int:
         return len(self.class_names)
 
     def fingerprint(self) -> str:
-        """Short sha256 of the content (pairs clean and dirty files built from the same data)."""
+        """Short sha256 of the content (pairs clean and dirty files built from the same data); computed once."""
+        if self._fp is not None:
+            return self._fp
         h = hashlib.sha256()
         for a in (self.x_train, self.y_train, self.x_test, self.y_test):
             h.update(str(a.shape).encode())
             h.update(np.ascontiguousarray(a).data)
-        return h.hexdigest()[:16]
+        self._fp = h.hexdigest()[:16]
+        return self._fp
 
     def check(self) -> "ImageData":
         where = self.source.get("path", self.name)
