@@ -1,0 +1,342 @@
+"""Grids of runs (model x activation x dataset x LR x seed) from a TOML file or CLI flags.
+
+    [grid]
+    data = ["datasets_cache/synth-7000-dirty.h5"]   # dirty files get their clean counterpart added
+    models = ["mlp"]                  # optional; default: each dataset's recipe model
+    activations = ["relu", "elu", "tact"]   # or "all"
+    lrs = [1e-4, 1e-3, 1e-2]          # optional; default: the recipe's LR
+    seeds = [0, 1, 2]                 # or seeds = 3 (0, 1, 2)
+    epochs = 20                       # optional overrides: batch_size, optimizer, lr_policy, weight_decay,
+                                      # step_size, gamma, momentum, augment, device, add_clean
+
+`load_grid(path)` parses and validates (one-line `UserError`s naming the file and key);
+`expand(spec)` turns a `GridSpec` into `RunConfig`s in a stable order (clean before dirty for each
+seed), with every data path made absolute (workers on other machines read the same shared path).
+TOML needs Python >= 3.11 (tomllib) or the `tomli` package; flags work everywhere.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field, replace
+from pathlib import Path
+from typing import Any
+
+from noisebench.errors import UserError
+from noisebench.harness.run_config import LR_POLICIES, OPTIMIZERS, RunConfig
+
+# key -> (kind, help) ; kinds: paths, names, floats, seeds, int, float, str, bool
+GRID_KEYS: dict[str, str] = {
+    "data": "paths",
+    "models": "names",
+    "activations": "names",
+    "lrs": "floats",
+    "seeds": "seeds",
+    "epochs": "int",
+    "batch_size": "int",
+    "optimizer": "str",
+    "lr_policy": "str",
+    "weight_decay": "float",
+    "step_size": "int",
+    "gamma": "float",
+    "momentum": "float",
+    "augment": "str",
+    "device": "str",
+    "add_clean": "bool",
+}
+OVERRIDE_KEYS = ("epochs", "batch_size", "optimizer", "lr_policy", "weight_decay")
+KNOB_KEYS = ("step_size", "gamma", "momentum", "augment")
+_KIND_TEXT = {
+    "paths": "a list of file paths", "names": "a list of names", "floats": "a list of numbers",
+    "seeds": "a positive integer or a list of integers", "int": "an integer", "float": "a number",
+    "str": "a string", "bool": "true or false",
+}
+
+
+@dataclass
+class GridSpec:
+    data: list[Path] = field(default_factory=list)
+    models: list[str] | None = None
+    activations: list[str] = field(default_factory=list)
+    lrs: list[float] | None = None
+    seeds: list[int] = field(default_factory=lambda: [0])
+    overrides: dict = field(default_factory=dict)  # epochs, batch_size, optimizer, lr_policy, weight_decay
+    knobs: dict = field(default_factory=dict)  # step_size, gamma, momentum, augment
+    device: str = "auto"
+    add_clean: bool = True
+    source: str = "flags"
+
+    def with_flags(self, **flags) -> "GridSpec":
+        """A copy with the non-None flags replacing the file's values (flags win)."""
+        spec = replace(self, overrides=dict(self.overrides), knobs=dict(self.knobs))
+        for k, v in flags.items():
+            if v is None:
+                continue
+            if k in OVERRIDE_KEYS:
+                spec.overrides[k] = v
+            elif k in KNOB_KEYS:
+                spec.knobs[k] = v
+            elif hasattr(spec, k):
+                setattr(spec, k, v)
+            else:  # pragma: no cover - programming error
+                raise TypeError(f"unknown grid flag {k}")
+        return spec
+
+
+# -- parsing -----------------------------------------------------------------------------------
+def _toml_loads(text: str):
+    try:
+        import tomllib  # Python >= 3.11
+    except ModuleNotFoundError:  # pragma: no cover - Python 3.10
+        try:
+            import tomli as tomllib
+        except ModuleNotFoundError:
+            raise UserError(
+                "grid TOML files need Python >= 3.11 (or `pip install tomli`); on older Pythons pass the grid as flags"
+            ) from None
+    try:
+        return tomllib.loads(text)
+    except tomllib.TOMLDecodeError as e:
+        raise ValueError(str(e)) from None
+
+
+def load_grid(path: str | Path) -> GridSpec:
+    """Parse and validate a grid TOML file (structure and types; names and files are checked by `validate`)."""
+    p = Path(path)
+    if not p.exists():
+        raise UserError(f"grid file {p} not found")
+    if p.is_dir():
+        raise UserError(f"grid file {p} is a folder; give a .toml file")
+    try:
+        text = p.read_text()
+    except (OSError, UnicodeDecodeError) as e:
+        raise UserError(f"cannot read grid file {p}: {e}") from None
+    try:
+        doc = _toml_loads(text)
+    except ValueError as e:
+        raise UserError(f"{p}: not valid TOML ({e})") from None
+    return parse_grid(doc, source=str(p))
+
+
+def _check(src: str, key: str, kind: str, v: Any) -> Any:
+    bad = UserError(f"{src}: [grid] {key} must be {_KIND_TEXT[kind]}, got {v!r}")
+    is_int = lambda x: isinstance(x, int) and not isinstance(x, bool)
+    is_num = lambda x: (isinstance(x, (int, float)) and not isinstance(x, bool))
+    if kind in ("paths", "names"):
+        if isinstance(v, str):
+            v = [v]
+        if not isinstance(v, list) or not v or not all(isinstance(x, str) and x.strip() for x in v):
+            raise bad
+        return [x.strip() for x in v]
+    if kind == "floats":
+        if is_num(v):
+            v = [v]
+        if not isinstance(v, list) or not v or not all(is_num(x) for x in v):
+            raise bad
+        if any(not x > 0 for x in v):
+            raise UserError(f"{src}: [grid] {key} must be > 0, got {v!r}")
+        return [float(x) for x in v]
+    if kind == "seeds":
+        if is_int(v):
+            if v < 1:
+                raise UserError(f"{src}: [grid] seeds = N must be >= 1, got {v}")
+            return list(range(v))
+        if not isinstance(v, list) or not v or not all(is_int(x) for x in v):
+            raise bad
+        if any(x < 0 for x in v):
+            raise UserError(f"{src}: [grid] seeds must be >= 0, got {v!r}")
+        if len(set(v)) != len(v):
+            raise UserError(f"{src}: [grid] seeds has duplicates: {v!r}")
+        return list(v)
+    if kind == "int":
+        if not is_int(v):
+            raise bad
+        if v < 1:
+            raise UserError(f"{src}: [grid] {key} must be >= 1, got {v}")
+        return v
+    if kind == "float":
+        if not is_num(v):
+            raise bad
+        if v < 0:
+            raise UserError(f"{src}: [grid] {key} must be >= 0, got {v}")
+        return float(v)
+    if kind == "str":
+        if not isinstance(v, str) or not v.strip():
+            raise bad
+        return v.strip()
+    if kind == "bool":
+        if not isinstance(v, bool):
+            raise bad
+        return v
+    raise AssertionError(kind)  # pragma: no cover
+
+
+def parse_grid(doc: dict, source: str = "grid") -> GridSpec:
+    """A GridSpec from a parsed TOML document ({"grid": {...}})."""
+    extra_tables = [k for k in doc if k != "grid"]
+    if extra_tables:
+        raise UserError(f"{source}: unknown table or key {extra_tables[0]!r}; the file has one [grid] table")
+    g = doc.get("grid")
+    if not isinstance(g, dict):
+        raise UserError(f"{source}: missing [grid] table (see `noisebench grid --help` for the format)")
+    for k in g:
+        if k not in GRID_KEYS:
+            raise UserError(f"{source}: unknown key [grid] {k!r}; valid keys: {', '.join(GRID_KEYS)}")
+    for req in ("data", "activations"):
+        if req not in g:
+            raise UserError(f"{source}: [grid] needs {req} = [...]")
+    v = {k: _check(source, k, GRID_KEYS[k], x) for k, x in g.items()}
+    return GridSpec(
+        data=[Path(x) for x in v["data"]],
+        models=v.get("models"),
+        activations=v["activations"],
+        lrs=v.get("lrs"),
+        seeds=v.get("seeds", [0]),
+        overrides={k: v[k] for k in OVERRIDE_KEYS if k in v},
+        knobs={k: v[k] for k in KNOB_KEYS if k in v},
+        device=v.get("device", "auto"),
+        add_clean=v.get("add_clean", True),
+        source=source,
+    )
+
+
+def parse_list(text: str, what: str) -> list[str]:
+    items = [x.strip() for x in str(text).split(",") if x.strip()]
+    if not items:
+        raise UserError(f"{what} is empty; give a name or a comma-separated list")
+    return items
+
+
+def parse_lrs(text: str) -> list[float]:
+    out = []
+    for x in parse_list(text, "--lr"):
+        try:
+            f = float(x)
+        except ValueError:
+            raise UserError(f"--lr: {x!r} is not a number") from None
+        if not f > 0:
+            raise UserError(f"--lr must be > 0, got {x}")
+        out.append(f)
+    return out
+
+
+def parse_seeds(text: str) -> list[int]:
+    """'3' -> [0, 1, 2]; '0,4,7' -> [0, 4, 7] (a single seed s: 's,')."""
+    text = str(text).strip()
+    try:
+        if "," not in text:
+            n = int(text)
+            if n < 1:
+                raise UserError(f"--seeds N must be >= 1, got {n}")
+            return list(range(n))
+        seeds = [int(x) for x in text.split(",") if x.strip()]
+    except ValueError:
+        raise UserError(f"--seeds: expected N or a comma-separated list of seeds, got {text!r}") from None
+    if not seeds or any(s < 0 for s in seeds) or len(set(seeds)) != len(seeds):
+        raise UserError(f"--seeds: expected distinct seeds >= 0, got {text!r}")
+    return seeds
+
+
+# -- validation and expansion --------------------------------------------------------------------
+def validate(spec: GridSpec) -> None:
+    """Names, values and files (cheap: no data loaded). Raises UserError naming the source."""
+    from noisebench.harness.activations import activation_names, resolve_activation
+    from noisebench.harness.models import MODELS, model_names
+
+    src = spec.source
+    if not spec.data:
+        raise UserError(f"{src}: no data files; give data = [...] or --data FILE")
+    if not spec.activations:
+        raise UserError(f"{src}: no activations; give activations = [...] or --activation NAMES")
+    if [a.lower() for a in spec.activations] == ["all"]:
+        spec.activations = activation_names()
+    for a in spec.activations:
+        try:
+            resolve_activation(a)
+        except UserError as e:
+            raise UserError(f"{src}: {e}") from None
+    for m in spec.models or []:
+        if m.strip().lower().replace("-", "_") not in MODELS:
+            raise UserError(f"{src}: unknown model {m!r}; valid: {', '.join(model_names())}")
+    opt, pol = spec.overrides.get("optimizer"), spec.overrides.get("lr_policy")
+    if opt is not None and opt not in OPTIMIZERS:
+        raise UserError(f"{src}: unknown optimizer {opt!r}; choose one of {', '.join(OPTIMIZERS)}")
+    if pol is not None and pol not in LR_POLICIES:
+        raise UserError(f"{src}: unknown lr_policy {pol!r}; choose one of {', '.join(LR_POLICIES)}")
+    aug = spec.knobs.get("augment")
+    if aug is not None and aug not in ("none", "crop_flip"):
+        raise UserError(f"{src}: unknown augment {aug!r}; use none or crop_flip")
+    for p in spec.data:
+        if not p.exists():
+            raise UserError(f"{src}: data file {p} not found")
+        if p.is_dir():
+            raise UserError(f"{src}: data path {p} is a folder; give noisebench .h5 files")
+
+
+def _files_for(path: Path, add_clean: bool) -> list[tuple[Path, str, dict]]:
+    """[(path, role, meta)] for one listed file: a dirty file with a clean_reference brings its clean twin first."""
+    from noisebench.harness.robustness import _meta, pair_for
+    from noisebench.harness.runner import data_role
+
+    meta = _meta(path)
+    role = data_role(meta)
+    if role == "dirty" and add_clean and meta.get("clean_reference"):
+        pair = pair_for(path)
+        return [(pair.clean.resolve(), "clean", _meta(pair.clean)), (path.resolve(), "dirty", meta)]
+    return [(path.resolve(), role, meta)]
+
+
+def expand(spec: GridSpec) -> list[RunConfig]:
+    """Every run of the grid, in order: data file, model, activation, LR, seed, then clean/dirty.
+
+    Duplicates (e.g. a clean file listed explicitly and also added as a dirty file's twin) are
+    dropped by run key, keeping the first."""
+    from noisebench.harness.recipes import RECIPES, recipe_for
+    from noisebench.harness.robustness import policy_extra
+    from noisebench.harness.runner import checksums_digest
+
+    validate(spec)
+    out, seen = [], set()
+    for listed in spec.data:
+        files = _files_for(Path(listed), spec.add_clean)
+        # The recipe comes from the listed file (the dirty one of a pair) so both twins share it.
+        try:
+            recipe = recipe_for(files[-1][2])
+        except UserError:
+            if not spec.models:
+                raise UserError(f"{spec.source}: {listed} has no default recipe; give models = [...] "
+                                "(and lrs, epochs, ... as needed)") from None
+            recipe = RECIPES["cifar10"]
+        digests = {str(p): checksums_digest(m["checksums"]) for p, _, m in files}
+        ov = {k: v for k, v in spec.overrides.items() if v is not None}
+        for model in spec.models or [recipe.model]:
+            r = recipe.with_overrides(model=model.strip().lower().replace("-", "_"), **ov)
+            knobs = dict(r.extra)
+            knobs.update({k: v for k, v in spec.knobs.items() if v is not None})
+            extra = policy_extra(r.lr_policy, knobs)
+            for act in spec.activations:
+                for lr in spec.lrs or [r.lr]:
+                    for seed in spec.seeds:
+                        for path, role, _ in files:
+                            cfg = RunConfig(
+                                model=r.model, activation=act, data=str(path), data_sha256=digests[str(path)],
+                                role=role, epochs=r.epochs, batch_size=r.batch_size, lr=lr, optimizer=r.optimizer,
+                                lr_policy=r.lr_policy, weight_decay=r.weight_decay, seed=seed, device=spec.device,
+                                extra=extra,
+                            )
+                            k = cfg.key()
+                            if k not in seen:
+                                seen.add(k)
+                                out.append(cfg)
+    return out
+
+
+def preflight_all(configs: list[RunConfig]) -> None:
+    """The harness's preflight (file, digest, model/data fit, activation) once per (file, model, activation)."""
+    from noisebench.harness.runner import preflight
+
+    seen = set()
+    for c in configs:
+        sig = (c.data, c.model, c.activation)
+        if sig not in seen:
+            preflight(c)
+            seen.add(sig)

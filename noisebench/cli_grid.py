@@ -1,0 +1,132 @@
+"""CLI: `grid` — a grid of runs (model x activation x dataset x LR x seed), locally or on a Ray cluster."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Optional
+
+import typer
+
+from noisebench.cli import app
+from noisebench.errors import UserError
+
+DEFAULT_DB = Path("results/noisebench.db")
+
+_EPILOG = """Examples:
+
+noisebench grid examples/grid.toml --dry-run
+
+noisebench grid examples/grid.toml --executor ray --address auto --gpus-per-run 0.5
+
+noisebench grid --data datasets_cache/synth-7000-dirty.h5 --activation relu,elu,tact --lr 1e-3,1e-2 --seeds 3
+
+CONFIG.toml:
+
+[grid]
+data = ["datasets_cache/synth-7000-dirty.h5"]  # dirty files bring their clean twin
+models = ["mlp"]                 # optional (default: the dataset's recipe)
+activations = ["relu", "elu", "tact"]  # or "all"
+lrs = [1e-4, 1e-3, 1e-2]         # optional (default: the recipe's)
+seeds = 3                        # or [0, 1, 2]
+epochs = 20                      # optional: batch_size, optimizer, lr_policy, weight_decay, step_size, gamma, momentum, augment, device, add_clean
+"""
+
+
+@app.command(epilog=_EPILOG)
+def grid(
+    config: Optional[Path] = typer.Argument(None, help="Grid TOML file ([grid] table); flags below override it."),
+    data: Optional[list[Path]] = typer.Option(None, "--data", help="Data file(s) (repeatable); a dirty file brings its clean twin."),
+    model: Optional[str] = typer.Option(None, "--model", help="Model(s), comma-separated (default: each dataset's recipe)."),
+    activation: Optional[str] = typer.Option(None, "--activation", help="Activation(s), comma-separated, or all."),
+    lr: Optional[str] = typer.Option(None, "--lr", help="Learning rate(s), comma-separated (default: recipe)."),
+    seeds: Optional[str] = typer.Option(None, "--seeds", help="N (seeds 0..N-1) or a list: 0,3,7 (default 1)."),
+    epochs: Optional[int] = typer.Option(None, help="Override the recipe's epochs."),
+    batch_size: Optional[int] = typer.Option(None, help="Override the recipe's batch size."),
+    optimizer: Optional[str] = typer.Option(None, help="Override the optimizer: adam, adamw, sgd."),
+    lr_policy: Optional[str] = typer.Option(None, help="Override the LR policy: fixed, step, triangular, onecycle."),
+    weight_decay: Optional[float] = typer.Option(None, help="Override the recipe's weight decay."),
+    device: Optional[str] = typer.Option(None, help="auto (CUDA if the worker has one), cpu, cuda."),
+    executor: str = typer.Option("local", "--executor", help="local (this machine) or ray (a Ray cluster)."),
+    jobs: int = typer.Option(1, "--jobs", help="local: runs at once in worker processes (with GPUs: one process per GPU)."),
+    address: Optional[str] = typer.Option(None, "--address", help="ray: auto (cluster started by `ray start` here) or HOST:PORT (default: RAY_ADDRESS, else a local Ray)."),
+    gpus_per_run: Optional[float] = typer.Option(None, "--gpus-per-run", help="ray: GPUs per run, fractions share a GPU (default: 1 if the cluster has GPUs, else 0)."),
+    cpus_per_run: float = typer.Option(1.0, "--cpus-per-run", help="ray: CPUs per run (what CPU-only clusters schedule by)."),
+    retries: int = typer.Option(2, "--retries", help="ray: retries of a run whose task raised or whose worker/node died."),
+    max_in_flight: Optional[int] = typer.Option(None, "--max-in-flight", help="ray: runs submitted at once (default: 4 x cluster slots, at least 64)."),
+    spread: bool = typer.Option(False, "--spread", help="ray: spread runs over nodes (SPREAD scheduling) instead of packing."),
+    db: Path = typer.Option(DEFAULT_DB, "--db", help="Results database (SQLite), written by this process only."),
+    force: bool = typer.Option(False, "--force", help="Rerun runs already in the database."),
+    dry_run: bool = typer.Option(False, "--dry-run", help="Print the expanded runs and which are done; train nothing."),
+):
+    """Expand a grid of runs and train what is not yet in the database, here or on a Ray cluster.
+
+    Resumable: stop it any time and start the same command again; only missing (or failed) runs
+    are trained. Results are recorded by this process as they arrive, one row per run."""
+    from noisebench.harness.executors import LocalExecutor, RayExecutor, dry_run_rows, run_grid
+    from noisebench.harness.grid_config import GridSpec, expand, load_grid, parse_list, parse_lrs, parse_seeds
+    from noisebench.harness.results_db import ResultsDB
+
+    if executor not in ("local", "ray"):
+        raise UserError(f"--executor must be local or ray, got {executor!r}")
+    spec = load_grid(config) if config is not None else GridSpec()
+    if config is None and not data:
+        raise UserError("give a grid file (noisebench grid CONFIG.toml) or --data FILE --activation NAMES")
+    spec = spec.with_flags(
+        data=list(data) if data else None,
+        models=parse_list(model, "--model") if model is not None else None,
+        activations=parse_list(activation, "--activation") if activation is not None else None,
+        lrs=parse_lrs(lr) if lr is not None else None,
+        seeds=parse_seeds(seeds) if seeds is not None else None,
+        epochs=epochs, batch_size=batch_size, optimizer=optimizer, lr_policy=lr_policy, weight_decay=weight_decay,
+        device=device,
+    )
+    if config is None and activation is None:
+        spec.activations = ["relu"]
+    for name, v in (("--epochs", epochs), ("--batch-size", batch_size)):
+        if v is not None and v < 1:
+            raise UserError(f"{name} must be >= 1, got {v}")
+    if weight_decay is not None and weight_decay < 0:
+        raise UserError(f"--weight-decay must be >= 0, got {weight_decay}")
+    configs = expand(spec)
+
+    if dry_run:
+        rdb = ResultsDB(db, readonly=True) if db.exists() else None
+        try:
+            rows = dry_run_rows(configs, rdb)
+        finally:
+            if rdb is not None:
+                rdb.close()
+        for state, c in rows:
+            typer.echo(f"{state:<6} {c.key()[:12]}  {c.label():<40} {c.data}")
+        n = {s: sum(1 for r in rows if r[0] == s) for s in ("done", "null", "failed", "todo")}
+        typer.echo(f"{len(rows)} runs: {n['done'] + n['null']} done ({n['null']} null), "
+                   f"{n['failed']} failed (will run again), {n['todo']} to run"
+                   + (f"; all {len(rows)} would run again (--force)" if force else ""))
+        return
+
+    if executor == "ray":
+        ex = RayExecutor(address=address, gpus_per_run=gpus_per_run, cpus_per_run=cpus_per_run, retries=retries,
+                         max_in_flight=max_in_flight, spread=spread)
+    else:
+        ex = LocalExecutor(jobs=jobs)
+
+    def on_result(c, res, node, out):
+        f = res.final or {}
+        what = f"{f.get('metric')} = {f.get('metric_value'):.4g}" if f.get("metric_value") is not None else ""
+        if res.status == "failed":
+            what = f"error: {res.error}"
+        elif res.status == "null":
+            what = f"null run: {res.null_cause}"
+        typer.echo(f"[{out.ran + out.skipped}/{out.planned}] {c.label()} {res.status} {what} "
+                   f"({res.wall_s:.1f} s on {node or '?'})")
+
+    with ResultsDB(db) as rdb:
+        typer.echo(f"{len(configs)} runs in the grid; executor: {ex.describe()}; database: {db}")
+        out = run_grid(configs, rdb, ex, force=force, on_result=on_result)
+    nodes = ", ".join(f"{n}: {k}" for n, k in sorted(out.nodes.items()))
+    typer.echo(f"{out.ran} runs trained ({out.ok} ok, {out.null} null, {out.failed} failed), "
+               f"{out.skipped} already in {db}" + (f"; runs per node: {nodes}" if nodes else ""))
+    if out.failed:
+        for label, err in out.failures[:5]:
+            typer.echo(f"failed: {label}: {err}", err=True)
+        typer.echo(f"{out.failed} runs failed; run the same command again to retry them", err=True)
