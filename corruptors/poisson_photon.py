@@ -79,14 +79,14 @@ def _thresholds(lam: float, k_hi: int | None) -> tuple[int, np.ndarray, bool]:
     If k_hi is given, counts >= k_hi are merged into the last category (threshold 2^32, no tail).
     Returns (lo, T, has_tail); has_tail means u >= T[-1] must be drawn from X | X > K.
     """
-    from scipy import stats
+    from scipy.special import pdtr, pdtrc  # Poisson cdf and sf (regularised incomplete gamma)
 
     if lam == 0.0:
         return 0, np.array([U32], np.int64), False
     sd = math.sqrt(lam)
     a = max(0, int(math.floor(lam - 8 * sd - 10)))
     b = int(math.ceil(lam + 9 * sd + 30))
-    while stats.poisson.sf(b, lam) >= 2.0**-34:
+    while pdtrc(b, lam) >= 2.0**-34:
         b = 2 * b + 10
     if k_hi is not None:
         a = min(a, k_hi)
@@ -94,10 +94,14 @@ def _thresholds(lam: float, k_hi: int | None) -> tuple[int, np.ndarray, bool]:
     if b - a + 1 > MAX_TABLE_WIDTH:
         raise UserError(f"ψ={lam} needs a table of {b - a + 1} entries; use a smaller --level")
     ks = np.arange(a, b + 1)
-    cdf = stats.poisson.cdf(ks, lam)
-    sf = stats.poisson.sf(ks, lam)
-    # use the more accurate of cdf / 1-sf on each side of the median
-    t = np.where(cdf < 0.5, np.floor(cdf * U32), U32 - np.ceil(sf * U32)).astype(np.int64)
+    low = ks < lam  # below the mean the cdf is the accurate side, above it the sf
+    cdf = np.empty(len(ks))
+    sf = np.empty(len(ks))
+    cdf[low] = pdtr(ks[low], lam)
+    sf[low] = 1.0 - cdf[low]
+    sf[~low] = pdtrc(ks[~low], lam)
+    cdf[~low] = 1.0 - sf[~low]
+    t = np.where(low, np.floor(cdf * U32), U32 - np.ceil(sf * U32)).astype(np.int64)
     t = np.maximum.accumulate(np.clip(t, 0, U32))
     nz = np.flatnonzero(t > 0)
     lo_i = int(nz[0]) if nz.size else 0
@@ -210,19 +214,21 @@ class PoissonTable:
         """Exact draws of X | X > K_v by inverse CDF in float64 (rare: probability < 2^-32 each)."""
         from scipy import stats
 
+        w = rng.random(len(idx))
         out = np.empty(len(idx), np.int64)
-        for j, i in enumerate(idx):
-            lam = float(self.lams[self.owner[i]])
-            k0 = int(self.tail_k[i])
-            w = rng.random()
-            log_tail = stats.poisson.logsf(k0, lam)
-            k, acc = k0, 0.0
+        owners = self.owner[idx]
+        for v in np.unique(owners):
+            sel = np.flatnonzero(owners == v)
+            lam = float(self.lams[v])
+            k0 = int(self.tail_k[idx[sel[0]]])
+            width = int(50 + 20 * math.sqrt(lam))
             while True:
-                k += 1
-                acc += math.exp(stats.poisson.logpmf(k, lam) - log_tail)
-                if acc >= w or acc >= 1.0 - 1e-15 or k > k0 + 100000:
+                ks = np.arange(k0 + 1, k0 + 1 + width)
+                cum = np.cumsum(np.exp(stats.poisson.logpmf(ks, lam) - stats.poisson.logsf(k0, lam)))
+                if cum[-1] >= 1.0 - 1e-12 or width > 1 << 20:
                     break
-            out[j] = k
+                width *= 2
+            out[sel] = ks[np.minimum(np.searchsorted(cum / cum[-1], w[sel], side="right"), len(ks) - 1)]
         return out
 
 

@@ -268,13 +268,16 @@ def test_download_path_with_a_stubbed_fetch(cli, tmp_path, monkeypatch):
 
 
 def test_download_failure_is_one_line(cli, tmp_path, monkeypatch):
-    import torchvision.datasets.utils as tvu
+    import types
 
     def boom(*a, **k):
         raise OSError("network is unreachable")
 
-    monkeypatch.setattr(tvu, "download_and_extract_archive", boom)
-    monkeypatch.setattr(tvu, "download_url", boom)
+    # a stub module: the real download functions are looked up here (and importing torchvision is slow)
+    stub = types.ModuleType("torchvision.datasets.utils")
+    stub.download_and_extract_archive = boom
+    stub.download_url = boom
+    monkeypatch.setitem(sys.modules, "torchvision.datasets.utils", stub)
     r = cli("make", "cifar10", "--download", "--out", tmp_path)
     assert r.code == 2 and "downloading CIFAR-10" in r.err and "--source" in r.err
     r = cli("make", "mnist", "--download", "--out", tmp_path)
