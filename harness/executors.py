@@ -27,7 +27,7 @@ import os
 import socket
 import time
 from collections import Counter
-from dataclasses import dataclass, field, replace
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Callable
 
@@ -171,8 +171,12 @@ class LocalExecutor:
         if self.jobs == 1 or len(todo) <= 1:
             node = f"local:{socket.gethostname()}"
             for c in todo:
-                d, _ = _local_task(c.to_dict(), self.fault)
-                done(c, RunResult.from_dict(d), node)
+                try:
+                    d, _ = _local_task(c.to_dict(), self.fault)
+                    res = RunResult.from_dict(d)
+                except Exception as e:  # noqa: BLE001 - a run's crash is its result; the grid goes on
+                    res = failed_result(c, f"{type(e).__name__}: {e}")
+                done(c, res, node)
             return
         import multiprocessing as mp
         from concurrent.futures import ProcessPoolExecutor, as_completed
