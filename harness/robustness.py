@@ -184,7 +184,12 @@ def run_grid(
             for f in as_completed(futs):
                 done(futs[f], f.result())
         except BaseException:
+            # Ctrl-C or an error: completed runs are already recorded; stop the workers now
+            # (their unfinished runs are simply not recorded and rerun next time).
+            procs = list((getattr(ex, "_processes", None) or {}).values())
             ex.shutdown(wait=False, cancel_futures=True)
+            for proc in procs:
+                proc.terminate()
             raise
         ex.shutdown(wait=True)
     return out

@@ -78,6 +78,30 @@ def test_resume_after_interrupt(synth, tmp_path):
     db.close()
 
 
+def test_parallel_jobs_interrupt_and_resume(synth, tmp_path):
+    import time
+
+    db = ResultsDB(tmp_path / "r.db")
+    configs = plan([pair_for(synth[1])], ["relu"], [0, 1], {"epochs": 1})
+
+    def stop_after_one(res, outcome):
+        raise KeyboardInterrupt
+
+    t0 = time.time()
+    with pytest.raises(KeyboardInterrupt):
+        run_grid(configs, db, progress=False, on_result=stop_after_one, jobs=2)
+    assert db.count() == 1 and time.time() - t0 < 60
+    out = run_grid(configs, db, progress=False)  # resume sequentially (no second worker spawn)
+    assert (out.ran, out.skipped) == (3, 1) and db.count() == 4
+    # the run done in a worker has the same numbers as in this process: results do not depend on --jobs
+    from noisebench.harness.runner import execute_run
+
+    first = [c for c in configs if c.key() == min(db.runs(), key=lambda r: r["recorded_at"])["key"]][0]
+    assert execute_run(first).final["val_loss"] == db.runs(key=first.key())[0]["final"]["val_loss"]
+    db.close()
+
+
+
 def test_null_runs_counted_in_table(cli, synth, tmp_path):
     r = cli("robustness", "--activation", "relu", "--data", synth[1], "--seeds", "1", "--epochs", "3",
             "--optimizer", "sgd", "--lr", "1000", "--db", tmp_path / "r.db")
@@ -122,13 +146,13 @@ def test_image_datasets_end_to_end(cli, tmp_path):
     assert r.code == 0, r.err
     assert "clean − dirty" in r.out and "val top-1" in r.out
     # CIFAR/psi: device-side crop+flip augmentation path, a small CIFAR model
-    r = cli("train", "--data", paths["cifar10-psi16"], "--model", "wrn22", "--epochs", "1", "--batch-size", "20",
+    r = cli("train", "--data", paths["cifar10-psi16"], "--epochs", "1", "--batch-size", "20",
             "--db", db)
     assert r.code == 0, r.err
     with ResultsDB(db) as d:
         rows = d.runs()
         assert len(rows) == 3 and all(x["status"] == "ok" for x in rows)
-        img = [x for x in rows if x["model"] == "wrn22"][0]
+        img = [x for x in rows if x["model"] == "resnet18_tv"][0]
         assert 0 <= img["final"]["val_acc"] <= 1 and "val_top3" in img["final"]
         assert img["data_info"]["val_split"] in ("val", "test")
     # a tabular model on image data: one clear line
