@@ -188,12 +188,12 @@ def train(
         model.train()
         t0 = time.perf_counter()
         perm = torch.randperm(n, generator=order_gen).to(s.device)
-        run_loss = torch.zeros((), dtype=torch.float64, device=s.device)
-        seen = 0
+        # one gather per epoch, then every batch is a contiguous slice (no per-step indexing op)
+        xs, ys = data.train.x[perm], data.train.y[perm]
+        losses, sizes = [], []
         for b in range(spe):
-            idx = perm[b * bs : (b + 1) * bs]
-            xb = data.train.x[idx]
-            yb = data.train.y[idx]
+            xb = xs[b * bs : (b + 1) * bs]
+            yb = ys[b * bs : (b + 1) * bs]
             if data.augment == "crop_flip":
                 xb = crop_flip(xb, aug_gen)
             xb = to_input(data, xb, s.channels_last)
@@ -206,9 +206,11 @@ def train(
             s.optimizer.zero_grad(set_to_none=True)
             loss.backward()
             s.optimizer.step()
-            run_loss += loss.detach().double() * yb.shape[0]
-            seen += int(yb.shape[0])
+            losses.append(loss.detach())
+            sizes.append(yb.shape[0])
             it += 1
+        seen = sum(sizes)
+        run_loss = (torch.stack(losses).double() * torch.tensor(sizes, dtype=torch.float64, device=s.device)).sum()
         if s.device.type == "cuda":
             torch.cuda.synchronize(s.device)
         dt = time.perf_counter() - t0
