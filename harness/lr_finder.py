@@ -20,22 +20,33 @@ class LRFindResult:
     steepest_index: int | None
 
 
-def suggest(lrs, smoothed, skip_start: int = 10, skip_end: int = 5) -> tuple[float | None, int | None]:
-    """LR at the most negative slope of smoothed loss vs log10(lr), ignoring the noisy ends."""
+def suggest(lrs, smoothed, skip_start: int = 10) -> tuple[float | None, int | None]:
+    """LR at the steepest descent of the smoothed loss against log10(lr).
+
+    The slope is taken over a window of ~n/10 steps (a point-to-point gradient of the smoothed
+    loss is still noisy), only between the first `skip_start` steps and the loss minimum (the
+    descent must come before the loss bottoms out); the suggestion is the window's centre."""
     lrs = np.asarray(lrs, dtype=float)
     sm = np.asarray(smoothed, dtype=float)
     n = len(sm)
-    if n < 3:
+    if n < 6 or not np.isfinite(sm).any():
         return None, None
-    a, b = min(skip_start, max(0, n - 3)), max(min(n, n - skip_end), min(skip_start, max(0, n - 3)) + 3)
-    seg_lr, seg = np.log10(lrs[a:b]), sm[a:b]
-    ok = np.isfinite(seg)
-    if ok.sum() < 3:
+    lo = min(skip_start, n // 4)
+    hi = int(np.nanargmin(sm))
+    k = max(2, n // 10)
+    if hi - lo < k:
+        lo = max(0, hi - k)
+    if hi - lo < k:
         return None, None
-    grad = np.gradient(seg, seg_lr)
-    grad[~np.isfinite(grad)] = np.inf
-    i = int(np.argmin(grad))
-    return float(lrs[a + i]), a + i
+    x = np.log10(lrs)
+    best, at = np.inf, None
+    for i in range(lo, hi - k + 1):
+        slope = (sm[i + k] - sm[i]) / (x[i + k] - x[i])
+        if np.isfinite(slope) and slope < best:
+            best, at = slope, i + k // 2
+    if at is None or best >= 0:
+        return None, None
+    return float(lrs[at]), at
 
 
 def lr_find(cfg, start_lr: float = 1e-7, end_lr: float = 10.0, num_iter: int = 100, beta: float = 0.98,

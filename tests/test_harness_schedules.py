@@ -80,3 +80,16 @@ def test_divergence_rules():
     assert "chance accuracy" in d.check(2, 5, {"train_loss": 2.3, "val_acc": 0.115}, 10)
     assert d.check(2, 5, {"train_loss": 2.3, "val_acc": 0.2}, 10) is None
     assert d.check(3, 5, {"train_loss": 0.1, "val_loss": 0.1}, None) is None  # regression: only non-finite
+
+
+def test_lr_finder_suggests_steepest_descent():
+    import numpy as np
+
+    from noisebench.harness.lr_finder import suggest
+
+    lrs = np.logspace(-7, 1, 100)
+    x = np.log10(lrs)
+    loss = 1 / (1 + np.exp(2.5 * (x + 3))) + 0.1 + np.where(x > 0, (x * 3) ** 2, 0)  # steepest at 1e-3
+    lr, i = suggest(lrs, loss)
+    assert 10**-3.5 < lr < 10**-2.5
+    assert suggest(lrs[:4], loss[:4]) == (None, None)
