@@ -225,10 +225,20 @@ def validate_config(cfg: RunConfig) -> None:
         raise UserError(f"--epochs must be >= 1, got {cfg.epochs}")
     if cfg.batch_size < 1:
         raise UserError(f"--batch-size must be >= 1, got {cfg.batch_size}")
-    if not (cfg.lr > 0):
-        raise UserError(f"--lr must be > 0, got {cfg.lr}")
-    if cfg.weight_decay < 0:
-        raise UserError(f"--weight-decay must be >= 0, got {cfg.weight_decay}")
+    if not (0 < cfg.lr < float("inf")):
+        raise UserError(f"--lr must be > 0 and finite, got {cfg.lr}")
+    if not (0 <= cfg.weight_decay < float("inf")):
+        raise UserError(f"--weight-decay must be >= 0 and finite, got {cfg.weight_decay}")
+    extra = cfg.extra_dict()
+    for knob, lo, hi, lo_open in (("step_size", 1, float("inf"), False), ("gamma", 0, float("inf"), True),
+                                  ("momentum", 0, 1, False)):
+        v = extra.get(knob)
+        if v is None:
+            continue
+        ok = isinstance(v, (int, float)) and (lo < v if lo_open else lo <= v) and v < hi
+        if not ok:
+            raise UserError(f"--{knob.replace('_', '-')} must be {'>' if lo_open else '>='} {lo}"
+                            f"{f' and < {hi}' if hi != float('inf') else ' and finite'}, got {v}")
     if cfg.optimizer not in OPTIMIZERS:
         raise UserError(f"unknown optimizer {cfg.optimizer!r}; choose one of {', '.join(OPTIMIZERS)}")
     if cfg.lr_policy not in LR_POLICIES:

@@ -17,6 +17,10 @@ try:  # typer >= 0.20 vendors click as typer._click; older typer uses click itse
 except ImportError:  # pragma: no cover
     from click import exceptions as _click_exc
 
+# typer >= 0.20 moved Abort out of its vendored click (typer.Abort); looking up a missing
+# _click_exc.Abort inside `except` turned every unexpected error into an AttributeError traceback.
+_Abort = getattr(_click_exc, "Abort", None) or getattr(typer, "Abort", None) or KeyboardInterrupt
+
 from noisebench import __version__
 from noisebench.errors import UserError
 
@@ -92,7 +96,7 @@ def main(argv: list[str] | None = None) -> None:
     except _click_exc.ClickException as e:
         print(f"error: {_one_line(e.format_message())} (see --help)", file=sys.stderr)
         sys.exit(e.exit_code)
-    except _click_exc.Abort:
+    except _Abort:
         print("error: aborted", file=sys.stderr)
         sys.exit(130)
     except KeyboardInterrupt:
