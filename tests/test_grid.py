@@ -212,8 +212,8 @@ def test_digest_mismatch_is_a_recorded_failure(synth, tmp_path):
 def test_local_worker_processes(synth, tmp_path):
     cfgs = expand(load_grid(_grid_file(synth, tmp_path)))
     with ResultsDB(tmp_path / "r.db") as db:
-        out = run_grid(cfgs, db, LocalExecutor(jobs=2))
-        assert out.ok == 4 and db.count() == 4 and len({r["key"] for r in db.runs()}) == 4
+        out = run_grid(cfgs[:2], db, LocalExecutor(jobs=2))
+        assert out.ok == 2 and db.count() == 2 and len({r["key"] for r in db.runs()}) == 2
 
 
 def test_node_column_added_to_old_database(tmp_path):

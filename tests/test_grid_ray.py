@@ -117,7 +117,7 @@ def test_digest_mismatch_on_worker(cluster, synth, tmp_path):
         assert "retries" not in row["error"]  # deterministic: recorded at once, not retried
 
 
-def test_driver_killed_then_resumed(cluster, synth, tmp_path):
+def test_driver_killed_then_resumed(cluster, synth, tmp_path, cli):
     """Kill the driver (a subprocess) after its first results are recorded; the same command again
     trains only the missing runs: one row per run, all present, earlier rows untouched."""
     grid = _grid(synth, tmp_path, '["relu", "elu", "tanh"]')
@@ -150,10 +150,9 @@ def test_driver_killed_then_resumed(cluster, synth, tmp_path):
     with ResultsDB(db_path) as db:
         before = {r["key"]: r["recorded_at"] for r in db.runs()}
     assert 1 <= len(before) < n
-    env.pop(FAULT_ENV)
-    r = subprocess.run(cmd, cwd=REPO, env=env, capture_output=True, text=True, timeout=240)
-    assert r.returncode == 0, r.stdout[-2000:] + r.stderr[-2000:]
-    assert f"{n - len(before)} runs trained" in r.stdout and f"{len(before)} already in" in r.stdout
+    r = cli(*cmd[3:])  # the same command again (in this process: it uses the test's Ray session)
+    assert r.code == 0, r.out[-2000:] + r.err[-2000:]
+    assert f"{n - len(before)} runs trained" in r.out and f"{len(before)} already in" in r.out
     with ResultsDB(db_path) as db:
         rows = db.runs()
         keys = [x["key"] for x in rows]
