@@ -38,6 +38,7 @@ BLOCK = 1 << 16  # rows per deterministic block
 DOMAIN_LO, DOMAIN_HI = -875.0, 875.0
 N_FUNCS = 5
 N_CONSTS = 11
+MAX_ROWS = 1 << 48  # far beyond any disk; keeps the index permutation and float64 domain exact
 TRAIN_FRACTION = (5, 7)  # 5000 train / 2000 val for 7000 rows
 
 # Stream ids for SeedSequence spawn keys: one independent random stream per purpose.
@@ -63,6 +64,8 @@ class SynthParams:
     def validate(self) -> None:
         if not isinstance(self.rows, int) or self.rows < 2:
             raise UserError(f"--rows must be an integer >= 2 (one train and one val row), got {self.rows}")
+        if self.rows > MAX_ROWS:
+            raise UserError(f"--rows must be at most {MAX_ROWS} (2^48), got {self.rows}")
         if not isinstance(self.cols, int) or self.cols < 1:
             raise UserError(f"--cols must be an integer >= 1, got {self.cols}")
         if self.cols > 10_000:
@@ -261,9 +264,12 @@ def build(
     workers: int | None = None,
 ) -> tuple[Path, Path]:
     """Stream the clean and dirty files into `out_dir`; each appears atomically (temp file + rename)."""
-    from noisebench.h5format import DatasetWriter
+    from noisebench.h5format import DatasetWriter, check_free_space
 
     p.validate()
+    # both files hold rows x (cols + 1) float32 uncompressed, plus the dirty file's truth: refuse up front
+    need = 2 * p.rows * (p.cols + 1) * 4 + p.n_dirty * (8 + (p.cols + 1) * 4)
+    check_free_space(Path(out_dir), need, f"synth --rows {p.rows} --cols {p.cols}")
     workers = workers if workers is not None else min(4, os.cpu_count() or 1)
     if chunk_rows % BLOCK:
         raise ValueError("chunk_rows must be a multiple of BLOCK")

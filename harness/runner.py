@@ -145,8 +145,11 @@ def _load(path: str, digest: str, device) -> tuple[dict, dict]:
     ck = (str(Path(path).resolve()), digest, str(device))
     if ck in _DATA_CACHE:
         return _DATA_CACHE[ck]
+    from noisebench.h5format import check_fits_in_memory
+
     with open_file(path) as f:
         meta = dict(f.meta)
+        check_fits_in_memory([f.datasets[f"{s}/{a}"] for s in f.splits for a in "xy"], str(path))
         splits = {}
         for s in f.splits:
             if f"{s}/x" in f.datasets and f"{s}/y" in f.datasets:
@@ -271,6 +274,10 @@ def prepare(cfg: RunConfig, device):
     if aug not in ("none", "crop_flip"):
         raise UserError(f"unknown augmentation {aug!r}; use none or crop_flip")
     nc = info["num_classes"]
+    from noisebench.torch_data import check_training_arrays
+
+    for s, (sx, sy) in splits.items():  # labels in range, finite floats, plausible shapes: before any training
+        check_training_arrays(sx, sy, task, nc, f"{cfg.data} [{s}]")
     if task == "classification" and not nc:
         nc = int(splits["train"][1].max().item()) + 1
     mean = std = None

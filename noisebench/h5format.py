@@ -13,6 +13,8 @@ import datetime as _dt
 import hashlib
 import json
 import os
+import re
+import socket
 import tempfile
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -44,6 +46,23 @@ MAX_CHUNK_BYTES = 64 << 20  # refuse chunk declarations over 64 MiB
 READ_SLAB_BYTES = 32 << 20  # hash and copy in slabs of this size
 ALLOWED_DTYPE_KINDS = "uifb"  # unsigned, signed, float, bool; never object/vlen/compound/reference
 REQUIRED_ATTRS = ("noisebench_format", "format_version", "kind", "params", "seed", "created", "checksums")
+MAX_GROUP_DEPTH = 16  # deeper nesting (or a hard-link cycle) is refused, never recursed into
+MAX_OBJECTS = 10_000  # groups + datasets in one file
+MAX_CLASSES = 100_000  # num_classes above this would make absurd model heads
+# Filters a dataset may use: gzip, shuffle, fletcher32 (built into HDF5) and lzf (built into h5py).
+# Anything else would make HDF5 search for and load a filter plugin (a shared library) or, like
+# scale-offset/n-bit, defeat the expansion bound below.
+ALLOWED_FILTERS = {1: "gzip", 2: "shuffle", 3: "fletcher32", 32000: "lzf"}
+# gzip's best case is about 1032:1, so a dataset whose logical size exceeds its stored bytes by more
+# than this declares data it does not contain (a sparse/unallocated bomb that reads as gigabytes of fill).
+MAX_EXPANSION = 1100
+EXPANSION_SLACK_BYTES = 1 << 20
+# Typed root attributes: a wrong type is a damaged/hostile file, refused with one line.
+_STR_ATTRS = ("noisebench_format", "kind", "variant", "task", "created", "noisebench_version", "pair_key",
+              "dataset", "clean_reference", "flip_mode")
+_INT_ATTRS = ("format_version", "seed", "n_flipped")
+_REAL_ATTRS = ("psi", "nominal_rate", "realized_rate")
+_DICT_JSON_ATTRS = ("params", "source", "checksums")
 
 
 def _h5py():
@@ -113,6 +132,23 @@ def check_output_path(path: Path, force: bool) -> Path:
     return path
 
 
+def check_free_space(folder: Path, need_bytes: int, what: str) -> None:
+    """Refuse (UserError) before any work when `folder`'s file system cannot hold `need_bytes` more."""
+    import shutil
+
+    folder = Path(folder)
+    probe = folder
+    while not probe.exists() and probe != probe.parent:
+        probe = probe.parent
+    try:
+        free = shutil.disk_usage(probe).free
+    except OSError:
+        return
+    if need_bytes > free:
+        raise UserError(f"{what} needs about {need_bytes / 2**30:.2f} GiB but {probe} has only "
+                        f"{free / 2**30:.2f} GiB free; free space or choose another --out")
+
+
 class StreamingArray:
     """A dataset of known final shape filled in row order; its sha256 is computed on the fly."""
 
@@ -168,7 +204,8 @@ class DatasetWriter:
     # -- context management -------------------------------------------------
     def __enter__(self) -> "DatasetWriter":
         h5py = _h5py()
-        fd, tmp = tempfile.mkstemp(prefix=f".{self.path.name}.", suffix=".tmp", dir=self.path.parent)
+        fd, tmp = tempfile.mkstemp(prefix=f".{self.path.name}.{os.getpid()}@{_host()}.", suffix=".tmp",
+                                   dir=self.path.parent)
         os.close(fd)
         self._tmp = Path(tmp)
         try:
@@ -191,6 +228,7 @@ class DatasetWriter:
                 os.chmod(self._tmp, 0o666 & ~umask)  # mkstemp creates 0600; give the usual file mode
                 os.replace(self._tmp, self.path)
                 self._tmp = None
+                remove_stale_temps(self.path)
         finally:
             if self._h5 is not None:
                 try:
@@ -253,6 +291,48 @@ class DatasetWriter:
             a[k] = to_json(v) if isinstance(v, (dict, list, tuple)) else v
 
 
+def _host() -> str:
+    return re.sub(r"[^A-Za-z0-9-]", "-", socket.gethostname())[:64] or "host"
+
+
+def _pid_alive(pid: int) -> bool:
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except (PermissionError, OverflowError, ValueError):
+        return True  # exists (another user's) or unparsable: keep the file
+    return True
+
+
+def remove_stale_temps(path: Path) -> list[Path]:
+    """Delete `.NAME.PID@HOST.*.tmp` files of `path` left by a killed writer on this host.
+
+    Only temp files whose writer process no longer exists are removed: a concurrent writer's file
+    (live pid) and files from other hosts (a shared folder) are left alone. Returns what was removed.
+    """
+    path = Path(path)
+    pat = re.compile(r"^\." + re.escape(path.name) + r"\.(\d+)@([A-Za-z0-9-]+)\.[A-Za-z0-9_]+\.tmp$")
+    host, removed = _host(), []
+    try:
+        entries = list(path.parent.iterdir())
+    except OSError:
+        return removed
+    for q in entries:
+        m = pat.match(q.name)
+        if not m or m.group(2) != host:
+            continue
+        pid = int(m.group(1))
+        if pid == os.getpid() or _pid_alive(pid):
+            continue
+        try:
+            q.unlink()
+            removed.append(q)
+        except OSError:
+            pass
+    return removed
+
+
 # ---------------------------------------------------------------------------- reading
 
 
@@ -266,31 +346,61 @@ def _read_attr(attrs, name: str, where: str) -> Any:
     if size > MAX_ATTR_BYTES:
         raise UserError(f"{where}: attribute {name!r} is {size} bytes, over the {MAX_ATTR_BYTES}-byte limit")
     try:
+        dt = aid.dtype
+        plain = dt.kind in "uifbSU" and dt.fields is None and dt.subdtype is None
+        is_str = _h5py().check_string_dtype(dt) is not None
+    except Exception as e:  # noqa: BLE001
+        raise UserError(f"{where}: unreadable attribute {name!r} ({e})") from None
+    if not (plain or is_str):
+        raise UserError(f"{where}: attribute {name!r} has unsupported type {dt} (only numbers and strings are allowed)")
+    try:
         v = attrs[name]
     except Exception as e:  # noqa: BLE001
         raise UserError(f"{where}: unreadable attribute {name!r} ({e})") from None
     if isinstance(v, bytes):
         v = v.decode("utf-8", "replace")
-    if isinstance(v, np.ndarray) and v.dtype.kind == "O":
-        raise UserError(f"{where}: attribute {name!r} has an object/variable-length array type")
+    if isinstance(v, np.ndarray) and (v.dtype.kind == "O" or v.size > 1):
+        raise UserError(f"{where}: attribute {name!r} is an array; noisebench attributes are scalars")
+    if isinstance(v, np.ndarray):
+        v = v.reshape(-1)[0] if v.size else None
+        if isinstance(v, bytes):
+            v = v.decode("utf-8", "replace")
     if isinstance(v, np.generic):
         v = v.item()
     return v
 
 
-def _walk_checked(group, prefix: str, out: dict, where: str) -> None:
+def _walk_checked(group, prefix: str, out: dict, where: str, depth: int = 0, seen: list | None = None) -> None:
     """Collect hard-linked datasets, refusing soft/external links and unsafe datasets."""
     h5py = _h5py()
-    for name in group.keys():
-        link = group.get(name, getlink=True)
+    seen = [0] if seen is None else seen
+    if depth > MAX_GROUP_DEPTH:
+        raise UserError(f"{where}: groups nested deeper than {MAX_GROUP_DEPTH} levels (or a link cycle); refusing it")
+    try:
+        names = list(group.keys())
+    except Exception as e:  # noqa: BLE001 - damaged group headers
+        raise UserError(f"{where}: damaged group {prefix or '/'} ({_first_line(e)})") from None
+    for name in names:
+        seen[0] += 1
+        if seen[0] > MAX_OBJECTS:
+            raise UserError(f"{where}: more than {MAX_OBJECTS} objects; refusing it")
         full = f"{prefix}{name}"
+        try:
+            link = group.get(name, getlink=True)
+        except Exception as e:  # noqa: BLE001
+            raise UserError(f"{where}: damaged link {full} ({_first_line(e)})") from None
         if isinstance(link, h5py.ExternalLink):
             raise UserError(f"{where}: {full} is an external link to another file; refusing to follow it")
         if isinstance(link, h5py.SoftLink):
             raise UserError(f"{where}: {full} is a soft link; noisebench files contain none")
-        obj = group.get(name)
+        if not isinstance(link, h5py.HardLink):
+            raise UserError(f"{where}: {full} is a user-defined link; refusing it")
+        try:
+            obj = group.get(name)
+        except Exception as e:  # noqa: BLE001
+            raise UserError(f"{where}: damaged object {full} ({_first_line(e)})") from None
         if isinstance(obj, h5py.Group):
-            _walk_checked(obj, f"{full}/", out, where)
+            _walk_checked(obj, f"{full}/", out, where, depth + 1, seen)
         elif isinstance(obj, h5py.Dataset):
             _check_dataset(obj, full, where)
             out[full] = obj
@@ -298,7 +408,20 @@ def _walk_checked(group, prefix: str, out: dict, where: str) -> None:
             raise UserError(f"{where}: {full} is neither a group nor a dataset")
 
 
+def _first_line(e: BaseException) -> str:
+    return str(e).splitlines()[0] if str(e).strip() else type(e).__name__
+
+
 def _check_dataset(dset, name: str, where: str) -> None:
+    try:
+        _check_dataset_inner(dset, name, where)
+    except UserError:
+        raise
+    except Exception as e:  # noqa: BLE001 - damaged dataset headers raise assorted h5py errors
+        raise UserError(f"{where}: damaged dataset {name} ({_first_line(e)})") from None
+
+
+def _check_dataset_inner(dset, name: str, where: str) -> None:
     dt = dset.dtype
     if dt.kind not in ALLOWED_DTYPE_KINDS or dt.fields is not None or dt.subdtype is not None:
         raise UserError(f"{where}: dataset {name} has unsupported type {dt} (only plain numeric data is allowed)")
@@ -312,6 +435,17 @@ def _check_dataset(dset, name: str, where: str) -> None:
         chunk_bytes = int(np.prod(dset.chunks, dtype=np.int64)) * dt.itemsize
         if chunk_bytes > MAX_CHUNK_BYTES:
             raise UserError(f"{where}: dataset {name} declares {chunk_bytes}-byte chunks (limit {MAX_CHUNK_BYTES})")
+    dcpl = dset.id.get_create_plist()
+    for i in range(dcpl.get_nfilters()):
+        code = dcpl.get_filter(i)[0]
+        if code not in ALLOWED_FILTERS:
+            raise UserError(f"{where}: dataset {name} uses HDF5 filter {code}, which noisebench files never use "
+                            f"(allowed: {', '.join(ALLOWED_FILTERS.values())}); refusing it")
+    logical = int(np.prod(dset.shape, dtype=np.float64)) * dt.itemsize if dset.shape else dt.itemsize
+    stored = int(dset.id.get_storage_size())
+    if logical > MAX_EXPANSION * stored + EXPANSION_SLACK_BYTES:
+        raise UserError(f"{where}: dataset {name} declares {logical} bytes but stores only {stored}; refusing it "
+                        "(unallocated or impossible compression ratio)")
 
 
 @dataclass
@@ -355,8 +489,27 @@ def _parse_json_attr(meta: dict, key: str, where: str) -> Any:
         return {}
     try:
         return json.loads(raw)
-    except (TypeError, ValueError):
+    except (TypeError, ValueError, RecursionError):
         raise UserError(f"{where}: attribute {key!r} is not valid JSON") from None
+
+
+def _check_attr_types(meta: dict, where: str) -> None:
+    def bad(key, what):
+        raise UserError(f"{where}: attribute {key!r} must be {what}, got {type(meta[key]).__name__} {str(meta[key])[:40]!r}")
+
+    for key in _STR_ATTRS + _DICT_JSON_ATTRS:
+        if key in meta and not isinstance(meta[key], str):
+            bad(key, "a string")
+    for key in _INT_ATTRS:
+        if key in meta and (not isinstance(meta[key], int) or isinstance(meta[key], bool)):
+            bad(key, "an integer")
+    for key in _REAL_ATTRS:
+        if key in meta and (not isinstance(meta[key], (int, float)) or isinstance(meta[key], bool)
+                            or not np.isfinite(meta[key])):
+            bad(key, "a finite number")
+    nc = meta.get("num_classes")
+    if nc is not None and (not isinstance(nc, int) or isinstance(nc, bool) or not 1 <= nc <= MAX_CLASSES):
+        bad("num_classes", f"an integer in 1..{MAX_CLASSES}")
 
 
 def open_file(path: str | Path) -> NoisebenchFile:
@@ -367,6 +520,8 @@ def open_file(path: str | Path) -> NoisebenchFile:
         raise UserError(f"{where}: no such file")
     if path.is_dir():
         raise UserError(f"{where}: is a directory, not a noisebench file")
+    if not path.is_file():
+        raise UserError(f"{where}: not a regular file (device, FIFO or socket); refusing to read it")
     if not os.access(path, os.R_OK):
         raise UserError(f"{where}: permission denied")
     h5py = _h5py()
@@ -380,20 +535,25 @@ def open_file(path: str | Path) -> NoisebenchFile:
         meta = {}
         for name in h5.attrs.keys():
             meta[name] = _read_attr(h5.attrs, name, where)
-        if meta.get("noisebench_format") != FORMAT_MAGIC:
+        if not isinstance(meta.get("noisebench_format"), str) or meta.get("noisebench_format") != FORMAT_MAGIC:
             raise UserError(f"{where}: not a noisebench dataset (HDF5 without the noisebench attributes)")
         missing = [a for a in REQUIRED_ATTRS if a not in meta]
         if missing:
             raise UserError(f"{where}: damaged noisebench file, missing attribute(s) {', '.join(missing)}")
-        if not isinstance(meta["format_version"], int) or meta["format_version"] > FORMAT_VERSION:
+        _check_attr_types(meta, where)
+        if meta["format_version"] > FORMAT_VERSION:
             raise UserError(
                 f"{where}: format_version {meta['format_version']} is newer than this noisebench understands "
                 f"({FORMAT_VERSION}); upgrade noisebench"
             )
         if meta["kind"] not in KINDS:
             raise UserError(f"{where}: unknown dataset kind {meta['kind']!r}")
-        for key in ("params", "source", "checksums"):
+        for key in _DICT_JSON_ATTRS:
             meta[key] = _parse_json_attr(meta, key, where)
+            if not isinstance(meta[key], dict):
+                raise UserError(f"{where}: attribute {key!r} must be a JSON object")
+        if not all(isinstance(v, str) for v in meta["checksums"].values()):
+            raise UserError(f"{where}: attribute 'checksums' must map dataset names to hex strings")
         for key in list(meta):
             if key.endswith("_json"):
                 meta[key] = _parse_json_attr(meta, key, where)
@@ -403,6 +563,8 @@ def open_file(path: str | Path) -> NoisebenchFile:
         if not nbf.splits:
             raise UserError(f"{where}: damaged noisebench file, no split with both x and y")
         for s in nbf.splits:
+            if not nbf.datasets[f"{s}/x"].shape or not nbf.datasets[f"{s}/y"].shape:
+                raise UserError(f"{where}: split {s} has a scalar x or y; expected arrays with samples along axis 0")
             nx, ny = nbf.datasets[f"{s}/x"].shape[0], nbf.datasets[f"{s}/y"].shape[0]
             if nx != ny:
                 raise UserError(f"{where}: split {s} has {nx} inputs but {ny} targets")
@@ -437,6 +599,26 @@ def verify(path: str | Path) -> list[tuple[str, str, str]]:
             if name not in recorded:
                 rows.append((name, "UNLISTED", "dataset not covered by any checksum"))
     return rows
+
+
+def available_memory() -> int | None:
+    """MemAvailable from /proc/meminfo in bytes (Linux), else None."""
+    try:
+        with open("/proc/meminfo") as f:
+            for line in f:
+                if line.startswith("MemAvailable:"):
+                    return int(line.split()[1]) * 1024
+    except (OSError, ValueError, IndexError):
+        pass
+    return None
+
+
+def check_fits_in_memory(dsets, where: str) -> None:
+    """Refuse (UserError) to load datasets whose total size exceeds the memory available now."""
+    need = sum(int(np.prod(d.shape, dtype=np.float64)) * d.dtype.itemsize for d in dsets)
+    avail = available_memory()
+    if avail is not None and need > avail:
+        raise UserError(f"{where}: loading needs {need / 2**30:.1f} GiB but only {avail / 2**30:.1f} GiB of memory is available")
 
 
 def iter_rows(dset, batch: int) -> Iterator[tuple[int, np.ndarray]]:

@@ -69,15 +69,63 @@ class H5SplitDataset:
             pass
 
 
+MAX_IMAGE_SIDE = 4096
+
+
+def check_training_arrays(x, y, task: str, num_classes: int | None, where: str) -> None:
+    """Refuse (UserError) data a model cannot sensibly train on: checked after loading, before training.
+
+    x: uint8 images (N,H,W) or (N,H,W,C) with C in {1, 3}, or float tabular (N,F), all finite;
+    y: (N,); classification labels integers in [0, num_classes); regression targets finite floats.
+    Accepts torch tensors or numpy arrays.
+    """
+    import torch
+
+    x, y = torch.as_tensor(x), torch.as_tensor(y)
+    if x.ndim < 1 or y.ndim != 1 or x.shape[0] != y.shape[0]:
+        raise UserError(f"{where}: x {tuple(x.shape)} and y {tuple(y.shape)} do not pair up (need y of shape (N,))")
+    if x.shape[0] == 0:
+        raise UserError(f"{where}: the split is empty")
+    if x.dtype == torch.uint8:
+        if x.ndim not in (3, 4) or (x.ndim == 4 and x.shape[3] not in (1, 3)):
+            raise UserError(f"{where}: images must be uint8 (N,H,W) or (N,H,W,C) with C = 1 or 3, got {tuple(x.shape)}")
+        if not all(1 <= s <= MAX_IMAGE_SIDE for s in x.shape[1:3]):
+            raise UserError(f"{where}: image size {tuple(x.shape[1:3])} outside 1..{MAX_IMAGE_SIDE}")
+    elif x.dtype.is_floating_point:
+        if x.ndim != 2 or x.shape[1] < 1:
+            raise UserError(f"{where}: float inputs must be tabular (N, features), got {tuple(x.shape)}")
+        if not bool(torch.isfinite(x).all()):
+            raise UserError(f"{where}: inputs contain NaN or infinite values")
+    else:
+        raise UserError(f"{where}: inputs must be uint8 images or float features, got {x.dtype}")
+    if task == "classification":
+        if y.dtype.is_floating_point or y.dtype == torch.bool or y.dtype.is_complex:
+            raise UserError(f"{where}: classification labels must be integers, got {y.dtype}")
+        lo, hi = int(y.min()), int(y.max())
+        if num_classes is not None and not (0 <= lo and hi < num_classes):
+            raise UserError(f"{where}: labels span [{lo}, {hi}], outside [0, {num_classes}) for num_classes={num_classes}")
+        if num_classes is None and lo < 0:
+            raise UserError(f"{where}: negative label {lo}")
+    else:
+        if not y.dtype.is_floating_point:
+            raise UserError(f"{where}: regression targets must be floats, got {y.dtype}")
+        if not bool(torch.isfinite(y).all()):
+            raise UserError(f"{where}: targets contain NaN or infinite values")
+
+
 def load_split(path: str | Path, split: str = "train", device=None):
     """Load a whole split as tensors (x keeps its stored dtype, e.g. uint8 NHWC), optionally on `device`."""
     import torch
 
+    from noisebench.h5format import check_fits_in_memory
+
     with open_file(path) as f:
         if split not in f.splits:
             raise UserError(f"{path}: no split {split!r} (has {', '.join(f.splits)})")
+        check_fits_in_memory([f.datasets[f"{split}/x"], f.datasets[f"{split}/y"]], str(path))
         x = torch.from_numpy(f.datasets[f"{split}/x"][...])
         y = torch.from_numpy(f.datasets[f"{split}/y"][...])
+        check_training_arrays(x, y, f.task, f.meta.get("num_classes"), f"{path} [{split}]")
     if device is not None:
         x, y = x.to(device, non_blocking=True), y.to(device, non_blocking=True)
     return x, y
