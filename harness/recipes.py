@@ -75,7 +75,7 @@ def recipe_for(meta_or_dataset) -> Recipe:
 # Standard file names per suite, and the command that builds each.
 SUITES: dict[str, list[tuple[str, str]]] = {
     "synth": [("synth-7000-dirty.h5", "noisebench synth --rows 7000 --out {dir}")],
-    "mnist": [("mnist-flip0.1.h5", "noisebench make mnist --download --out {dir} && noisebench make mnist-flip --rate 0.1 --download --out {dir}")],
-    "psi": [("cifar10-psi16.h5", "noisebench make cifar10 --download --out {dir} && noisebench make psi --level 16 --download --out {dir}")],
+    "mnist": [("mnist-flip0.1.h5", "noisebench make mnist-flip --rate 0.1 --download --out {dir} (also writes the clean mnist.h5)")],
+    "psi": [("cifar10-psi16.h5", "noisebench make psi --level 16 --download --out {dir} (also writes the clean cifar10.h5)")],
 }
 SUITE_NAMES = ("synth", "mnist", "psi", "all")
