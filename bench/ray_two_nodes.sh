@@ -13,7 +13,7 @@ cd "$(dirname "$0")/.."
 BIN=${BIN:-$( [ -x .venv/bin/ray ] && echo .venv/bin || dirname "$(command -v ray)")}
 PORT=${PORT:-6390}
 OUT=${OUT:-$(mktemp -d /tmp/nb_ray2n.XXXXXX)}
-TMP="$OUT/ray"  # this cluster's session files and logs
+TMP="$OUT/ray"  # this cluster's session files and logs (both nodes)
 export RAY_USAGE_STATS_ENABLED=0
 # Ray >= 2.5x: token authentication; every node and the driver use the same token (here the one in
 # ~/.ray/auth_token, made by `ray get-auth-token --generate` on first use; on real machines copy it
@@ -21,15 +21,20 @@ export RAY_USAGE_STATS_ENABLED=0
 export RAY_AUTH_MODE=${RAY_AUTH_MODE:-token}
 mkdir -p "$OUT"
 
-# The cleanup is `ray stop --force`, which stops every Ray process of this user on this machine,
-# so refuse to start beside a Ray cluster that is already running here.
-if pgrep -u "$(id -u)" -x raylet >/dev/null 2>&1 && [ "${FORCE:-0}" != 1 ]; then
-    echo "a Ray cluster is already running on this machine (raylet); stop it first or set FORCE=1" >&2
-    exit 1
-fi
-
+# Stop only this cluster's processes (they name its session dir or port): `ray stop --force` would
+# stop every Ray process of this user on the machine. Use it by hand if something is left over.
 cleanup() {
-    "$BIN/ray" stop --force >/dev/null 2>&1 || true
+    local pids
+    pids=$(pgrep -u "$(id -u)" -f -- "$TMP|:$PORT( |$)" || true)
+    [ -z "$pids" ] && return 0
+    kill $pids 2>/dev/null || true
+    for _ in 1 2 3 4 5 6 7 8 9 10; do
+        pids=$(pgrep -u "$(id -u)" -f -- "$TMP|:$PORT( |$)" || true)
+        [ -z "$pids" ] && break
+        sleep 1
+    done
+    [ -n "$pids" ] && kill -9 $pids 2>/dev/null || true
+    echo "stopped the two Ray nodes"
 }
 trap cleanup EXIT
 
@@ -38,7 +43,7 @@ echo "== head node (nodeA) on port $PORT"
     --include-dashboard false --temp-dir "$TMP" --disable-usage-stats >"$OUT/head.log" 2>&1
 echo "== worker node (nodeB) joins 127.0.0.1:$PORT"
 "$BIN/ray" start --address "127.0.0.1:$PORT" --num-cpus 1 --num-gpus 0 --resources '{"nodeB": 1}' \
-    --dashboard-agent-listen-port 52366 --metrics-export-port 0 >"$OUT/worker.log" 2>&1 \
+    --temp-dir "$TMP" --dashboard-agent-listen-port 52366 >"$OUT/worker.log" 2>&1 \
     || { cat "$OUT/worker.log"; exit 1; }
 
 "$BIN/noisebench" synth --rows 700 --out "$OUT/data" >/dev/null
@@ -52,7 +57,7 @@ EOF
 
 echo "== grid (12 runs) on the 2-node cluster"
 time "$BIN/noisebench" grid "$OUT/grid.toml" --executor ray --address "127.0.0.1:$PORT" \
-    --gpus-per-run 0 --cpus-per-run 1 --retries 2 --db "$OUT/results.db"
+    --gpus-per-run 0 --cpus-per-run 1 --retries 2 --spread --db "$OUT/results.db"
 
 echo "== runs per node (results database, node column = IP/ray-node-id)"
 "$BIN/python" - "$OUT/results.db" "127.0.0.1:$PORT" <<'EOF'
@@ -75,4 +80,5 @@ for node, act, role, seed, st, wall in rows:
 print("runs per node:", ", ".join(f"{k}: {v}" for k, v in sorted(by.items())), f"(total {len(rows)})")
 assert len(by) >= 2 and len(rows) == 12, "expected 12 runs spread over both nodes"
 EOF
+echo "== processes of the two nodes: $(pgrep -u "$(id -u)" -f -- "$TMP|:$PORT( |$)" | wc -l)"
 echo "outputs in $OUT"
