@@ -217,6 +217,21 @@ def _cuda_count() -> int:
         return 0
 
 
+def _probe(address: str | None, timeout: float = 5.0) -> None:
+    """Fail fast (one line) when HOST:PORT does not answer, instead of Ray's long connect retries."""
+    if not address or address == "auto" or address.startswith("local"):
+        return
+    hostport = address.split("://", 1)[-1]
+    host, _, port = hostport.rpartition(":")
+    if not host or not port.isdigit():
+        raise UserError(f"--address {address!r}: expected auto, HOST:PORT or ray://HOST:PORT")
+    try:
+        socket.create_connection((host, int(port)), timeout=timeout).close()
+    except OSError as e:
+        raise UserError(f"cannot reach the Ray cluster at {address} ({e.strerror or e}); start it with "
+                        "`ray start --head --port PORT` there, or check the address and firewall") from None
+
+
 def import_ray():
     try:
         import ray
@@ -265,11 +280,12 @@ class RayExecutor:
         ray = import_ray()
         started = False
         if not ray.is_initialized():
+            _probe(self.address)
             kw = dict(include_dashboard=False, log_to_driver=False, logging_level="warning")
             kw.update(self.init_kwargs)
             try:
                 ray.init(address=self.address, **kw)
-            except ConnectionError as e:
+            except (ConnectionError, RuntimeError) as e:
                 raise UserError(f"cannot connect to the Ray cluster at {self.address!r}: {' '.join(str(e).split())} "
                                 "(start one with `ray start --head`, or leave out --address for a local Ray)") from None
             started = True

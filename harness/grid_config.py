@@ -243,33 +243,34 @@ def validate(spec: GridSpec) -> None:
     from noisebench.harness.models import MODELS, model_names
 
     src = spec.source
+    pre = "" if src == "flags" else f"{src}: "
     if not spec.data:
-        raise UserError(f"{src}: no data files; give data = [...] or --data FILE")
+        raise UserError(f"{pre}no data files; give data = [...] or --data FILE")
     if not spec.activations:
-        raise UserError(f"{src}: no activations; give activations = [...] or --activation NAMES")
+        raise UserError(f"{pre}no activations; give activations = [...] or --activation NAMES")
     if [a.lower() for a in spec.activations] == ["all"]:
         spec.activations = activation_names()
     for a in spec.activations:
         try:
             resolve_activation(a)
         except UserError as e:
-            raise UserError(f"{src}: {e}") from None
+            raise UserError(f"{pre}{e}") from None
     for m in spec.models or []:
         if m.strip().lower().replace("-", "_") not in MODELS:
-            raise UserError(f"{src}: unknown model {m!r}; valid: {', '.join(model_names())}")
+            raise UserError(f"{pre}unknown model {m!r}; valid: {', '.join(model_names())}")
     opt, pol = spec.overrides.get("optimizer"), spec.overrides.get("lr_policy")
     if opt is not None and opt not in OPTIMIZERS:
-        raise UserError(f"{src}: unknown optimizer {opt!r}; choose one of {', '.join(OPTIMIZERS)}")
+        raise UserError(f"{pre}unknown optimizer {opt!r}; choose one of {', '.join(OPTIMIZERS)}")
     if pol is not None and pol not in LR_POLICIES:
-        raise UserError(f"{src}: unknown lr_policy {pol!r}; choose one of {', '.join(LR_POLICIES)}")
+        raise UserError(f"{pre}unknown lr_policy {pol!r}; choose one of {', '.join(LR_POLICIES)}")
     aug = spec.knobs.get("augment")
     if aug is not None and aug not in ("none", "crop_flip"):
-        raise UserError(f"{src}: unknown augment {aug!r}; use none or crop_flip")
+        raise UserError(f"{pre}unknown augment {aug!r}; use none or crop_flip")
     for p in spec.data:
         if not p.exists():
-            raise UserError(f"{src}: data file {p} not found")
+            raise UserError(f"{pre}data file {p} not found")
         if p.is_dir():
-            raise UserError(f"{src}: data path {p} is a folder; give noisebench .h5 files")
+            raise UserError(f"{pre}data path {p} is a folder; give noisebench .h5 files")
 
 
 def _files_for(path: Path, add_clean: bool) -> list[tuple[Path, str, dict]]:
@@ -303,7 +304,7 @@ def expand(spec: GridSpec) -> list[RunConfig]:
             recipe = recipe_for(files[-1][2])
         except UserError:
             if not spec.models:
-                raise UserError(f"{spec.source}: {listed} has no default recipe; give models = [...] "
+                raise UserError(f"{'' if spec.source == 'flags' else spec.source + ': '}{listed} has no default recipe; give models = [...] "
                                 "(and lrs, epochs, ... as needed)") from None
             recipe = RECIPES["cifar10"]
         digests = {str(p): checksums_digest(m["checksums"]) for p, _, m in files}

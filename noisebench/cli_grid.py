@@ -12,23 +12,23 @@ from noisebench.errors import UserError
 
 DEFAULT_DB = Path("results/noisebench.db")
 
-_EPILOG = """Examples:
+_EPILOG = """\b
+Examples:
+  noisebench grid examples/grid.toml --dry-run
+  noisebench grid examples/grid.toml --executor ray --address auto --gpus-per-run 0.5
+  noisebench grid --data datasets_cache/synth-7000-dirty.h5 --activation relu,elu --lr 1e-3,1e-2 --seeds 3
 
-noisebench grid examples/grid.toml --dry-run
-
-noisebench grid examples/grid.toml --executor ray --address auto --gpus-per-run 0.5
-
-noisebench grid --data datasets_cache/synth-7000-dirty.h5 --activation relu,elu,tact --lr 1e-3,1e-2 --seeds 3
-
+\b
 CONFIG.toml:
-
 [grid]
 data = ["datasets_cache/synth-7000-dirty.h5"]  # dirty files bring their clean twin
 models = ["mlp"]                 # optional (default: the dataset's recipe)
 activations = ["relu", "elu", "tact"]  # or "all"
 lrs = [1e-4, 1e-3, 1e-2]         # optional (default: the recipe's)
 seeds = 3                        # or [0, 1, 2]
-epochs = 20                      # optional: batch_size, optimizer, lr_policy, weight_decay, step_size, gamma, momentum, augment, device, add_clean
+epochs = 20                      # optional overrides: batch_size, optimizer,
+                                 # lr_policy, weight_decay, step_size, gamma,
+                                 # momentum, augment, device, add_clean
 """
 
 

@@ -230,3 +230,20 @@ def test_ray_executor_without_ray(cli, synth, tmp_path, monkeypatch):
     monkeypatch.setitem(sys.modules, "ray", None)  # import ray -> ImportError
     r = cli("grid", _grid_file(synth, tmp_path), "--executor", "ray", "--db", tmp_path / "r.db")
     assert r.code == 2 and "pip install 'noisebench[ray]'" in r.err and len(r.err.strip().splitlines()) == 1
+
+
+def test_unreachable_ray_address_fails_fast():
+    import socket
+
+    from noisebench.harness.executors import _probe
+
+    s = socket.socket()
+    s.bind(("127.0.0.1", 0))
+    port = s.getsockname()[1]
+    s.close()  # nothing listens there now
+    with pytest.raises(UserError, match="cannot reach the Ray cluster at 127.0.0.1"):
+        _probe(f"127.0.0.1:{port}", timeout=2)
+    with pytest.raises(UserError, match="expected auto, HOST:PORT"):
+        _probe("nonsense")
+    _probe("auto")
+    _probe(None)

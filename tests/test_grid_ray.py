@@ -73,6 +73,21 @@ def test_tiny_grid_on_ray(cluster, synth, tmp_path):
         assert (again.ran, again.skipped) == (0, 4)
 
 
+def test_resource_requests_checked(cluster, synth, tmp_path):
+    from noisebench.errors import UserError
+
+    cfgs = expand(load_grid(_grid(synth, tmp_path, '["relu"]')))
+    with ResultsDB(tmp_path / "r.db") as db:
+        with pytest.raises(UserError, match="the Ray cluster has no GPUs"):
+            run_grid(cfgs, db, _executor(gpus_per_run=1))
+        with pytest.raises(UserError, match="no Ray node has 0 GPU and 4 CPU"):
+            run_grid(cfgs, db, _executor(cpus_per_run=4))
+        assert db.count() == 0
+        ex = RayExecutor(cpus_per_run=1)  # gpus_per_run auto: 0 on this CPU-only cluster
+        run_grid(cfgs, db, ex)
+        assert ex._gpus == 0 and len(db.runs(status="ok")) == 2
+
+
 def test_retry_after_exception(cluster, synth, tmp_path, monkeypatch):
     marks = tmp_path / "marks"
     monkeypatch.setenv(FAULT_ENV, f"raise:{marks}")  # the first attempt of every run raises
