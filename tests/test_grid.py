@@ -15,6 +15,16 @@ from noisebench.harness.grid_config import expand, load_grid, parse_grid, parse_
 from noisebench.harness.results_db import ResultsDB
 
 
+def _have_toml() -> bool:
+    import importlib.util
+
+    return any(importlib.util.find_spec(m) is not None for m in ("tomllib", "tomli"))
+
+
+# Grid files are TOML: Python >= 3.11 (tomllib) or the tomli package.
+pytestmark = pytest.mark.skipif(not _have_toml(), reason="needs tomllib (Python >= 3.11) or tomli")
+
+
 @pytest.fixture(scope="module")
 def synth(tmp_path_factory) -> Path:
     from noisebench.cli import main
@@ -132,8 +142,10 @@ def test_parse_seeds_flags():
 
 
 def test_example_file_parses():
-    spec = parse_grid(__import__("tomllib").loads(Path("examples/grid.toml").read_text()), "examples/grid.toml")
-    assert spec.activations and spec.data
+    from noisebench.harness.grid_config import _toml_loads
+
+    spec = parse_grid(_toml_loads((Path(__file__).parents[1] / "examples/grid.toml").read_text()), "examples/grid.toml")
+    assert spec.activations and spec.data and spec.lrs == [1e-4, 1e-3, 1e-2] and spec.seeds == [0, 1, 2]
 
 
 # -- local execution, resume, dry-run ------------------------------------------------------------

@@ -15,6 +15,8 @@ from pathlib import Path
 import pytest
 
 ray = pytest.importorskip("ray")
+if not any(__import__("importlib.util").util.find_spec(m) for m in ("tomllib", "tomli")):  # pragma: no cover
+    pytest.skip("grid files need tomllib (Python >= 3.11) or tomli", allow_module_level=True)
 
 from noisebench.harness.executors import FAULT_ENV, RayExecutor, run_grid  # noqa: E402
 from noisebench.harness.grid_config import expand, load_grid  # noqa: E402
