@@ -40,7 +40,8 @@ trap cleanup EXIT
 
 echo "== head node (nodeA) on port $PORT"
 "$BIN/ray" start --head --port "$PORT" --num-cpus 1 --num-gpus 0 --resources '{"nodeA": 1}' \
-    --include-dashboard false --temp-dir "$TMP" --disable-usage-stats >"$OUT/head.log" 2>&1
+    --include-dashboard false --temp-dir "$TMP" --disable-usage-stats >"$OUT/head.log" 2>&1 \
+    || { cat "$OUT/head.log"; exit 1; }
 echo "== worker node (nodeB) joins 127.0.0.1:$PORT"
 "$BIN/ray" start --address "127.0.0.1:$PORT" --num-cpus 1 --num-gpus 0 --resources '{"nodeB": 1}' \
     --temp-dir "$TMP" --dashboard-agent-listen-port 52366 >"$OUT/worker.log" 2>&1 \
