@@ -52,17 +52,9 @@ class GridOutcome:
 
 
 # -- database helpers --------------------------------------------------------------------------
-def ensure_node_column(db) -> None:
-    """Add the `node` column to a results database that lacks it (backwards-compatible: NULL for old rows)."""
-    cols = [r[1] for r in db.conn.execute("PRAGMA table_info(runs)")]
-    if "node" not in cols:
-        db.conn.execute("ALTER TABLE runs ADD COLUMN node TEXT")
-
-
 def record(db, result: RunResult, node: str | None) -> None:
-    db.record(result)
-    if node:
-        db.conn.execute("UPDATE runs SET node = ? WHERE key = ?", (node, result.key))
+    """Write one result with the node it ran on (one transaction)."""
+    db.record(result, node=node)
 
 
 def split_done(configs: list[RunConfig], db, force: bool = False) -> tuple[list[RunConfig], list[RunConfig]]:
@@ -380,7 +372,6 @@ def run_grid(configs: list[RunConfig], db, executor, force: bool = False, prefli
     input fails the whole grid at once, as a UserError)."""
     from noisebench.harness.grid_config import preflight_all
 
-    ensure_node_column(db)
     out = GridOutcome(planned=len(configs))
     todo, done_already = split_done(configs, db, force)
     out.skipped = len(done_already)

@@ -56,6 +56,7 @@ CREATE TABLE IF NOT EXISTS runs (
     samples_per_s REAL,
     device TEXT,
     hostname TEXT,
+    node TEXT,
     code_version TEXT,
     started_at REAL,
     recorded_at REAL NOT NULL
@@ -82,7 +83,7 @@ RUN_COLUMNS = (
     "key", "status", "null_cause", "error", "model", "activation", "data", "data_sha256", "role", "dataset", "kind",
     "variant", "task", "num_classes", "pair_key", "epochs", "batch_size", "lr", "optimizer", "lr_policy",
     "weight_decay", "seed", "extra", "config", "data_info", "final", "metric", "metric_value", "epochs_done",
-    "wall_s", "samples_per_s", "device", "hostname", "code_version", "started_at", "recorded_at",
+    "wall_s", "samples_per_s", "device", "hostname", "node", "code_version", "started_at", "recorded_at",
 )
 EPOCH_COLUMNS = ("lr", "train_loss", "val_loss", "val_acc", "val_top3", "test_loss", "test_acc", "test_top3", "epoch_s")
 _JSON_COLUMNS = ("extra", "config", "data_info", "final")
@@ -128,6 +129,7 @@ class ResultsDB:
                 self.conn.execute(
                     "INSERT OR IGNORE INTO meta(name, value) VALUES ('schema_version', ?)", (str(SCHEMA_VERSION),)
                 )
+                self._migrate()
             v = self.conn.execute("SELECT value FROM meta WHERE name='schema_version'").fetchone()
         except sqlite3.DatabaseError as e:
             raise UserError(f"{self.path} is not a noisebench results database ({e})") from None
@@ -135,8 +137,17 @@ class ResultsDB:
             raise UserError(f"{self.path}: results database schema {v[0] if v else '?'} is not supported by this noisebench")
 
     # -- writing -----------------------------------------------------------------------------
-    def record(self, result: RunResult) -> None:
-        """Insert or replace the run `result.key` and its epochs, in one transaction."""
+    def _migrate(self) -> None:
+        """Bring an older database up to date in place (added columns are NULL for old rows)."""
+        cols = {r[1] for r in self.conn.execute("PRAGMA table_info(runs)")}
+        if "node" not in cols:
+            self.conn.execute("ALTER TABLE runs ADD COLUMN node TEXT")
+
+    def record(self, result: RunResult, node: str | None = None) -> None:
+        """Insert or replace the run `result.key` and its epochs, in one transaction.
+
+        `node` says where it trained (a Ray node "IP/node-id", or "local:HOSTNAME"; default: the hostname).
+        """
         cfg = result.config
         info = result.data_info or {}
         final = result.final or {}
@@ -152,7 +163,7 @@ class ResultsDB:
             "final": _dumps(final), "metric": final.get("metric"), "metric_value": _num(final.get("metric_value")),
             "epochs_done": final.get("epochs_done", len(result.epochs)), "wall_s": result.wall_s,
             "samples_per_s": _num(final.get("samples_per_s")), "device": result.device, "hostname": result.hostname,
-            "code_version": result.code_version, "started_at": result.started_at, "recorded_at": time.time(),
+            "node": node or f"local:{result.hostname}", "code_version": result.code_version, "started_at": result.started_at, "recorded_at": time.time(),
         }
         cols = ", ".join(RUN_COLUMNS)
         marks = ", ".join("?" for _ in RUN_COLUMNS)

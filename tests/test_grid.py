@@ -10,7 +10,7 @@ from pathlib import Path
 import pytest
 
 from noisebench.errors import UserError
-from noisebench.harness.executors import LocalExecutor, ensure_node_column, run_grid
+from noisebench.harness.executors import LocalExecutor, run_grid
 from noisebench.harness.grid_config import expand, load_grid, parse_grid, parse_seeds
 from noisebench.harness.results_db import ResultsDB
 
@@ -231,9 +231,9 @@ def test_local_worker_processes(synth, tmp_path):
 def test_node_column_added_to_old_database(tmp_path):
     p = tmp_path / "old.db"
     with ResultsDB(p) as db:
-        db.conn.execute("ALTER TABLE runs DROP COLUMN node") if "node" in [r[1] for r in db.conn.execute("PRAGMA table_info(runs)")] else None
-        ensure_node_column(db)
-        ensure_node_column(db)  # idempotent
+        db.conn.execute("ALTER TABLE runs DROP COLUMN node")  # a database from before the node column
+    for _ in range(2):  # opening migrates it, idempotently
+        ResultsDB(p).close()
     cols = [r[1] for r in sqlite3.connect(p).execute("PRAGMA table_info(runs)")]
     assert cols.count("node") == 1
 
