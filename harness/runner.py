@@ -242,6 +242,8 @@ def validate_config(cfg: RunConfig) -> None:
         if not ok:
             raise UserError(f"--{knob.replace('_', '-')} must be {'>' if lo_open else '>='} {lo}"
                             f"{f' and < {hi}' if hi != float('inf') else ' and finite'}, got {v}")
+    if extra.get("augment") not in (None, "none", "crop_flip"):
+        raise UserError(f"unknown augmentation {extra['augment']!r}; use none or crop_flip")
     if cfg.optimizer not in OPTIMIZERS:
         raise UserError(f"unknown optimizer {cfg.optimizer!r}; choose one of {', '.join(OPTIMIZERS)}")
     if cfg.lr_policy not in LR_POLICIES:
@@ -410,6 +412,7 @@ def preflight(cfg: RunConfig) -> dict:
     from noisebench.harness.activations import resolve_activation
 
     validate_config(cfg)
+    resolve_device(cfg.device)  # an unknown device fails here, before any database is touched
     meta = _check_file(cfg)
     with open_file(cfg.data) as f:
         dx = f.datasets.get("train/x")

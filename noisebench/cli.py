@@ -106,7 +106,7 @@ def main(argv: list[str] | None = None) -> None:
         if _state["debug"]:
             raise
         where = f" ({e.filename})" if getattr(e, "filename", None) else ""
-        print(f"error: {e.strerror or e}{where}", file=sys.stderr)
+        print(f"error: {_one_line(e.strerror or e)}{where}", file=sys.stderr)
         sys.exit(1)
     except Exception as e:  # noqa: BLE001 - the last resort: still one line
         if _state["debug"]:

@@ -512,8 +512,72 @@ def _check_attr_types(meta: dict, where: str) -> None:
         bad("num_classes", f"an integer in 1..{MAX_CLASSES}")
 
 
+# libhdf5 can loop forever on some corrupted metadata (seen: a damaged global heap while reading a
+# string attribute, found by tests/test_reliability_untrusted.py's fuzzer). The loop holds the GIL,
+# so no thread can interrupt it: the first open of each file in a process is therefore parsed in a
+# forked child first, killed after PARSE_TIMEOUT_S. Results are cached per (device, inode, size, mtime).
+PARSE_TIMEOUT_S = 60.0
+_parse_ok: dict = {}
+
+
+def _parse_guard(path: Path) -> None:
+    if not hasattr(os, "fork") or os.environ.get("NOISEBENCH_NO_PARSE_GUARD"):
+        return
+    try:
+        st = path.stat()
+    except OSError:
+        return  # _open_validated reports it
+    key = (st.st_dev, st.st_ino, st.st_size, st.st_mtime_ns)
+    if key in _parse_ok:
+        return
+    import signal
+    import time
+    import warnings
+
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        pid = os.fork()
+    if pid == 0:  # child: parse, report by exit status, never run the parent's cleanup
+        code = 0
+        try:
+            _open_validated(path).close()
+        except UserError:
+            code = 3
+        except BaseException:  # noqa: BLE001
+            code = 4
+        os._exit(code)
+    deadline = time.monotonic() + PARSE_TIMEOUT_S
+    delay = 0.001
+    while True:
+        done, status = os.waitpid(pid, os.WNOHANG)
+        if done:
+            break
+        if time.monotonic() > deadline:
+            os.kill(pid, signal.SIGKILL)
+            os.waitpid(pid, 0)
+            raise UserError(f"{path}: damaged HDF5 file (parsing its metadata did not finish within "
+                            f"{PARSE_TIMEOUT_S:g} s); refusing it")
+        time.sleep(delay)
+        delay = min(0.05, delay * 2)
+    if os.WIFSIGNALED(status):
+        raise UserError(f"{path}: damaged HDF5 file (parsing its metadata crashed the HDF5 library, "
+                        f"signal {os.WTERMSIG(status)}); refusing it")
+    if os.WIFEXITED(status) and os.WEXITSTATUS(status) == 0:
+        _parse_ok[key] = True
+    # on failure the in-process open below raises the same UserError with its message
+
+
 def open_file(path: str | Path) -> NoisebenchFile:
-    """Open and validate a noisebench file; every failure is a UserError with one clear line."""
+    """Open and validate a noisebench file; every failure is a UserError with one clear line.
+
+    Parsing is guarded against libhdf5 hangs and crashes on damaged files (see _parse_guard)."""
+    path = Path(path)
+    if path.is_file():
+        _parse_guard(path)
+    return _open_validated(path)
+
+
+def _open_validated(path: Path) -> NoisebenchFile:
     path = Path(path)
     where = str(path)
     if not path.exists():
@@ -569,8 +633,14 @@ def open_file(path: str | Path) -> NoisebenchFile:
             if nx != ny:
                 raise UserError(f"{where}: split {s} has {nx} inputs but {ny} targets")
         return nbf
-    except BaseException:
-        h5.close()
+    except BaseException as e:
+        try:
+            h5.close()
+        except Exception:  # noqa: BLE001 - closing a damaged file can fail too
+            pass
+        if isinstance(e, Exception) and not isinstance(e, UserError):
+            # h5py raises KeyError/OSError/RuntimeError/... on damaged headers: all mean "damaged file"
+            raise UserError(f"{where}: damaged HDF5 file ({_first_line(e)})") from e
         raise
 
 
