@@ -529,6 +529,8 @@ def _parse_guard(path: Path) -> None:
         return  # _open_validated reports it
     key = (st.st_dev, st.st_ino, st.st_size, st.st_mtime_ns)
     if key in _parse_ok:
+        if _parse_ok[key] is not True:
+            raise UserError(_parse_ok[key])
         return
     import signal
     import time
@@ -555,13 +557,15 @@ def _parse_guard(path: Path) -> None:
         if time.monotonic() > deadline:
             os.kill(pid, signal.SIGKILL)
             os.waitpid(pid, 0)
-            raise UserError(f"{path}: damaged HDF5 file (parsing its metadata did not finish within "
-                            f"{PARSE_TIMEOUT_S:g} s); refusing it")
+            _parse_ok[key] = (f"{path}: damaged HDF5 file (parsing its metadata did not finish within "
+                              f"{PARSE_TIMEOUT_S:g} s); refusing it")
+            raise UserError(_parse_ok[key])
         time.sleep(delay)
         delay = min(0.05, delay * 2)
     if os.WIFSIGNALED(status):
-        raise UserError(f"{path}: damaged HDF5 file (parsing its metadata crashed the HDF5 library, "
-                        f"signal {os.WTERMSIG(status)}); refusing it")
+        _parse_ok[key] = (f"{path}: damaged HDF5 file (parsing its metadata crashed the HDF5 library, "
+                          f"signal {os.WTERMSIG(status)}); refusing it")
+        raise UserError(_parse_ok[key])
     if os.WIFEXITED(status) and os.WEXITSTATUS(status) == 0:
         _parse_ok[key] = True
     # on failure the in-process open below raises the same UserError with its message
