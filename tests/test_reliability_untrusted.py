@@ -416,3 +416,16 @@ def test_libhdf5_global_heap_hang_is_cut_off(cli, tmp_path, valid):
     _one_line_refusal(r, "info")
     assert "did not finish" in r.err
     assert time.monotonic() - t0 < 30
+
+
+def test_loading_more_than_available_memory_is_refused(cli, tmp_path, valid, monkeypatch):
+    """A split is loaded for training only if it fits in the memory available now."""
+    import noisebench.h5format as h5f
+    from noisebench.torch_data import load_split
+
+    monkeypatch.setattr(h5f, "available_memory", lambda: 1000)  # bytes
+    with pytest.raises(UserError, match="memory"):
+        load_split(valid[0], "train")
+    r = cli("train", "--data", valid[0], "--epochs", "1", "--db", tmp_path / "r.db")
+    _one_line_refusal(r, "train")
+    assert "memory" in r.err
