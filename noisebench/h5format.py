@@ -149,14 +149,38 @@ def check_free_space(folder: Path, need_bytes: int, what: str) -> None:
                         f"{free / 2**30:.2f} GiB free; free space or choose another --out")
 
 
+_compress_pool = None
+
+
+def _pool():
+    """Threads that deflate chunks (zlib releases the GIL, so they use every core)."""
+    global _compress_pool
+    if _compress_pool is None:
+        from concurrent.futures import ThreadPoolExecutor
+
+        _compress_pool = ThreadPoolExecutor(max(1, min(8, os.cpu_count() or 1)), thread_name_prefix="nb-deflate")
+    return _compress_pool
+
+
 class StreamingArray:
-    """A dataset of known final shape filled in row order; its sha256 is computed on the fly."""
+    """A dataset of known final shape filled in row order; its sha256 is computed on the fly.
+
+    For gzip datasets without the shuffle filter (uint8 images), chunk-aligned blocks are
+    deflated in a thread pool and stored with `write_direct_chunk`: the same bytes a reader
+    gets from HDF5's own deflate filter (a zlib stream at the same level), but compressed on
+    all cores instead of one (bench/RESULTS.md, "psi build").
+    """
 
     def __init__(self, dset):
         self.dset = dset
         self.rows = dset.shape[0]
         self.filled = 0
         self._hash = hashlib.sha256()
+        self._chunk = dset.chunks[0] if dset.chunks else 0
+        self._direct = bool(
+            self._chunk and dset.compression == COMPRESSION and not dset.shuffle and not dset.fletcher32
+            and dset.compression_opts == COMPRESSION_LEVEL
+        )
 
     def append(self, block: np.ndarray) -> None:
         block = np.asarray(block, dtype=self.dset.dtype)
@@ -164,9 +188,32 @@ class StreamingArray:
         if self.filled + n > self.rows:
             raise ValueError(f"{self.dset.name}: writing past the declared {self.rows} rows")
         if n:
-            self.dset[self.filled : self.filled + n] = block
+            if self._direct and self.filled % self._chunk == 0 and n >= 2 * self._chunk:
+                self._write_chunks(block)
+            else:
+                self.dset[self.filled : self.filled + n] = block
             sha256_update(self._hash, block)
             self.filled += n
+
+    def _write_chunks(self, block: np.ndarray) -> None:
+        import zlib
+
+        c, n, start = self._chunk, block.shape[0], self.filled
+        full = n if start + n == self.rows else n - n % c  # a partial chunk only at the very end
+        pieces = []
+        for i in range(0, full, c):
+            piece = block[i : i + c]
+            if piece.shape[0] < c:  # HDF5 stores edge chunks at full size
+                pad = np.zeros((c,) + block.shape[1:], block.dtype)
+                pad[: piece.shape[0]] = piece
+                piece = pad
+            pieces.append((start + i, np.ascontiguousarray(piece)))
+        zero = (0,) * (block.ndim - 1)
+        compressed = _pool().map(lambda item: zlib.compress(memoryview(item[1]).cast("B"), COMPRESSION_LEVEL), pieces)
+        for (offset, _), data in zip(pieces, compressed):
+            self.dset.id.write_direct_chunk((offset,) + zero, data)
+        if full < n:
+            self.dset[start + full : start + n] = block[full:]
 
     def hexdigest(self) -> str:
         if self.filled != self.rows:
@@ -571,17 +618,19 @@ def _parse_guard(path: Path) -> None:
     # on failure the in-process open below raises the same UserError with its message
 
 
-def open_file(path: str | Path) -> NoisebenchFile:
+def open_file(path: str | Path, chunk_cache_bytes: int | None = None) -> NoisebenchFile:
     """Open and validate a noisebench file; every failure is a UserError with one clear line.
 
-    Parsing is guarded against libhdf5 hangs and crashes on damaged files (see _parse_guard)."""
+    Parsing is guarded against libhdf5 hangs and crashes on damaged files (see _parse_guard).
+    `chunk_cache_bytes` sizes HDF5's per-dataset cache of decompressed chunks (default 1 MiB..8 MiB
+    depending on the HDF5 build): random access to images needs it to hold many chunks."""
     path = Path(path)
     if path.is_file():
         _parse_guard(path)
-    return _open_validated(path)
+    return _open_validated(path, chunk_cache_bytes)
 
 
-def _open_validated(path: Path) -> NoisebenchFile:
+def _open_validated(path: Path, chunk_cache_bytes: int | None = None) -> NoisebenchFile:
     path = Path(path)
     where = str(path)
     if not path.exists():
@@ -596,7 +645,8 @@ def _open_validated(path: Path) -> NoisebenchFile:
     if not h5py.is_hdf5(path):
         raise UserError(f"{where}: not an HDF5 file")
     try:
-        h5 = h5py.File(path, "r")
+        cache = {"rdcc_nbytes": int(chunk_cache_bytes), "rdcc_nslots": 100_003} if chunk_cache_bytes else {}
+        h5 = h5py.File(path, "r", **cache)
     except Exception as e:  # noqa: BLE001 - truncated/damaged files raise various errors
         raise UserError(f"{where}: damaged HDF5 file ({str(e).splitlines()[0] if str(e) else type(e).__name__})") from None
     try:
