@@ -195,7 +195,12 @@ class LocalExecutor:
                     res, node = failed_result(c, f"{type(e).__name__}: {e}"), f"local:{socket.gethostname()}"
                 done(c, res, node)
         except BaseException:
+            # Ctrl-C or an error: completed runs are already recorded; stop the workers now
+            # (their unfinished runs are simply not recorded and run next time).
+            procs = list((getattr(ex, "_processes", None) or {}).values())
             ex.shutdown(wait=False, cancel_futures=True)
+            for proc in procs:
+                proc.terminate()
             raise
         ex.shutdown(wait=True)
 

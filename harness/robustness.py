@@ -8,7 +8,7 @@ driver. Runs already in the database are skipped (unless force), so an interrupt
 from __future__ import annotations
 
 import math
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Callable, Iterable
 
@@ -115,90 +115,31 @@ def plan(
     return out
 
 
-@dataclass
-class GridOutcome:
-    ran: int = 0
-    skipped: int = 0
-    ok: int = 0
-    null: int = 0
-    failed: int = 0
-    failures: list = field(default_factory=list)
-
-
-def _execute_quiet(cfg: RunConfig):
-    from noisebench.harness.runner import execute_run
-
-    return execute_run(cfg, progress=False)
-
-
 def run_grid(
     configs: list[RunConfig], db, force: bool = False, progress: bool = True,
-    on_result: Callable | None = None, execute: Callable | None = None, jobs: int = 1,
-) -> GridOutcome:
-    """Run every config not yet in `db` (all of them with force), recording each when it completes.
+    on_result: Callable | None = None, jobs: int = 1,
+):
+    """Run every config not yet in `db` (all of them with force) on this machine, recording each
+    when it completes, with a progress bar: the local executor of `noisebench grid`.
 
-    `jobs` > 1 trains that many runs at once in worker processes (CPU: one thread each); this
-    process alone writes the database. `on_result(result, outcome)` is called after each
-    recorded run (tests use it to interrupt)."""
+    `jobs` > 1 trains that many runs at once in worker processes (one thread each); this process
+    alone writes the database. `on_result(result, outcome)` is called after each recorded run
+    (tests use it to interrupt)."""
     from tqdm import tqdm
 
-    from noisebench.harness.runner import execute_run, preflight
+    from noisebench.harness.executors import LocalExecutor
+    from noisebench.harness.executors import run_grid as run_on
 
-    execute = execute or execute_run
-    seen = set()
-    for c in configs:  # fail fast on bad input, before the first run
-        sig = (c.data, c.model, c.activation)
-        if sig not in seen:
-            preflight(c)
-            seen.add(sig)
-    out = GridOutcome()
-    todo = []
-    for c in configs:
-        if not force and db.has(c.key()):
-            out.skipped += 1
-        else:
-            todo.append(c)
-    with tqdm(total=len(todo), desc="grid", unit="run", disable=None if progress else True) as bar:
+    todo = sum(1 for c in configs if force or not db.has(c.key()))
+    with tqdm(total=todo, desc="grid", unit="run", disable=None if progress else True) as bar:
 
-        def done(c, res):
-            db.record(res)
-            out.ran += 1
-            setattr(out, res.status, getattr(out, res.status) + 1)
-            if res.status == "failed":
-                out.failures.append((c.label(), res.error))
+        def step(c, res, node, out):
             bar.set_postfix_str(f"{c.label()} {res.status}", refresh=False)
             bar.update(1)
             if on_result is not None:
                 on_result(res, out)
 
-        if jobs <= 1 or len(todo) <= 1:
-            for c in todo:
-                done(c, execute(c, progress=progress))
-            return out
-        import multiprocessing as mp
-        from concurrent.futures import ProcessPoolExecutor, as_completed
-
-        ex = ProcessPoolExecutor(max_workers=jobs, mp_context=mp.get_context("spawn"), initializer=_worker_init)
-        try:
-            futs = {ex.submit(_execute_quiet, c): c for c in todo}
-            for f in as_completed(futs):
-                done(futs[f], f.result())
-        except BaseException:
-            # Ctrl-C or an error: completed runs are already recorded; stop the workers now
-            # (their unfinished runs are simply not recorded and rerun next time).
-            procs = list((getattr(ex, "_processes", None) or {}).values())
-            ex.shutdown(wait=False, cancel_futures=True)
-            for proc in procs:
-                proc.terminate()
-            raise
-        ex.shutdown(wait=True)
-    return out
-
-
-def _worker_init() -> None:
-    import torch
-
-    torch.set_num_threads(1)
+        return run_on(configs, db, LocalExecutor(jobs=jobs), force=force, on_result=step)
 
 
 # -- summary -----------------------------------------------------------------------------------
