@@ -38,7 +38,7 @@ def _activations(spec: str) -> list[str]:
 @app.command(epilog="Example: noisebench train --model resnet18 --activation mish --data datasets_cache/cifar10-psi16.h5 --epochs 30 --seed 0")
 def train(
     data: Path = typer.Option(..., "--data", help="A noisebench HDF5 file (clean or dirty)."),
-    model: Optional[str] = typer.Option(None, help="Model (default: the dataset's recipe; see `noisebench models`)."),
+    model: Optional[str] = typer.Option(None, help="Model (default: the dataset's recipe; see `noisebench zoo`)."),
     activation: str = typer.Option("relu", help="Activation name or pkg.module:Class."),
     epochs: Optional[int] = typer.Option(None, help="Epochs (default: recipe)."),
     batch_size: Optional[int] = typer.Option(None, help="Batch size (default: recipe)."),
