@@ -117,7 +117,7 @@ def plan(
 
 def run_grid(
     configs: list[RunConfig], db, force: bool = False, progress: bool = True,
-    on_result: Callable | None = None, jobs: int = 1,
+    on_result: Callable | None = None, jobs: int = 1, preflight: bool = True,
 ):
     """Run every config not yet in `db` (all of them with force) on this machine, recording each
     when it completes, with a progress bar: the local executor of `noisebench grid`.
@@ -139,7 +139,7 @@ def run_grid(
             if on_result is not None:
                 on_result(res, out)
 
-        return run_on(configs, db, LocalExecutor(jobs=jobs), force=force, on_result=step)
+        return run_on(configs, db, LocalExecutor(jobs=jobs), force=force, preflight=preflight, on_result=step)
 
 
 # -- summary -----------------------------------------------------------------------------------

@@ -131,6 +131,7 @@ def robustness(
 ):
     """Train each activation on the clean and the dirty variant of each dataset over seeds; print
     clean, dirty and delta (mean ± std, 95% t CI) and the null-run count. Resumable: finished runs are skipped."""
+    from noisebench.harness.grid_config import preflight_all
     from noisebench.harness.results_db import ResultsDB
     from noisebench.harness.robustness import format_table, pair_for, plan, run_grid, suite_files, summarize
 
@@ -148,8 +149,9 @@ def robustness(
     overrides = dict(model=model, epochs=epochs, batch_size=batch_size, lr=lr, optimizer=optimizer,
                      lr_policy=lr_policy, weight_decay=weight_decay)
     configs = plan(pairs, acts, list(range(seeds)), overrides, device, compile, _knobs(step_size, gamma, momentum, None))
+    preflight_all(configs)  # bad settings fail here, before the database is created
     with ResultsDB(db) as rdb:
-        out = run_grid(configs, rdb, force=force, jobs=jobs)
+        out = run_grid(configs, rdb, force=force, jobs=jobs, preflight=False)
         rows = summarize(rdb, configs)
     typer.echo(format_table(rows))
     typer.echo(f"{out.ran} runs trained ({out.ok} ok, {out.null} null, {out.failed} failed), {out.skipped} already in {db}")
