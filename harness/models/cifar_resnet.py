@@ -39,8 +39,14 @@ class BasicBlock(nn.Module):
 
 
 class CifarResNet(nn.Module):
-    def __init__(self, act: ActFactory, num_blocks=(2, 2, 2, 2), in_channels: int = 3, num_classes: int = 10):
+    """The kuangliu CIFAR ResNet skeleton: 3x3 stem + BN + act, four stages of `block`, pool, linear.
+
+    `block(act, in_planes, planes, stride)` is BasicBlock here; senet.py passes its SE block."""
+
+    def __init__(self, act: ActFactory, num_blocks=(2, 2, 2, 2), in_channels: int = 3, num_classes: int = 10,
+                 block: type = BasicBlock):
         super().__init__()
+        self.block = block
         self.in_planes = 64
         self.conv1 = nn.Conv2d(in_channels, 64, 3, stride=1, padding=1, bias=False)
         self.bn1 = nn.BatchNorm2d(64)
@@ -55,7 +61,7 @@ class CifarResNet(nn.Module):
     def _make_layer(self, act: ActFactory, planes: int, n: int, stride: int) -> nn.Sequential:
         layers = []
         for s in [stride] + [1] * (n - 1):
-            layers.append(BasicBlock(act, self.in_planes, planes, s))
+            layers.append(self.block(act, self.in_planes, planes, s))
             self.in_planes = planes
         return nn.Sequential(*layers)
 

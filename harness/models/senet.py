@@ -14,6 +14,8 @@ from typing import Callable
 import torch
 from torch import nn
 
+from noisebench.harness.models.cifar_resnet import CifarResNet
+
 ActFactory = Callable[[], nn.Module]
 
 
@@ -45,32 +47,5 @@ class PreActSEBlock(nn.Module):
         return out * self.se(out) + shortcut
 
 
-class SENet(nn.Module):
-    def __init__(self, act: ActFactory, num_blocks=(2, 2, 2, 2), in_channels: int = 3, num_classes: int = 10):
-        super().__init__()
-        self.in_planes = 64
-        self.conv1 = nn.Conv2d(in_channels, 64, 3, stride=1, padding=1, bias=False)
-        self.bn1 = nn.BatchNorm2d(64)
-        self.act1 = act()
-        self.layer1 = self._make_layer(act, 64, num_blocks[0], 1)
-        self.layer2 = self._make_layer(act, 128, num_blocks[1], 2)
-        self.layer3 = self._make_layer(act, 256, num_blocks[2], 2)
-        self.layer4 = self._make_layer(act, 512, num_blocks[3], 2)
-        self.pool = nn.AdaptiveAvgPool2d(1)
-        self.linear = nn.Linear(512, num_classes)
-
-    def _make_layer(self, act: ActFactory, planes: int, n: int, stride: int) -> nn.Sequential:
-        layers = []
-        for s in [stride] + [1] * (n - 1):
-            layers.append(PreActSEBlock(act, self.in_planes, planes, s))
-            self.in_planes = planes
-        return nn.Sequential(*layers)
-
-    def forward(self, x: torch.Tensor) -> torch.Tensor:
-        out = self.act1(self.bn1(self.conv1(x)))
-        out = self.layer4(self.layer3(self.layer2(self.layer1(out))))
-        return self.linear(torch.flatten(self.pool(out), 1))
-
-
 def senet18(act: ActFactory, in_shape: tuple, num_outputs: int) -> nn.Module:
-    return SENet(act, (2, 2, 2, 2), in_channels=in_shape[0], num_classes=num_outputs)
+    return CifarResNet(act, (2, 2, 2, 2), in_channels=in_shape[0], num_classes=num_outputs, block=PreActSEBlock)
