@@ -125,6 +125,8 @@ class HiddenFunctionDataset:
         self.x_std = self.step * math.sqrt((n * n - 1) / 12.0)
         self.col_perms = [IndexPermutation.from_seed_sequence(n, _ss(p.seed, _S_COLPERM, j)) for j in range(p.cols)]
         self.dirty_perm = IndexPermutation.from_seed_sequence(p.n_train, _ss(p.seed, _S_DIRTYPERM))
+        # the column permutations' round keys as one array, for the compiled kernel (built once, not per block)
+        self._kernel_keys = np.array([[int(k) for k in perm.keys] for perm in self.col_perms], dtype=np.uint64)
         self.f_mean, self.f_std = self._function_stats()
 
     def domain(self, k: np.ndarray) -> np.ndarray:
@@ -163,10 +165,6 @@ class HiddenFunctionDataset:
             self.f_mean, self.f_std, xs, y,
         )
         return xs, y
-
-    @property
-    def _kernel_keys(self) -> np.ndarray:
-        return np.array([[int(k) for k in p.keys] for p in self.col_perms], dtype=np.uint64)
 
     def block_numpy(self, start: int, stop: int) -> tuple[np.ndarray, np.ndarray]:
         """The readable numpy reference of `block` (same definition; the tests compare them)."""
