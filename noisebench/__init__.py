@@ -1,3 +1,15 @@
-"""noisebench: reproducible corrupted datasets and an activation-robustness benchmark harness."""
+"""noisebench: reproducible corrupted datasets and an activation-robustness benchmark harness.
+
+The plug-in decorators live at the top level so a plug-in file needs only ``import noisebench as nb``.
+"""
 
 __version__ = "0.1.0"
+
+from noisebench.registry import (  # noqa: E402 - light module, no torch/h5py
+    register_activation,
+    register_corruption,
+    register_model,
+    register_source,
+)
+
+__all__ = ["__version__", "register_activation", "register_corruption", "register_model", "register_source"]
