@@ -12,4 +12,13 @@ from noisebench.registry import (  # noqa: E402 - light module, no torch/h5py
     register_source,
 )
 
-__all__ = ["__version__", "register_activation", "register_corruption", "register_model", "register_source"]
+__all__ = ["__version__", "corrupt", "register_activation", "register_corruption", "register_model", "register_source"]
+
+
+def __getattr__(name: str):
+    # the data/harness API loads lazily: `import noisebench` stays light for plug-in files
+    if name == "corrupt":
+        from noisebench.corrupt_api import corrupt
+
+        return corrupt
+    raise AttributeError(f"module 'noisebench' has no attribute {name!r}")
