@@ -52,6 +52,7 @@ COMMAND_MODULES = [
     "noisebench.cli_zoo",
     "noisebench.cli_harness",
     "noisebench.cli_grid",
+    "noisebench.cli_export",
 ]
 
 
