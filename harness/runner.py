@@ -324,7 +324,7 @@ def execute_run(cfg: RunConfig, progress: bool = False, on_epoch=None) -> RunRes
     import torch
 
     from noisebench.harness.divergence import DivergencePolicy
-    from noisebench.harness.lr_schedules import make_schedule
+    from noisebench.harness.lr_schedules import make_scheduler
     from noisebench.harness.models import build_model
     from noisebench.harness.train_loop import TrainSettings, steps_per_epoch, train
 
@@ -350,7 +350,7 @@ def execute_run(cfg: RunConfig, progress: bool = False, on_epoch=None) -> RunRes
         model_fn = torch.compile(model) if cfg.compile else None
         opt = _make_optimizer(cfg, model.parameters(), extra)
         spe = steps_per_epoch(len(data.train), min(cfg.batch_size, len(data.train)))
-        sched = make_schedule(cfg.lr_policy, cfg.lr, spe, cfg.epochs, extra)
+        sched = make_scheduler(cfg.lr_policy, opt, cfg.lr, spe, cfg.epochs, extra)
         div = DivergencePolicy(margin=float(extra.get("chance_margin", 0.02)))
         settings = TrainSettings(
             epochs=cfg.epochs, batch_size=cfg.batch_size, optimizer=opt, schedule=sched, seed=cfg.seed,
