@@ -11,7 +11,7 @@ parameters at every site.
 * ``pkg.mod:Class`` -- any importable ``torch.nn.Module`` subclass constructible with no arguments;
 * an entry point in the ``noisebench.activations`` group (installed by another package).
 
-TAct and mTAct are the source lab's own activations (SPEC section 4). Their original code drew the
+TAct and mTAct are the source lab's own activations (docs/STUDIES.md §4). Their original code drew the
 initial alpha and beta once, at import, so every module started equal; here each module draws its
 own alpha, beta ~ U(0, 0.5) from torch's global RNG when it is constructed, so a run that calls
 ``torch.manual_seed(seed)`` before building the model gets reproducible, per-module values.
