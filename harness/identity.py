@@ -120,27 +120,47 @@ def plugin_module(activation: str) -> str | None:
     return str(ep.value).split(":", 1)[0].strip() or None
 
 
-_PLUGIN_CACHE: dict = {}
-
-
-def _stat_list(root: Path) -> tuple:
+def _check_size(root: Path) -> None:
+    """Plug-in code is hashed in full every time a key is computed: refuse absurdly large packages."""
     files = [root] if root.is_file() else source_files(root, "*")
     if len(files) > MAX_PLUGIN_FILES:
-        raise UserError(f"plug-in package {root} has more than {MAX_PLUGIN_FILES} files; "
-                        "install it as a distribution or give a smaller module")
-    out = []
-    for p in files:
-        st = p.stat()
-        out.append((str(p), st.st_size, st.st_mtime_ns, st.st_ino))
-    if sum(s[1] for s in out) > MAX_PLUGIN_BYTES:
+        raise UserError(f"plug-in package {root} has more than {MAX_PLUGIN_FILES} files; give a smaller module")
+    if sum(p.stat().st_size for p in files) > MAX_PLUGIN_BYTES:
         raise UserError(f"plug-in package {root} holds more than {MAX_PLUGIN_BYTES >> 20} MiB of files; "
                         "give a smaller module")
-    return tuple(out)
 
 
-def plugin_source_hash(module: str) -> tuple[str, str]:
-    """(top-level name, sha256 of every file of its package, or of the module file when it is one)."""
+# Plug-in modules from packages the identity already covers (by code_version and torch_version).
+COVERED_PACKAGES = ("noisebench", "torch")
+
+
+def _installed_distribution(top: str, root: Path) -> str | None:
+    """For a package installed in site-packages: 'dist==version record:<sha256 of its RECORD>' (the
+    RECORD lists the sha256 of every installed file), else None (a local package: hash its files)."""
+    if not any(part in ("site-packages", "dist-packages") for part in root.parts):
+        return None
+    try:
+        from importlib.metadata import distribution, packages_distributions
+
+        names = packages_distributions().get(top) or []
+        if not names:
+            return None
+        dist = distribution(names[0])
+        record = dist.read_text("RECORD")
+        direct = json.loads(dist.read_text("direct_url.json") or "{}")
+        if record is None or (direct.get("dir_info") or {}).get("editable"):
+            return None  # an editable install's files live elsewhere and change: hash them instead
+        return f"{dist.metadata['Name']}=={dist.version} record:{hashlib.sha256(record.encode()).hexdigest()[:16]}"
+    except Exception:  # noqa: BLE001 - broken metadata: fall back to hashing the files
+        return None
+
+
+def plugin_source_hash(module: str) -> tuple[str, str] | None:
+    """(top-level name, sha256 of every file of its package, or of the module file when it is one);
+    None for packages already in the identity (noisebench itself, torch)."""
     top = module.split(".", 1)[0]
+    if top in COVERED_PACKAGES:
+        return None
     try:
         spec = importlib.util.find_spec(top)
     except (ImportError, ValueError) as e:
@@ -153,21 +173,17 @@ def plugin_source_hash(module: str) -> tuple[str, str]:
         root = Path(spec.origin).resolve()
     else:
         return top, f"builtin:{spec.origin}"
-    stats = _stat_list(root)
-    got = _PLUGIN_CACHE.get(str(root))
-    if got is not None and got[0] == stats:
-        return top, got[1]
-    digest = hash_tree({top: root}, "*")
-    _PLUGIN_CACHE[str(root)] = (stats, digest)
-    return top, digest
+    installed = _installed_distribution(top, root)
+    if installed is not None:
+        return top, installed
+    _check_size(root)
+    return top, hash_tree({top: root}, "*")
 
 
 def plugin_hashes(activation: str) -> dict:
     mod = plugin_module(activation)
-    if mod is None:
-        return {}
-    name, digest = plugin_source_hash(mod)
-    return {name: digest}
+    got = plugin_source_hash(mod) if mod is not None else None
+    return {} if got is None else {got[0]: got[1]}
 
 
 def device_type(device: str) -> str:
