@@ -69,7 +69,8 @@ def twin_differences(clean: str | Path, dirty: str | Path) -> list[str]:
 
     def both(x, y, what):
         if x is not None and y is not None and x != y:
-            diffs.append(f"{what} differs ({_short(x)} vs {_short(y)})")
+            verb = "differ" if what in ("val indices", "class names") else "differs"
+            diffs.append(f"{what} {verb} ({_short(x)} vs {_short(y)})")
 
     both(a["fingerprint"], b["fingerprint"], "source fingerprint")
     both(ma.get("pair_key") or None, mb.get("pair_key") or None, "pair_key")
