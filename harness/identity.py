@@ -82,12 +82,15 @@ def git_commit() -> str | None:
     """The git commit of the source tree, when it is a git checkout (information only)."""
     here = _package_dir("noisebench.harness")
     try:
-        r = subprocess.run(["git", "rev-parse", "HEAD"], cwd=here, capture_output=True, text=True, timeout=5)
+        r = subprocess.run(["git", "rev-parse", "--show-toplevel", "HEAD"], cwd=here, capture_output=True,
+                           text=True, timeout=5)
     except (OSError, subprocess.SubprocessError):
         return None
-    sha = r.stdout.strip()
-    if r.returncode != 0 or not sha:
+    lines = r.stdout.split()
+    # only noisebench's own checkout (harness/ at its top), not a repository it happens to be installed in
+    if r.returncode != 0 or len(lines) != 2 or Path(lines[0]).resolve() != here.parent:
         return None
+    sha = lines[1]
     try:
         dirty = subprocess.run(["git", "status", "--porcelain", "--untracked-files=no"], cwd=here,
                                capture_output=True, text=True, timeout=5).stdout.strip()
