@@ -183,10 +183,24 @@ def plugin_source_hash(module: str) -> tuple[str, str] | None:
     return top, hash_tree({top: root}, "*")
 
 
-def plugin_hashes(activation: str) -> dict:
+def plugin_hashes(activation: str, model: str | None = None) -> dict:
+    """Source hashes of the plug-in code a run uses: registered plug-in activations and models
+    (``--plugin`` files, ``noisebench.plugins`` entry points) by their module's source, and
+    ``pkg.mod:Class`` / ``noisebench.activations`` entry-point activations by their package."""
+    from noisebench.registry import ACTIVATIONS as ACT_REGISTRY
+    from noisebench.registry import MODELS as MODEL_REGISTRY
+
+    out = {}
+    for registry, name in ((ACT_REGISTRY, activation), (MODEL_REGISTRY, model)):
+        if isinstance(name, str) and ":" not in name and name in registry:
+            entry = registry.get(name)
+            if not entry.builtin:
+                out[f"{registry.family}:{entry.name}"] = entry.source_hash()
     mod = plugin_module(activation)
     got = plugin_source_hash(mod) if mod is not None else None
-    return {} if got is None else {got[0]: got[1]}
+    if got is not None:
+        out[got[0]] = got[1]
+    return out
 
 
 def device_type(device: str) -> str:
@@ -213,7 +227,7 @@ def run_identity(cfg) -> dict:
         "code_version": code_version(),
         "git_commit": git_commit(),
         "data_digest": cfg.data_sha256,
-        "plugin_hashes": plugin_hashes(cfg.activation),
+        "plugin_hashes": plugin_hashes(cfg.activation, cfg.model),
         "device_type": dt,
         "precision": precision(dt, cfg.extra_dict()),
         "compile": bool(cfg.compile),

@@ -203,6 +203,20 @@ def test_plugin_source_hash_follows_the_file(tmp_path, clean_registries):
     assert ACTIVATIONS.get("hashme").source_hash() != h1
 
 
+def test_plugin_source_is_part_of_the_run_key(tmp_path, myplug, clean_registries):
+    from noisebench.harness import identity
+    from noisebench.harness.run_config import RunConfig
+
+    load_plugin(myplug)
+    cfg = RunConfig(model="tinycnn", activation="halfrelu", data="x.h5", data_sha256="0" * 64, role="single",
+                    epochs=1, batch_size=8, lr=1e-3, optimizer="adam", lr_policy="fixed", weight_decay=0.0, seed=0)
+    hashes = identity.run_identity(cfg)["plugin_hashes"]
+    assert set(hashes) == {"activation:halfrelu", "model:tinycnn"}
+    k1 = cfg.key()
+    myplug.write_text(myplug.read_text().replace("0.5 * x", "0.25 * x"))
+    assert cfg.key() != k1  # the plug-in's source changed: a new run
+
+
 def test_grid_toml_plugins_key(tmp_path, myplug, clean_registries):
     pytest.importorskip("tomllib")
     from noisebench.harness.grid_config import load_grid
@@ -216,7 +230,10 @@ def test_grid_toml_plugins_key(tmp_path, myplug, clean_registries):
 def test_plugin_model_and_activation_train_and_record(cli, myplug, tmp_path, clean_registries):
     from official_format_fixtures import build_tiny_image_files
 
+    from trust_helpers import ensure_val_split
+
     paths = build_tiny_image_files(tmp_path, n_cifar_train=40, n_cifar_test=16, n_mnist_train=60, n_mnist_test=20)
+    ensure_val_split(paths["cifar10-psi16"])
     db = tmp_path / "r.db"
     r = cli("--plugin", myplug, "train", "--model", "tinycnn", "--activation", "halfrelu",
             "--data", paths["cifar10-psi16"], "--epochs", "1", "--batch-size", "20", "--db", db)
