@@ -38,6 +38,12 @@ def _file_mode() -> int:
     return 0o666 & ~umask
 
 
+def _dir_mode() -> int:
+    umask = os.umask(0)
+    os.umask(umask)
+    return 0o777 & ~umask
+
+
 def atomic_write_bytes(path: Path, data: bytes) -> None:
     """Write `data` to a temp file next to `path`, fsync it, then rename it over `path`."""
     path = Path(path)
@@ -58,7 +64,9 @@ def temp_sibling(path: Path, is_dir: bool) -> Path:
     """A fresh hidden temporary file or folder next to `path` (the caller renames or removes it)."""
     path = Path(path)
     if is_dir:
-        return Path(tempfile.mkdtemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent))
+        tmp = Path(tempfile.mkdtemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent))
+        os.chmod(tmp, _dir_mode())
+        return tmp
     fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
     os.close(fd)
     os.chmod(tmp, _file_mode())
