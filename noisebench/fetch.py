@@ -33,6 +33,7 @@ MAX_BYTES = 64 << 30  # 64 GiB: larger than any file noisebench builds from CIFA
 TIMEOUT_S = 30.0
 ATTEMPTS = 4
 BLOCK = 1 << 20
+RETRY_DELAY_S = 0.2  # times the attempt number, at most 2 s
 USER_AGENT = "noisebench-get"
 _HEX64 = re.compile(r"^[0-9a-fA-F]{64}$")
 
@@ -163,7 +164,7 @@ def fetch(url: str, sha256: str, out: Path = Path("."), name: str | None = None,
                     break
                 except _Truncated as e:
                     last = str(e)
-                    time.sleep(min(2.0, 0.2 * (i + 1)))
+                    time.sleep(min(2.0, RETRY_DELAY_S * (i + 1)))
             else:
                 have = part.stat().st_size if part.exists() else 0
                 hint = f"; rerun the same command to resume from {part} ({have} bytes)" if have else ""
