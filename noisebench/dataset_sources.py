@@ -96,7 +96,8 @@ def corruption_lines(facts: dict) -> list[str]:
     if kind == "psi":
         psi = m.get("psi", p.get("level"))
         out = ["Photon-limited (shot) Poisson noise with peak photon count ψ, applied independently to every pixel "
-               "and channel of the train **and** test images (and val when the file has one: the PSNR per split below shows which splits are noisy); labels are unchanged:",
+               "and channel of the train **and** test images (and val when the file has one: the PSNR per split "
+               "below shows which splits are noisy); labels are unchanged:",
                "", "    y = clip(round(Poisson(ψ · x / 255) · 255 / ψ), 0, 255)", "",
                "with x the clean uint8 pixel and `round` = round half to even. Lower ψ = fewer photons = noisier; "
                "per-pixel SNR = sqrt(ψ·x/255), E[y] ≈ x, Var[y] ≈ 255·x/ψ (before clipping).",

@@ -163,6 +163,9 @@ def test_card_refuses_overwrite_and_writes_next_to_data(files, tmp_path, cli):
     assert sorted(x.name for x in tmp_path.iterdir()) == ["mnist.card.md", "mnist.croissant.json", "mnist.h5"]
     r = cli("card", tmp_path / "missing.h5")
     assert r.code != 0 and "no such file" in r.err
+    (tmp_path / "junk.h5").write_bytes(b"not hdf5")
+    r = cli("card", tmp_path / "junk.h5")
+    assert r.code != 0 and "not an HDF5 file" in r.err and not (tmp_path / "junk.card.md").exists()
 
 
 def test_license_and_url_overrides(files, tmp_path):
