@@ -103,7 +103,7 @@ def corruption_lines(facts: dict) -> list[str]:
                "per-pixel SNR = sqrt(ψ·x/255), E[y] ≈ x, Var[y] ≈ 255·x/ψ (before clipping).",
                "", f"**ψ = {psi:g}**" + (f": {psi_severity(float(psi))}." if isinstance(psi, (int, float)) else "."), "",
                "Severity mapping: ψ plays the role of c in CIFAR-10-C shot noise, clip(poisson(x·c)/c, 0, 1) with "
-               "x in [0, 1], whose severities 1-5 are c = 500, 250, 100, 75, 50 (ψ is rounded back to 8-bit "
+               "x in [0, 1], whose severities 1-5 are c = 500, 250, 100, 75, 50 (here y is rounded back to 8-bit "
                "integers here; CIFAR-10-C truncates).", "",
                "| CIFAR-10-C severity | 1 | 2 | 3 | 4 | 5 |", "|---|---|---|---|---|---|",
                "| c (= ψ) | 500 | 250 | 100 | 75 | 50 |"]
