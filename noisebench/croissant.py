@@ -70,7 +70,7 @@ def croissant_jsonld(facts: dict, src: dict, url: str | None = None) -> dict:
     doc: dict = {
         "@context": CONTEXT, "@type": "sc:Dataset", "name": name, "description": desc,
         "conformsTo": CONFORMS_TO, "license": src.get("license_url") or src["license_short"],
-        "url": url or src.get("url") or facts["file_name"], "version": "1.0.0",
+        "url": url or facts["file_name"], "version": "1.0.0",
         "datePublished": str(m.get("created", ""))[:10] or None,
         "citeAs": src.get("bibtex") or src.get("citation")
         or f"{facts['stem']}: a noisebench dataset derived from {src['title']} (cite the data owner's publication)",

@@ -6,7 +6,8 @@
 * imagefolder: `OUT/<stem>-imagefolder/<split>/<label>_<class name>/<index>.png`, what
   `torchvision.datasets.ImageFolder(OUT/<stem>-imagefolder/<split>)` loads. Class folders start
   with the zero-padded label, so ImageFolder's sorted class order equals the stored labels;
-  `<index>` is the sample's row in the split. Grayscale images (C = 1) are 8-bit grayscale PNGs
+  `<index>` is the sample's row in the split. Every class keeps its folder in every split, even
+  when empty, so labels stay aligned (load such a split with `ImageFolder(..., allow_empty=True)`). Grayscale images (C = 1) are 8-bit grayscale PNGs
   (ImageFolder's default loader converts them to RGB), colour ones RGB. `classes.txt` lists
   `label<TAB>name`.
 * hf: `OUT/<stem>-hf/`, a Hugging Face `datasets.DatasetDict` (one Dataset per split, features

@@ -130,3 +130,31 @@ def test_hf_without_datasets_names_the_extra(files, tmp_path, cli, monkeypatch):
     monkeypatch.setitem(sys.modules, "datasets", None)  # import datasets -> ImportError
     r = cli("export-data", files["cifar10-psi16"], "--format", "hf", "--out", tmp_path)
     assert r.code != 0 and "noisebench[share]" in r.err and len(r.err.strip().splitlines()) == 1
+
+
+def test_imagefolder_keeps_empty_class_folders(files, tmp_path, cli):
+    """A split without some class keeps that class's (empty) folder, so labels stay aligned."""
+    import shutil
+
+    from torchvision.datasets import ImageFolder
+
+    p = tmp_path / "few.h5"
+    shutil.copy(files["lab"], p)
+    with h5py.File(p, "r") as f:
+        y = f["test/y"][:]
+    missing = int(np.setdiff1d(np.arange(4), y)[0]) if len(np.unique(y)) < 4 else None
+    if missing is None:  # drop a class from test by relabelling it (the checksum is refreshed to match)
+        from noisebench.h5format import dataset_sha256
+
+        with h5py.File(p, "a") as f:
+            y2 = np.where(y == 3, 0, y)
+            f["test/y"][:] = y2
+            cs = json.loads(f.attrs["checksums"])
+            cs["test/y"] = dataset_sha256(f["test/y"])
+            f.attrs["checksums"] = json.dumps(cs, sort_keys=True)
+        missing, y = 3, y2
+    assert cli("export-data", p, "--format", "imagefolder", "--out", tmp_path / "o").code == 0
+    root = tmp_path / "o" / "few-imagefolder" / "test"
+    assert len(list(root.iterdir())) == 4 and not any((root / sorted(d.name for d in root.iterdir())[missing]).iterdir())
+    ds = ImageFolder(root, allow_empty=True)
+    assert len(ds.classes) == 4 and sorted(lbl for _, lbl in ds.samples) == sorted(y.tolist())

@@ -203,3 +203,13 @@ def test_stalled_server_times_out(server, published, tmp_path, cli):
     r = cli("get", f"{server.url}/f.h5", "--sha256", sha, "--out", tmp_path, "--timeout", "0.3")
     assert time.monotonic() - t0 < 8
     assert r.code != 0 and "download failed" in r.err and not (tmp_path / "f.h5").exists()
+
+
+def test_concurrent_get_of_the_same_file_is_refused(published, tmp_path, cli):
+    import fcntl
+
+    p, _, sha = published
+    with open(tmp_path / ".x.h5.lock", "a") as held:
+        fcntl.flock(held.fileno(), fcntl.LOCK_EX | fcntl.LOCK_NB)
+        r = cli("get", p.resolve().as_uri(), "--sha256", sha, "--out", tmp_path, "--name", "x.h5")
+    assert r.code != 0 and "another `noisebench get`" in r.err and not (tmp_path / "x.h5").exists()
