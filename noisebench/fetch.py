@@ -148,12 +148,16 @@ def fetch(url: str, sha256: str, out: Path = Path("."), name: str | None = None,
     part = final.with_name(final.name + ".part")
     import fcntl
 
-    lock_fh = open(final.with_name(f".{final.name}.lock"), "a")
+    lock = final.with_name(f".{final.name}.lock")
+    lock_fh = open(lock, "a")
     try:
-        try:
-            fcntl.flock(lock_fh.fileno(), fcntl.LOCK_EX | fcntl.LOCK_NB)
-        except OSError:
-            raise UserError(f"another `noisebench get` is downloading {final}; wait for it") from None
+        fcntl.flock(lock_fh.fileno(), fcntl.LOCK_EX | fcntl.LOCK_NB)
+        if os.fstat(lock_fh.fileno()).st_ino != os.stat(lock).st_ino:  # removed by a finishing downloader
+            raise OSError("stale lock")
+    except OSError:
+        lock_fh.close()
+        raise UserError(f"another `noisebench get` is downloading {final}; wait for it") from None
+    try:
         if scheme == "file":
             _copy_file_url(url, part, max_bytes)
         else:
@@ -171,8 +175,8 @@ def fetch(url: str, sha256: str, out: Path = Path("."), name: str | None = None,
                 raise UserError(f"{url}: download failed after {attempts} attempts ({last}){hint}")
         _verify_and_place(part, final, sha256, url)
     finally:
+        lock.unlink(missing_ok=True)  # while still holding the lock
         lock_fh.close()
-        final.with_name(f".{final.name}.lock").unlink(missing_ok=True)
     return final
 
 

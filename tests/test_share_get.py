@@ -213,3 +213,4 @@ def test_concurrent_get_of_the_same_file_is_refused(published, tmp_path, cli):
         fcntl.flock(held.fileno(), fcntl.LOCK_EX | fcntl.LOCK_NB)
         r = cli("get", p.resolve().as_uri(), "--sha256", sha, "--out", tmp_path, "--name", "x.h5")
     assert r.code != 0 and "another `noisebench get`" in r.err and not (tmp_path / "x.h5").exists()
+    assert (tmp_path / ".x.h5.lock").exists()  # the other downloader's lock is left alone
