@@ -3,7 +3,8 @@
 * Schemes: http, https and file (anything else is refused).
 * The download goes to `<out>/<name>.part`; an interrupted download (connection closed early,
   timeout) is resumed with an HTTP Range request, on the next attempt or the next run. A server
-  that ignores Range makes the download restart from byte 0.
+  that ignores Range makes the download restart from byte 0. A resumed `.part` whose result does
+  not match `--sha256` (left by a download of other content) is discarded and downloaded once afresh.
 * When complete, the file's sha256 must equal `--sha256`, and then every dataset checksum inside
   it must match (`noisebench verify`); only then is `.part` renamed to `<name>` (atomic). On a
   mismatch the `.part` file is deleted and nothing exists under the final name.
@@ -161,23 +162,30 @@ def fetch(url: str, sha256: str, out: Path = Path("."), name: str | None = None,
         if scheme == "file":
             _copy_file_url(url, part, max_bytes)
         else:
-            last = ""
-            for i in range(max(1, attempts)):
-                try:
-                    _http_attempt(url, part, max_bytes, timeout, progress)
-                    break
-                except _Truncated as e:
-                    last = str(e)
-                    time.sleep(min(2.0, RETRY_DELAY_S * (i + 1)))
-            else:
-                have = part.stat().st_size if part.exists() else 0
-                hint = f"; rerun the same command to resume from {part} ({have} bytes)" if have else ""
-                raise UserError(f"{url}: download failed after {attempts} attempts ({last}){hint}")
+            stale = part.exists() and part.stat().st_size > 0
+            _download(url, part, max_bytes, timeout, attempts, progress)
+            if stale and _sha256(part) != sha256:  # an old .part of other content: one fresh try
+                part.unlink()
+                _download(url, part, max_bytes, timeout, attempts, progress)
         _verify_and_place(part, final, sha256, url)
     finally:
         lock.unlink(missing_ok=True)  # while still holding the lock
         lock_fh.close()
     return final
+
+
+def _download(url: str, part: Path, max_bytes: int, timeout: float, attempts: int, progress: Progress) -> None:
+    last = ""
+    for i in range(max(1, attempts)):
+        try:
+            _http_attempt(url, part, max_bytes, timeout, progress)
+            return
+        except _Truncated as e:
+            last = str(e)
+            time.sleep(min(2.0, RETRY_DELAY_S * (i + 1)))
+    have = part.stat().st_size if part.exists() else 0
+    hint = f"; rerun the same command to resume from {part} ({have} bytes)" if have else ""
+    raise UserError(f"{url}: download failed after {attempts} attempts ({last}){hint}")
 
 
 def _verify_and_place(part: Path, final: Path, sha256: str, url: str) -> None:

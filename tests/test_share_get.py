@@ -214,3 +214,13 @@ def test_concurrent_get_of_the_same_file_is_refused(published, tmp_path, cli):
         r = cli("get", p.resolve().as_uri(), "--sha256", sha, "--out", tmp_path, "--name", "x.h5")
     assert r.code != 0 and "another `noisebench get`" in r.err and not (tmp_path / "x.h5").exists()
     assert (tmp_path / ".x.h5.lock").exists()  # the other downloader's lock is left alone
+
+
+def test_stale_part_of_other_content_is_redownloaded(server, published, tmp_path):
+    from noisebench.fetch import fetch
+
+    _, data, sha = published
+    server.files["f.h5"] = data
+    (tmp_path / "f.h5.part").write_bytes(b"x" * 100)  # left by a download of something else
+    assert fetch(f"{server.url}/f.h5", sha, out=tmp_path).read_bytes() == data
+    assert server.requests[0]["Range"] == "bytes=100-" and "Range" not in server.requests[1]
