@@ -29,8 +29,9 @@ SOURCES = {
         "url": "http://yann.lecun.com/exdb/mnist/",
         "license": "Creative Commons Attribution-Share Alike 3.0 (CC BY-SA 3.0), as stated for MNIST by Yann LeCun and "
                    "Corinna Cortes (who hold its copyright; MNIST is derived from NIST data) and repeated by the catalogues "
-                   "that redistribute it (torchvision downloads the same files). Share-alike: a corrupted copy is a "
-                   "derivative and should be released under the same license.",
+                   "that redistribute it (torchvision downloads the same files); check the current terms before "
+                   "redistributing. Share-alike: a corrupted copy is a derivative and should be released under the "
+                   "same license.",
         "license_short": "CC BY-SA 3.0",
         "license_url": "https://creativecommons.org/licenses/by-sa/3.0/",
         "citation": "Yann LeCun, Léon Bottou, Yoshua Bengio and Patrick Haffner. Gradient-based learning applied to "
