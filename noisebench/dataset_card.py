@@ -17,6 +17,8 @@ from noisebench.errors import UserError
 from noisebench.share_io import atomic_write_bytes, check_new_path
 
 KIND_TITLES = {
+    "corrupt": "{corruption}-corrupted copy of {src}",
+    "corrupt-test": "{corruption}-corrupted test set of {src} (test only, by severity)",
     "psi": "ψ-corrupted (photon-limited Poisson noise) copy of {src}",
     "mnist-flip": "label-flipped copy of {src}",
     "synth": "hidden-function regression dataset ({variant})",
@@ -25,7 +27,7 @@ KIND_TITLES = {
 # Root attributes rendered in their own sections; every other attribute goes to "Other attributes".
 SHOWN = {"noisebench_format", "format_version", "noisebench_version", "kind", "variant", "task", "params", "seed",
          "created", "source", "pair_key", "checksums", "dataset", "num_classes", "class_names", "clean_reference",
-         "psi", "flip_mode", "nominal_rate", "realized_rate", "n_flipped", "confusion_matrix", "transition_matrix"}
+         "psi", "corruption", "flip_mode", "nominal_rate", "realized_rate", "n_flipped", "confusion_matrix", "transition_matrix"}
 MAX_MATRIX_SIDE = 20
 MAX_CLASS_ROWS = 200
 
@@ -59,7 +61,9 @@ def _stats_lines(facts: dict) -> list[str]:
         if tm and len(tm) <= MAX_MATRIX_SIDE and ln.get("mode") == "matrix":
             out += ["", "Transition matrix T (rows = true class, probabilities):", ""] + _matrix(tm, lambda v: f"{v:.3g}")
     ps = st.get("psi")
-    if ps:
+    if ps and not ps.get("reference") and ps.get("psi") is None:
+        out += [f"- PSNR against the clean images: not measured ({ps.get('reference_missing')})."]
+    elif ps:
         ref = ps.get("reference")
         out += [f"- PSNR of the noisy images against {ref}:" if ref else
                 f"- PSNR against the clean images: not measured ({ps.get('reference_missing')}); "
@@ -68,8 +72,9 @@ def _stats_lines(facts: dict) -> list[str]:
         for s, e in ps["splits"].items():
             out.append(f"| {s} | {_fmt(e.get('psnr_db', '-'))} | {_fmt(e.get('mse', '-'))} | "
                        f"{_fmt(e.get('predicted_psnr_db', '-'))} |")
-        out += ["", "PSNR = 10·log10(255² / MSE) over all pixels of the split; predicted MSE = 255·mean(y)/ψ "
-                "(the Poisson variance, ignoring clipping and rounding)."]
+        out += ["", "PSNR = 10·log10(255² / MSE) over all pixels of the split"
+                + ("; predicted MSE = 255·mean(y)/ψ (the Poisson variance, ignoring clipping and rounding)."
+                   if ps.get("psi") is not None else ".")]
     sy = st.get("synth")
     if sy:
         hf = sy.get("hidden_functions") or {}
@@ -103,7 +108,7 @@ def render_card(facts: dict, src: dict) -> str:
     m = facts["meta"]
     kind = facts["kind"]
     title = KIND_TITLES.get(kind, "noisebench dataset of kind {kind}").format(
-        src=src["title"], variant=m.get("variant", "?"), kind=kind)
+        src=src["title"], variant=m.get("variant", "?"), kind=kind, corruption=m.get("corruption", kind))
     names = class_names(facts)
     L = [f"# {facts['stem']}: {title}", "",
          f"A noisebench dataset file (`{facts['file_name']}`, HDF5, format version {m.get('format_version')}), "

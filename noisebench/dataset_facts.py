@@ -9,7 +9,8 @@ statistics chosen by what the file contains rather than by a fixed list of kinds
   from the stored labels;
 * ψ noise (kind `psi` or a `psi` attribute): PSNR of each split against the clean twin
   (`clean_reference` in the same folder with the same `pair_key`) or a clean copy under `truth/`,
-  plus the PSNR the definition predicts from the noisy pixels alone;
+  plus the PSNR the definition predicts from the noisy pixels alone; any other dirty image file
+  with a clean twin (e.g. a registered corruption) gets the measured PSNR as well;
 * hidden functions (a `hidden_functions_json` attribute on `truth/`): decoded.
 
 Attributes this module does not know about are still reported (under `meta`), so new attributes
@@ -154,8 +155,13 @@ def _clean_twin(f, where: Path):
 
 
 def _psi_stats(f, path: Path) -> dict | None:
-    psi = f.meta.get("psi", (f.meta.get("params") or {}).get("level"))
-    if f.kind != "psi" and "psi" not in f.meta:
+    """PSNR per split for ψ files and for any other dirty image file with a clean twin (label flips excepted)."""
+    is_psi = f.kind == "psi" or "psi" in f.meta
+    psi = f.meta.get("psi", (f.meta.get("params") or {}).get("level")) if is_psi else None
+    images = all(len(f.datasets[f"{s}/x"].shape) >= 3 and f.datasets[f"{s}/x"].dtype == np.uint8 for s in f.splits)
+    other = (f.meta.get("variant") == "dirty" and f.meta.get("clean_reference") and images
+             and "truth/clean_labels" not in f.datasets)
+    if not (is_psi or other):
         return None
     out: dict = {"psi": psi, "splits": {}, "reference": None}
     twin, why = _clean_twin(f, path)

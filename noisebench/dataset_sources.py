@@ -1,8 +1,12 @@
 """What noisebench knows about the data behind a file: source datasets (license, citation) and
 the corruption each kind applies (definition, parameters, severity mapping, the build command).
 
-Keyed by the file's `dataset` attribute and `kind`; anything unknown falls back to a generic
-description built from the file's own attributes, so every file gets a card.
+Keyed by the file's `dataset` attribute and `kind`. The plug-in registries are consulted too:
+a source registered with `license`/`citation`/`url`/`title` metadata (`nb.register_source`)
+supplies its own, and a file made with any registered corruption (attribute or parameter
+`corruption`, or a kind of that name) is described from its registry entry: description,
+reference, severity table. Anything else falls back to a generic description built from the
+file's own attributes, so every file gets a card.
 """
 
 from __future__ import annotations
@@ -54,12 +58,32 @@ SOURCES = {
 PSI_SEVERITY = [(500, 1), (250, 2), (100, 3), (75, 4), (50, 5)]
 
 
+def registry_entry(family: str, name) -> object | None:
+    """The entry `name` of registry `family` ("CORRUPTIONS", "SOURCES"), or None (also when absent)."""
+    if not name:
+        return None
+    try:
+        from noisebench import registry
+
+        reg = getattr(registry, family)
+        return reg.get(str(name)) if str(name) in reg else None
+    except Exception:  # noqa: BLE001 - an older layout or a broken plug-in must not stop a card
+        return None
+
+
 def source_info(facts: dict, license_override: str | None = None, cite_override: str | None = None) -> dict:
     meta = facts["meta"]
     name = str(meta.get("dataset") or ("synth" if facts["kind"] == "synth" else "unknown"))
     src = meta.get("source") if isinstance(meta.get("source"), dict) else {}
     official = {"cifar10-python": "cifar10", "mnist-idx": "mnist"}.get(str(src.get("kind")))
     info = dict(SOURCES.get(official or name) or {})
+    entry = registry_entry("SOURCES", official or name)
+    meta_r = dict(getattr(entry, "meta", {}) or {})
+    registered = {k: str(meta_r[k]) for k in ("title", "url", "license", "license_url", "citation", "bibtex")
+                  if meta_r.get(k)}
+    if registered:
+        info = {"title": name, "url": "", "license": "", "citation": "", "bibtex": ""} | info | registered
+        info["license_short"] = registered.get("license", info.get("license_short", ""))[:200]
     if not info:
         info = {"title": name, "url": "",
                 "license": "A lab's own data: its license and citation are not recorded in the file; ask its owner "
@@ -140,11 +164,47 @@ def corruption_lines(facts: dict) -> list[str]:
         else:
             out += ["", "This is the clean variant: no corruption."]
         return out
+    entry = registry_entry("CORRUPTIONS", m.get("corruption") or p.get("corruption") or kind)
+    if entry is not None and kind != "clean":
+        return _registered_corruption_lines(facts, entry)
     if kind == "clean":
         return ["None: this is the clean reference (the source data as loaded, with the split described below). "
                 "Its corrupted variants share its `pair_key`, splits and sample order."]
     return [f"Kind `{kind}` is not described by this noisebench version; its generating parameters are listed "
             "below as recorded in the file."]
+
+
+def _registered_corruption_lines(facts: dict, entry) -> list[str]:
+    m = facts["meta"]
+    p = m.get("params") if isinstance(m.get("params"), dict) else {}
+    meta = dict(getattr(entry, "meta", {}) or {})
+    out = [f"Registered corruption `{entry.name}` ({meta.get('target', 'images')}): "
+           f"{entry.description or 'no description'}."]
+    if meta.get("reference"):
+        out.append(f"Definition and constants: {meta['reference']}.")
+    sev = m.get("severity", p.get("severity"))
+    sevs = m.get("severities", p.get("severities"))
+    if "test/severity" in facts["datasets"]:
+        out.append("Only the test images are stored, once per severity and stacked in that order; "
+                   "`test/severity` gives each row's severity.")
+    if isinstance(sev, int) and sev > 0:
+        out.append(f"**Severity {sev}.**")
+    elif isinstance(sevs, list) and sevs:
+        out.append("**Severities " + ", ".join(str(v) for v in sevs) + ".**")
+    table = meta.get("severities") or {}
+    if table:
+        names = sorted({k for row in table.values() for k in dict(row)})
+        out += ["", "Severity table (parameters per severity, from the registry):", "",
+                "| severity | " + " | ".join(names) + " |", "|---" * (len(names) + 1) + "|"]
+        for lvl in sorted(table, key=lambda v: int(v)):
+            row = dict(table[lvl])
+            out.append(f"| {lvl} | " + " | ".join(str(row.get(n, "")) for n in names) + " |")
+    if meta.get("params"):
+        out += ["", "Parameters and their defaults: " + ", ".join(f"`{k}` = {v}" for k, v in meta["params"].items())
+                + "; the values used are in `params` below."]
+    if entry.module and not str(entry.module).startswith("noisebench"):
+        out.append(f"Defined by the plug-in module `{entry.module}` (not part of noisebench).")
+    return out
 
 
 def _source_flags(facts: dict, default: str) -> list[str]:
@@ -185,6 +245,21 @@ def build_command(facts: dict) -> str:
             return "(built together with its dirty variant by `noisebench synth`; see the parameters)"
         base = "mnist" if (val is not None and m.get("dataset") != "cifar10") else "cifar10"
         args = ["make", base] + (["--val-size", val, "--seed", seed] if val is not None else [])
+    elif kind == "corrupt" and (m.get("corruption") or p.get("corruption")):
+        sev = m.get("severity", p.get("severity"))
+        args = ["make", "corrupt", m.get("corruption") or p.get("corruption")]
+        if isinstance(sev, int) and sev > 0:
+            args += ["--severity", sev]
+        else:
+            args += [a for k, v in sorted((p.get("params") or {}).items()) for a in ("--param", f"{k}={v}")]
+        args += ["--seed", seed]
+    elif kind == "corrupt-test" and (m.get("corruption") or p.get("corruption")):
+        sevs = m.get("severities", p.get("severities")) or []
+        args = ["make", "cifar10-c", "--corruptions", m.get("corruption") or p.get("corruption"),
+                "--severity", ",".join(str(v) for v in sevs)]
+        if p.get("origin") == "release":
+            return "noisebench " + " ".join(shlex.quote(str(a)) for a in args + ["--release", "PATH/TO/CIFAR-10-C"])
+        return "noisebench " + " ".join(shlex.quote(str(a)) for a in args + ["--seed", seed, "--data", "CLEAN.h5"])
     else:
         return f"(kind {kind!r}: see its parameters; this noisebench version does not know its command)"
     args += _source_flags(facts, "mnist" if args[:2] in (["make", "mnist-flip"], ["make", "mnist"]) else "cifar10")

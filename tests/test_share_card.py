@@ -204,3 +204,52 @@ def test_croissant_validates_with_mlcroissant(cards):
         assert not ds.metadata.ctx.issues.errors, k
         assert not ds.metadata.ctx.issues.warnings, (k, ds.metadata.ctx.issues.warnings)
         assert [r.name for r in ds.metadata.record_sets][:1] == ["splits"]
+
+
+def test_registered_source_supplies_license_and_citation(files, tmp_path):
+    from noisebench.dataset_card import write_card
+    from noisebench.registry import SOURCES, register_source
+
+    @register_source("lab", license="CC-BY-4.0 (lab terms)", citation="Lab et al. 2026, Our images.",
+                     url="https://lab.example/data")
+    def lab_loader():  # pragma: no cover - only its metadata is used
+        return None
+
+    try:
+        card, cr = write_card(files["lab-psi8"], out=tmp_path)
+    finally:
+        SOURCES.unregister("lab")
+    text = card.read_text()
+    assert "- license: CC-BY-4.0 (lab terms)" in text and "- cite: Lab et al. 2026, Our images." in text
+    assert "(https://lab.example/data)" in text
+    doc = json.loads(cr.read_text())
+    assert doc["license"] == "CC-BY-4.0 (lab terms)" and doc["citeAs"] == "Lab et al. 2026, Our images."
+
+
+def test_registered_corruption_is_described_from_the_registry(files):
+    """Files of kinds this module has no text for (e.g. a plug-in corruption) are described from the registry."""
+    import copy
+
+    from noisebench.dataset_card import render_card
+    from noisebench.dataset_facts import describe
+    from noisebench.dataset_sources import build_command, corruption_lines, source_info
+    from noisebench.registry import CORRUPTIONS, register_corruption
+
+    @register_corruption("sharetest_noise", target="images", severities={1: {"amount": 0.1}, 2: {"amount": 0.3}},
+                         description="adds test noise", reference="tests/test_share_card.py")
+    def sharetest_noise(x, rng, *, amount: float = 0.1):  # pragma: no cover - only its metadata is used
+        return x
+
+    try:
+        facts = copy.deepcopy(describe(files["cifar10-psi16"], with_file_hash=False))
+        facts["kind"] = facts["meta"]["kind"] = "corrupt"
+        facts["meta"]["corruption"], facts["meta"]["severity"] = "sharetest_noise", 2
+        lines = "\n".join(corruption_lines(facts))
+        assert "Registered corruption `sharetest_noise` (images): adds test noise." in lines
+        assert "**Severity 2.**" in lines and "| 2 | 0.3 |" in lines and "`amount` = 0.1" in lines
+        assert build_command(facts).startswith("noisebench make corrupt sharetest_noise --severity 2 --seed 0")
+        text = render_card(facts, source_info(facts))
+        assert text.startswith("# cifar10-psi16: sharetest_noise-corrupted copy of CIFAR-10")
+        assert "`sharetest_noise`" in text and "## Other attributes" in text
+    finally:
+        CORRUPTIONS.unregister("sharetest_noise")
