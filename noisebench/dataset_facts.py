@@ -219,23 +219,15 @@ def describe(path: str | Path, with_file_hash: bool = True) -> dict:
                               "sha256": (f.meta.get("checksums") or {}).get(name)}
         splits = {}
         for s in f.splits:
-            x, y = f.datasets[f"{s}/x"], f.datasets[f"{s}/y"]
-            splits[s] = {"n": int(x.shape[0]), "x": datasets[f"{s}/x"], "y": datasets[f"{s}/y"]}
-        group_names = sorted({n.rsplit("/", 1)[0] for n in f.datasets if "/" in n})
-        try:
-            group_names = sorted(set(group_names) | {k for k in f.h5.keys() if k not in group_names})
-        except Exception:  # noqa: BLE001
-            pass
-        groups = {}
-        for g in group_names:
-            try:
-                is_group = hasattr(f.h5[g], "keys")
-            except Exception:  # noqa: BLE001
-                continue
-            if is_group:
-                a = _group_attrs(f.h5, g)
-                if a:
-                    groups[g] = a
+            splits[s] = {"n": int(f.datasets[f"{s}/x"].shape[0]), "x": datasets[f"{s}/x"], "y": datasets[f"{s}/y"]}
+        groups = {}  # attributes of groups: those holding datasets and `truth` (synth clean: attributes only)
+        names = {n.rsplit("/", 1)[0] for n in f.datasets if "/" in n}
+        if "truth" in f.h5 and hasattr(f.h5["truth"], "keys"):
+            names.add("truth")
+        for g in sorted(names):
+            a = _group_attrs(f.h5, g)
+            if a:
+                groups[g] = a
         stats = {}
         for key, value in (("label_noise", _label_noise(f)), ("psi", _psi_stats(f, path)),
                            ("synth", _synth_stats(f, groups))):

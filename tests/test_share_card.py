@@ -124,6 +124,7 @@ def test_synth_card_hidden_functions(files, cards):
     assert f"{hf['constants'][0]:.6g}" in text and f"dirty training rows: {n_dirty}" in text
     assert "noisebench synth --rows 140 --cols 6 --dirty-frac 0.1 --sigma 0.5 --seed 3" in text
     assert "This is the clean variant" in cards["synth-clean"][0]
+    assert "x0: " + forms[hf["function_ids"][0]] in cards["synth-clean"][0]  # truth/ holds only attributes there
 
 
 def test_clean_and_custom_cards(cards):
