@@ -113,6 +113,11 @@ def plot_curves(rd: ReportData, db, out_dir: Path) -> list[Path]:
     return written
 
 
+def bar_order(sums: dict) -> list[str]:
+    """Activations with a Δ, sorted by mean Δ ascending (most robust first; ties by name)."""
+    return sorted((a for a, s in sums.items() if s.n), key=lambda a: (sums[a].mean, a))
+
+
 def plot_deltas(rd: ReportData, out_dir: Path) -> list[Path]:
     """One figure per dirty file and setting: Δ per activation, bars sorted by Δ (most robust first),
     error bar = 95% t CI (none for n = 1)."""
@@ -120,11 +125,11 @@ def plot_deltas(rd: ReportData, out_dir: Path) -> list[Path]:
     written = []
     for d in delta_rows(rd):
         sums = {a: d.summary(a) for a in rd.activations if a in d.per}
-        acts = sorted((a for a in sums if sums[a].n), key=lambda a: (sums[a].mean, a))
+        acts = bar_order(sums)
         if not acts:
             continue
         means = [sums[a].mean for a in acts]
-        err = [(sums[a].ci_hi - sums[a].mean) if sums[a].n >= 2 else 0.0 for a in acts]
+        err = [(sums[a].ci_hi - sums[a].mean) if sums[a].n >= 2 else np.nan for a in acts]  # n = 1: no bar
         fig, ax = plt.subplots(figsize=(max(7.5, 0.75 * len(acts) + 2), 4.8), dpi=110)
         ax.bar(range(len(acts)), means, yerr=err, capsize=4, color=[activation_color(a) for a in acts],
                edgecolor=["black" if a == rd.baseline else "none" for a in acts], linewidth=1.5)

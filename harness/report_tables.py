@@ -168,9 +168,10 @@ def delta_tables(rd: ReportData) -> list[Table]:
                          fmt_summary(s) if s.n else "—", s.fmt_ci(3), "—" if base else fmt_p(p),
                          "—" if base else fmt_p(q), f"{nulls}/{runs}"])
         s = dict(d.dirty.setting)
+        varying = rd.row_label(d.dirty, [e.dirty for e in drows]).split(" · ")[1:]
         out.append(Table(f"delta-{d.dirty.file}-{s['model']}-lr{float(s['lr']):g}-e{s['epochs']}",
-                         f"Δ on {d.dirty.file} vs {d.clean.file} ({rd.row_label(d.dirty, [e.dirty for e in drows])}, "
-                         f"{metric_label(d.dirty.metric)}, {delta_direction(d.dirty.metric)})",
+                         f"Δ on {d.dirty.file} vs {d.clean.file} ("
+                         + ", ".join(varying + [metric_label(d.dirty.metric), delta_direction(d.dirty.metric)]) + ")",
                          f"n: seeds with both runs finite. Δ: mean ± sample std over seeds. 95% CI: mean ± "
                          f"t(0.975, n − 1)·s/√n. p: {P_METHOD} of the per-seed Δ against `{rd.baseline}`. "
                          f"Adjusted p (Holm): {HOLM_METHOD}. n/a: undefined (n < 2 in a group, or zero spread in "

@@ -8,6 +8,7 @@ and Welch's test is undefined when both groups have zero spread (0/0). Report co
 from __future__ import annotations
 
 import math
+import warnings
 from dataclasses import dataclass
 
 import numpy as np
@@ -60,16 +61,23 @@ def welch_p(a, b) -> float:
     """Two-sided p-value of Welch's unequal-variance t-test.
 
     NaN (undefined) if either group has fewer than 2 finite values or both groups have zero
-    variance (the statistic is 0/0 or ±∞ with zero degrees of freedom)."""
+    spread, up to rounding (the statistic is 0/0 or ±∞ with zero degrees of freedom)."""
     from scipy import stats
 
     a, b = _finite(a), _finite(b)
     if len(a) < 2 or len(b) < 2:
         return float("nan")
-    if np.var(a, ddof=1) == 0 and np.var(b, ddof=1) == 0:
+    if _no_spread(a) and _no_spread(b):
         return float("nan")
-    p = float(stats.ttest_ind(a, b, equal_var=False).pvalue)
+    with warnings.catch_warnings():  # scipy warns when one group is constant; the test is still defined
+        warnings.simplefilter("ignore", RuntimeWarning)
+        p = float(stats.ttest_ind(a, b, equal_var=False).pvalue)
     return p if math.isfinite(p) else float("nan")
+
+
+def _no_spread(x: list[float]) -> bool:
+    """All values equal up to rounding (e.g. 0.9 − 0.7 vs 0.91 − 0.71 as seed deltas)."""
+    return float(np.ptp(x)) <= 1e-12 * max(1.0, float(np.max(np.abs(x))))
 
 
 def holm(pvalues) -> list[float]:

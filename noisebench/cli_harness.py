@@ -209,7 +209,9 @@ def report(
                                  "activations": rd.activations, "noisebench_version": __version__,
                                  "written_utc": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime())})
     typer.echo(md)
-    typer.echo(f"wrote {len(written)} files to {target}/: " + ", ".join(p.name for p in written))
+    figs = [p for p in written if p.suffix in (".png", ".pdf", ".svg")]
+    typer.echo(f"wrote {target}/: " + ", ".join(p.name for p in written if p not in figs)
+               + (f" and {len(figs) // 3} figures as PNG, PDF and SVG" if figs else ""))
 
 
 @app.command("lr-find", epilog="Example: noisebench lr-find --model resnet18_tv --data datasets_cache/cifar10-psi16.h5 --plot lr_find.png")
