@@ -128,6 +128,11 @@ def corruption_level(g: Group) -> tuple[str, str, float] | None:
     return f"{m['base']}-{m['fam']}{m['rest'] or ''}", m["fam"], level
 
 
+def null_kind(cause: str | None) -> str:
+    """A null cause without its epoch and values: "non-finite train loss at epoch 3" -> "non-finite train loss"."""
+    return re.sub(r"\s+(at epoch\b.*|\(.*)$", "", cause or "").strip() or UNRECORDED
+
+
 def _order_key(g: Group) -> tuple:
     lv = corruption_level(g)
     return (g.dataset, g.role != "clean", lv[0] if lv else g.file, lv[2] if lv else 0.0, g.file, str(g.setting))
@@ -160,7 +165,7 @@ def collect(db, baseline: str = "relu", **filters) -> ReportData:
                 c.values[int(r["seed"])] = float(v)
         elif r["status"] == "null":
             c.nulls += 1
-            c.null_causes[r.get("null_cause") or "unrecorded"] += 1
+            c.null_causes[null_kind(r.get("null_cause"))] += 1
         else:
             c.failed += 1
         if r["activation"] not in acts:

@@ -104,7 +104,7 @@ def final_tables(rd: ReportData) -> list[Table]:
                     notes.append(note)
         head = ["data · setting"] + acts
         out.append(Table(f"final-{ds}-{metric}", f"{ds}: final {metric_label(metric)} ({'lower' if lb else 'higher'} is better)",
-                         f"Mean ± sample std over seeds of the final-epoch {metric_label(metric)}; one seed shows the "
+                         f"Mean ± sample std over seeds of each run's final {metric_label(metric)}; one seed shows the "
                          "value and n = 1. Null and failed runs are excluded from the mean and counted below. "
                          "**Bold**: best in the row; †: best in the column among the rows of the same data file.",
                          head, [[lab] + row for lab, row in zip(labels, cells)], notes))
