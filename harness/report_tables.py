@@ -98,7 +98,10 @@ def final_tables(rd: ReportData) -> list[Table]:
         notes = []
         for g, lab, row in zip(gs, labels, cells):
             for j, a in enumerate(acts):
-                note = _mixed_note(f"{lab} / {a}", g.cells[a].identities) if a in g.cells else None
+                c = g.cells.get(a)
+                if c is not None and not c.values and c.nulls:
+                    row[j] = f"— (null {c.nulls}/{c.runs})"
+                note = _mixed_note(f"{lab} / {a}", c.identities) if c is not None else None
                 if note:
                     row[j] += f" {MIXED}"
                     notes.append(note)

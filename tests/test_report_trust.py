@@ -118,6 +118,7 @@ def test_report_tables_n1_holm_na_and_latex(cli, tmp_path):
     runs = _study(acts=("relu", "elu", "tanh"), seeds=3)
     # one activation with a single seed, one with zero spread in both groups of the delta test
     runs = [r for r in runs if not (r.config["activation"] == "tanh" and r.config["seed"] > 0)]
+    runs.append(_run("mish", "cifar10-clean", "clean", 0, 0, status="null"))
     db = _db(tmp_path / "r.db", runs)
     out = tmp_path / "rep"
     r = cli("report", "--db", db, "--out", out, "--no-plots")
@@ -125,6 +126,7 @@ def test_report_tables_n1_holm_na_and_latex(cli, tmp_path):
     md = (out / "report.md").read_text()
     assert "(n = 1)" in md and "± 0 " not in md and "± 0.000" not in md and "± nan" not in md
     assert "adjusted p (Holm)" in md and "Holm step-down" in md and "Welch" in md
+    assert "| cifar10-clean | **0.91 ± 0.01** | 0.9 ± 0.01 | — (null 1/1) | 0.85 (n = 1) |" in md
     delta = md[md.index("## Δ on cifar10-psi16"):]
     tanh = next(ln for ln in delta.splitlines() if ln.startswith("| tanh"))
     assert tanh.count("n/a") >= 3  # CI, p and adjusted p are undefined for one seed
@@ -265,3 +267,18 @@ def test_figures_three_formats_level_plot_sorted_bars(cli, tmp_path):
     assert activation_color("mypkg.acts:Snake") == activation_color("mypkg.acts:Snake")
     svg = next(p for p in out.iterdir() if p.name.startswith("delta-vs-level") and p.suffix == ".svg").read_text()
     assert BUILTIN_COLORS["relu"] in svg and BUILTIN_COLORS["elu"] in svg
+
+
+def test_report_holm_column_adjusts_the_row_family(cli, tmp_path):
+    import csv
+
+    out = tmp_path / "rep"
+    db = _db(tmp_path / "r.db", _study(acts=("relu", "elu", "tanh"), seeds=3))
+    assert cli("report", "--db", db, "--out", out, "--no-plots").code == 0
+    with open(out / "delta.csv") as f:
+        rows = {x["activation"]: x for x in csv.DictReader(f)}
+    (a, pa), (b, pb) = sorted(((k, float(rows[k]["p_vs_relu"])) for k in ("elu", "tanh")), key=lambda t: t[1])
+    # m = 2 defined tests: smaller p × 2, larger p × 1, then the running maximum
+    assert float(rows[a]["p_holm_vs_relu"]) == pytest.approx(min(1.0, 2 * pa))
+    assert float(rows[b]["p_holm_vs_relu"]) == pytest.approx(max(min(1.0, 2 * pa), pb))
+    assert rows["relu"]["p_vs_relu"] == "nan"  # the baseline is not tested against itself
