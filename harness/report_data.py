@@ -23,8 +23,26 @@ def higher_is_better(metric: str) -> bool:
     return metric.endswith("acc") or metric.endswith("top3")
 
 
+_NAMES = {"acc": "top-1 accuracy", "loss": "loss", "top3": "top-3 accuracy"}
+
+
 def metric_label(metric: str) -> str:
-    return {"val_loss": "val MSE", "val_acc": "val top-1 accuracy", "val_top3": "val top-3 accuracy"}.get(metric, metric)
+    """A final-metric key in words, saying which epoch it is read at when the key says so:
+    val_acc -> 'val top-1 accuracy', selected_test_acc -> 'test top-1 accuracy at the val-selected epoch'."""
+    for prefix, where in (("selected_", " at the val-selected epoch"), ("last_", " at the last epoch"), ("", "")):
+        if metric.startswith(prefix):
+            split, _, m = metric[len(prefix):].partition("_")
+            if split in ("val", "test", "train") and m in _NAMES:
+                what = "MSE" if m == "loss" and split != "train" else _NAMES[m]
+                return f"{split} {what}{where}"
+    return metric
+
+
+def epoch_metric(metric: str) -> str:
+    """The per-epoch key behind a final-metric key (selected_test_acc -> val_acc: the curve selection used)."""
+    if metric.startswith(("selected_", "last_")):
+        return "val_" + metric.rsplit("_", 1)[-1]
+    return metric
 
 
 def delta_direction(metric: str) -> str:

@@ -122,6 +122,10 @@ class Staging:
             os.replace(self.dir, self.out)
             return [self.out / n for n in names]
         check_target(self.out, self.force)
+        odd = [n for n in names + [MANIFEST] if (self.out / n).is_symlink()
+               or ((self.out / n).exists() and not (self.out / n).is_file())]
+        if odd:  # never replace a link, a folder or a device planted at a report file's name
+            raise UserError(f"{self.out / odd[0]} is not a regular file; remove it or choose another --out")
         clash = [n for n in names + [MANIFEST] if (self.out / n).exists()]
         if clash and not self.force:
             raise UserError(f"{self.out / clash[0]} exists; pass --force to replace it, or choose another --out")

@@ -13,7 +13,8 @@ import numpy as np
 
 from noisebench.harness.report_colors import activation_color
 from noisebench.harness.report_data import (
-    LEVEL_AXIS, ReportData, corruption_level, delta_direction, delta_rows, higher_is_better, metric_label,
+    LEVEL_AXIS, ReportData, corruption_level, delta_direction, delta_rows, epoch_metric, higher_is_better,
+    metric_label,
 )
 from noisebench.harness.report_output import setting_tag, slug
 
@@ -77,7 +78,7 @@ def plot_curves(rd: ReportData, db, out_dir: Path) -> list[Path]:
     for g in rd.groups:
         by.setdefault((g.dataset, g.setting), []).append(g)
     for (ds, setting), gs in by.items():
-        metric = gs[0].metric
+        metric = epoch_metric(gs[0].metric)  # a selected/last final key: draw the val metric per epoch
         fig, axes = plt.subplots(1, len(gs), figsize=(6.2 * len(gs), 4.8), dpi=110, sharey=True, squeeze=False)
         positive, drawn = True, 0
         for ax, g in zip(axes[0], gs):

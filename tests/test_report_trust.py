@@ -222,6 +222,12 @@ def test_rerun_refuses_without_force_and_force_replaces(cli, tmp_path):
     assert not any(n.endswith((".png", ".pdf", ".svg")) for n in after), "stale figures of the old report remain"
     assert "mine.txt" in after and "report.md" in after
     assert not [p for p in tmp_path.iterdir() if p.name.startswith(".rep.tmp-")]
+    # a link planted at a report file's name is refused even with --force, and nothing is written
+    other = tmp_path / "other"
+    other.mkdir()
+    (other / "summary.csv").symlink_to(tmp_path / "r.db")
+    line = _one_line_error(cli("report", "--db", db, "--out", other, "--no-plots", "--force"))
+    assert "not a regular file" in line and sorted(p.name for p in other.iterdir()) == ["summary.csv"]
 
 
 def test_failed_report_writes_nothing(cli, tmp_path, monkeypatch):
@@ -282,3 +288,22 @@ def test_report_holm_column_adjusts_the_row_family(cli, tmp_path):
     assert float(rows[a]["p_holm_vs_relu"]) == pytest.approx(min(1.0, 2 * pa))
     assert float(rows[b]["p_holm_vs_relu"]) == pytest.approx(max(min(1.0, 2 * pa), pb))
     assert rows["relu"]["p_vs_relu"] == "nan"  # the baseline is not tested against itself
+
+
+def test_selected_epoch_metric_is_named_and_plotted(cli, tmp_path):
+    from noisebench.harness.report_data import metric_label
+
+    assert metric_label("selected_test_acc") == "test top-1 accuracy at the val-selected epoch"
+    assert metric_label("last_val_loss") == "val MSE at the last epoch" and metric_label("val_acc") == "val top-1 accuracy"
+    runs = _study(seeds=2)
+    for r in runs:  # final metric read at the val-selected epoch; the per-epoch curves hold val_acc
+        v = r.final["val_acc"]
+        r.final = {"metric": "selected_test_acc", "selected_test_acc": v - 0.01, "last_test_acc": v - 0.02,
+                   "metric_value": v - 0.01, "epochs_done": 3}
+    out = tmp_path / "rep"
+    r = cli("report", "--db", _db(tmp_path / "r.db", runs), "--out", out)
+    assert r.code == 0, r.err
+    md = (out / "report.md").read_text()
+    assert "## cifar10: test top-1 accuracy at the val-selected epoch (higher is better)" in md
+    assert "| cifar10-psi16 | 0.7 ± 0.01 |" in md.replace("**", "")  # relu dirty: mean(0.70, 0.72) − 0.01
+    assert any(p.name.startswith("curves_cifar10_") and p.suffix == ".svg" for p in out.iterdir())
