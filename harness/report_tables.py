@@ -108,7 +108,7 @@ def final_tables(rd: ReportData) -> list[Table]:
         head = ["data · setting"] + acts
         what = metric_label(metric) if " epoch" in metric_label(metric) else f"final {metric_label(metric)}"
         out.append(Table(f"final-{ds}-{metric}", f"{ds}: {what} ({'lower' if lb else 'higher'} is better)",
-                         f"Mean ± sample std over seeds of each run's final {metric_label(metric)}; one seed shows the "
+                         f"Mean ± sample std over seeds of each run's {what}; one seed shows the "
                          "value and n = 1. Null and failed runs are excluded from the mean and counted below. "
                          "**Bold**: best in the row; †: best in the column among the rows of the same data file.",
                          head, [[lab] + row for lab, row in zip(labels, cells)], notes))
