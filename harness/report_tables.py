@@ -18,7 +18,8 @@ from noisebench.harness.report_data import (  # noqa: F401  (re-exported for cal
     SETTING_FIELDS, Cell, DeltaRow, Group, ReportData, collect, delta_direction, delta_rows, higher_is_better,
     metric_label, mixed_identity,
 )
-from noisebench.harness.stats import Summary, holm, summarize, welch_p
+from noisebench.harness.report_output import setting_tag
+from noisebench.harness.stats import Summary, holm, welch_p
 
 MIXED = "§"
 P_METHOD = "two-sided Welch t-test over seeds"
@@ -171,9 +172,8 @@ def delta_tables(rd: ReportData) -> list[Table]:
             rows.append([a + (" (baseline)" if base else "") + (f" {MIXED}" if note else ""), str(s.n),
                          fmt_summary(s) if s.n else "—", s.fmt_ci(3), "—" if base else fmt_p(p),
                          "—" if base else fmt_p(q), f"{nulls}/{runs}"])
-        s = dict(d.dirty.setting)
         varying = rd.row_label(d.dirty, [e.dirty for e in drows]).split(" · ")[1:]
-        out.append(Table(f"delta-{d.dirty.file}-{s['model']}-lr{float(s['lr']):g}-e{s['epochs']}",
+        out.append(Table(f"delta-{d.dirty.file}-{setting_tag(d.dirty.setting, acts)}",
                          f"Δ on {d.dirty.file} vs {d.clean.file} ("
                          + ", ".join(varying + [metric_label(d.dirty.metric), delta_direction(d.dirty.metric)]) + ")",
                          f"n: seeds with both runs finite. Δ: mean ± sample std over seeds. 95% CI: mean ± "
