@@ -238,7 +238,7 @@ def summarize(db, configs: list[RunConfig], pairs: list[DataPair] | None = None)
 
 
 def fmt_summary(s: Summary, digits: int = 4) -> str:
-    return "—" if s.n == 0 else f"{s.mean:.{digits}g} ± {s.std:.2g}"
+    return s.fmt(digits)  # one seed: "value (n = 1)", never "± 0"
 
 
 def format_table(rows: list[RobustnessRow]) -> str:

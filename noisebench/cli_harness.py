@@ -200,38 +200,59 @@ def robustness(
         typer.echo(f"failed: {label}: {err}", err=True)
 
 
-@app.command(epilog="Example: noisebench report --db results/noisebench.db --out results/report --baseline relu")
+@app.command(epilog="Examples: noisebench report    (writes results/reports/<study>/)\n\n"
+             "noisebench report --db results/noisebench.db --out results/paper --baseline relu --force")
 def report(
     db: Path = typer.Option(DEFAULT_DB, "--db", help=_DB_HELP),
-    out: Path = typer.Option(Path("results/report"), "--out", help="Output folder for report.md, CSVs and PNGs."),
+    out: Optional[Path] = typer.Option(None, "--out", help="Output folder (default: results/reports/STUDY, named after "
+                                       "the datasets, models, activations, epochs, LRs and LR policies in it)."),
     baseline: str = typer.Option("relu", help="Activation the p-values compare against."),
     dataset: Optional[str] = typer.Option(None, help="Only this dataset (e.g. synth, mnist, cifar10)."),
     model: Optional[str] = typer.Option(None, help="Only this model."),
-    plots: bool = typer.Option(True, "--plots/--no-plots", help="Write PNG plots."),
+    plots: bool = typer.Option(True, "--plots/--no-plots", help="Write the figures (PNG, PDF, SVG)."),
+    force: bool = typer.Option(False, "--force", help="Replace a report already in the output folder."),
 ):
-    """Markdown + CSV tables (rows = data/setting, columns = activation, best marked, p vs baseline,
-    null runs) and PNG plots (curves with std bands, delta bars with 95% CI) from the database."""
-    from noisebench.harness.report_plots import plot_curves, plot_deltas
-    from noisebench.harness.report_tables import build_markdown, collect, write_csv
+    """Tables as markdown, CSV and LaTeX (rows = data/setting, columns = activation; mean ± std over seeds,
+    Δ with 95% t CIs, Welch p vs the baseline with Holm-adjusted p, null-run accounting) and figures as
+    PNG + PDF + SVG (curves, Δ bars sorted by Δ, Δ vs corruption level). Refuses to replace an existing
+    report without --force; writes atomically."""
+    import time
+
+    from noisebench import __version__
+    from noisebench.harness.report_latex import build_latex
+    from noisebench.harness.report_output import REPORTS_DIR, Staging, check_target, study_name
+    from noisebench.harness.report_plots import plot_curves, plot_delta_vs_level, plot_deltas
+    from noisebench.harness.report_tables import build_markdown, build_tables, collect, write_csv
     from noisebench.harness.results_db import ResultsDB
 
     filters = {k: v for k, v in (("dataset", dataset), ("model", model)) if v}
-    if out.exists() and not out.is_dir():
-        raise UserError(f"--out {out} is a file; give a folder")
+    if out is not None:
+        check_target(out, force)
     with ResultsDB(db, readonly=True) as rdb:
         rd = collect(rdb, baseline=baseline, **filters)
         if not rd.groups:
             raise UserError(f"no runs in {db}" + (f" matching {filters}" if filters else "") + "; run `noisebench robustness` first")
         if baseline not in rd.activations:
             typer.echo(f"note: baseline {baseline!r} has no runs; p-values are n/a (use --baseline)", err=True)
-        out.mkdir(parents=True, exist_ok=True)
-        md = build_markdown(rd)
-        (out / "report.md").write_text(md)
-        written = [out / "report.md"] + write_csv(rd, out)
-        if plots:
-            written += plot_curves(rd, rdb, out) + plot_deltas(rd, out)
+        study = study_name(rd)
+        target = out if out is not None else REPORTS_DIR / study
+        tables = build_tables(rd)
+        md = build_markdown(rd, tables)
+        with Staging(target, force) as st:
+            st.path("report.md").write_text(md)
+            st.path("tables.tex").write_text(build_latex(tables))
+            write_csv(rd, st.dir)
+            if plots:
+                plot_curves(rd, rdb, st.dir)
+                plot_deltas(rd, st.dir)
+                plot_delta_vs_level(rd, st.dir)
+            written = st.commit({"study": study, "db": str(db), "baseline": baseline, "filters": filters,
+                                 "activations": rd.activations, "noisebench_version": __version__,
+                                 "written_utc": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime())})
     typer.echo(md)
-    typer.echo("wrote " + ", ".join(str(p) for p in written))
+    figs = [p for p in written if p.suffix in (".png", ".pdf", ".svg")]
+    typer.echo(f"wrote {target}/: " + ", ".join(p.name for p in written if p not in figs)
+               + (f" and {len(figs) // 3} figures as PNG, PDF and SVG" if figs else ""))
 
 
 @app.command("lr-find", epilog="Example: noisebench lr-find --model resnet18_tv --data datasets_cache/cifar10-psi16.h5 --plot lr_find.png")
