@@ -25,7 +25,7 @@ POLICY_KNOBS = {
     "triangular": ("base_lr", "base_div", "half_cycle"),
     "onecycle": ("div", "final_div", "pct_start"),
 }
-GENERAL_KNOBS = ("augment", "momentum", "betas", "chance_margin", "fp32")
+GENERAL_KNOBS = ("augment", "momentum", "betas", "chance_margin", "fp32", "subset")
 
 
 @dataclass(frozen=True)

@@ -265,6 +265,13 @@ def no_val_error(path) -> UserError:
         "with this noisebench (`noisebench make ...` writes train/val/test) and train on the new file")
 
 
+def _take(x, y, idx):
+    import torch
+
+    t = torch.as_tensor(idx, device=x.device)
+    return x.index_select(0, t), y.index_select(0, t)
+
+
 def prepare(cfg: RunConfig, device, for_training: bool = False):
     """Load and check everything a run needs; returns (TrainData, meta). Raises UserError on bad input.
 
@@ -284,12 +291,18 @@ def prepare(cfg: RunConfig, device, for_training: bool = False):
     val_name = "val" if "val" in splits else "test" if "test" in splits else None
     if val_name is None:
         raise UserError(f"{cfg.data}: needs a val or test split to validate on (has {', '.join(splits)})")
+    task = info["task"]
+    extra = cfg.extra_dict()
+    if extra.get("subset"):  # a stratified smoke-study subset of every split (harness/subset.py)
+        from noisebench.harness.subset import subset_indices
+
+        n = int(extra["subset"])
+        splits = {s: _take(sx, sy, subset_indices(sy.cpu().numpy(), n, task == "classification"))
+                  for s, (sx, sy) in splits.items()}
     x = splits["train"][0]
     images = x.dtype.is_floating_point is False and x.ndim in (3, 4)
-    task = info["task"]
     _check_model_for_data(cfg, task, images, cfg.data)
     resolve_activation(cfg.activation)  # unknown activation -> UserError now, not mid-run
-    extra = cfg.extra_dict()
     aug = extra.get("augment")
     if aug is None:
         aug = "crop_flip" if images and info["dataset"] in ("cifar10", "psi") else "none"

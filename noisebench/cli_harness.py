@@ -17,8 +17,15 @@ _DB_HELP = "Results database (SQLite)."
 _POLICY_HELP = "LR policy: fixed, step (StepLR), triangular (Smith's CLR), onecycle (fastai one-cycle)."
 
 
-def _knobs(step_size, gamma, momentum, augment) -> dict:
-    k = {"step_size": step_size, "gamma": gamma, "momentum": momentum, "augment": augment}
+_SUBSET_HELP = ("Smoke study: train/evaluate on a stratified subset of N rows of every split (the same rows in "
+                "every run; part of the run's identity, so subset runs are separate runs).")
+
+
+def _knobs(step_size, gamma, momentum, augment, subset=None) -> dict:
+    from noisebench.harness.subset import validate_subset
+
+    k = {"step_size": step_size, "gamma": gamma, "momentum": momentum, "augment": augment,
+         "subset": validate_subset(subset)}
     return {a: b for a, b in k.items() if b is not None}
 
 
@@ -50,6 +57,7 @@ def train(
     gamma: Optional[float] = typer.Option(None, help="StepLR factor (policy step)."),
     momentum: Optional[float] = typer.Option(None, help="SGD momentum (default 0.9)."),
     augment: Optional[str] = typer.Option(None, help="none or crop_flip (default: crop_flip for CIFAR, else none)."),
+    subset: Optional[int] = typer.Option(None, "--subset", help=_SUBSET_HELP),
     seed: int = typer.Option(0, help="Seed of the weights, data order and augmentation."),
     device: str = typer.Option("auto", help="auto (CUDA if available), cpu, cuda, cuda:N."),
     compile: bool = typer.Option(False, "--compile", help="torch.compile the model (GPU; slower start)."),
@@ -80,7 +88,7 @@ def train(
     recipe = recipe.with_overrides(model=model, epochs=epochs, batch_size=batch_size, lr=lr, optimizer=optimizer,
                                    lr_policy=lr_policy, weight_decay=weight_decay)
     cfg = config_from_recipe(data, data_role(meta), recipe, activation, seed, device, compile,
-                             _knobs(step_size, gamma, momentum, augment))
+                             _knobs(step_size, gamma, momentum, augment, subset))
     preflight(cfg)
     if dry_run:
         _print_key_inputs(cfg)
@@ -161,6 +169,7 @@ def robustness(
     step_size: Optional[int] = typer.Option(None, help="StepLR step in epochs (policy step)."),
     gamma: Optional[float] = typer.Option(None, help="StepLR factor (policy step)."),
     momentum: Optional[float] = typer.Option(None, help="SGD momentum (default 0.9)."),
+    subset: Optional[int] = typer.Option(None, "--subset", help=_SUBSET_HELP),
     device: str = typer.Option("auto", help="auto (CUDA if available), cpu, cuda, cuda:N."),
     compile: bool = typer.Option(False, "--compile", help="torch.compile each model (GPU)."),
     jobs: int = typer.Option(1, "--jobs", "-j", help="Runs trained at once in worker processes (CPU: 1 thread each; use the number of free cores). Results do not depend on it."),
@@ -189,7 +198,7 @@ def robustness(
                    + (f" ({p.recipe.source})" if p.recipe.source else ""))
     overrides = dict(model=model, epochs=epochs, batch_size=batch_size, lr=lr, optimizer=optimizer,
                      lr_policy=lr_policy, weight_decay=weight_decay)
-    configs = plan(pairs, acts, list(range(seeds)), overrides, device, compile, _knobs(step_size, gamma, momentum, None))
+    configs = plan(pairs, acts, list(range(seeds)), overrides, device, compile, _knobs(step_size, gamma, momentum, None, subset))
     preflight_all(configs)  # bad settings fail here, before the database is created
     with ResultsDB(db) as rdb:
         out = run_grid(configs, rdb, force=force, jobs=jobs, preflight=False)
