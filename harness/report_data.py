@@ -89,6 +89,7 @@ class Cell:
     keys: list = field(default_factory=list)
     identities: set = field(default_factory=set)  # run_identity of the completed (ok or null) runs
     null_causes: Counter = field(default_factory=Counter)
+    act_params: list = field(default_factory=list)  # per ok run: {param: {"mean", ...}} of its activations
 
     @property
     def summary(self) -> Summary:
@@ -181,6 +182,8 @@ def collect(db, baseline: str = "relu", **filters) -> ReportData:
             v = final.get(metric)
             if v is not None and math.isfinite(float(v)):
                 c.values[int(r["seed"])] = float(v)
+            if final.get("activation_params"):
+                c.act_params.append(final["activation_params"])
         elif r["status"] == "null":
             c.nulls += 1
             c.null_causes[null_kind(r.get("null_cause"))] += 1

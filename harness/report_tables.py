@@ -19,7 +19,7 @@ from noisebench.harness.report_data import (  # noqa: F401  (re-exported for cal
     metric_label, mixed_identity,
 )
 from noisebench.harness.report_output import setting_tag
-from noisebench.harness.stats import Summary, holm, welch_p
+from noisebench.harness.stats import Summary, holm, summarize, welch_p
 
 MIXED = "§"
 P_METHOD = "two-sided Welch t-test over seeds"
@@ -214,10 +214,37 @@ def null_tables(rd: ReportData) -> list[Table]:
     return [rate, per]
 
 
+def activation_param_tables(rd: ReportData) -> list[Table]:
+    """Learned activation parameters (TAct/mTAct alpha, beta; PReLU slopes; trainable plug-ins):
+    per data file and activation, the mean over sites of each parameter, then mean ± std over seeds."""
+    cols = []  # (activation, parameter)
+    for g in rd.groups:
+        for a, c in g.cells.items():
+            for run in c.act_params:
+                for name in run:
+                    if (a, name) not in cols:
+                        cols.append((a, name))
+    if not cols:
+        return []
+    cols.sort(key=lambda an: (rd.activations.index(an[0]) if an[0] in rd.activations else 99, an[1]))
+    body = []
+    for g in rd.groups:
+        row = [g.file if len({h.setting for h in rd.groups if h.file == g.file}) == 1 else rd.row_label(g, rd.groups)]
+        for a, name in cols:
+            c = g.cells.get(a)
+            vals = [run[name]["mean"] for run in (c.act_params if c else []) if name in run and run[name].get("mean") is not None]
+            row.append(fmt_summary(summarize(vals)) if vals else "—")
+        body.append(row)
+    return [Table("activation-params", "Learned activation parameters",
+                  "Mean over the activation's sites of each trainable parameter at the end of training, then mean ± "
+                  "std over seeds (n = 1: the single value). TAct/mTAct store alpha and beta before squaring (mTAct "
+                  "uses their squares).", ["data"] + [f"{a} {n}" for a, n in cols], body)]
+
+
 def build_tables(rd: ReportData) -> list[Table]:
     if not rd.has_values:
         return null_tables(rd)
-    return final_tables(rd) + delta_tables(rd) + null_tables(rd)
+    return final_tables(rd) + delta_tables(rd) + activation_param_tables(rd) + null_tables(rd)
 
 
 def _md(t: Table) -> str:

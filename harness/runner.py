@@ -351,15 +351,19 @@ def summarize(epochs: list[dict], task: str, train_s: float, samples: int, has_t
     return final
 
 
-def execute_run(cfg: RunConfig, progress: bool = False, on_epoch=None) -> RunResult:
+def execute_run(cfg: RunConfig, progress: bool = False, on_epoch=None, checkpoint_dir: str | Path | None = None) -> RunResult:
     """Train one configuration from fresh weights and return its result (never writes the DB).
 
-    `on_epoch(metrics)` is called after each epoch (e.g. to drive a progress display)."""
+    `on_epoch(metrics)` is called after each epoch (e.g. to drive a progress display).
+    `checkpoint_dir`: save the selected and last weights there (harness/run_artifacts.py); the
+    learned activation parameters are recorded in every run's final metrics."""
     import torch
 
     from noisebench.harness.divergence import DivergencePolicy
     from noisebench.harness.lr_schedules import make_scheduler
     from noisebench.harness.models import build_model
+    from noisebench.harness.activations import resolve_activation
+    from noisebench.harness.run_artifacts import BestWeights, SiteTracker, learned_activation_params, save_checkpoints
     from noisebench.harness.train_loop import TrainSettings, steps_per_epoch, train
 
     from noisebench.harness.identity import run_identity, run_key
@@ -383,7 +387,9 @@ def execute_run(cfg: RunConfig, progress: bool = False, on_epoch=None) -> RunRes
     try:
         torch.manual_seed(cfg.seed)
         num_outputs = data.num_classes if data.task == "classification" else 1
-        model = build_model(cfg.model, cfg.activation, data.in_shape, num_outputs).to(device)
+        sites = SiteTracker(resolve_activation(cfg.activation))
+        model = build_model(cfg.model, sites, data.in_shape, num_outputs).to(device)
+        best = BestWeights(data.task) if checkpoint_dir is not None else None
         channels_last = device.type == "cuda" and data.images
         if channels_last:
             model = model.to(memory_format=torch.channels_last)
@@ -407,6 +413,8 @@ def execute_run(cfg: RunConfig, progress: bool = False, on_epoch=None) -> RunRes
                 shown = {k: f"{m[k]:.4g}" for k in ("train_loss", "val_loss", "val_acc") if k in m}
                 bar.set_postfix(shown, refresh=False)
                 bar.update(1)
+            if best is not None:
+                best.update(model, m)
             if on_epoch is not None:
                 on_epoch(m)
 
@@ -423,6 +431,10 @@ def execute_run(cfg: RunConfig, progress: bool = False, on_epoch=None) -> RunRes
         if bar is not None:
             bar.close()
     final = summarize(out.epochs, data.task, out.train_s, out.samples, has_test=data.test is not None)
+    final["activation_params"] = learned_activation_params(sites.sites)
+    if best is not None and out.epochs:
+        final["checkpoints"] = save_checkpoints(checkpoint_dir, base["key"], model, best, int(out.epochs[-1]["epoch"]),
+                                                base["config"], identity)
     status = "null" if out.null_cause else "ok"
     return RunResult(status=status, null_cause=out.null_cause, epochs=out.epochs, final=final,
                      wall_s=time.perf_counter() - t0, **base)

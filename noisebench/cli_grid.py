@@ -57,6 +57,7 @@ def grid(
     spread: bool = typer.Option(False, "--spread", help="ray: spread runs over nodes (SPREAD scheduling) instead of packing."),
     db: Path = typer.Option(DEFAULT_DB, "--db", help="Results database (SQLite), written by this process only."),
     force: bool = typer.Option(False, "--force", help="Rerun runs already in the database."),
+    save_checkpoint: bool = typer.Option(False, "--save-checkpoint", help="Save selected and last weights to checkpoints/ next to the database (Ray: a path all nodes share)."),
     dry_run: bool = typer.Option(False, "--dry-run", help="Print the expanded runs and which are done; train nothing."),
 ):
     """Expand a grid of runs and train what is not yet in the database, here or on a Ray cluster.
@@ -66,6 +67,7 @@ def grid(
     from noisebench.harness.executors import LocalExecutor, RayExecutor, dry_run_rows, run_grid
     from noisebench.harness.grid_config import GridSpec, expand, load_grid, parse_list, parse_lrs, parse_seeds
     from noisebench.harness.results_db import ResultsDB
+    from noisebench.harness.run_artifacts import checkpoint_dir_for
     from noisebench.harness.subset import validate_subset
 
     if executor not in ("local", "ray"):
@@ -106,11 +108,12 @@ def grid(
                    + (f"; all {len(rows)} would run again (--force)" if force else ""))
         return
 
+    ckpt = checkpoint_dir_for(db) if save_checkpoint else None
     if executor == "ray":
         ex = RayExecutor(address=address, gpus_per_run=gpus_per_run, cpus_per_run=cpus_per_run, retries=retries,
-                         max_in_flight=max_in_flight, spread=spread)
+                         max_in_flight=max_in_flight, spread=spread, checkpoint_dir=ckpt)
     else:
-        ex = LocalExecutor(jobs=jobs)
+        ex = LocalExecutor(jobs=jobs, checkpoint_dir=ckpt)
 
     def on_result(c, res, node, out):
         f = res.final or {}

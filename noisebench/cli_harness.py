@@ -17,6 +17,8 @@ _DB_HELP = "Results database (SQLite)."
 _POLICY_HELP = "LR policy: fixed, step (StepLR), triangular (Smith's CLR), onecycle (fastai one-cycle)."
 
 
+_CKPT_HELP = ("Save the selected-epoch and last-epoch weights to checkpoints/ next to the database, "
+              "keyed by run identity (torch.load(..., weights_only=True) reads them).")
 _SUBSET_HELP = ("Smoke study: train/evaluate on a stratified subset of N rows of every split (the same rows in "
                 "every run; part of the run's identity, so subset runs are separate runs).")
 
@@ -63,6 +65,7 @@ def train(
     compile: bool = typer.Option(False, "--compile", help="torch.compile the model (GPU; slower start)."),
     db: Path = typer.Option(DEFAULT_DB, "--db", help=_DB_HELP),
     force: bool = typer.Option(False, "--force", help="Train again even if this exact run is in the database."),
+    save_checkpoint: bool = typer.Option(False, "--save-checkpoint", help=_CKPT_HELP),
     dry_run: bool = typer.Option(False, "--dry-run", help="Verify the data and print the run key and every input it hashes; train nothing, write nothing."),
 ):
     """Train one model on one file from fresh weights, record it in the database, print its metrics.
@@ -73,6 +76,7 @@ def train(
     from noisebench.harness.recipes import recipe_for
     from noisebench.harness.results_db import ResultsDB
     from noisebench.harness.robustness import _meta, config_from_recipe
+    from noisebench.harness.run_artifacts import checkpoint_dir_for
     from noisebench.harness.runner import data_role, execute_run, preflight
 
     meta = _meta(data)
@@ -98,7 +102,8 @@ def train(
             r = rdb.runs(key=cfg.key())[0]
             typer.echo(f"already in {db} (status {r['status']}, final {r['metric']} = {r['metric_value']}); --force to retrain")
             return
-        res = execute_run(cfg, progress=True, on_epoch=lambda m: typer.echo(_epoch_line(m)))
+        res = execute_run(cfg, progress=True, on_epoch=lambda m: typer.echo(_epoch_line(m)),
+                          checkpoint_dir=checkpoint_dir_for(db) if save_checkpoint else None)
         rdb.record(res)
     f = res.final
     if res.status == "failed":
@@ -175,12 +180,14 @@ def robustness(
     jobs: int = typer.Option(1, "--jobs", "-j", help="Runs trained at once in worker processes (CPU: 1 thread each; use the number of free cores). Results do not depend on it."),
     db: Path = typer.Option(DEFAULT_DB, "--db", help=_DB_HELP),
     force: bool = typer.Option(False, "--force", help="Rerun configurations already in the database."),
+    save_checkpoint: bool = typer.Option(False, "--save-checkpoint", help=_CKPT_HELP),
 ):
     """Train each activation on the clean and the dirty variant of each dataset over seeds; print
     clean, dirty and delta (mean ± std, 95% t CI) and the null-run count. Resumable: finished runs are skipped."""
     from noisebench.harness.grid_config import preflight_all
     from noisebench.harness.results_db import ResultsDB
     from noisebench.harness.robustness import format_table, pair_for, plan, run_grid, suite_files, summarize
+    from noisebench.harness.run_artifacts import checkpoint_dir_for
 
     if seeds < 1:
         raise UserError(f"--seeds must be >= 1, got {seeds}")
@@ -201,7 +208,8 @@ def robustness(
     configs = plan(pairs, acts, list(range(seeds)), overrides, device, compile, _knobs(step_size, gamma, momentum, None, subset))
     preflight_all(configs)  # bad settings fail here, before the database is created
     with ResultsDB(db) as rdb:
-        out = run_grid(configs, rdb, force=force, jobs=jobs, preflight=False)
+        out = run_grid(configs, rdb, force=force, jobs=jobs, preflight=False,
+                       checkpoint_dir=checkpoint_dir_for(db) if save_checkpoint else None)
         rows = summarize(rdb, configs)
     typer.echo(format_table(rows))
     typer.echo(f"{out.ran} runs trained ({out.ok} ok, {out.null} null, {out.failed} failed), {out.skipped} already in {db}")
