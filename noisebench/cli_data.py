@@ -55,15 +55,30 @@ def info(file: Path = typer.Argument(..., help="A noisebench HDF5 file.")):
         typer.echo(render(f))
 
 
+class VerificationFailed(UserError):
+    """The file is readable but its data or attributes differ from what was recorded (exit status 1)."""
+
+    exit_code = 1
+
+
 @app.command(epilog="Example: noisebench verify datasets_cache/cifar10-psi16.h5")
 def verify(file: Path = typer.Argument(..., help="A noisebench HDF5 file.")):
-    """Recompute every dataset's sha256 and compare with the recorded ones (exit 1 on mismatch)."""
+    """Recompute every dataset's sha256 and the metadata digest over all attributes; compare them with the
+    recorded ones. Exit 0 when all match, 1 when data or attributes changed, 2 when the file is unreadable."""
+    from noisebench.h5format import METADATA_ROW
     from noisebench.h5format import verify as _verify
 
     rows = _verify(file)
-    bad = [r for r in rows if r[1] != "ok"]
-    for name, status, detail in rows:
+    data = [r for r in rows if r[0] != METADATA_ROW]
+    meta = [r for r in rows if r[0] == METADATA_ROW]
+    for name, status, detail in data:
         typer.echo(f"{status:<9} {name}" + (f"  {detail}" if status != "ok" else ""))
-    if bad:
-        raise UserError(f"{file}: {len(bad)} of {len(rows)} datasets failed verification")
-    typer.echo(f"{file}: all {len(rows)} checksums match")
+    for _, status, detail in meta:
+        typer.echo(f"{status:<9} attributes" + (f"  {detail}" if status != "ok" else "  (metadata digest)"))
+    bad_data = [r for r in data if r[1] != "ok"]
+    bad_meta = [r for r in meta if r[1] != "ok"]
+    if bad_data or bad_meta:
+        what = [f"{len(bad_data)} of {len(data)} datasets"] if bad_data else []
+        what += ["the attributes"] if bad_meta else []
+        raise VerificationFailed(f"{file}: {' and '.join(what)} failed verification")
+    typer.echo(f"{file}: all {len(data)} checksums match; attributes unchanged (metadata digest)")

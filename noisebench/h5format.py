@@ -26,7 +26,8 @@ from noisebench import __version__
 from noisebench.errors import UserError
 
 FORMAT_MAGIC = "noisebench-dataset"
-FORMAT_VERSION = 1
+FORMAT_VERSION = 2  # 2: val split everywhere, `split`, `source_fingerprint`, `metadata_sha256`
+MIN_FORMAT_VERSION = 2  # older files are refused with the command that rebuilds them
 KINDS = ("synth", "psi", "mnist-flip", "clean")
 SPLITS = ("train", "val", "test")
 
@@ -59,10 +60,10 @@ MAX_EXPANSION = 1100
 EXPANSION_SLACK_BYTES = 1 << 20
 # Typed root attributes: a wrong type is a damaged/hostile file, refused with one line.
 _STR_ATTRS = ("noisebench_format", "kind", "variant", "task", "created", "noisebench_version", "pair_key",
-              "dataset", "clean_reference", "flip_mode")
+              "dataset", "clean_reference", "flip_mode", "source_fingerprint", "metadata_sha256")
 _INT_ATTRS = ("format_version", "seed", "n_flipped")
 _REAL_ATTRS = ("psi", "nominal_rate", "realized_rate")
-_DICT_JSON_ATTRS = ("params", "source", "checksums")
+_DICT_JSON_ATTRS = ("params", "source", "checksums", "split")
 
 
 def _h5py():
@@ -336,6 +337,11 @@ class DatasetWriter:
         a["checksums"] = to_json(checksums)
         for k, v in self.attrs.items():
             a[k] = to_json(v) if isinstance(v, (dict, list, tuple)) else v
+        from noisebench import metadata_digest
+
+        where = str(self.path)
+        a[metadata_digest.DIGEST_ATTR] = metadata_digest.record(
+            metadata_digest.collect(self._h5, lambda attrs, n: _read_attr(attrs, n, where), where))
 
 
 def _host() -> str:
@@ -664,6 +670,10 @@ def _open_validated(path: Path, chunk_cache_bytes: int | None = None) -> Noisebe
                 f"{where}: format_version {meta['format_version']} is newer than this noisebench understands "
                 f"({FORMAT_VERSION}); upgrade noisebench"
             )
+        if meta["format_version"] < MIN_FORMAT_VERSION:
+            from noisebench.rebuild_hint import old_version_message
+
+            raise UserError(old_version_message(where, meta))
         if meta["kind"] not in KINDS:
             raise UserError(f"{where}: unknown dataset kind {meta['kind']!r}")
         for key in _DICT_JSON_ATTRS:
@@ -698,8 +708,25 @@ def _open_validated(path: Path, chunk_cache_bytes: int | None = None) -> Noisebe
         raise
 
 
+METADATA_ROW = "(attributes)"
+
+
+def metadata_status(f: NoisebenchFile) -> tuple[str, str]:
+    """(status, detail) of the file's attributes against its recorded metadata digest: ok / CHANGED / MISSING.
+
+    CHANGED names the attributes edited, added or removed since the file was written."""
+    from noisebench import metadata_digest
+
+    where = str(f.path)
+    attrs = metadata_digest.collect(f.h5, lambda a, n: _read_attr(a, n, where), where)
+    return metadata_digest.check(f.meta.get(metadata_digest.DIGEST_ATTR), attrs)
+
+
 def verify(path: str | Path) -> list[tuple[str, str, str]]:
-    """Recompute every recorded sha256. Returns [(dataset, status, detail)]; status is ok/MISMATCH/MISSING/UNLISTED."""
+    """Recompute every recorded sha256 and the metadata digest.
+
+    Returns [(name, status, detail)]: one row per dataset (status ok/MISMATCH/MISSING/UNLISTED) and a last
+    row named METADATA_ROW for the attributes (ok/CHANGED/MISSING)."""
     rows = []
     with open_file(path) as f:
         recorded: dict = f.meta["checksums"]
@@ -722,6 +749,7 @@ def verify(path: str | Path) -> list[tuple[str, str, str]]:
         for name in f.datasets:
             if name not in recorded:
                 rows.append((name, "UNLISTED", "dataset not covered by any checksum"))
+        rows.append((METADATA_ROW, *metadata_status(f)))
     return rows
 
 
