@@ -48,7 +48,8 @@ def rebuild_command(meta: dict) -> str:
         else:
             args += ["--rate", _num(params.get("rate", 0.1))] + (["--mode", "pair"] if mode == "pair" else [])
     else:
-        args += ["make", "mnist" if dataset == "mnist" or "val_size" in params else "cifar10"]
+        mnist_like = dataset == "mnist" or (dataset != "cifar10" and "val_size" in params)  # v1: only MNIST had val
+        args += ["make", "mnist" if mnist_like else "cifar10"]
     if seed and kind != "clean":
         args += ["--seed", str(seed)]
     official = source.get("kind") in ("cifar10-python", "mnist-idx") or not source
