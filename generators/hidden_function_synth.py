@@ -289,7 +289,7 @@ def build(
     params = asdict(p) | {"n_train": p.n_train, "n_val": p.n_val, "n_dirty": p.n_dirty}
     split, fingerprint, pair_key = split_identity(p)
     common = dict(kind="synth", params=params, seed=p.seed, task="regression", pair_key=pair_key, force=force,
-                  source={"name": "hidden-function generator", "definition": "SPEC §2 (docs/FORMAT.md)"})
+                  source={"name": "hidden-function generator", "definition": "docs/FORMAT.md, The synth dataset definition"})
     ident = {"dataset": "synth", "split": split, "source_fingerprint": fingerprint}
     cw = DatasetWriter(clean_path, variant="clean", attrs=ident, **common)
     dw = DatasetWriter(dirty_path, variant="dirty", attrs=ident | {"clean_reference": clean_path.name}, **common)
