@@ -18,11 +18,9 @@ import json
 
 import numpy as np
 
+from noisebench.h5format import indices_sha256  # noqa: F401 - re-exported: the split record's definition
 
-def indices_sha256(indices: np.ndarray) -> str:
-    """sha256 of sorted indices as int64 little-endian bytes."""
-    a = np.sort(np.asarray(indices, dtype=np.int64)).astype("<i8", copy=False)
-    return hashlib.sha256(np.ascontiguousarray(a).tobytes()).hexdigest()
+
 
 
 def range_sha256(start: int, stop: int, block: int = 1 << 20) -> str:

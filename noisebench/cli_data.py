@@ -65,20 +65,22 @@ class VerificationFailed(UserError):
 def verify(file: Path = typer.Argument(..., help="A noisebench HDF5 file.")):
     """Recompute every dataset's sha256 and the metadata digest over all attributes; compare them with the
     recorded ones. Exit 0 when all match, 1 when data or attributes changed, 2 when the file is unreadable."""
-    from noisebench.h5format import METADATA_ROW
+    from noisebench.h5format import METADATA_ROW, SPLIT_ROW
     from noisebench.h5format import verify as _verify
 
     rows = _verify(file)
-    data = [r for r in rows if r[0] != METADATA_ROW]
-    meta = [r for r in rows if r[0] == METADATA_ROW]
+    labels = {SPLIT_ROW: ("split", "the split record"), METADATA_ROW: ("attributes", "the attributes")}
+    data = [r for r in rows if r[0] not in labels]
+    rest = [r for r in rows if r[0] in labels]
     for name, status, detail in data:
         typer.echo(f"{status:<9} {name}" + (f"  {detail}" if status != "ok" else ""))
-    for _, status, detail in meta:
-        typer.echo(f"{status:<9} attributes" + (f"  {detail}" if status != "ok" else "  (metadata digest)"))
+    for name, status, detail in rest:
+        typer.echo(f"{status:<9} {labels[name][0]}  " + (detail if status != "ok" else
+                                                       "(metadata digest)" if name == METADATA_ROW else detail))
     bad_data = [r for r in data if r[1] != "ok"]
-    bad_meta = [r for r in meta if r[1] != "ok"]
-    if bad_data or bad_meta:
-        what = [f"{len(bad_data)} of {len(data)} datasets"] if bad_data else []
-        what += ["the attributes"] if bad_meta else []
+    bad_rest = [labels[r[0]][1] for r in rest if r[1] != "ok"]
+    if bad_data or bad_rest:
+        what = ([f"{len(bad_data)} of {len(data)} datasets"] if bad_data else []) + bad_rest
         raise VerificationFailed(f"{file}: {' and '.join(what)} failed verification")
-    typer.echo(f"{file}: all {len(data)} checksums match; attributes unchanged (metadata digest)")
+    split = "; split record consistent" if any(r[0] == SPLIT_ROW for r in rest) else ""
+    typer.echo(f"{file}: all {len(data)} checksums match{split}; attributes unchanged (metadata digest)")

@@ -709,6 +709,34 @@ def _open_validated(path: Path, chunk_cache_bytes: int | None = None) -> Noisebe
 
 
 METADATA_ROW = "(attributes)"
+SPLIT_ROW = "(split)"
+
+
+def indices_sha256(indices: np.ndarray) -> str:
+    """sha256 of sorted indices as int64 little-endian bytes (the `split` record's val_indices_sha256)."""
+    a = np.sort(np.asarray(indices, dtype=np.int64)).astype("<i8", copy=False)
+    return hashlib.sha256(np.ascontiguousarray(a).tobytes()).hexdigest()
+
+
+def split_status(f: NoisebenchFile) -> tuple[str, str] | None:
+    """Does the `split` record match the stored splits (sizes, and truth/val_index's sha256 where stored)?
+    None for files without a split record."""
+    sp = f.meta.get("split")
+    if not sp:
+        return None
+    problems = []
+    for s in ("train", "val", "test"):
+        want = sp.get(f"n_{s}")
+        have = f.datasets[f"{s}/y"].shape[0] if s in f.splits else 0
+        if want != have:
+            problems.append(f"n_{s} {want} but the file holds {have}")
+    vi = f.datasets.get("truth/val_index")
+    if vi is not None:
+        if vi.shape and vi.shape[0] > 50_000_000:
+            problems.append("truth/val_index is implausibly large")
+        elif indices_sha256(vi[()]) != sp.get("val_indices_sha256"):
+            problems.append("truth/val_index does not match val_indices_sha256")
+    return ("MISMATCH", "; ".join(problems)) if problems else ("ok", "sizes and val indices match the record")
 
 
 def metadata_status(f: NoisebenchFile) -> tuple[str, str]:
@@ -726,7 +754,8 @@ def verify(path: str | Path) -> list[tuple[str, str, str]]:
     """Recompute every recorded sha256 and the metadata digest.
 
     Returns [(name, status, detail)]: one row per dataset (status ok/MISMATCH/MISSING/UNLISTED) and a last
-    row named METADATA_ROW for the attributes (ok/CHANGED/MISSING)."""
+    row named METADATA_ROW for the attributes (ok/CHANGED/MISSING); for files with a `split` record, a row
+    named SPLIT_ROW before it (ok/MISMATCH: the record against the stored sizes and val indices)."""
     rows = []
     with open_file(path) as f:
         recorded: dict = f.meta["checksums"]
@@ -749,6 +778,9 @@ def verify(path: str | Path) -> list[tuple[str, str, str]]:
         for name in f.datasets:
             if name not in recorded:
                 rows.append((name, "UNLISTED", "dataset not covered by any checksum"))
+        split = split_status(f)
+        if split is not None:
+            rows.append((SPLIT_ROW, *split))
         rows.append((METADATA_ROW, *metadata_status(f)))
     return rows
 

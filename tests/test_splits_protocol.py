@@ -20,7 +20,7 @@ from official_format_fixtures import write_cifar10_batches, write_mnist_idx, wri
 from noisebench.errors import UserError  # noqa: E402
 from noisebench.generators.custom_image_source import ImageData  # noqa: E402
 from noisebench.generators.split_record import indices_sha256  # noqa: E402
-from noisebench.h5format import METADATA_ROW, open_file, verify  # noqa: E402
+from noisebench.h5format import METADATA_ROW, SPLIT_ROW, open_file, verify  # noqa: E402
 
 SPLIT_KEYS = {"method", "seed", "val_size", "n_train", "n_val", "n_test", "val_indices_sha256"}
 
@@ -188,7 +188,21 @@ def test_an_edited_attribute_fails_verify(built, tmp_path, case):
     bad = _edit(built["cifar10-psi16.h5"], tmp_path / "bad.h5", fn)
     rows = {n: (s, d) for n, s, d in verify(bad)}
     assert rows[METADATA_ROW][0] == "CHANGED" and said in rows[METADATA_ROW][1], rows[METADATA_ROW]
-    assert all(s == "ok" for n, (s, _) in rows.items() if n != METADATA_ROW)  # the arrays are untouched
+    assert all(s == "ok" for n, (s, _) in rows.items() if n not in (METADATA_ROW, SPLIT_ROW))  # arrays untouched
+    # the split record is also checked against the stored sizes and val indices
+    assert rows[SPLIT_ROW][0] == ("MISMATCH" if case == "split" else "ok")
+
+
+def test_split_record_is_checked_against_the_stored_indices(built, tmp_path):
+    good = {n: s for n, s, _ in verify(built["cifar10.h5"])}
+    assert good[SPLIT_ROW] == "ok"
+
+    def other_indices(f):
+        sp = json.loads(f.attrs["split"])
+        f.attrs["split"] = json.dumps(sp | {"val_indices_sha256": indices_sha256(np.arange(sp["n_val"]))})
+
+    rows = {n: (s, d) for n, s, d in verify(_edit(built["cifar10.h5"], tmp_path / "b.h5", other_indices))}
+    assert rows[SPLIT_ROW] == ("MISMATCH", "truth/val_index does not match val_indices_sha256")
 
 
 def test_verify_cli_exit_codes_for_attributes(cli, built, tmp_path):
