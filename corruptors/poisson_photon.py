@@ -1,6 +1,6 @@
 """Photon-limited Poisson noise of peak ψ ("psi"), with an exact table-driven Poisson sampler.
 
-Our definition (SPEC §1; the source study never published its code):
+Our definition (docs/IMAGES.md; the source study never published its code):
 
     y = clip(round(Poisson(ψ·x/255) · 255/ψ), 0, 255)      for a pixel x in [0, 255]
 

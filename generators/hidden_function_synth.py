@@ -1,4 +1,4 @@
-"""The "infinite" hidden-function multivariate regression dataset (SPEC §2), streamed into HDF5.
+"""The "infinite" hidden-function multivariate regression dataset, streamed into HDF5 (docs/FORMAT.md).
 
 Definition (deterministic in (seed, rows, cols, dirty_frac, sigma)):
 

@@ -29,7 +29,7 @@ def synth(
     out: Path = typer.Option(DEFAULT_OUT, help="Output folder."),
     force: bool = typer.Option(False, "--force", help="Overwrite existing output files."),
 ):
-    """Build the clean and dirty hidden-function regression dataset (SPEC §2), streamed, any size.
+    """Build the clean and dirty hidden-function regression dataset (docs/FORMAT.md), streamed, any size.
 
     Writes OUT/synth-ROWS-clean.h5 and OUT/synth-ROWS-dirty.h5 (suffix -sSEED for seed != 0);
     both share one train/val split and the val split is clean in both.

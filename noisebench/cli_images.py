@@ -189,7 +189,7 @@ def make_mnist_flip(
     out: Path = typer.Option(DEFAULT_OUT, help="Output folder."),
     force: bool = typer.Option(False, "--force", help="Overwrite an existing output file."),
 ):
-    """Label-flipped MNIST: training labels flipped (SPEC §3); val and test stay clean.
+    """Label-flipped MNIST: training labels flipped (docs/IMAGES.md); val and test stay clean.
 
     Writes OUT/mnist-flipRATE.h5 (pair mode: mnist-pairRATE.h5; --matrix: mnist-matrix-<sha8>.h5; -sSEED for seed != 0,
     -splitN for --split-seed N != 0)
