@@ -32,6 +32,7 @@ from pathlib import Path
 from typing import Callable
 
 from noisebench.errors import UserError
+from noisebench.plugins import ENV_VAR as PLUGINS_ENV
 from noisebench.harness.run_config import RunConfig
 from noisebench.harness.runner import RunResult
 
@@ -279,6 +280,9 @@ class RayExecutor:
         if not ray.is_initialized():
             _probe(self.address)
             kw = dict(include_dashboard=False, log_to_driver=False, logging_level="warning")
+            plugins = os.environ.get(PLUGINS_ENV)
+            if plugins:  # Ray workers load the driver's plug-ins before any registry lookup
+                kw["runtime_env"] = {"env_vars": {PLUGINS_ENV: plugins}}
             kw.update(self.init_kwargs)
             try:
                 ray.init(address=self.address, **kw)

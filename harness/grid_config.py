@@ -22,6 +22,7 @@ from pathlib import Path
 from typing import Any
 
 from noisebench.errors import UserError
+from noisebench.plugins import load_plugin
 from noisebench.harness.run_config import LR_POLICIES, OPTIMIZERS, RunConfig
 
 # key -> (kind, help) ; kinds: paths, names, floats, seeds, int, float, str, bool
@@ -42,6 +43,7 @@ GRID_KEYS: dict[str, str] = {
     "augment": "str",
     "device": "str",
     "add_clean": "bool",
+    "plugins": "paths",
 }
 OVERRIDE_KEYS = ("epochs", "batch_size", "optimizer", "lr_policy", "weight_decay")
 KNOB_KEYS = ("step_size", "gamma", "momentum", "augment")
@@ -185,6 +187,10 @@ def parse_grid(doc: dict, source: str = "grid") -> GridSpec:
         if req not in g:
             raise UserError(f"{source}: [grid] needs {req} = [...]")
     v = {k: _check(source, k, GRID_KEYS[k], x) for k, x in g.items()}
+    if v.get("plugins"):
+        base = Path(source).parent if source != "grid" else None
+        for plug in v["plugins"]:
+            load_plugin(plug, base_dir=base)
     return GridSpec(
         data=[Path(x) for x in v["data"]],
         models=v.get("models"),

@@ -68,6 +68,8 @@ def plot_curves(rd: ReportData, db, out_dir: Path) -> list[Path]:
         by.setdefault((g.dataset, g.setting), []).append(g)
     for (ds, setting), gs in by.items():
         metric = gs[0].metric
+        if metric.startswith(("selected_", "last_")):  # a final-metric key: plot its val metric per epoch
+            metric = "val_" + metric.rsplit("_", 1)[-1]
         fig, axes = plt.subplots(1, len(gs), figsize=(6.2 * len(gs), 4.8), dpi=110, sharey=True, squeeze=False)
         for ax, g in zip(axes[0], gs):
             for a in rd.activations:

@@ -55,8 +55,13 @@ def train(
     compile: bool = typer.Option(False, "--compile", help="torch.compile the model (GPU; slower start)."),
     db: Path = typer.Option(DEFAULT_DB, "--db", help=_DB_HELP),
     force: bool = typer.Option(False, "--force", help="Train again even if this exact run is in the database."),
+    dry_run: bool = typer.Option(False, "--dry-run", help="Verify the data and print the run key and every input it hashes; train nothing, write nothing."),
 ):
-    """Train one model on one file from fresh weights, record it in the database, print its metrics."""
+    """Train one model on one file from fresh weights, record it in the database, print its metrics.
+
+    The reported epoch is selected on the val split (max val top-1; min val MSE for regression);
+    test is reported at that epoch, beside the last epoch's values. The data is re-hashed against
+    its recorded checksums before use (cached per unchanged file)."""
     from noisebench.harness.recipes import recipe_for
     from noisebench.harness.results_db import ResultsDB
     from noisebench.harness.robustness import _meta, config_from_recipe
@@ -71,11 +76,15 @@ def train(
         from noisebench.harness.recipes import RECIPES
 
         recipe = RECIPES["cifar10"]
+    typer.echo(f"recipe: {recipe.name} ({recipe.source})" if recipe.source else f"recipe: {recipe.name}")
     recipe = recipe.with_overrides(model=model, epochs=epochs, batch_size=batch_size, lr=lr, optimizer=optimizer,
                                    lr_policy=lr_policy, weight_decay=weight_decay)
     cfg = config_from_recipe(data, data_role(meta), recipe, activation, seed, device, compile,
                              _knobs(step_size, gamma, momentum, augment))
     preflight(cfg)
+    if dry_run:
+        _print_key_inputs(cfg)
+        return
     with ResultsDB(db) as rdb:
         if rdb.has(cfg.key()) and not force:
             r = rdb.runs(key=cfg.key())[0]
@@ -88,11 +97,40 @@ def train(
         raise UserError(f"run failed: {res.error}")
     extra = f" — null run: {res.null_cause}" if res.status == "null" else ""
     sps = f.get("samples_per_s")
+    if res.status == "ok":
+        typer.echo(_selection_line(f))
     typer.echo(
-        f"{cfg.label()}: {res.status}{extra}; final {f.get('metric')} = {f.get('metric_value')}; "
+        f"{cfg.label()}: {res.status}{extra}; reported {f.get('metric')} = {f.get('metric_value')}; "
         f"{res.wall_s:.1f} s wall, {sps:.0f} samples/s on {res.device}; recorded in {db}" if sps else
         f"{cfg.label()}: {res.status}{extra}; recorded in {db}"
     )
+
+
+def _fmt(v) -> str:
+    return "n/a" if v is None else f"{v:.4g}" if isinstance(v, float) else str(v)
+
+
+def _selection_line(f: dict) -> str:
+    """'selected epoch 7 by max_val_acc: val 0.81, test 0.80; last epoch 10: val 0.79, test 0.78'."""
+    x = "acc" if f.get("selection_metric") == "val_acc" else "loss"
+    return (f"selected epoch {f.get('selected_epoch')} by {f.get('selection_rule')} (val only): "
+            f"val {_fmt(f.get(f'selected_val_{x}'))}, test {_fmt(f.get(f'selected_test_{x}'))}; "
+            f"last epoch {f.get('last_epoch')}: val {_fmt(f.get(f'last_val_{x}'))}, test {_fmt(f.get(f'last_test_{x}'))}")
+
+
+def _print_key_inputs(cfg) -> None:
+    """`train --dry-run`: the run key and every input it is the hash of."""
+    import json
+
+    from noisebench.harness.identity import key_inputs, run_identity, run_key
+
+    ident = run_identity(cfg)
+    typer.echo(f"run key: {run_key(cfg, ident)}")
+    typer.echo("key inputs (the sha256 of their canonical JSON):")
+    typer.echo(json.dumps(key_inputs(cfg, ident), indent=2, sort_keys=True))
+    typer.echo(f"recorded beside it (information, not in the key): git_commit = {ident.get('git_commit')}, "
+               f"data path = {cfg.data}, recipe = {cfg.recipe or '-'}")
+    typer.echo("dry run: nothing trained, nothing recorded")
 
 
 def _epoch_line(m: dict) -> str:
@@ -145,7 +183,10 @@ def robustness(
     if not files:
         raise UserError("give --data DIRTY_FILE or --suite synth|mnist|psi|all")
     acts = _activations(activation)
-    pairs = [pair_for(f) for f in files]
+    pairs = [pair_for(f) for f in files]  # refuses pairs that are not clean/dirty twins
+    for p in pairs:
+        typer.echo(f"{p.dirty.name} (clean twin {p.clean.name}): recipe {p.recipe.name}"
+                   + (f" ({p.recipe.source})" if p.recipe.source else ""))
     overrides = dict(model=model, epochs=epochs, batch_size=batch_size, lr=lr, optimizer=optimizer,
                      lr_policy=lr_policy, weight_decay=weight_decay)
     configs = plan(pairs, acts, list(range(seeds)), overrides, device, compile, _knobs(step_size, gamma, momentum, None))
