@@ -337,11 +337,17 @@ class DatasetWriter:
         a["checksums"] = to_json(checksums)
         for k, v in self.attrs.items():
             a[k] = to_json(v) if isinstance(v, (dict, list, tuple)) else v
-        from noisebench import metadata_digest
+        record_metadata_digest(self._h5, str(self.path))
 
-        where = str(self.path)
-        a[metadata_digest.DIGEST_ATTR] = metadata_digest.record(
-            metadata_digest.collect(self._h5, lambda attrs, n: _read_attr(attrs, n, where), where))
+
+def record_metadata_digest(h5, where: str = "") -> None:
+    """(Re)record the root `metadata_sha256` of an h5py file open for writing, over all its other attributes.
+
+    The writer calls it last; a tool that deliberately rewrites attributes calls it to re-seal the file."""
+    from noisebench import metadata_digest
+
+    h5.attrs[metadata_digest.DIGEST_ATTR] = metadata_digest.record(
+        metadata_digest.collect(h5, lambda attrs, n: _read_attr(attrs, n, where), where))
 
 
 def _host() -> str:
