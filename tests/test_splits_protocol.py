@@ -291,3 +291,25 @@ def test_independent_levels_cli_flag(cli, cifar, tmp_path):
     r = cli("make", "psi", "--level", "16", "--independent-levels", "--source", src, "--no-verify", "--out", tmp_path)
     assert r.code == 0, r.err
     assert sorted(p.name for p in tmp_path.glob("*.h5")) == ["cifar10-psi16-indep.h5", "cifar10.h5"]
+
+
+def test_card_build_command_rebuilds_split_seed_and_independent_levels(cli, cifar, tmp_path):
+    """The rebuild command a dataset card states carries --split-seed and --independent-levels: running it
+    gives the same data."""
+    import shlex
+
+    from noisebench.dataset_facts import describe
+    from noisebench.dataset_sources import build_command
+
+    src, _ = cifar
+    a, b = tmp_path / "a", tmp_path / "b"
+    r = cli("make", "psi", "--level", "16", "--split-seed", "3", "--independent-levels", "--source", src, "--no-verify",
+            "--out", a)
+    assert r.code == 0, r.err
+    for name in ("cifar10-psi16-indep-split3.h5", "cifar10-split3.h5"):
+        cmd = build_command(describe(a / name, with_file_hash=False))
+        assert "--split-seed 3" in cmd and ("--independent-levels" in cmd) == ("indep" in name), cmd
+        args = [src if w == "PATH/TO/CIFAR10_FILES" else w for w in shlex.split(cmd)[1:]] + ["--out", b, "--force"]
+        assert cli(*args).code == 0, cmd
+        with open_file(a / name) as f, open_file(b / name) as g:
+            assert f.meta["checksums"] == g.meta["checksums"] and f.meta["split"] == g.meta["split"]
