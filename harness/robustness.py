@@ -25,7 +25,7 @@ POLICY_KNOBS = {
     "triangular": ("base_lr", "base_div", "half_cycle"),
     "onecycle": ("div", "final_div", "pct_start"),
 }
-GENERAL_KNOBS = ("augment", "momentum", "betas", "chance_margin", "fp32")
+GENERAL_KNOBS = ("augment", "momentum", "betas", "chance_margin", "fp32", "subset")
 
 
 @dataclass(frozen=True)
@@ -129,7 +129,7 @@ def plan(
 
 def run_grid(
     configs: list[RunConfig], db, force: bool = False, progress: bool = True,
-    on_result: Callable | None = None, jobs: int = 1, preflight: bool = True,
+    on_result: Callable | None = None, jobs: int = 1, preflight: bool = True, checkpoint_dir=None,
 ):
     """Run every config not yet in `db` (all of them with force) on this machine, recording each
     when it completes, with a progress bar: the local executor of `noisebench grid`.
@@ -151,7 +151,7 @@ def run_grid(
             if on_result is not None:
                 on_result(res, out)
 
-        return run_on(configs, db, LocalExecutor(jobs=jobs), force=force, preflight=preflight, on_result=step)
+        return run_on(configs, db, LocalExecutor(jobs=jobs, checkpoint_dir=checkpoint_dir), force=force, preflight=preflight, on_result=step)
 
 
 # -- summary -----------------------------------------------------------------------------------
@@ -238,7 +238,7 @@ def summarize(db, configs: list[RunConfig], pairs: list[DataPair] | None = None)
 
 
 def fmt_summary(s: Summary, digits: int = 4) -> str:
-    return "—" if s.n == 0 else f"{s.mean:.{digits}g} ± {s.std:.2g}"
+    return s.fmt(digits)  # one seed: "value (n = 1)", never "± 0"
 
 
 def format_table(rows: list[RobustnessRow]) -> str:

@@ -265,6 +265,13 @@ def no_val_error(path) -> UserError:
         "with this noisebench (`noisebench make ...` writes train/val/test) and train on the new file")
 
 
+def _take(x, y, idx):
+    import torch
+
+    t = torch.as_tensor(idx, device=x.device)
+    return x.index_select(0, t), y.index_select(0, t)
+
+
 def prepare(cfg: RunConfig, device, for_training: bool = False):
     """Load and check everything a run needs; returns (TrainData, meta). Raises UserError on bad input.
 
@@ -284,12 +291,18 @@ def prepare(cfg: RunConfig, device, for_training: bool = False):
     val_name = "val" if "val" in splits else "test" if "test" in splits else None
     if val_name is None:
         raise UserError(f"{cfg.data}: needs a val or test split to validate on (has {', '.join(splits)})")
+    task = info["task"]
+    extra = cfg.extra_dict()
+    if extra.get("subset"):  # a stratified smoke-study subset of every split (harness/subset.py)
+        from noisebench.harness.subset import subset_indices
+
+        n = int(extra["subset"])
+        splits = {s: _take(sx, sy, subset_indices(sy.cpu().numpy(), n, task == "classification"))
+                  for s, (sx, sy) in splits.items()}
     x = splits["train"][0]
     images = x.dtype.is_floating_point is False and x.ndim in (3, 4)
-    task = info["task"]
     _check_model_for_data(cfg, task, images, cfg.data)
     resolve_activation(cfg.activation)  # unknown activation -> UserError now, not mid-run
-    extra = cfg.extra_dict()
     aug = extra.get("augment")
     if aug is None:
         aug = "crop_flip" if images and info["dataset"] in ("cifar10", "psi") else "none"
@@ -338,15 +351,19 @@ def summarize(epochs: list[dict], task: str, train_s: float, samples: int, has_t
     return final
 
 
-def execute_run(cfg: RunConfig, progress: bool = False, on_epoch=None) -> RunResult:
+def execute_run(cfg: RunConfig, progress: bool = False, on_epoch=None, checkpoint_dir: str | Path | None = None) -> RunResult:
     """Train one configuration from fresh weights and return its result (never writes the DB).
 
-    `on_epoch(metrics)` is called after each epoch (e.g. to drive a progress display)."""
+    `on_epoch(metrics)` is called after each epoch (e.g. to drive a progress display).
+    `checkpoint_dir`: save the selected and last weights there (harness/run_artifacts.py); the
+    learned activation parameters are recorded in every run's final metrics."""
     import torch
 
     from noisebench.harness.divergence import DivergencePolicy
     from noisebench.harness.lr_schedules import make_scheduler
     from noisebench.harness.models import build_model
+    from noisebench.harness.activations import resolve_activation
+    from noisebench.harness.run_artifacts import BestWeights, SiteTracker, learned_activation_params, save_checkpoints
     from noisebench.harness.train_loop import TrainSettings, steps_per_epoch, train
 
     from noisebench.harness.identity import run_identity, run_key
@@ -370,7 +387,9 @@ def execute_run(cfg: RunConfig, progress: bool = False, on_epoch=None) -> RunRes
     try:
         torch.manual_seed(cfg.seed)
         num_outputs = data.num_classes if data.task == "classification" else 1
-        model = build_model(cfg.model, cfg.activation, data.in_shape, num_outputs).to(device)
+        sites = SiteTracker(resolve_activation(cfg.activation))
+        model = build_model(cfg.model, sites, data.in_shape, num_outputs).to(device)
+        best = BestWeights(data.task) if checkpoint_dir is not None else None
         channels_last = device.type == "cuda" and data.images
         if channels_last:
             model = model.to(memory_format=torch.channels_last)
@@ -394,6 +413,8 @@ def execute_run(cfg: RunConfig, progress: bool = False, on_epoch=None) -> RunRes
                 shown = {k: f"{m[k]:.4g}" for k in ("train_loss", "val_loss", "val_acc") if k in m}
                 bar.set_postfix(shown, refresh=False)
                 bar.update(1)
+            if best is not None:
+                best.update(model, m)
             if on_epoch is not None:
                 on_epoch(m)
 
@@ -410,6 +431,10 @@ def execute_run(cfg: RunConfig, progress: bool = False, on_epoch=None) -> RunRes
         if bar is not None:
             bar.close()
     final = summarize(out.epochs, data.task, out.train_s, out.samples, has_test=data.test is not None)
+    final["activation_params"] = learned_activation_params(sites.sites)
+    if best is not None and out.epochs:
+        final["checkpoints"] = save_checkpoints(checkpoint_dir, base["key"], model, best, int(out.epochs[-1]["epoch"]),
+                                                base["config"], identity)
     status = "null" if out.null_cause else "ok"
     return RunResult(status=status, null_cause=out.null_cause, epochs=out.epochs, final=final,
                      wall_s=time.perf_counter() - t0, **base)

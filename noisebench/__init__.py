@@ -17,6 +17,8 @@ _LAZY = {
     "flip_labels": "noisebench.api",
     "synth": "noisebench.api",
     "open_dataset": "noisebench.vision_dataset",
+    "Study": "noisebench.study_api",
+    "run_study": "noisebench.study_api",
 }
 
 __all__ = ["__version__", *_LAZY, "register_activation", "register_corruption", "register_model", "register_source"]
