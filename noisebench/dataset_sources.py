@@ -229,22 +229,26 @@ def build_command(facts: dict) -> str:
     p = m.get("params") if isinstance(m.get("params"), dict) else {}
     seed = m.get("seed", 0)
     val = p.get("val_size_requested", p.get("val_size"))
+    split = m.get("split") if isinstance(m.get("split"), dict) else {}
+    split_seed = p.get("split_seed", split.get("seed") if split.get("method") == "stratified" else 0) or 0
+    split_args = ["--split-seed", split_seed] if split_seed else []
     if kind == "synth":
         args = ["synth", "--rows", p.get("rows"), "--cols", p.get("cols"), "--dirty-frac", p.get("dirty_frac"),
                 "--sigma", p.get("sigma"), "--seed", seed]
     elif kind == "psi":
         args = ["make", "psi", "--level", f"{float(m.get('psi', p.get('level'))):g}", "--seed", seed]
-        args += ["--val-size", val] if val is not None else []
+        args += (["--val-size", val] if val is not None else []) + split_args
+        args += ["--independent-levels"] if p.get("independent_levels") else []
     elif kind == "mnist-flip":
         mode = m.get("flip_mode", p.get("mode"))
         args = ["make", "mnist-flip"]
         args += ["--matrix", "MATRIX.npy"] if mode == "matrix" else ["--rate", p.get("rate"), "--mode", mode]
-        args += (["--val-size", val] if val is not None else []) + ["--seed", seed]
+        args += (["--val-size", val] if val is not None else []) + ["--seed", seed] + split_args
     elif kind == "clean":
         if m.get("task") == "regression":
             return "(built together with its dirty variant by `noisebench synth`; see the parameters)"
         base = "mnist" if (val is not None and m.get("dataset") != "cifar10") else "cifar10"
-        args = ["make", base] + (["--val-size", val, "--seed", seed] if val is not None else [])
+        args = ["make", base] + (["--val-size", val] if val is not None else []) + split_args
     elif kind == "corrupt" and (m.get("corruption") or p.get("corruption")):
         sev = m.get("severity", p.get("severity"))
         args = ["make", "corrupt", m.get("corruption") or p.get("corruption")]

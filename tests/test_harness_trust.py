@@ -18,7 +18,7 @@ from noisebench.errors import UserError
 from noisebench.harness import identity
 from noisebench.harness.results_db import ResultsDB
 from noisebench.harness.runner import config_for_file, execute_run
-from trust_helpers import rechecksum, replace_array, set_attr
+from trust_helpers import rechecksum, replace_array, reseal, set_attr
 
 torch.set_num_threads(1)
 
@@ -248,8 +248,13 @@ def test_verification_is_cached_per_unchanged_file(synth, tmp_path, monkeypatch)
     assert len(calls) == 2
     set_attr(f, "note", "x")  # any rewrite changes mtime/size: verified again
     data_verify.clear_memo()
-    data_verify.verify_for_training(f)
+    with pytest.raises(UserError, match="added: note"):  # an attribute added after writing is refused too
+        data_verify.verify_for_training(f)
     assert len(calls) == 3
+    reseal(f)  # a deliberate rewrite re-records the metadata digest
+    data_verify.clear_memo()
+    data_verify.verify_for_training(f)
+    assert len(calls) == 4
     assert not list((tmp_path / "cache").glob("*.tmp"))
 
 

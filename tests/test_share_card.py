@@ -71,7 +71,7 @@ def test_load_snippet_runs(files, cards, monkeypatch):
     monkeypatch.chdir(Path(files["cifar10-psi16"]).parent)
     ns: dict = {}
     exec(code, ns)  # noqa: S102 - the card's own snippet
-    assert ns["x"].shape == (30, 32, 32, 3) and ns["y"].shape == (30,)
+    assert ns["x"].shape == (25, 32, 32, 3) and ns["y"].shape == (25,)  # 30 training images, 5 carved into val
 
 
 def test_psi_card_definition_severity_and_psnr(files, cards):

@@ -46,7 +46,8 @@ def _imagefolder_check(root: Path, want: dict, names: list, gray: bool):
 
     for s, (x, y) in want.items():
         loader = (lambda p: Image.open(p).copy()) if gray else None
-        ds = ImageFolder(root / s, loader=loader) if gray else ImageFolder(root / s)
+        # tiny fixtures: the stratified val split leaves some classes without an image (their folders stay)
+        ds = ImageFolder(root / s, loader=loader, allow_empty=True) if gray else ImageFolder(root / s, allow_empty=True)
         assert len(ds) == len(y)
         assert [c.split("_", 1)[-1] for c in ds.classes] == names[: len(ds.classes)]
         for path, label in ds.samples:

@@ -24,6 +24,15 @@ def rechecksum(path: Path) -> None:
 
         f.visititems(visit)
         f.attrs["checksums"] = json.dumps(sums, sort_keys=True)
+    reseal(path)
+
+
+def reseal(path: Path) -> None:
+    """Re-record the metadata digest over the file's current attributes (as the writer does last)."""
+    from noisebench.h5format import record_metadata_digest
+
+    with h5py.File(path, "a") as f:
+        record_metadata_digest(f, str(path))
 
 
 def set_attr(path: Path, name: str, value) -> None:
