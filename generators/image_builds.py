@@ -38,9 +38,9 @@ def seed_suffix(seed: int) -> str:
 
 
 def _check_seed(seed: int) -> int:
-    if seed < 0:
-        raise UserError(f"--seed must be >= 0, got {seed}")
-    return int(seed)
+    from noisebench.bounds import check_seed
+
+    return check_seed(seed)
 
 
 # ------------------------------------------------------------------ sources

@@ -110,8 +110,15 @@ def check_lr(v, what: str = "--lr") -> float:
     return check_real(v, what, LR_MIN, LR_MAX)
 
 
-def check_run_numbers(cfg) -> None:
-    """Every number of a RunConfig inside its documented range (cheap; before any data is read)."""
+def check_run_config(cfg) -> None:
+    """Every number of a RunConfig inside its documented range and every name printable (cheap; before
+    any data is read or any database is created)."""
+    from noisebench.safe_input import has_control
+
+    for what, v in (("--model", cfg.model), ("--activation", cfg.activation), ("--optimizer", cfg.optimizer),
+                    ("--lr-policy", cfg.lr_policy), ("--device", cfg.device)):
+        if not isinstance(v, str) or has_control(v) or len(v) > 4 * MAX_NAME_CHARS:
+            raise UserError(f"{what} {str(v)[:60]!r} contains control characters or is too long; refusing it")
     check_int(cfg.epochs, "--epochs", 1, MAX_EPOCHS)
     check_int(cfg.batch_size, "--batch-size", 1, MAX_BATCH_SIZE)
     check_lr(cfg.lr)

@@ -31,6 +31,17 @@ def _out_dir(out: Path) -> Path:
     return out
 
 
+def _numbers(seed: int, workers: int | None = None, val_size: int | None = None) -> None:
+    """Seeds, worker and split counts inside their documented bounds (docs/BOUNDS.md), before any work."""
+    from noisebench import bounds
+
+    bounds.check_seed(seed)
+    if workers is not None:
+        bounds.check_int(workers, "--workers", 1, bounds.MAX_WORKERS)
+    if val_size is not None:
+        bounds.check_int(val_size, "--val-size", 0, bounds.MAX_VAL_SIZE)
+
+
 def _sfx(seed: int) -> str:
     return f"-s{seed}" if seed else ""
 
@@ -41,6 +52,10 @@ def _precheck(default, source, name, force, paths_for, download=False) -> None:
 
     if source is not None and download:
         raise UserError("give either --source PATH or --download, not both")
+    if name is not None:
+        from noisebench.safe_input import check_stem
+
+        check_stem(name, "--name")
     nm = predicted_name(default, source, name)
     if nm:
         precheck_outputs(paths_for(nm), force)
@@ -49,8 +64,6 @@ def _precheck(default, source, name, force, paths_for, download=False) -> None:
 def _load(default: str, source, download, no_verify, out, name):
     from noisebench.generators.image_builds import resolve_source
 
-    if name is not None and ("/" in name or not name.strip() or name.startswith(".")):
-        raise UserError(f"--name {name!r} must be a plain file-name stem")
     return resolve_source(default, source, download, not no_verify, out, name)
 
 
@@ -85,6 +98,7 @@ def make_psi(
     levels = [validate_level(lv) for lv in levels]  # before loading anything
     if workers is not None and workers < 1:
         raise UserError(f"--workers must be >= 1, got {workers}")
+    _numbers(seed=seed, workers=workers)
     _out_dir(out)
     _precheck("cifar10", source, name, force, lambda nm: [out / f"{nm}-psi{format_level(lv)}{_sfx(seed)}.h5" for lv in levels], download)
     data = _load("cifar10", source, download, no_verify, out, name)
@@ -142,6 +156,7 @@ def make_mnist(
     _out_dir(out)
     if val_size < 0:
         raise UserError(f"--val-size must be >= 0, got {val_size}")
+    _numbers(seed=seed, val_size=val_size)
     _precheck("mnist", source, name, force, lambda nm: [out / f"{nm}{_sfx(seed)}.h5"], download)
     data = _load("mnist", source, download, no_verify, out, name)
     with progress_bar(data.x_train.shape[0] + data.x_test.shape[0], f"clean {data.name}", unit="img") as bar:
@@ -180,10 +195,16 @@ def make_mnist_flip(
         validate_rate(rate)
         if mode not in ("symmetric", "pair"):
             raise UserError(f"--mode must be symmetric or pair (or give --matrix FILE), got {mode!r}")
-    elif not matrix.exists():
-        raise UserError(f"--matrix {matrix}: no such file")
+    else:
+        from noisebench.bounds import MAX_MATRIX_BYTES
+        from noisebench.safe_input import check_regular
+
+        if matrix.is_dir():
+            raise UserError(f"--matrix {matrix}: is a directory; give a .npy, .csv or .txt file")
+        check_regular(matrix, "--matrix", MAX_MATRIX_BYTES)  # before loading anything: no FIFO, device or huge file
     if val_size < 0:
         raise UserError(f"--val-size must be >= 0, got {val_size}")
+    _numbers(seed=seed, val_size=val_size)
     if matrix is None:
         from noisebench.corruptors.label_flip import format_rate
 

@@ -108,3 +108,21 @@ def _read_member(zf, info, where: str, name: str, max_elems: int | None) -> np.n
         raise UserError(f"{where}: member {name!r} is truncated")
     arr = np.frombuffer(data, dtype=dtype)
     return arr.reshape(shape, order="F" if fortran else "C")
+
+
+def npy_from_bytes(raw: bytes, where: str, max_elements: int) -> np.ndarray:
+    """A plain numeric array from the bytes of a .npy file, header checked before any allocation."""
+    import io
+
+    fp = io.BytesIO(raw)
+    shape, fortran, dtype = _header(fp, where, "array")
+    if dtype.hasobject or dtype.kind not in "biuf" or dtype.fields is not None or dtype.subdtype is not None:
+        raise UserError(f"{where}: dtype {dtype} is not plain numbers")
+    n = 1
+    for s in shape:
+        n *= int(s)
+    if n > max_elements:
+        raise UserError(f"{where}: declares shape {tuple(shape)} ({n} elements, at most {max_elements})")
+    if len(raw) - fp.tell() != n * dtype.itemsize:
+        raise UserError(f"{where}: declares shape {tuple(shape)} but holds {len(raw) - fp.tell()} bytes of data")
+    return np.frombuffer(raw, dtype=dtype, offset=fp.tell()).reshape(shape, order="F" if fortran else "C").copy()
