@@ -24,7 +24,10 @@ def _knobs(step_size, gamma, momentum, augment) -> dict:
 
 def _activations(spec: str) -> list[str]:
     from noisebench.harness.activations import activation_names, resolve_activation
+    from noisebench.safe_input import has_control
 
+    if has_control(spec):
+        raise UserError(f"--activation {spec[:60]!r} contains control characters (newline, escape, ...); refusing it")
     if spec.strip().lower() == "all":
         return activation_names()
     from noisebench.harness.activations import dedupe_activations

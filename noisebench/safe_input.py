@@ -60,6 +60,12 @@ def open_regular(path, what: str, max_bytes: int | None = None):
     except IsADirectoryError:
         raise UserError(f"{what} {path}: is a directory, not a regular file; refusing to read it") from None
     except OSError as e:
+        try:  # sockets (ENXIO) and the like: name what it is
+            st = os.stat(path)
+        except OSError:
+            st = None
+        if st is not None and not stat.S_ISREG(st.st_mode):
+            raise UserError(f"{what} {path}: is {_kind(st.st_mode)}, not a regular file; refusing to read it") from None
         raise UserError(f"{what} {path}: cannot open it ({e.strerror})") from None
     try:
         _check_stat(os.fstat(fd), path, what, max_bytes)
