@@ -67,14 +67,22 @@ def _encode(text, encoding="utf-8"):
     return codecs.encode(text, "latin1")
 
 
+def _bytes(*args):
+    if args:  # only bytes() (how protocol 2 writes b""); bytes(n) would allocate n bytes
+        raise pickle.UnpicklingError("bytes() with arguments")
+    return b""
+
+
 _GLOBALS = {
+    ("builtins", "bytes"): _bytes,
+    ("__builtin__", "bytes"): _bytes,
     ("numpy.core.multiarray", "_reconstruct"): _reconstruct,
     ("numpy._core.multiarray", "_reconstruct"): _reconstruct,
     ("numpy", "ndarray"): _NDARRAY,
     ("numpy", "dtype"): _dtype,
     ("_codecs", "encode"): _encode,
 }
-_CALLABLE = (_reconstruct, _dtype, _encode)
+_CALLABLE = (_reconstruct, _dtype, _encode, _bytes)
 
 
 def _check_array_state(inst: np.ndarray, state) -> None:
