@@ -68,7 +68,7 @@ def _glob(mod: str, name: str) -> bytes:
 P = lambda obj: pickle.dumps(obj, protocol=2)  # noqa: E731
 PICKLES = {
     "bytearray of 2**31 bytes": (P(_batch(data=Call(bytearray, (2**31,)))), "refusing to load __builtin__.bytearray"),
-    "bytes of 2**40": (P(_batch(labels=Call(bytes, (2**40,)))), "bytes\(\) with arguments"),
+    "bytes of 2**40": (P(_batch(labels=Call(bytes, (2**40,)))), r"bytes\(\) with arguments"),
     "list of range(10**10)": (P(_batch(labels=Call(list, (Call(range, (10**10,)),)))), "refusing to load"),
     "numpy.ndarray called with a huge shape": (P(_batch(data=Call(np.ndarray, ((2**40,),)))), "refusing to call"),
     "_reconstruct with a huge shape": (P(_batch(data=Call(RECONSTRUCT, (np.ndarray, (2**40,), b"b")))), "unexpected arguments"),
