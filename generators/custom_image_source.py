@@ -53,10 +53,20 @@ class ImageData:
         return self._fp
 
     def check(self) -> "ImageData":
+        """Shapes, dtypes, labels and names within the documented bounds (docs/BOUNDS.md), for every source."""
         where = self.source.get("path", self.name)
+        safe_input.check_stem(self.name, "dataset name")
+        if not 1 <= self.num_classes <= bounds.MAX_IMAGE_CLASSES:
+            raise UserError(f"{where}: {self.num_classes} classes (1..{bounds.MAX_IMAGE_CLASSES})")
+        for c in self.class_names:
+            safe_input.check_name(c, f"{where}: class name")
         for split, x, y in (("train", self.x_train, self.y_train), ("test", self.x_test, self.y_test)):
             if x.ndim != 4 or x.dtype != np.uint8:
                 raise UserError(f"{where}: {split} images must be uint8 (N,H,W,C), got {x.dtype} {x.shape}")
+            if x.shape[3] not in (1, 3) or not all(1 <= s <= bounds.MAX_IMAGE_SIDE for s in x.shape[1:3]):
+                raise UserError(f"{where}: {split} images are {x.shape[1:]} (H, W in 1..{bounds.MAX_IMAGE_SIDE}, C = 1 or 3)")
+            if y.ndim != 1 or y.dtype.kind not in "iu":
+                raise UserError(f"{where}: {split} labels must be a 1-D integer array, got {y.dtype} {y.shape}")
             if x.shape[0] != y.shape[0]:
                 raise UserError(f"{where}: {split} has {x.shape[0]} images but {y.shape[0]} labels")
             if y.size and (y.min() < 0 or y.max() >= self.num_classes):
