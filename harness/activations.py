@@ -140,14 +140,17 @@ def dedupe_activations(names: list[str], what: str = "--activation") -> list[str
     """Names in order without repeats (registry aliases count as one); repeats are dropped with a note."""
     import sys
 
-    out, seen = [], {}
+    out, seen, dups = [], {}, []
     for n in names:
         key = n.strip() if ":" in n else _normalize(n)
         if key in seen:
-            print(f"note: {what} lists {n!r} more than once (same as {seen[key]!r}); training it once", file=sys.stderr)
+            dups.append(f"{n!r} (= {seen[key]!r})")
             continue
         seen[key] = n
         out.append(n)
+    if dups:
+        print(f"note: {what} lists {', '.join(list(dict.fromkeys(dups))[:5])} more than once; training each once",
+              file=sys.stderr)
     return out
 
 

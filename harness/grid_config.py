@@ -97,6 +97,8 @@ def _toml_loads(text: str):
         return tomllib.loads(text)
     except tomllib.TOMLDecodeError as e:
         raise ValueError(str(e)) from None
+    except RecursionError:
+        raise ValueError("arrays or tables nested too deeply") from None
 
 
 def load_grid(path: str | Path) -> GridSpec:
@@ -140,6 +142,8 @@ def _check(src: str, key: str, kind: str, v: Any) -> Any:
             v = [v]
         if not isinstance(v, list) or not v or not all(is_num(x) for x in v):
             raise bad
+        if len(v) > 10_000:
+            raise UserError(f"{src}: [grid] {key} lists {len(v)} entries (at most 10000)")
         if any(not x > 0 for x in v):
             raise UserError(f"{src}: [grid] {key} must be > 0, got {v!r}")
         from noisebench.bounds import check_lr
@@ -227,12 +231,16 @@ def _dedupe(items: list, what: str) -> list:
     """Items in order without repeats; repeats are dropped with a note on stderr (they would train twice)."""
     import sys
 
-    out = []
+    out, seen, dups = [], set(), []
     for x in items:
-        if x in out:
-            print(f"note: {what} lists {x!r} more than once; using it once", file=sys.stderr)
+        if x in seen:
+            dups.append(x)
         else:
+            seen.add(x)
             out.append(x)
+    if dups:
+        shown = ", ".join(repr(d) for d in list(dict.fromkeys(dups))[:5])
+        print(f"note: {what} lists {shown} more than once; using each once", file=sys.stderr)
     return out
 
 

@@ -122,6 +122,8 @@ CASES = {
     "toml weight_decay 1e300": (TOML, "weight_decay = 1e300", "weight_decay"),
     "toml device with newline": (TOML, 'device = "cpu\\n"', "control characters"),
     "toml models with escape": (TOML, 'models = ["mlp\\u001b[2J"]', "control characters"),
+    "toml arrays nested 100000 deep": (TOML, "epochs = " + "[" * 100_000 + "]" * 100_000, "TOML"),
+    "toml 20000 lrs": (TOML, "lrs = [" + ", ".join(["1e-3"] * 20_000) + "]", "lrs"),
     # class 9 (input side): dataset names
     "name with newline": (PSI + ["--level", "16", "--name", "cifar\nx"], None, "control characters"),
     "name with terminal escape": (PSI + ["--level", "16", "--name", "x\x1b]0;pwned\x07"], None, "control characters"),
