@@ -17,11 +17,15 @@ TOML needs Python >= 3.11 (tomllib) or the `tomli` package; flags work everywher
 
 from __future__ import annotations
 
+import sys
 from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Any
 
+from noisebench import bounds
+from noisebench.bounds import MAX_GRID_BYTES, check_lr, check_run_config, check_seed_count, check_seed_list
 from noisebench.errors import UserError
+from noisebench.safe_input import check_name, has_control, read_text
 from noisebench.harness.run_config import LR_POLICIES, OPTIMIZERS, RunConfig
 
 # key -> (kind, help) ; kinds: paths, names, floats, seeds, int, float, str, bool
@@ -103,9 +107,6 @@ def _toml_loads(text: str):
 
 def load_grid(path: str | Path) -> GridSpec:
     """Parse and validate a grid TOML file (structure and types; names and files are checked by `validate`)."""
-    from noisebench.bounds import MAX_GRID_BYTES
-    from noisebench.safe_input import read_text
-
     p = Path(path)
     if not p.exists():
         raise UserError(f"grid file {p} not found")
@@ -128,8 +129,6 @@ def _check(src: str, key: str, kind: str, v: Any) -> Any:
             v = [v]
         if not isinstance(v, list) or not v or not all(isinstance(x, str) and x.strip() for x in v):
             raise bad
-        from noisebench.safe_input import has_control
-
         if any(has_control(x) for x in v):
             raise UserError(f"{src}: [grid] {key} has an entry with control characters (newline, escape, ...); refusing it")
         if len(v) > 10_000:
@@ -146,12 +145,8 @@ def _check(src: str, key: str, kind: str, v: Any) -> Any:
             raise UserError(f"{src}: [grid] {key} lists {len(v)} entries (at most 10000)")
         if any(not x > 0 for x in v):
             raise UserError(f"{src}: [grid] {key} must be > 0, got {v!r}")
-        from noisebench.bounds import check_lr
-
         return _dedupe([check_lr(x, f"{src}: [grid] {key}") for x in v], f"{src}: [grid] {key}")
     if kind == "seeds":
-        from noisebench.bounds import check_seed_count, check_seed_list
-
         if is_int(v):
             if v < 1:
                 raise UserError(f"{src}: [grid] seeds = N must be >= 1, got {v}")
@@ -168,8 +163,6 @@ def _check(src: str, key: str, kind: str, v: Any) -> Any:
             raise bad
         if v < 1:
             raise UserError(f"{src}: [grid] {key} must be >= 1, got {v}")
-        from noisebench import bounds
-
         hi = {"epochs": bounds.MAX_EPOCHS, "batch_size": bounds.MAX_BATCH_SIZE}.get(key, bounds.MAX_STEP_SIZE)
         return bounds.check_int(v, f"{src}: [grid] {key}", 1, hi)
     if kind == "float":
@@ -177,8 +170,6 @@ def _check(src: str, key: str, kind: str, v: Any) -> Any:
             raise bad
         if v < 0:
             raise UserError(f"{src}: [grid] {key} must be >= 0, got {v}")
-        from noisebench import bounds
-
         if key == "momentum":
             return bounds.check_real(v, f"{src}: [grid] momentum", 0.0, 1.0, hi_open=True)
         hi = {"weight_decay": bounds.WEIGHT_DECAY_MAX, "gamma": bounds.GAMMA_MAX}.get(key, bounds.GAMMA_MAX)
@@ -186,8 +177,6 @@ def _check(src: str, key: str, kind: str, v: Any) -> Any:
     if kind == "str":
         if not isinstance(v, str) or not v.strip():
             raise bad
-        from noisebench.safe_input import check_name, has_control
-
         if has_control(v):
             raise UserError(f"{src}: [grid] {key} {v[:60]!r} contains control characters (newline, escape, ...); refusing it")
         return check_name(v.strip(), f"{src}: [grid] {key}")
@@ -229,8 +218,6 @@ def parse_grid(doc: dict, source: str = "grid") -> GridSpec:
 
 def _dedupe(items: list, what: str) -> list:
     """Items in order without repeats; repeats are dropped with a note on stderr (they would train twice)."""
-    import sys
-
     out, seen, dups = [], set(), []
     for x in items:
         if x in seen:
@@ -245,8 +232,6 @@ def _dedupe(items: list, what: str) -> list:
 
 
 def _names(items: list[str], what: str) -> list[str]:
-    from noisebench.safe_input import check_name
-
     names = [check_name(x.strip(), what) for x in items]
     if what.endswith("activations") or what == "--activation":
         from noisebench.harness.activations import dedupe_activations
@@ -256,8 +241,6 @@ def _names(items: list[str], what: str) -> list[str]:
 
 
 def parse_list(text: str, what: str) -> list[str]:
-    from noisebench.safe_input import has_control
-
     if has_control(str(text)):
         raise UserError(f"{what} {str(text)[:60]!r} contains control characters (newline, escape, ...); refusing it")
     items = [x.strip() for x in str(text).split(",") if x.strip()]
@@ -269,8 +252,6 @@ def parse_list(text: str, what: str) -> list[str]:
 
 
 def parse_lrs(text: str) -> list[float]:
-    from noisebench.bounds import check_lr
-
     out = []
     for x in parse_list(text, "--lr"):
         try:
@@ -285,8 +266,6 @@ def parse_lrs(text: str) -> list[float]:
 
 def parse_seeds(text: str) -> list[int]:
     """'3' -> [0, 1, 2]; '0,4,7' -> [0, 4, 7] (a single seed s: 's,')."""
-    from noisebench.bounds import check_seed_count, check_seed_list
-
     text = str(text).strip()
     if len(text) > 20_000:
         raise UserError(f"--seeds: {len(text)} characters is too long a list")
@@ -361,7 +340,6 @@ def expand(spec: GridSpec) -> list[RunConfig]:
     dropped by run key, keeping the first."""
     from noisebench.harness.recipes import RECIPES, recipe_for
     from noisebench.harness.robustness import policy_extra
-    from noisebench.bounds import check_run_config
     from noisebench.harness.runner import checksums_digest
 
     validate(spec)

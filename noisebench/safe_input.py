@@ -16,7 +16,6 @@ import fcntl
 import os
 import stat
 import unicodedata
-from pathlib import Path
 
 from noisebench.bounds import MAX_NAME_CHARS
 from noisebench.errors import UserError
@@ -136,7 +135,3 @@ def is_regular(path) -> bool:
         return stat.S_ISREG(os.stat(path).st_mode)
     except OSError:
         return False
-
-
-def as_path(p) -> Path:
-    return p if isinstance(p, Path) else Path(p)

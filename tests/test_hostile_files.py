@@ -13,14 +13,13 @@ import shutil
 import struct
 import sys
 import time
-import zlib
 from pathlib import Path
 
 import numpy as np
 import pytest
 
 sys.path.insert(0, str(Path(__file__).parent))
-from official_format_fixtures import write_cifar10_batches, write_image_folder, write_mnist_idx  # noqa: E402
+from official_format_fixtures import write_cifar10_batches, write_mnist_idx  # noqa: E402
 from test_reliability_bad_input import assert_one_line_error  # noqa: E402
 
 from noisebench.errors import UserError  # noqa: E402
