@@ -168,6 +168,15 @@ def test_duplicate_lrs_and_models_once(cli, src, tmp_path):
     assert r.err.count("note:") == 2
 
 
+def test_robustness_activation_list_deduplicated(capsys):
+    """`robustness --activation relu,relu,ReLU` plans one activation, with one note on stderr."""
+    from noisebench.cli_harness import _activations
+
+    assert _activations("relu,relu,ReLU,elu") == ["relu", "elu"]
+    err = capsys.readouterr().err
+    assert err.count("note:") == 1 and "more than once" in err
+
+
 def test_dedupe_helper_keeps_order():
     from noisebench.harness.activations import dedupe_activations
 
