@@ -91,7 +91,8 @@ def load_pickle(path: Path, verify: bool, md5_table: dict | None = None) -> dict
     allowed = META_KEYS if path.name == META_FILE else BATCH_KEYS
     extra = [k for k in obj if k not in allowed]
     if extra:
-        raise UserError(f"{path}: unexpected entry {str(extra[0])[:40]!r} (the official files hold only "
+        shown = extra[0][:40] if isinstance(extra[0], (bytes, str)) else type(extra[0]).__name__
+        raise UserError(f"{path}: unexpected entry {shown!r} (the official files hold only "
                         f"{', '.join(sorted(str(k) for k in allowed))})")
     return {"_md5": digest, **obj}
 

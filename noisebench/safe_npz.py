@@ -39,6 +39,27 @@ def _header(fp, where: str, name: str):
     return shape, fortran, dtype
 
 
+MAX_MEMBERS = 1000
+MAX_DIRECTORY_BYTES = 1 << 20
+
+
+def _check_directory_size(f, where: str) -> None:
+    """Bound the zip's central directory (entry count and size) before zipfile parses all of it."""
+    import os
+    import struct
+
+    size = os.fstat(f.fileno()).st_size
+    f.seek(max(0, size - (1 << 16) - 22))
+    tail = f.read()
+    i = tail.rfind(b"PK\x05\x06")
+    if i < 0 or len(tail) - i < 22:
+        raise UserError(f"{where}: not a readable .npz file (no zip directory; truncated?)")
+    entries, cd_size = struct.unpack("<HI", tail[i + 10 : i + 16])
+    if entries > MAX_MEMBERS or cd_size > MAX_DIRECTORY_BYTES:
+        raise UserError(f"{where}: zip directory lists {entries} members in {cd_size} bytes "
+                        f"(at most {MAX_MEMBERS} members, {MAX_DIRECTORY_BYTES} bytes); not a dataset .npz")
+
+
 def read_npz(path, required: tuple, optional: tuple = (), max_elements: dict | None = None) -> dict:
     """{name: ndarray} for the required (and present optional) members; every defect is one UserError."""
     where = str(path)
@@ -51,6 +72,7 @@ def read_npz(path, required: tuple, optional: tuple = (), max_elements: dict | N
                             "(x_train, y_train, x_test, y_test)")
         if not head.startswith(ZIP_MAGIC):
             raise UserError(f"{where}: not a readable .npz file (no zip signature)")
+        _check_directory_size(f, where)
         f.seek(0)
         try:
             zf = zipfile.ZipFile(f)

@@ -98,6 +98,7 @@ PICKLES = {
     "3071 columns": (P(_batch(data=np.zeros((2, 3071), np.uint8))), "uint8 N×3072"),
     "labels count differs": (P(_batch(labels=[0, 1, 2])), "one integer per image"),
     "unexpected entry": (P(_batch(extra={b"__class__": 1})), "unexpected entry"),
+    "tuple key": (P(_batch(extra={(1, (2, (3,))): 1})), "unexpected entry 'tuple'"),
     "not a dict": (P([1, 2, 3]), "expected a dict"),
 }
 

@@ -87,7 +87,16 @@ NPZ = {
     "duplicate class names": (dict(class_names=np.array(["a", "a", "b", "c"])), "duplicates"),
     "object class names": (dict(class_names=np.array(["a", None, "b", "c"], dtype=object)), "never objects"),
 }
+def _many_members(path: Path) -> Path:
+    _npz(path)
+    with zipfile.ZipFile(path, "a") as z:
+        for i in range(1500):
+            z.writestr(f"junk{i}.npy", b"")
+    return path
+
+
 NPZ_FILES = {
+    "1500 zip members": (_many_members, "members"),
     "header declares 10**9 images": (_lying_header, "declares shape"),
     ".npy renamed .npz": (_npy_renamed, "renamed"),
     "truncated zip": (_truncated, "not a readable"),
