@@ -12,6 +12,7 @@ batches, MNIST idx files, image folder, npz).
 from __future__ import annotations
 
 import hashlib
+import os
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -196,13 +197,17 @@ def _image_files(root: Path, split: str, classes: list[str], where: str) -> list
         d = root / split / c
         if not d.is_dir():
             continue
-        for p in sorted(d.iterdir()):
-            if p.suffix.lower() not in IMAGE_EXTS or p.name.startswith("."):
-                continue
-            safe_input.check_regular(p, f"{where}: image", bounds.MAX_IMAGE_FILE_BYTES)
-            files.append((p, ci))
-            if len(files) > MAX_IMAGES:
-                raise UserError(f"{where}: more than {MAX_IMAGES} images in {split}/")
+        names = []
+        with os.scandir(d) as it:  # counted while listing: a folder of millions of entries stops at the bound
+            for e in it:
+                if e.name.startswith(".") or os.path.splitext(e.name)[1].lower() not in IMAGE_EXTS:
+                    continue
+                names.append(e.name)
+                if len(files) + len(names) > MAX_IMAGES:
+                    raise UserError(f"{where}: more than {MAX_IMAGES} images in {split}/")
+        for n in sorted(names):
+            safe_input.check_regular(d / n, f"{where}: image", bounds.MAX_IMAGE_FILE_BYTES)
+            files.append((d / n, ci))
     return files
 
 
