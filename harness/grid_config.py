@@ -25,6 +25,7 @@ from typing import Any
 from noisebench import bounds
 from noisebench.bounds import MAX_GRID_BYTES, check_lr, check_run_config, check_seed_count, check_seed_list
 from noisebench.errors import UserError
+from noisebench.plugins import load_plugin
 from noisebench.safe_input import check_name, has_control, read_text
 from noisebench.harness.run_config import LR_POLICIES, OPTIMIZERS, RunConfig
 
@@ -44,11 +45,14 @@ GRID_KEYS: dict[str, str] = {
     "gamma": "float",
     "momentum": "float",
     "augment": "str",
+    "subset": "int",
     "device": "str",
     "add_clean": "bool",
+    "plugins": "paths",
 }
+DEFAULT_SEEDS = 3  # the same default as `noisebench robustness --seeds`
 OVERRIDE_KEYS = ("epochs", "batch_size", "optimizer", "lr_policy", "weight_decay")
-KNOB_KEYS = ("step_size", "gamma", "momentum", "augment")
+KNOB_KEYS = ("step_size", "gamma", "momentum", "augment", "subset")
 _KIND_TEXT = {
     "paths": "a list of file paths", "names": "a list of names", "floats": "a list of numbers",
     "seeds": "a positive integer or a list of integers", "int": "an integer", "float": "a number",
@@ -62,9 +66,9 @@ class GridSpec:
     models: list[str] | None = None
     activations: list[str] = field(default_factory=list)
     lrs: list[float] | None = None
-    seeds: list[int] = field(default_factory=lambda: [0])
+    seeds: list[int] = field(default_factory=lambda: list(range(DEFAULT_SEEDS)))
     overrides: dict = field(default_factory=dict)  # epochs, batch_size, optimizer, lr_policy, weight_decay
-    knobs: dict = field(default_factory=dict)  # step_size, gamma, momentum, augment
+    knobs: dict = field(default_factory=dict)  # step_size, gamma, momentum, augment, subset
     device: str = "auto"
     add_clean: bool = True
     source: str = "flags"
@@ -163,7 +167,7 @@ def _check(src: str, key: str, kind: str, v: Any) -> Any:
             raise bad
         if v < 1:
             raise UserError(f"{src}: [grid] {key} must be >= 1, got {v}")
-        hi = {"epochs": bounds.MAX_EPOCHS, "batch_size": bounds.MAX_BATCH_SIZE}.get(key, bounds.MAX_STEP_SIZE)
+        hi = {"epochs": bounds.MAX_EPOCHS, "batch_size": bounds.MAX_BATCH_SIZE, "subset": 1 << 48}.get(key, bounds.MAX_STEP_SIZE)
         return bounds.check_int(v, f"{src}: [grid] {key}", 1, hi)
     if kind == "float":
         if not is_num(v):
@@ -202,12 +206,16 @@ def parse_grid(doc: dict, source: str = "grid") -> GridSpec:
         if req not in g:
             raise UserError(f"{source}: [grid] needs {req} = [...]")
     v = {k: _check(source, k, GRID_KEYS[k], x) for k, x in g.items()}
+    if v.get("plugins"):
+        base = Path(source).parent if source != "grid" else None
+        for plug in v["plugins"]:
+            load_plugin(plug, base_dir=base)
     return GridSpec(
         data=[Path(x) for x in v["data"]],
         models=v.get("models"),
         activations=v["activations"],
         lrs=v.get("lrs"),
-        seeds=v.get("seeds", [0]),
+        seeds=v.get("seeds", list(range(DEFAULT_SEEDS))),
         overrides={k: v[k] for k in OVERRIDE_KEYS if k in v},
         knobs={k: v[k] for k in KNOB_KEYS if k in v},
         device=v.get("device", "auto"),
@@ -216,14 +224,14 @@ def parse_grid(doc: dict, source: str = "grid") -> GridSpec:
     )
 
 
-def _dedupe(items: list, what: str) -> list:
+def _dedupe(items: list, what: str, key=lambda x: x) -> list:
     """Items in order without repeats; repeats are dropped with a note on stderr (they would train twice)."""
     out, seen, dups = [], set(), []
     for x in items:
-        if x in seen:
+        if key(x) in seen:
             dups.append(x)
         else:
-            seen.add(x)
+            seen.add(key(x))
             out.append(x)
     if dups:
         shown = ", ".join(repr(d) for d in list(dict.fromkeys(dups))[:5])
@@ -237,7 +245,9 @@ def _names(items: list[str], what: str) -> list[str]:
         from noisebench.harness.activations import dedupe_activations
 
         return dedupe_activations(names, what)
-    return _dedupe([n.strip().lower().replace("-", "_") if what.endswith(("models", "--model")) else n for n in names], what)
+    if what.endswith(("models", "--model")):
+        return _dedupe(names, what, key=lambda n: n.strip().lower().replace("-", "_"))
+    return _dedupe(names, what)
 
 
 def parse_list(text: str, what: str) -> list[str]:

@@ -155,14 +155,14 @@ def test_out_of_bounds_refused_before_work(cli, src, tmp_path, case):
 
 def test_duplicate_activations_train_once(cli, src, tmp_path):
     """`relu,relu,ReLU` is one activation (a note says so), not three runs of the same thing."""
-    r = cli("grid", "--data", src["dirty"], "--activation", "relu,relu,ReLU", "--dry-run", "--db", tmp_path / "r.db")
+    r = cli("grid", "--data", src["dirty"], "--activation", "relu,relu,ReLU", "--seeds", "1", "--dry-run", "--db", tmp_path / "r.db")
     assert r.code == 0, r.err
     assert "note:" in r.err and "more than once" in r.err
     assert r.out.strip().splitlines()[-1].startswith("2 runs"), r.out  # clean + dirty, once
 
 
 def test_duplicate_lrs_and_models_once(cli, src, tmp_path):
-    r = cli("grid", "--data", src["dirty"], "--lr", "1e-3,0.001", "--model", "mlp,MLP", "--dry-run", "--db", tmp_path / "r.db")
+    r = cli("grid", "--data", src["dirty"], "--lr", "1e-3,0.001", "--model", "mlp,MLP", "--seeds", "1", "--dry-run", "--db", tmp_path / "r.db")
     assert r.code == 0, r.err
     assert r.out.strip().splitlines()[-1].startswith("2 runs"), r.out
     assert r.err.count("note:") == 2
