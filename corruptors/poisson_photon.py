@@ -51,15 +51,20 @@ MAX_TABLE_WIDTH = 1 << 22  # refuse absurd ψ whose tables would not fit in memo
 
 
 def validate_level(level) -> float:
-    """ψ must be a finite positive number."""
+    """ψ must be a finite number in [PSI_MIN, PSI_MAX] = [1e-3, 1e6] (noisebench.bounds): below 1e-3 nearly
+    every pixel becomes 0, above 1e6 the result equals the clean image."""
+    from noisebench.bounds import PSI_MAX, PSI_MIN
+
     try:
         psi = float(level)
-    except (TypeError, ValueError):
+    except (TypeError, ValueError, OverflowError):
         raise UserError(f"--level must be a positive number, got {level!r}") from None
     if not math.isfinite(psi) or psi <= 0:
         raise UserError(f"--level must be a finite number > 0, got {level}")
-    if psi > 1e6:
-        raise UserError(f"--level {level} is too large (at most 1e6; ψ → ∞ is the clean image)")
+    if psi > PSI_MAX:
+        raise UserError(f"--level {level} is too large (at most {PSI_MAX:g}; ψ → ∞ is the clean image)")
+    if psi < PSI_MIN:
+        raise UserError(f"--level {level} is too small (at least {PSI_MIN:g}; smaller ψ turns every pixel black)")
     return psi
 
 

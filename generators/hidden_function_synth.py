@@ -74,8 +74,10 @@ class SynthParams:
             raise UserError(f"--dirty-frac must be within [0, 1], got {self.dirty_frac}")
         if not (isinstance(self.sigma, (int, float)) and math.isfinite(self.sigma) and self.sigma >= 0):
             raise UserError(f"--sigma must be a finite number >= 0, got {self.sigma}")
-        if self.seed < 0:
-            raise UserError(f"--seed must be >= 0, got {self.seed}")
+        from noisebench.bounds import check_seed, check_sigma
+
+        check_sigma(self.sigma)  # at most 1e6: offsets on standardised data stay finite in float32
+        check_seed(self.seed)
 
     @property
     def n_train(self) -> int:

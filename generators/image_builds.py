@@ -44,9 +44,9 @@ def seed_suffix(seed: int) -> str:
 
 
 def _check_seed(seed: int, option: str = "--seed") -> int:
-    if seed < 0:
-        raise UserError(f"{option} must be >= 0, got {seed}")
-    return int(seed)
+    from noisebench.bounds import check_seed
+
+    return check_seed(seed, option)
 
 
 # ------------------------------------------------------------------ sources

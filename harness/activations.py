@@ -138,6 +138,24 @@ def _normalize(name: str) -> str:
     return ALIASES.get(key, ALIASES.get(key.replace("_", ""), key))
 
 
+def dedupe_activations(names: list[str], what: str = "--activation") -> list[str]:
+    """Names in order without repeats (registry aliases count as one); repeats are dropped with a note."""
+    import sys
+
+    out, seen, dups = [], {}, []
+    for n in names:
+        key = n.strip() if ":" in n else _normalize(n)
+        if key in seen:
+            dups.append(f"{n!r} (= {seen[key]!r})")
+            continue
+        seen[key] = n
+        out.append(n)
+    if dups:
+        print(f"note: {what} lists {', '.join(list(dict.fromkeys(dups))[:5])} more than once; training each once",
+              file=sys.stderr)
+    return out
+
+
 def _valid_line() -> str:
     return "valid: " + ", ".join(activation_names()) + ", a plug-in (--plugin FILE), or pkg.module:ClassName"
 
@@ -154,10 +172,40 @@ def _check_module_class(obj, what: str) -> Callable[[], nn.Module]:
     return obj
 
 
+def _check_module_files(mod_name: str, ref: str) -> None:
+    """Each not-yet-imported module on the dotted path must be a regular source file of bounded size
+    (a FIFO or device named like a module would block or never end the import)."""
+    import importlib.util
+    import sys
+
+    from noisebench.bounds import MAX_PLUGIN_BYTES
+    from noisebench.safe_input import check_regular
+
+    parts = mod_name.split(".")
+    for i in range(1, len(parts) + 1):
+        name = ".".join(parts[:i])
+        if name in sys.modules:
+            continue
+        try:
+            spec = importlib.util.find_spec(name)
+        except (ImportError, ValueError):
+            return  # import_module reports it
+        if spec is None:
+            return
+        if spec.origin and spec.has_location:
+            check_regular(spec.origin, f"activation {ref!r}: module file", MAX_PLUGIN_BYTES)
+        if i < len(parts):
+            try:
+                importlib.import_module(name)
+            except Exception as e:  # noqa: BLE001
+                raise UserError(f"activation {ref!r}: cannot import module {name!r} ({type(e).__name__}: {e})")
+
+
 def _load_user_class(ref: str) -> Callable[[], nn.Module]:
     mod_name, _, attr = ref.partition(":")
     if not mod_name or not attr:
         raise UserError(f"activation {ref!r}: expected pkg.module:ClassName")
+    _check_module_files(mod_name, ref)
     try:
         mod = importlib.import_module(mod_name)
     except Exception as e:  # noqa: BLE001 - ImportError, SyntaxError in the user's module, ...
@@ -187,6 +235,10 @@ def resolve_activation(name: str) -> Callable[[], nn.Module]:
     """A factory (call it once per nonlinearity) for a registry name, ``pkg.mod:Class`` or entry point."""
     if not isinstance(name, str) or not name.strip():
         raise UserError(f"activation must be a non-empty name; {_valid_line()}")
+    from noisebench.safe_input import has_control
+
+    if has_control(name) or len(name) > 512:
+        raise UserError(f"activation {name[:60]!r} contains control characters or is too long; refusing it")
     if ":" in name:
         return _load_user_class(name.strip())
     key = _normalize(name)

@@ -257,6 +257,9 @@ def validate_config(cfg: RunConfig) -> None:
         raise UserError(f"unknown optimizer {cfg.optimizer!r}; choose one of {', '.join(OPTIMIZERS)}")
     if cfg.lr_policy not in LR_POLICIES:
         raise UserError(f"unknown LR policy {cfg.lr_policy!r}; choose one of {', '.join(LR_POLICIES)}")
+    from noisebench.bounds import check_run_config
+
+    check_run_config(cfg)  # documented ranges (docs/BOUNDS.md), seeds, names without control characters
 
 
 def no_val_error(path) -> UserError:

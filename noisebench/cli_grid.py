@@ -72,6 +72,15 @@ def grid(
 
     if executor not in ("local", "ray"):
         raise UserError(f"--executor must be local or ray, got {executor!r}")
+    from noisebench import bounds
+
+    bounds.check_int(jobs, "--jobs", 1, bounds.MAX_JOBS)
+    bounds.check_int(retries, "--retries", 0, 100)
+    bounds.check_real(cpus_per_run, "--cpus-per-run", 0.0, 1024.0, lo_open=True)
+    if gpus_per_run is not None:
+        bounds.check_real(gpus_per_run, "--gpus-per-run", 0.0, 64.0)
+    if max_in_flight is not None:
+        bounds.check_int(max_in_flight, "--max-in-flight", 1, 1_000_000)
     spec = load_grid(config) if config is not None else GridSpec()
     if config is None and not data:
         raise UserError("give a grid file (noisebench grid CONFIG.toml) or --data FILE --activation NAMES")

@@ -33,12 +33,18 @@ def _knobs(step_size, gamma, momentum, augment, subset=None) -> dict:
 
 def _activations(spec: str) -> list[str]:
     from noisebench.harness.activations import activation_names, resolve_activation
+    from noisebench.safe_input import has_control
 
+    if has_control(spec):
+        raise UserError(f"--activation {spec[:60]!r} contains control characters (newline, escape, ...); refusing it")
     if spec.strip().lower() == "all":
         return activation_names()
+    from noisebench.harness.activations import dedupe_activations
+
     names = [a.strip() for a in spec.split(",") if a.strip()]
     if not names:
         raise UserError("--activation is empty; give a name, a comma-separated list, or all")
+    names = dedupe_activations(names, "--activation")
     for a in names:
         resolve_activation(a)
     return names
@@ -193,6 +199,10 @@ def robustness(
         raise UserError(f"--seeds must be >= 1, got {seeds}")
     if jobs < 1:
         raise UserError(f"--jobs must be >= 1, got {jobs}")
+    from noisebench import bounds
+
+    bounds.check_seed_count(seeds)
+    bounds.check_int(jobs, "--jobs", 1, bounds.MAX_JOBS)
     files = list(data or [])
     if suite:
         files += suite_files(suite, datasets_dir)
@@ -293,6 +303,12 @@ def lr_find_cmd(
     from noisebench.harness.robustness import _meta, config_from_recipe
     from noisebench.harness.runner import data_role, preflight
 
+    from noisebench import bounds
+
+    bounds.check_lr(start_lr, "--start-lr")
+    bounds.check_lr(end_lr, "--end-lr")
+    bounds.check_int(iters, "--iters", 1, bounds.MAX_LR_FIND_ITERS)
+    bounds.check_seed(seed)
     meta = _meta(data)
     try:
         recipe = recipe_for(meta)

@@ -42,10 +42,20 @@ def _val_help(default: int) -> str:
 
 
 def _check_split_options(val_size: int, split_seed: int) -> None:
-    if val_size < 1:
-        raise UserError(f"--val-size must be >= 1, got {val_size} (every classification file has a val split)")
-    if split_seed < 0:
-        raise UserError(f"--split-seed must be >= 0, got {split_seed}")
+    """--val-size and --split-seed inside their documented bounds (docs/BOUNDS.md), before any work."""
+    from noisebench import bounds
+
+    bounds.check_int(val_size, "--val-size", 1, bounds.MAX_VAL_SIZE)
+    bounds.check_seed(split_seed, "--split-seed")
+
+
+def _numbers(seed: int, workers: int | None = None) -> None:
+    """Seeds and worker counts inside their documented bounds (docs/BOUNDS.md), before any work."""
+    from noisebench import bounds
+
+    bounds.check_seed(seed)
+    if workers is not None:
+        bounds.check_int(workers, "--workers", 1, bounds.MAX_WORKERS)
 
 
 def _precheck(default, source, name, force, paths_for, download=False) -> None:
@@ -54,6 +64,10 @@ def _precheck(default, source, name, force, paths_for, download=False) -> None:
 
     if source is not None and download:
         raise UserError("give either --source PATH or --download, not both")
+    if name is not None:
+        from noisebench.safe_input import check_stem
+
+        check_stem(name, "--name")
     nm = predicted_name(default, source, name)
     if nm:
         precheck_outputs(paths_for(nm), force)
@@ -62,8 +76,6 @@ def _precheck(default, source, name, force, paths_for, download=False) -> None:
 def _load(default: str, source, download, no_verify, out, name):
     from noisebench.generators.image_builds import resolve_source
 
-    if name is not None and ("/" in name or not name.strip() or name.startswith(".")):
-        raise UserError(f"--name {name!r} must be a plain file-name stem")
     return resolve_source(default, source, download, not no_verify, out, name)
 
 
@@ -105,8 +117,7 @@ def make_psi(
     levels = [validate_level(lv) for lv in levels]  # before loading anything
     if workers is not None and workers < 1:
         raise UserError(f"--workers must be >= 1, got {workers}")
-    if seed < 0:
-        raise UserError(f"--seed must be >= 0, got {seed}")
+    _numbers(seed=seed, workers=workers)
     _check_split_options(val_size, split_seed)
     _out_dir(out)
     _precheck("cifar10", source, name, force,
@@ -205,11 +216,15 @@ def make_mnist_flip(
         validate_rate(rate)
         if mode not in ("symmetric", "pair"):
             raise UserError(f"--mode must be symmetric or pair (or give --matrix FILE), got {mode!r}")
-    elif not matrix.exists():
-        raise UserError(f"--matrix {matrix}: no such file")
+    else:
+        from noisebench.bounds import MAX_MATRIX_BYTES
+        from noisebench.safe_input import check_regular
+
+        if matrix.is_dir():
+            raise UserError(f"--matrix {matrix}: is a directory; give a .npy, .csv or .txt file")
+        check_regular(matrix, "--matrix", MAX_MATRIX_BYTES)  # before loading anything: no FIFO, device or huge file
     _check_split_options(val_size, split_seed)
-    if seed < 0:
-        raise UserError(f"--seed must be >= 0, got {seed}")
+    _numbers(seed=seed)
     if matrix is None:
         from noisebench.generators.image_builds import flip_name
 

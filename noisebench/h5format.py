@@ -507,6 +507,37 @@ def _check_dataset_inner(dset, name: str, where: str) -> None:
                         "(unallocated or impossible compression ratio)")
 
 
+# What the writers store, and so all the reader accepts for a split's x and y (see docs/FORMAT.md):
+# images uint8 (N,H,W) or (N,H,W,C) with C = 1 or 3 and int64 labels; tabular float32 (N,F) with
+# float32 regression targets or int64 class labels. Anything else (float16/float64 inputs, int8 or
+# float labels, 5-channel or zero-size images) is refused when the file is opened.
+SPLIT_X_DTYPES = {"uint8": "images", "float32": "tabular"}
+
+
+def check_split_dtypes(dx, dy, task: str, where: str) -> None:
+    xd, yd = np.dtype(dx.dtype), np.dtype(dy.dtype)
+    xs, ys = tuple(dx.shape), tuple(dy.shape)
+    if xd.str not in ("|u1", "<f4") or xd.name not in SPLIT_X_DTYPES:
+        raise UserError(f"{where}: inputs x are {xd.str}; noisebench files hold uint8 images or float32 features")
+    if len(ys) != 1:
+        raise UserError(f"{where}: y has shape {ys}; expected one target per sample (N,)")
+    if xd.name == "uint8":
+        if len(xs) not in (3, 4) or (len(xs) == 4 and xs[3] not in (1, 3)):
+            raise UserError(f"{where}: images must be uint8 (N,H,W) or (N,H,W,C) with C = 1 or 3, got {xs}")
+        if not all(1 <= v <= 4096 for v in xs[1:3]):
+            raise UserError(f"{where}: image size {xs[1:3]} outside 1..4096 pixels per side")
+    elif len(xs) != 2 or xs[1] < 1:
+        raise UserError(f"{where}: float inputs must be tabular (N, features) with at least one feature, got {xs}")
+    if task == "classification":
+        if yd.str != "<i8":
+            raise UserError(f"{where}: classification labels must be integers stored as int64, got {yd.str}")
+    elif task == "regression":
+        if yd.str != "<f4":
+            raise UserError(f"{where}: regression targets must be float32, got {yd.str}")
+    else:
+        raise UserError(f"{where}: unknown task {task!r} (classification or regression)")
+
+
 @dataclass
 class NoisebenchFile:
     """A validated, opened noisebench file (read-only). Close it, or use it as a context manager."""
@@ -671,6 +702,8 @@ def _open_validated(path: Path, chunk_cache_bytes: int | None = None) -> Noisebe
         if missing:
             raise UserError(f"{where}: damaged noisebench file, missing attribute(s) {', '.join(missing)}")
         _check_attr_types(meta, where)
+        if meta["format_version"] < 1:
+            raise UserError(f"{where}: format_version {meta['format_version']} is not a valid version (1..{FORMAT_VERSION})")
         if meta["format_version"] > FORMAT_VERSION:
             raise UserError(
                 f"{where}: format_version {meta['format_version']} is newer than this noisebench understands "
@@ -702,6 +735,7 @@ def _open_validated(path: Path, chunk_cache_bytes: int | None = None) -> Noisebe
             nx, ny = nbf.datasets[f"{s}/x"].shape[0], nbf.datasets[f"{s}/y"].shape[0]
             if nx != ny:
                 raise UserError(f"{where}: split {s} has {nx} inputs but {ny} targets")
+            check_split_dtypes(nbf.datasets[f"{s}/x"], nbf.datasets[f"{s}/y"], nbf.task, f"{where} [{s}]")
         return nbf
     except BaseException as e:
         try:
