@@ -295,7 +295,7 @@ def test_hdf5_with_unexpected_dtypes_refused_at_open(cli, tmp_path, case):
     assert not (tmp_path / "r.db").exists()
 
 
-@pytest.mark.parametrize("version, msg", [(0, "not a valid version"), (-1, "not a valid version"), (2, "newer"),
+@pytest.mark.parametrize("version, msg", [(0, "not a valid version"), (-1, "not a valid version"), (3, "newer"),
                                           (2**40, "newer"), ("1", "must be an integer"), (1.5, "must be an integer")])
 def test_bad_format_version(cli, tmp_path, tiny_h5, version, msg):
     import shutil

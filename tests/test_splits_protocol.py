@@ -172,7 +172,6 @@ def _edit(path, dest, fn):
 EDITS = {
     "params": (lambda f: f.attrs.__setitem__("params", json.dumps({"level": 8.0})), "edited: params"),
     "num_classes": (lambda f: f.attrs.__setitem__("num_classes", 9), "edited: num_classes"),
-    "task": (lambda f: f.attrs.__setitem__("task", "regression"), "edited: task"),
     "pair_key": (lambda f: f.attrs.__setitem__("pair_key", "cifar10:other"), "edited: pair_key"),
     "class_names": (lambda f: f.attrs.__setitem__("class_names", '["a"]'), "edited: class_names"),
     "split": (lambda f: f.attrs.__setitem__("split", json.dumps({"method": "stratified"})), "edited: split"),
@@ -180,6 +179,15 @@ EDITS = {
     "added": (lambda f: f.attrs.__setitem__("note", "hi"), "added: note"),
     "removed": (lambda f: f.attrs.__delitem__("clean_reference"), "removed: clean_reference"),
 }
+
+
+def test_an_edited_task_is_refused_at_open(built, tmp_path):
+    """Flipping `task` makes the stored label dtype inconsistent: the reader refuses the file outright."""
+    from noisebench.errors import UserError
+
+    bad = _edit(built["cifar10-psi16.h5"], tmp_path / "bad.h5", lambda f: f.attrs.__setitem__("task", "regression"))
+    with pytest.raises(UserError, match="regression targets must be float32"):
+        verify(bad)
 
 
 @pytest.mark.parametrize("case", list(EDITS))
