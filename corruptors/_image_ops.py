@@ -1,0 +1,212 @@
+"""Shared pieces of the image corruptions (not a corruption itself: the leading _ keeps the registry
+from importing it as one).
+
+* input checks and the documented rounding back to uint8;
+* numpy transcriptions of what the CIFAR-10-C generator (make_cifar_c.py in hendrycks/robustness)
+  takes from scikit-image, OpenCV and SciPy: skimage's rgb2hsv / hsv2rgb, skimage's `gaussian`,
+  OpenCV's 3x3 GaussianBlur kernel and reflect-101 borders, SciPy's order-1 `zoom` as matrices,
+  and Pillow's BOX resampling of 8-bit images (its fixed-point coefficients and rounding).
+
+All functions work on a whole batch (N, H, W, C) at once.
+"""
+
+from __future__ import annotations
+
+import math
+from functools import lru_cache
+
+import numpy as np
+
+from noisebench.errors import UserError
+
+REFERENCE = "hendrycks/robustness ImageNet-C/create_c/make_cifar_c.py (CIFAR-10-C, Hendrycks & Dietterich, ICLR 2019)"
+ROUNDING = ("round half to even (numpy.rint) of the 0..255 value, then clip to [0, 255]; "
+            "the original truncates with np.uint8")
+
+
+def check_images(x, name: str, *, rgb_only: bool = False) -> np.ndarray:
+    """A uint8 batch (N, H, W, C) with C = 1 or 3 (C = 3 only when `rgb_only`)."""
+    if not isinstance(x, np.ndarray) or x.dtype != np.uint8 or x.ndim != 4:
+        shape = getattr(x, "shape", None)
+        dtype = getattr(x, "dtype", type(x).__name__)
+        raise UserError(f"{name}: expects uint8 images of shape (N, H, W, C); got {dtype} {shape}")
+    c = x.shape[-1]
+    if rgb_only and c != 3:
+        raise UserError(f"{name}: needs RGB images (C = 3); got C = {c}")
+    if c not in (1, 3):
+        raise UserError(f"{name}: images must have 1 or 3 channels; got C = {c}")
+    if min(x.shape[1:3]) < 1:
+        raise UserError(f"{name}: empty images {x.shape}")
+    return x
+
+
+def check_range(name: str, param: str, value, lo: float, hi: float, *, integer: bool = False):
+    """A finite number within [lo, hi] (an integer when `integer`), else UserError."""
+    try:
+        v = float(value)
+    except (TypeError, ValueError):
+        raise UserError(f"{name}: {param} must be a number, got {value!r}") from None
+    if not math.isfinite(v) or v < lo or v > hi:
+        raise UserError(f"{name}: {param} must be within [{lo:g}, {hi:g}], got {value!r}")
+    if integer:
+        if v != int(v):
+            raise UserError(f"{name}: {param} must be an integer, got {value!r}")
+        return int(v)
+    return v
+
+
+def to_uint8(y: np.ndarray) -> np.ndarray:
+    """Values on the 0..255 scale -> uint8: round half to even, then clip (the documented rounding)."""
+    y = np.rint(y)
+    np.clip(y, 0, 255, out=y)
+    return y.astype(np.uint8)
+
+
+def unit01(x: np.ndarray, dtype=np.float64) -> np.ndarray:
+    """uint8 -> floats in [0, 1] (x / 255, as the original's np.array(x) / 255.)."""
+    return x.astype(dtype) / dtype(255.0)
+
+
+def from01(y: np.ndarray) -> np.ndarray:
+    """clip(y, 0, 1) * 255, rounded the documented way."""
+    return to_uint8(np.clip(y, 0, 1) * 255)
+
+
+# ------------------------------------------------------------------ skimage.filters.gaussian
+
+
+def gaussian_hw(x: np.ndarray, sigma: float, mode: str = "nearest", truncate: float = 4.0) -> np.ndarray:
+    """skimage.filters.gaussian(image, sigma, channel_axis=-1) on every image of a batch (N, H, W[, C]):
+    scipy.ndimage.gaussian_filter with sigma on H and W only (skimage's defaults: mode 'nearest', truncate 4)."""
+    from scipy.ndimage import gaussian_filter
+
+    if sigma <= 0:
+        return x.copy()
+    sig = (0.0, sigma, sigma) + (0.0,) * (x.ndim - 3)
+    return gaussian_filter(x, sigma=sig, mode=mode, truncate=truncate)
+
+
+# ------------------------------------------------------------------ skimage.color rgb2hsv / hsv2rgb
+
+
+def rgb2hsv(rgb: np.ndarray) -> np.ndarray:
+    """skimage.color.rgb2hsv on (..., 3) floats in [0, 1] (blue wins ties over green over red)."""
+    r, g, b = rgb[..., 0], rgb[..., 1], rgb[..., 2]
+    v = rgb.max(-1)
+    delta = v - rgb.min(-1)
+    with np.errstate(invalid="ignore", divide="ignore"):
+        s = np.where(delta == 0, 0.0, delta / v)
+        h = np.where(b == v, 4.0 + (r - g) / delta, np.where(g == v, 2.0 + (b - r) / delta, (g - b) / delta))
+    h = (h / 6.0) % 1.0
+    h[delta == 0] = 0.0
+    return np.stack([h, s, v], axis=-1)
+
+
+def hsv2rgb(hsv: np.ndarray) -> np.ndarray:
+    """skimage.color.hsv2rgb on (..., 3) floats."""
+    h, s, v = hsv[..., 0], hsv[..., 1], hsv[..., 2]
+    hi = np.floor(h * 6)
+    f = h * 6 - hi
+    p = v * (1 - s)
+    q = v * (1 - f * s)
+    t = v * (1 - (1 - f) * s)
+    hi = hi.astype(np.int64) % 6
+    r = np.choose(hi, [v, q, p, p, t, v])
+    g = np.choose(hi, [t, v, v, q, p, p])
+    b = np.choose(hi, [p, p, t, v, v, q])
+    return np.stack([r, g, b], axis=-1)
+
+
+# ------------------------------------------------------------------ OpenCV pieces
+
+
+def cv2_gaussian_kernel(ksize: int, sigma: float) -> np.ndarray:
+    """cv2.getGaussianKernel(ksize, sigma) in float64 (sigma <= 0: OpenCV's default from ksize)."""
+    if sigma <= 0:
+        sigma = 0.3 * ((ksize - 1) * 0.5 - 1) + 0.8
+    i = np.arange(ksize) - (ksize - 1) / 2.0
+    k = np.exp(-(i * i) / (2.0 * sigma * sigma))
+    return k / k.sum()
+
+
+def reflect101(idx: np.ndarray, n: int) -> np.ndarray:
+    """OpenCV BORDER_REFLECT_101 (gfedcb|abcdefgh|gfedcba) of integer indices into a length-n axis."""
+    if n == 1:
+        return np.zeros_like(idx)
+    period = 2 * n - 2
+    idx = np.abs(idx) % period
+    return np.where(idx >= n, period - idx, idx)
+
+
+def reflect_half(idx: np.ndarray, n: int) -> np.ndarray:
+    """Half-sample symmetric extension (dcba|abcd|dcba): scipy.ndimage mode 'reflect'."""
+    period = 2 * n
+    idx = np.mod(idx, period)
+    return np.where(idx >= n, period - 1 - idx, idx)
+
+
+# ------------------------------------------------------------------ scipy.ndimage.zoom as a matrix
+
+
+@lru_cache(maxsize=256)
+def scipy_zoom_matrix(n: int, zoom: float) -> np.ndarray:
+    """The (n, n) linear map of the original's clipped_zoom along one axis of length n:
+    crop the centre ceil(n / zoom), scipy.ndimage.zoom(order=1) by `zoom`, trim the centre n.
+
+    Built by zooming the identity (order-1 zoom is separable and linear), so it is SciPy's own
+    interpolation, coefficient for coefficient."""
+    from scipy.ndimage import zoom as scizoom
+
+    ch = int(np.ceil(n / zoom))
+    top = (n - ch) // 2
+    z = scizoom(np.eye(ch), (zoom, 1.0), order=1)  # (round(ch * zoom), ch)
+    trim = (z.shape[0] - n) // 2
+    z = z[trim : trim + n]
+    m = np.zeros((n, n))
+    m[: z.shape[0], top : top + ch] = z
+    return m
+
+
+# ------------------------------------------------------------------ Pillow BOX resampling (8 bit)
+
+PIL_PRECISION_BITS = 32 - 8 - 2
+
+
+@lru_cache(maxsize=256)
+def pil_box_matrix(in_size: int, out_size: int) -> np.ndarray:
+    """Pillow's fixed-point BOX coefficients (precompute_coeffs + normalize_coeffs_8bpc), (out, in)."""
+    scale = in_size / out_size
+    filterscale = max(scale, 1.0)
+    support = 0.5 * filterscale
+    m = np.zeros((out_size, in_size))
+    for xx in range(out_size):
+        center = (xx + 0.5) * scale
+        ss = 1.0 / filterscale
+        xmin = max(int(center - support + 0.5), 0)
+        xmax = min(int(center + support + 0.5), in_size) - xmin
+        w = np.array([1.0 if -0.5 < (x + xmin - center + 0.5) * ss <= 0.5 else 0.0 for x in range(xmax)])
+        if w.sum() != 0:
+            w = w / w.sum()
+        k = np.where(w < 0, np.trunc(-0.5 + w * (1 << PIL_PRECISION_BITS)), np.trunc(0.5 + w * (1 << PIL_PRECISION_BITS)))
+        m[xx, xmin : xmin + xmax] = k
+    return m
+
+
+def pil_box_pass(x: np.ndarray, m: np.ndarray, axis: int) -> np.ndarray:
+    """One Pillow resampling pass along `axis` (1 = rows/H, 2 = columns/W) of a uint8 batch: integer
+    sums with the fixed-point weights, + 2^21, >> 22, clipped to 0..255 (exact in float64)."""
+    xf = np.moveaxis(x.astype(np.float64), axis, -1)
+    s = xf @ m.T + float(1 << (PIL_PRECISION_BITS - 1))
+    out = np.floor(s / float(1 << PIL_PRECISION_BITS))
+    np.clip(out, 0, 255, out=out)
+    return np.moveaxis(out.astype(np.uint8), -1, axis)
+
+
+def pil_resize_box(x: np.ndarray, out_h: int, out_w: int) -> np.ndarray:
+    """PIL.Image.resize((out_w, out_h), Image.BOX) of every uint8 image: horizontal pass first."""
+    n, h, w, c = x.shape
+    if out_w != w:
+        x = pil_box_pass(x, pil_box_matrix(w, out_w), 2)
+    if out_h != h:
+        x = pil_box_pass(x, pil_box_matrix(h, out_h), 1)
+    return x

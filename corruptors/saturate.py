@@ -1,0 +1,24 @@
+"""Saturate (CIFAR-10-C): HSV saturation · a + b (clipped to [0, 1]), back to RGB (skimage's conversions)."""
+
+from __future__ import annotations
+
+import numpy as np
+
+from noisebench.corruptors._image_ops import REFERENCE, check_images, check_range, from01, hsv2rgb, rgb2hsv, unit01
+from noisebench.registry import register_corruption
+
+SEVERITIES = {1: {"a": 0.3, "b": 0.0}, 2: {"a": 0.1, "b": 0.0}, 3: {"a": 1.5, "b": 0.0}, 4: {"a": 2.0, "b": 0.1},
+              5: {"a": 2.5, "b": 0.2}}
+RANGES = {"a": (0.0, 10.0), "b": (-1.0, 1.0)}
+
+
+@register_corruption("saturate", target="images", severities=SEVERITIES, ranges=RANGES, reference=REFERENCE,
+                     description="HSV saturation * a + b")
+def saturate(x, rng, *, a: float = 1.5, b: float = 0.0):
+    """x: uint8 (N, H, W, 3) -> uint8. Deterministic. RGB only (a grey image has no saturation to scale)."""
+    x = check_images(x, "saturate", rgb_only=True)
+    a = check_range("saturate", "a", a, *RANGES["a"])
+    b = check_range("saturate", "b", b, *RANGES["b"])
+    hsv = rgb2hsv(unit01(x))
+    hsv[..., 1] = np.clip(hsv[..., 1] * a + b, 0, 1)
+    return from01(hsv2rgb(hsv))
