@@ -3,7 +3,7 @@ from importing it as one).
 
 * input checks and the documented rounding back to uint8;
 * numpy transcriptions of what the CIFAR-10-C generator (make_cifar_c.py in hendrycks/robustness)
-  takes from scikit-image, OpenCV and SciPy: skimage's rgb2hsv / hsv2rgb, skimage's `gaussian`,
+  takes from scikit-image, OpenCV and SciPy: skimage's `gaussian`,
   OpenCV's 3x3 GaussianBlur kernel and reflect-101 borders, SciPy's order-1 `zoom` as matrices,
   and Pillow's BOX resampling of 8-bit images (its fixed-point coefficients and rounding).
 
@@ -86,37 +86,6 @@ def gaussian_hw(x: np.ndarray, sigma: float, mode: str = "nearest", truncate: fl
     return gaussian_filter(x, sigma=sig, mode=mode, truncate=truncate)
 
 
-# ------------------------------------------------------------------ skimage.color rgb2hsv / hsv2rgb
-
-
-def rgb2hsv(rgb: np.ndarray) -> np.ndarray:
-    """skimage.color.rgb2hsv on (..., 3) floats in [0, 1] (blue wins ties over green over red)."""
-    r, g, b = rgb[..., 0], rgb[..., 1], rgb[..., 2]
-    v = rgb.max(-1)
-    delta = v - rgb.min(-1)
-    with np.errstate(invalid="ignore", divide="ignore"):
-        s = np.where(delta == 0, 0.0, delta / v)
-        h = np.where(b == v, 4.0 + (r - g) / delta, np.where(g == v, 2.0 + (b - r) / delta, (g - b) / delta))
-    h = (h / 6.0) % 1.0
-    h[delta == 0] = 0.0
-    return np.stack([h, s, v], axis=-1)
-
-
-def hsv2rgb(hsv: np.ndarray) -> np.ndarray:
-    """skimage.color.hsv2rgb on (..., 3) floats."""
-    h, s, v = hsv[..., 0], hsv[..., 1], hsv[..., 2]
-    hi = np.floor(h * 6)
-    f = h * 6 - hi
-    p = v * (1 - s)
-    q = v * (1 - f * s)
-    t = v * (1 - (1 - f) * s)
-    hi = hi.astype(np.int64) % 6
-    r = np.choose(hi, [v, q, p, p, t, v])
-    g = np.choose(hi, [t, v, v, q, p, p])
-    b = np.choose(hi, [p, p, t, v, v, q])
-    return np.stack([r, g, b], axis=-1)
-
-
 # ------------------------------------------------------------------ OpenCV pieces
 
 
@@ -194,12 +163,24 @@ def pil_box_matrix(in_size: int, out_size: int) -> np.ndarray:
 
 def pil_box_pass(x: np.ndarray, m: np.ndarray, axis: int) -> np.ndarray:
     """One Pillow resampling pass along `axis` (1 = rows/H, 2 = columns/W) of a uint8 batch: integer
-    sums with the fixed-point weights, + 2^21, >> 22, clipped to 0..255 (exact in float64)."""
-    xf = np.moveaxis(x.astype(np.float64), axis, -1)
-    s = xf @ m.T + float(1 << (PIL_PRECISION_BITS - 1))
-    out = np.floor(s / float(1 << PIL_PRECISION_BITS))
-    np.clip(out, 0, 255, out=out)
-    return np.moveaxis(out.astype(np.uint8), -1, axis)
+    sums with the fixed-point weights, + 2^21, >> 22, clipped to 0..255. The weights are a few taps per
+    output, so the pass is a handful of gathers (int64 arithmetic, exact)."""
+    out_n = m.shape[0]
+    taps = int((m != 0).sum(axis=1).max()) if m.size else 0
+    acc = np.full(x.shape[:axis] + (out_n,) + x.shape[axis + 1 :], 1 << (PIL_PRECISION_BITS - 1), dtype=np.int64)
+    shape = [1] * x.ndim
+    shape[axis] = out_n
+    for t in range(taps):
+        idx = np.zeros(out_n, np.int64)
+        wt = np.zeros(out_n, np.int64)
+        for o in range(out_n):
+            nz = np.flatnonzero(m[o])
+            if t < nz.size:
+                idx[o], wt[o] = nz[t], int(m[o, nz[t]])
+        acc += np.take(x, idx, axis=axis).astype(np.int64) * wt.reshape(shape)
+    acc >>= PIL_PRECISION_BITS
+    np.clip(acc, 0, 255, out=acc)
+    return acc.astype(np.uint8)
 
 
 def pil_resize_box(x: np.ndarray, out_h: int, out_w: int) -> np.ndarray:

@@ -17,6 +17,6 @@ def contrast(x, rng, *, c: float = 0.4):
     """x: uint8 (N, H, W, C) -> uint8. Deterministic (`rng` unused)."""
     x = check_images(x, "contrast")
     c = check_range("contrast", "c", c, *RANGES["c"])
-    xf = unit01(x)
+    xf = unit01(x, np.float32)
     means = xf.mean(axis=(1, 2), keepdims=True)
     return from01((xf - means) * c + means)

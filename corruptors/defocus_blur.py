@@ -50,11 +50,28 @@ def disk_kernel(radius: float, alias_blur: float) -> np.ndarray:
     return k[c - r : c + r + 1, c - r : c + r + 1]
 
 
-def filter2d_reflect101(x: np.ndarray, k: np.ndarray) -> np.ndarray:
-    """cv2.filter2D(img, -1, k) (correlation, centred anchor, BORDER_REFLECT_101) on every image and channel."""
-    from scipy.ndimage import correlate
+@lru_cache(maxsize=64)
+def separable_terms(radius: float, alias_blur: float) -> tuple:
+    """The kernel as a short sum of outer products (its SVD, rank <= 2 for every severity)."""
+    k = disk_kernel(radius, alias_blur).astype(np.float64)
+    u, s, vt = np.linalg.svd(k)
+    rank = int((s > s[0] * 1e-9).sum())
+    return tuple((u[:, i] * s[i], vt[i]) for i in range(rank))
 
-    return correlate(x, k[None, :, :, None].astype(x.dtype), mode="mirror")
+
+def filter2d_reflect101(x: np.ndarray, radius: float, alias_blur: float) -> np.ndarray:
+    """cv2.filter2D(img, -1, disk) (correlation, centred anchor, BORDER_REFLECT_101) on every image and
+    channel, as rank-1 terms: shifted sums along H, then along W, on reflect-101 padded arrays."""
+    terms = separable_terms(radius, alias_blur)
+    r = len(terms[0][0]) // 2
+    n, h, w, c = x.shape
+    xp = np.pad(x, ((0, 0), (r, r), (r, r), (0, 0)), mode="reflect")  # numpy 'reflect' = reflect-101
+    out = None
+    for col, row in terms:
+        t = sum(np.float32(col[i]) * xp[:, i : i + h] for i in range(2 * r + 1))
+        t = sum(np.float32(row[j]) * t[:, :, j : j + w] for j in range(2 * r + 1))
+        out = t if out is None else out + t
+    return out
 
 
 @register_corruption("defocus_blur", target="images", severities=SEVERITIES, ranges=RANGES, reference=REFERENCE,
@@ -64,5 +81,4 @@ def defocus_blur(x, rng, *, radius: float = 0.5, alias_blur: float = 0.6):
     x = check_images(x, "defocus_blur")
     radius = check_range("defocus_blur", "radius", radius, *RANGES["radius"])
     alias_blur = check_range("defocus_blur", "alias_blur", alias_blur, *RANGES["alias_blur"])
-    k = disk_kernel(radius, alias_blur)
-    return from01(filter2d_reflect101(unit01(x, np.float32), k))
+    return from01(filter2d_reflect101(unit01(x, np.float32), radius, alias_blur))

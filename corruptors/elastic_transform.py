@@ -61,14 +61,19 @@ def invert_affine(m: np.ndarray) -> np.ndarray:
 def _bilinear(img: np.ndarray, r0, c0, fr, fc, border) -> np.ndarray:
     """Bilinear samples of img (n, H, W, C) at integer corners (r0, c0) (n, H, W) with fractions fr, fc."""
     n, h, w, c = img.shape
-    flat = img.reshape(n * h * w, c)
+    planes = np.ascontiguousarray(np.moveaxis(img, -1, 0)).reshape(c, -1)
     base = (np.arange(n) * (h * w))[:, None, None]
-    r1, c1 = border(r0 + 1, h), border(c0 + 1, w)
-    r0, c0 = border(r0, h), border(c0, w)
-    fr, fc = fr[..., None], fc[..., None]
-    top = flat[base + r0 * w + c0] * (1 - fc) + flat[base + r0 * w + c1] * fc
-    bot = flat[base + r1 * w + c0] * (1 - fc) + flat[base + r1 * w + c1] * fc
-    return top * (1 - fr) + bot * fr
+    r1, c1 = border(r0 + 1, h) * w, border(c0 + 1, w)
+    r0, c0 = border(r0, h) * w, border(c0, w)
+    i00, i01, i10, i11 = base + r0 + c0, base + r0 + c1, base + r1 + c0, base + r1 + c1
+    gc, gr = 1 - fc, 1 - fr
+    out = np.empty((c, n, h, w), img.dtype)
+    for ch in range(c):
+        p = planes[ch]
+        top = p.take(i00) * gc + p.take(i01) * fc
+        bot = p.take(i10) * gc + p.take(i11) * fc
+        out[ch] = top * gr + bot * fr
+    return np.moveaxis(out, 0, -1)
 
 
 def warp_affine_cv2(img: np.ndarray, m: np.ndarray) -> np.ndarray:

@@ -27,7 +27,7 @@ def jpeg_compression(x, rng, *, quality: int = 58):
         buf = BytesIO()
         Image.fromarray(x[i, ..., 0] if grey else x[i]).save(buf, "JPEG", quality=q)
         buf.seek(0)
-        with Image.open(buf) as im:
+        with Image.open(buf, formats=("JPEG",)) as im:
             a = np.asarray(im)
         out[i] = a[..., None] if grey else a
     return out

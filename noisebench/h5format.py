@@ -27,7 +27,7 @@ from noisebench.errors import UserError
 
 FORMAT_MAGIC = "noisebench-dataset"
 FORMAT_VERSION = 1
-KINDS = ("synth", "psi", "mnist-flip", "clean")
+KINDS = ("synth", "psi", "mnist-flip", "clean", "corrupt", "corrupt-test")
 SPLITS = ("train", "val", "test")
 
 # Compression chosen by measurement (bench/compression.py, bench/RESULTS.md): integer data
