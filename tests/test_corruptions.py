@@ -469,7 +469,7 @@ def test_shot_noise_is_poisson_and_the_psi_sampler(v):
     kmax = int(lam + 12 * np.sqrt(lam) + 30)
     ks = np.arange(kmax)
     probs = np.zeros(256)
-    out = np.clip(np.rint(ks * 255 / c), 0, 255).astype(int)
+    out = np.clip(np.rint(ks * (255.0 / c)), 0, 255).astype(int)  # the ψ sampler's expression (ties: float)
     np.add.at(probs, out, stats.poisson.pmf(ks, lam))
     probs[255] += stats.poisson.sf(kmax - 1, lam)
     if v == 0:
