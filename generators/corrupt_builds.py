@@ -77,8 +77,8 @@ def _coerce(entry, key: str, value):
             return f
         return type(default)(value)
     except (TypeError, ValueError):
-        kind = type(default).__name__ if default is not None else "number"
-        raise UserError(f"{entry.name}: parameter {key} must be a {kind}, got {value!r}") from None
+        kind = {bool: "true/false", int: "an integer", float: "a number"}.get(type(default), "a number")
+        raise UserError(f"{entry.name}: parameter {key} must be {kind}, got {value!r}") from None
 
 
 def parse_param_args(entry, args: list[str]) -> dict:
