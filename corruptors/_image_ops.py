@@ -98,8 +98,7 @@ def cv2_gaussian_kernel(ksize: int, sigma: float) -> np.ndarray:
     return k / k.sum()
 
 
-def reflect101(idx: np.ndarray, n: int) -> np.ndarray:
-    """OpenCV BORDER_REFLECT_101 (gfedcb|abcdefgh|gfedcba) of integer indices into a length-n axis."""
+def _reflect101(idx: np.ndarray, n: int) -> np.ndarray:
     if n == 1:
         return np.zeros_like(idx)
     period = 2 * n - 2
@@ -107,11 +106,46 @@ def reflect101(idx: np.ndarray, n: int) -> np.ndarray:
     return np.where(idx >= n, period - idx, idx)
 
 
-def reflect_half(idx: np.ndarray, n: int) -> np.ndarray:
-    """Half-sample symmetric extension (dcba|abcd|dcba): scipy.ndimage mode 'reflect'."""
+def _reflect_half(idx: np.ndarray, n: int) -> np.ndarray:
     period = 2 * n
     idx = np.mod(idx, period)
     return np.where(idx >= n, period - 1 - idx, idx)
+
+
+def _via_table(rule, idx: np.ndarray, n: int) -> np.ndarray:
+    """rule(idx, n) through a lookup table over idx's range (one gather instead of several passes)."""
+    lo, hi = int(idx.min()), int(idx.max())
+    if hi - lo > 64 * n + 4096:  # absurd coordinates: compute directly
+        return rule(idx, n)
+    lut = rule(np.arange(lo, hi + 1, dtype=np.int64), n).astype(np.int32)
+    return lut.take(idx - lo)
+
+
+def reflect101(idx: np.ndarray, n: int) -> np.ndarray:
+    """OpenCV BORDER_REFLECT_101 (gfedcb|abcdefgh|gfedcba) of integer indices into a length-n axis."""
+    return _via_table(_reflect101, idx, n)
+
+
+def reflect_half(idx: np.ndarray, n: int) -> np.ndarray:
+    """Half-sample symmetric extension (dcba|abcd|dcba): scipy.ndimage mode 'reflect'."""
+    return _via_table(_reflect_half, idx, n)
+
+
+@lru_cache(maxsize=64)
+def gaussian_matrix(n: int, sigma: float, mode: str, truncate: float) -> np.ndarray:
+    """scipy.ndimage.gaussian_filter1d(·, sigma, mode, truncate) along an axis of length n, as an (n, n) matrix."""
+    from scipy.ndimage import gaussian_filter1d
+
+    if sigma <= 0:
+        return np.eye(n)
+    return gaussian_filter1d(np.eye(n), sigma, axis=0, mode=mode, truncate=truncate)
+
+
+def gaussian_hw_matrix(u: np.ndarray, sigma: float, mode: str, truncate: float) -> np.ndarray:
+    """gaussian_hw for a batch of 2-D fields (n, H, W) as two small matrix products (G_H · u · G_Wᵀ)."""
+    gh = gaussian_matrix(u.shape[1], float(sigma), mode, float(truncate))
+    gw = gaussian_matrix(u.shape[2], float(sigma), mode, float(truncate))
+    return np.matmul(np.matmul(gh, u), gw.T)
 
 
 # ------------------------------------------------------------------ scipy.ndimage.zoom as a matrix
@@ -164,20 +198,20 @@ def pil_box_matrix(in_size: int, out_size: int) -> np.ndarray:
 def pil_box_pass(x: np.ndarray, m: np.ndarray, axis: int) -> np.ndarray:
     """One Pillow resampling pass along `axis` (1 = rows/H, 2 = columns/W) of a uint8 batch: integer
     sums with the fixed-point weights, + 2^21, >> 22, clipped to 0..255. The weights are a few taps per
-    output, so the pass is a handful of gathers (int64 arithmetic, exact)."""
+    output, so the pass is a handful of gathers (int32 arithmetic, exact: 255 · 2^22 + 2^21 < 2^31)."""
     out_n = m.shape[0]
     taps = int((m != 0).sum(axis=1).max()) if m.size else 0
-    acc = np.full(x.shape[:axis] + (out_n,) + x.shape[axis + 1 :], 1 << (PIL_PRECISION_BITS - 1), dtype=np.int64)
+    acc = np.full(x.shape[:axis] + (out_n,) + x.shape[axis + 1 :], 1 << (PIL_PRECISION_BITS - 1), dtype=np.int32)
     shape = [1] * x.ndim
     shape[axis] = out_n
     for t in range(taps):
         idx = np.zeros(out_n, np.int64)
-        wt = np.zeros(out_n, np.int64)
+        wt = np.zeros(out_n, np.int32)
         for o in range(out_n):
             nz = np.flatnonzero(m[o])
             if t < nz.size:
                 idx[o], wt[o] = nz[t], int(m[o, nz[t]])
-        acc += np.take(x, idx, axis=axis).astype(np.int64) * wt.reshape(shape)
+        acc += np.take(x, idx, axis=axis) * wt.reshape(shape)  # < 2^31: weights sum to about 2^22
     acc >>= PIL_PRECISION_BITS
     np.clip(acc, 0, 255, out=acc)
     return acc.astype(np.uint8)

@@ -22,7 +22,7 @@ def brightness(x, rng, *, c: float = 0.15):
     """x: uint8 (N, H, W, C) -> uint8. Deterministic (`rng` unused)."""
     x = check_images(x, "brightness")
     c = check_range("brightness", "c", c, *RANGES["c"])
-    xf = unit01(x)
+    xf = unit01(x, np.float32)
     v = xf.max(axis=-1, keepdims=True)
     v2 = np.clip(v + c, 0, 1)
     # hsv2rgb(h, s, V') = x * V'/V: hue and saturation are untouched and every RGB channel is V times a

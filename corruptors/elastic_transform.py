@@ -21,7 +21,7 @@ from noisebench.corruptors._image_ops import (
     check_images,
     check_range,
     from01,
-    gaussian_hw,
+    gaussian_hw_matrix,
     reflect101,
     reflect_half,
     unit01,
@@ -119,8 +119,8 @@ def elastic_transform(x, rng, *, alpha: float = 0.08, sigma: float = 0.06, affin
     pts1 = source_points(h, w)
     pts2 = pts1[None] + rng.uniform(-af, af, size=(n, 3, 2)).astype(np.float32)
     img = warp_affine_cv2(unit01(x, np.float32), affine_matrices(pts1, pts2))
-    dx = (gaussian_hw(rng.uniform(-1, 1, size=(n, h, w)), sg, mode="reflect", truncate=3) * a).astype(np.float32)
-    dy = (gaussian_hw(rng.uniform(-1, 1, size=(n, h, w)), sg, mode="reflect", truncate=3) * a).astype(np.float32)
+    dx = (gaussian_hw_matrix(rng.uniform(-1, 1, size=(n, h, w)), sg, "reflect", 3) * a).astype(np.float32)
+    dy = (gaussian_hw_matrix(rng.uniform(-1, 1, size=(n, h, w)), sg, "reflect", 3) * a).astype(np.float32)
     rows = np.arange(h)[None, :, None] + dy.astype(np.float64)
     cols = np.arange(w)[None, None, :] + dx.astype(np.float64)
     return from01(map_coordinates_reflect(img, rows, cols))

@@ -25,7 +25,7 @@ def saturate(x, rng, *, a: float = 1.5, b: float = 0.0):
     x = check_images(x, "saturate", rgb_only=True)
     a = check_range("saturate", "a", a, *RANGES["a"])
     b = check_range("saturate", "b", b, *RANGES["b"])
-    xf = unit01(x)
+    xf = unit01(x, np.float32)
     v = xf.max(axis=-1, keepdims=True)
     delta = v - xf.min(axis=-1, keepdims=True)
     s = np.divide(delta, v, out=np.zeros_like(v), where=delta > 0)
@@ -33,6 +33,6 @@ def saturate(x, rng, *, a: float = 1.5, b: float = 0.0):
     # hsv2rgb gives every channel as V·(1 − S·w) with w = (V − x)/Δ fixed by the hue; grey pixels
     # (Δ = 0) have hue 0 (red): (V, V(1 − S'), V(1 − S')).
     w = np.divide(v - xf, delta, out=np.zeros_like(xf), where=delta > 0)
-    grey = np.broadcast_to(np.array([0.0, 1.0, 1.0]), xf.shape)
+    grey = np.broadcast_to(np.array([0.0, 1.0, 1.0], np.float32), xf.shape)
     w = np.where(delta > 0, w, grey)
     return from01(v * (1 - s2 * w))

@@ -7,7 +7,9 @@ distribution (χ² per intensity, salt/pepper fractions). Also: registration, se
 
 from __future__ import annotations
 
+import sys
 from io import BytesIO
+from pathlib import Path
 
 import numpy as np
 import pytest
@@ -17,6 +19,18 @@ from scipy import ndimage, stats
 from noisebench.errors import UserError
 from noisebench.generators.corrupt_builds import apply_corruption, resolve_params
 from noisebench.registry import CORRUPTIONS
+
+sys.path.insert(0, str(Path(__file__).parent))
+from corruption_reference import (  # noqa: E402
+    clipped_zoom,
+    disk,
+    hsv2rgb,
+    plasma_fractal,
+    rgb2hsv,
+    rounded,
+    sk_gaussian,
+    warp_affine_exact,
+)
 
 NAMES = ["gaussian_noise", "shot_noise", "impulse_noise", "speckle_noise", "gaussian_blur", "defocus_blur",
          "glass_blur", "zoom_blur", "fog", "brightness", "contrast", "saturate", "elastic_transform", "pixelate",
@@ -52,128 +66,10 @@ def sev(name, s):
     return dict(CORRUPTIONS.get(name).meta["severities"][s])
 
 
-def rounded(v01):
-    """Our documented rounding of the original's clip(v, 0, 1) * 255."""
-    return np.clip(np.rint(np.clip(v01, 0, 1) * 255), 0, 255)
-
-
 def assert_within_one(ours, ref_255):
     d = np.abs(ours.astype(np.int64) - ref_255.astype(np.int64))
     assert ours.dtype == np.uint8
     assert d.max() <= 1, f"max difference {d.max()} grey levels"
-
-
-# ------------------------------------------------------------------ per-image transcriptions of the originals
-
-
-def sk_gaussian(img, sigma, mode="nearest", truncate=4.0):
-    sig = (sigma, sigma, 0) if img.ndim == 3 else sigma
-    return ndimage.gaussian_filter(img, sigma=sig, mode=mode, truncate=truncate)
-
-
-def rgb2hsv(arr):
-    out = np.empty_like(arr)
-    out_v = arr.max(-1)
-    delta = np.ptp(arr, -1)
-    with np.errstate(invalid="ignore", divide="ignore"):
-        out_s = delta / out_v
-        out_s[delta == 0.0] = 0.0
-        idx = arr[..., 0] == out_v
-        out[idx, 0] = (arr[idx, 1] - arr[idx, 2]) / delta[idx]
-        idx = arr[..., 1] == out_v
-        out[idx, 0] = 2.0 + (arr[idx, 2] - arr[idx, 0]) / delta[idx]
-        idx = arr[..., 2] == out_v
-        out[idx, 0] = 4.0 + (arr[idx, 0] - arr[idx, 1]) / delta[idx]
-    out_h = (out[..., 0] / 6.0) % 1.0
-    out_h[delta == 0.0] = 0.0
-    out[..., 0], out[..., 1], out[..., 2] = out_h, out_s, out_v
-    out[np.isnan(out)] = 0
-    return out
-
-
-def hsv2rgb(arr):
-    hi = np.floor(arr[..., 0] * 6)
-    f = arr[..., 0] * 6 - hi
-    p = arr[..., 2] * (1 - arr[..., 1])
-    q = arr[..., 2] * (1 - f * arr[..., 1])
-    t = arr[..., 2] * (1 - (1 - f) * arr[..., 1])
-    v = arr[..., 2]
-    hi = np.stack([hi, hi, hi], axis=-1).astype(np.uint8) % 6
-    return np.choose(hi, np.stack([np.stack((v, t, p), axis=-1), np.stack((q, v, p), axis=-1),
-                                   np.stack((p, v, t), axis=-1), np.stack((p, q, v), axis=-1),
-                                   np.stack((t, p, v), axis=-1), np.stack((v, p, q), axis=-1)]))
-
-
-def cv2_gauss(ksize, sigma):
-    i = np.arange(ksize) - (ksize - 1) / 2
-    g = np.exp(-(i**2) / (2 * sigma**2))
-    return g / g.sum()
-
-
-def disk(radius, alias_blur):
-    L = np.arange(-8, 8 + 1)
-    X_, Y_ = np.meshgrid(L, L)
-    d = np.array((X_**2 + Y_**2) <= radius**2, dtype=np.float32)
-    d /= np.sum(d)
-    g = cv2_gauss(3, alias_blur)
-    return ndimage.correlate(d.astype(np.float64), np.outer(g, g), mode="mirror")  # GaussianBlur, reflect-101
-
-
-def plasma_fractal(uniform, mapsize=32, wibbledecay=3):
-    maparray = np.empty((mapsize, mapsize), dtype=np.float64)
-    maparray[0, 0] = 0
-    stepsize = mapsize
-    wibble = 100
-
-    def wibbledmean(array):
-        return array / 4 + wibble * uniform(-wibble, wibble, array.shape)
-
-    while stepsize >= 2:
-        cornerref = maparray[0:mapsize:stepsize, 0:mapsize:stepsize]
-        squareaccum = cornerref + np.roll(cornerref, shift=-1, axis=0)
-        squareaccum += np.roll(squareaccum, shift=-1, axis=1)
-        maparray[stepsize // 2:mapsize:stepsize, stepsize // 2:mapsize:stepsize] = wibbledmean(squareaccum)
-        drgrid = maparray[stepsize // 2:mapsize:stepsize, stepsize // 2:mapsize:stepsize]
-        ulgrid = maparray[0:mapsize:stepsize, 0:mapsize:stepsize]
-        ltsum = (drgrid + np.roll(drgrid, 1, axis=0)) + (ulgrid + np.roll(ulgrid, -1, axis=1))
-        maparray[0:mapsize:stepsize, stepsize // 2:mapsize:stepsize] = wibbledmean(ltsum)
-        ttsum = (drgrid + np.roll(drgrid, 1, axis=1)) + (ulgrid + np.roll(ulgrid, -1, axis=0))
-        maparray[stepsize // 2:mapsize:stepsize, 0:mapsize:stepsize] = wibbledmean(ttsum)
-        stepsize //= 2
-        wibble /= wibbledecay
-    maparray -= maparray.min()
-    return maparray / maparray.max()
-
-
-def clipped_zoom(img, zoom_factor):
-    h = img.shape[0]
-    ch = int(np.ceil(h / zoom_factor))
-    top = (h - ch) // 2
-    img = ndimage.zoom(img[top:top + ch, top:top + ch], (zoom_factor, zoom_factor, 1), order=1)
-    trim_top = (img.shape[0] - h) // 2
-    return img[trim_top:trim_top + h, trim_top:trim_top + h]
-
-
-def warp_affine_exact(img, M):
-    """cv2.warpAffine(img, M, (W, H), INTER_LINEAR, BORDER_REFLECT_101) with exact (unquantised) coordinates."""
-    h, w = img.shape[:2]
-    a, b, c, d, e, f = M.ravel()
-    det = a * e - b * d
-    ia, ib, id_, ie = e / det, -b / det, -d / det, a / det
-    yy, xx = np.mgrid[0:h, 0:w].astype(np.float64)
-    sx = ia * (xx - c) + ib * (yy - f)
-    sy = id_ * (xx - c) + ie * (yy - f)
-    x0, y0 = np.floor(sx).astype(int), np.floor(sy).astype(int)
-    fx, fy = (sx - x0)[..., None], (sy - y0)[..., None]
-
-    def r101(i, n):
-        i = np.abs(i) % (2 * n - 2)
-        return np.where(i >= n, 2 * n - 2 - i, i)
-
-    def g(yi, xi):
-        return img[r101(yi, h), r101(xi, w)]
-
-    return (g(y0, x0) * (1 - fx) + g(y0, x0 + 1) * fx) * (1 - fy) + (g(y0 + 1, x0) * (1 - fx) + g(y0 + 1, x0 + 1) * fx) * fy
 
 
 class Recorder:
