@@ -46,6 +46,8 @@ def test_make_corrupt_severities_files_attrs_and_clean_twin(cli, src, tmp_path):
     assert np.array_equal(x3, apply_corruption("fog", cx, severity=3, seed=0, stream=2))
     tx, _, _ = _read(out / "cifar10-fog-sev3.h5", "train")
     assert tx.shape == (30, 32, 32, 3)
+    r = cli("preview", str(out / "cifar10-fog-sev3.h5"), "--out", str(tmp_path / "p.png"), "--per-class", "1")
+    assert r.code == 0 and "clean | noisy" in r.out
     # same seed -> same bytes; existing file without --force is refused
     r = cli("make", "corrupt", "fog", "--severity", "3", *_args(src, out))
     assert r.code != 0 and "--force" in r.err
