@@ -68,8 +68,8 @@ def unit01(x: np.ndarray, dtype=np.float64) -> np.ndarray:
 
 
 def from01(y: np.ndarray) -> np.ndarray:
-    """clip(y, 0, 1) * 255, rounded the documented way."""
-    return to_uint8(np.clip(y, 0, 1) * 255)
+    """clip(y, 0, 1) * 255, rounded the documented way (= clip(rint(255·y), 0, 255): rint is monotone)."""
+    return to_uint8(y * y.dtype.type(255) if isinstance(y, np.ndarray) and y.dtype.kind == "f" else np.asarray(y) * 255.0)
 
 
 # ------------------------------------------------------------------ skimage.filters.gaussian
@@ -84,6 +84,28 @@ def gaussian_hw(x: np.ndarray, sigma: float, mode: str = "nearest", truncate: fl
         return x.copy()
     sig = (0.0, sigma, sigma) + (0.0,) * (x.ndim - 3)
     return gaussian_filter(x, sigma=sig, mode=mode, truncate=truncate)
+
+
+# ------------------------------------------------------------------ skimage rgb2hsv -> change V or S -> hsv2rgb
+
+
+def hsv_round_trip(xf: np.ndarray, value=None, saturation=None) -> np.ndarray:
+    """skimage's hsv2rgb(rgb2hsv(x) with V -> value(V) and/or S -> saturation(S)) in closed form.
+
+    Every channel of hsv2rgb is V·(1 − S·w), where w depends on the hue only: w = 0 for the largest
+    channel (skimage's `v`), 1 for the smallest (`p`) and (V − x)/Δ in between (`q` or `t`), Δ = max − min.
+    Grey pixels (Δ = 0) have hue 0 (red in skimage): w = (0, 1, 1). Largest and smallest channels use
+    skimage's own arithmetic, V' and V'·(1 − S'), so exact rounding ties resolve the same way.
+    """
+    v = xf.max(axis=-1, keepdims=True)
+    delta = v - xf.min(axis=-1, keepdims=True)
+    colour = delta > 0
+    s = np.divide(delta, v, out=np.zeros_like(v), where=colour)
+    grey = np.broadcast_to(np.array([0.0, 1.0, 1.0][: xf.shape[-1]], xf.dtype), xf.shape)
+    w = np.divide(v - xf, delta, out=grey.copy(), where=colour)
+    v2 = value(v) if value is not None else v
+    s2 = saturation(s) if saturation is not None else s
+    return v2 * (1 - s2 * w)
 
 
 # ------------------------------------------------------------------ OpenCV pieces

@@ -1,7 +1,7 @@
 """Saturate (CIFAR-10-C): HSV saturation · a + b (clipped to [0, 1]), back to RGB (skimage's rgb2hsv / hsv2rgb).
 
-Only S changes, so the round trip is computed in closed form: every channel of hsv2rgb is V·(1 − S·w)
-with w = (V − x)/Δ (Δ = max − min over channels) fixed by the hue, so y = V·(1 − S'·w); grey pixels
+Only S changes, so the round trip is computed in closed form (`hsv_round_trip`): every channel of
+hsv2rgb is V·(1 − S'·w) with w = (V − x)/Δ (Δ = max − min over channels) fixed by the hue; grey pixels
 (Δ = 0, hue 0 = red in skimage) become (V, V(1 − S'), V(1 − S')). The same function as the HSV round
 trip (tested against a transcription of skimage's conversions).
 """
@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import numpy as np
 
-from noisebench.corruptors._image_ops import REFERENCE, check_images, check_range, from01, unit01
+from noisebench.corruptors._image_ops import REFERENCE, check_images, check_range, from01, hsv_round_trip, unit01
 from noisebench.registry import register_corruption
 
 SEVERITIES = {1: {"a": 0.3, "b": 0.0}, 2: {"a": 0.1, "b": 0.0}, 3: {"a": 1.5, "b": 0.0}, 4: {"a": 2.0, "b": 0.1},
@@ -25,14 +25,4 @@ def saturate(x, rng, *, a: float = 1.5, b: float = 0.0):
     x = check_images(x, "saturate", rgb_only=True)
     a = check_range("saturate", "a", a, *RANGES["a"])
     b = check_range("saturate", "b", b, *RANGES["b"])
-    xf = unit01(x, np.float32)
-    v = xf.max(axis=-1, keepdims=True)
-    delta = v - xf.min(axis=-1, keepdims=True)
-    s = np.divide(delta, v, out=np.zeros_like(v), where=delta > 0)
-    s2 = np.clip(s * a + b, 0, 1)
-    # hsv2rgb gives every channel as V·(1 − S·w) with w = (V − x)/Δ fixed by the hue; grey pixels
-    # (Δ = 0) have hue 0 (red): (V, V(1 − S'), V(1 − S')).
-    w = np.divide(v - xf, delta, out=np.zeros_like(xf), where=delta > 0)
-    grey = np.broadcast_to(np.array([0.0, 1.0, 1.0], np.float32), xf.shape)
-    w = np.where(delta > 0, w, grey)
-    return from01(v * (1 - s2 * w))
+    return from01(hsv_round_trip(unit01(x), saturation=lambda s: np.clip(s * a + b, 0, 1)))
