@@ -74,6 +74,9 @@ def _clean_identity(clean_file: Path) -> tuple[np.ndarray, np.ndarray, dict]:
     from noisebench.h5format import check_fits_in_memory, open_file
 
     with open_file(clean_file) as f:
+        if f.meta.get("variant") != "clean":
+            raise UserError(f"{clean_file}: a {f.kind} file ({f.meta.get('variant')}), not a clean reference; "
+                            "give the clean file (e.g. cifar10.h5 from `noisebench make cifar10`)")
         if "test" not in f.splits:
             raise UserError(f"{clean_file}: no test split to corrupt")
         dx, dy = f.datasets["test/x"], f.datasets["test/y"]

@@ -39,14 +39,19 @@ def make_corrupt(
     and their severity tables are in docs/CORRUPTIONS.md; shot_noise severity s is ψ = 500, 250, 100, 75, 50
     (`make psi` keeps its own --level).
     """
-    from noisebench.generators.corrupt_builds import corrupt_path, parse_param_args, parse_severities, plan_corrupt
+    from noisebench.generators.corrupt_builds import (
+        build_corrupt,
+        corrupt_path,
+        image_corruption,
+        parse_param_args,
+        parse_severities,
+        plan_corrupt,
+    )
 
     if name.strip().lower() == "list":
         _print_list()
         return
     sevs = parse_severities(severity)
-    from noisebench.generators.corrupt_builds import image_corruption
-
     entry = image_corruption(name)
     params = parse_param_args(entry, list(param or []))
     plan = plan_corrupt(entry.name, sevs, params)  # validates before loading anything
@@ -55,8 +60,6 @@ def make_corrupt(
     _out_dir(out)
     _precheck("cifar10", source, data_name, force, lambda nm: [corrupt_path(nm, out, t[3], seed) for t in plan], download)
     data = _load("cifar10", source, download, no_verify, out, data_name)
-    from noisebench.generators.corrupt_builds import build_corrupt
-
     total = len(plan) * (data.x_train.shape[0] + data.x_test.shape[0])
     with progress_bar(total, f"{entry.name} {data.name}", unit="img") as bar:
         paths = build_corrupt(data, entry.name, out, severities=sevs, params=params if not sevs else None,

@@ -132,6 +132,8 @@ def test_cifar10_c_from_the_clean_file(cli, src, tmp_path):
     assert r.code != 0 and "unknown corruption" in r.err
     r = cli("make", "cifar10-c", "--out", str(tmp_path / "empty"))
     assert r.code != 0 and "make cifar10" in r.err
+    r = cli("make", "cifar10-c", "--data", str(out / "cifar10-gaussian_noise-sev3.h5"), "--corruptions", "fog")
+    assert r.code != 0 and "not a clean reference" in r.err
 
 
 def _release(folder, clean_y, names=("fog", "gaussian_noise"), seed=0):
