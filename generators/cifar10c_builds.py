@@ -80,15 +80,20 @@ def _clean_identity(clean_file: Path) -> tuple[np.ndarray, np.ndarray, dict]:
         if "test" not in f.splits:
             raise UserError(f"{clean_file}: no test split to corrupt")
         dx, dy = f.datasets["test/x"], f.datasets["test/y"]
-        if dx.dtype != np.uint8 or len(dx.shape) != 4 or dx.shape[-1] not in (1, 3):
-            raise UserError(f"{clean_file}: test/x must be uint8 images (N, H, W, C); got {dx.dtype} {dx.shape}")
+        if dx.dtype != np.uint8 or len(dx.shape) not in (3, 4) or (len(dx.shape) == 4 and dx.shape[-1] not in (1, 3)):
+            raise UserError(f"{clean_file}: test/x must be uint8 images (N, H, W[, C]); got {dx.dtype} {dx.shape}")
+        if dx.shape[0] == 0:
+            raise UserError(f"{clean_file}: the test split is empty")
         check_fits_in_memory([dx, dy], str(clean_file))
         x, y = dx[()], dy[()]
+        if x.ndim == 3:  # grey images stored without a channel axis: corrupt as C = 1
+            x = x[..., None]
+        info_shape = tuple(dx.shape[1:])
         m = f.meta
         info = {"clean_reference": clean_file.name, "clean_pair_key": str(m.get("pair_key", "")),
                 "clean_test_sha256": str(m.get("checksums", {}).get("test/x", "")),
                 "dataset": m.get("dataset", clean_file.stem), "num_classes": m.get("num_classes"),
-                "class_names": m.get("class_names"), "source": m.get("source", {})}
+                "class_names": m.get("class_names"), "source": m.get("source", {}), "image_shape": info_shape}
     return x, y, info
 
 
@@ -104,8 +109,8 @@ def _attrs(info: dict) -> dict:
 
 def resolve_names(spec: str | None) -> list[str]:
     """'all' / None -> every registered image corruption; else a comma list of registered names."""
-    if spec is None or spec.strip().lower() == "all":
-        return image_corruption_names()
+    if spec is None or spec.strip().lower() == "all":  # those with a severity table (plug-ins may have none)
+        return [n for n in image_corruption_names() if image_corruption(n).meta.get("severities")]
     names = []
     for part in spec.split(","):
         part = part.strip().lower().replace("-", "_")
@@ -122,8 +127,12 @@ def resolve_names(spec: str | None) -> list[str]:
 
 def build_cifar10_c(clean_file: Path, names: list[str], severities: list[int], out_dir: Path | None = None,
                     seed: int = 0, force: bool = False, workers: int | None = None,
-                    progress: Progress = None) -> list[Path]:
-    """One test-only file per corruption: the clean file's test images at each severity."""
+                    progress: Progress = None, skip_unsupported: bool = False) -> list[Path]:
+    """One test-only file per corruption: the clean file's test images at each severity.
+
+    Every (corruption, severity) is first tried on one image, so an unsupported combination (e.g.
+    saturate on grey images) fails before any file is written - or, with `skip_unsupported`, is left
+    out with a note."""
     from noisebench.generators.image_builds import _check_seed
     from noisebench.h5format import DatasetWriter
 
@@ -140,8 +149,23 @@ def build_cifar10_c(clean_file: Path, names: list[str], severities: list[int], o
         check_output_path(c_path(clean_file.stem, out_dir, entry.name, seed), force)
         plans.append((entry, plist))
     x, y, info = _clean_identity(clean_file)
-    made = []
+    kept = []
     for entry, plist in plans:
+        try:
+            for p in plist:
+                out = entry.obj(x[:1].copy(), np.random.default_rng(0), **p)
+                if not isinstance(out, np.ndarray) or out.shape != x[:1].shape or out.dtype != np.uint8:
+                    raise UserError(f"corruption {entry.name!r} does not return uint8 images of the input's shape")
+        except UserError as e:
+            if not skip_unsupported:
+                raise
+            from noisebench.generators.image_builds import _note
+
+            _note(f"note: skipping {entry.name}: {e}")
+            continue
+        kept.append((entry, plist))
+    made = []
+    for entry, plist in kept:
         rec = corruption_record(entry, None, {})
         del rec["severity"], rec["params"]
         params = rec | {"severities": severities, "params_by_severity": {str(s): p for s, p in zip(severities, plist)},
@@ -152,12 +176,12 @@ def build_cifar10_c(clean_file: Path, names: list[str], severities: list[int], o
                           params=params, seed=seed, source=info["source"],
                           pair_key=f"{info['clean_pair_key']}:test-only", force=force, attrs=attrs)
         with w:
-            xs = w.create("test/x", (len(severities) * x.shape[0],) + x.shape[1:], np.uint8)
+            xs = w.create("test/x", (len(severities) * x.shape[0],) + info["image_shape"], np.uint8)
             w.write("test/y", np.tile(y.astype(np.int64), len(severities)))
             w.write("test/severity", np.repeat(np.array(severities, np.uint8), x.shape[0]))
             for p in plist:
                 for blk in corrupt_blocks(entry, x, p, seed, STREAM["test"], workers):
-                    xs.append(blk)
+                    xs.append(blk.reshape((blk.shape[0],) + info["image_shape"]))
                     if progress:
                         progress(blk.shape[0])
         made.append(w.path)
@@ -221,7 +245,7 @@ def build_release(release_dir: Path, out_dir: Path, clean_file: Path | None = No
         a = _load_npy(release_dir / f"{nm}.npy")
         if a.dtype != np.uint8 or a.ndim != 4 or a.shape[0] != 5 * n or a.shape[-1] not in (1, 3):
             raise UserError(f"{release_dir / (nm + '.npy')}: expected uint8 ({5 * n}, H, W, C) images, got {a.dtype} {a.shape}")
-        if cx is not None and a.shape[1:] != cx.shape[1:]:
+        if cx is not None and a.shape[1:] != cx.shape[1:] and a.shape[1:] != tuple(info["image_shape"]):
             raise UserError(f"{release_dir / (nm + '.npy')}: images {a.shape[1:]} differ from the clean file's {cx.shape[1:]}")
         if a.nbytes > MAX_RELEASE_BYTES:
             raise UserError(f"{release_dir / (nm + '.npy')}: {a.nbytes >> 20} MiB is larger than a CIFAR-10-C file")

@@ -132,6 +132,6 @@ def make_cifar10_c(
             n = f.datasets["test/x"].shape[0] if "test" in f.splits else 0
         with progress_bar(n * len(sevs) * len(names), "cifar10-c", unit="img") as bar:
             paths = build_cifar10_c(clean, names, sevs, target, seed=seed, force=force, workers=workers,
-                                    progress=bar.update)
+                                    progress=bar.update, skip_unsupported=corruptions.strip().lower() == "all")
     for p in paths:
         typer.echo(f"wrote {p}")

@@ -10,7 +10,7 @@ import numpy as np
 import pytest
 
 sys.path.insert(0, str(Path(__file__).parent))
-from official_format_fixtures import write_cifar10_batches  # noqa: E402
+from official_format_fixtures import write_cifar10_batches, write_mnist_idx  # noqa: E402
 
 from noisebench.generators.corrupt_builds import apply_corruption  # noqa: E402
 from noisebench.h5format import open_file  # noqa: E402
@@ -178,3 +178,19 @@ def test_cifar10_c_release_layout(cli, src, tmp_path):
     assert r.code != 0 and "expected uint8" in r.err
     r = cli("make", "cifar10-c", "--release", str(tmp_path / "nope"), "--out", str(tmp_path / "o3"))
     assert r.code != 0 and "not a folder" in r.err
+
+
+def test_cifar10_c_on_grey_images_skips_what_needs_rgb(cli, tmp_path):
+    src = write_mnist_idx(tmp_path / "raw", n_train=60, n_test=12)
+    out = tmp_path / "o"
+    assert cli("make", "mnist", "--source", str(src), "--no-verify", "--val-size", "6", "--out", str(out)).code == 0
+    clean = out / "mnist.h5"
+    r = cli("make", "cifar10-c", "--data", str(clean), "--corruptions", "saturate,fog", "--severity", "2")
+    assert r.code != 0 and "RGB" in r.err and not list(out.glob("mnist-c-*.h5"))  # checked before writing
+    r = cli("make", "cifar10-c", "--data", str(clean), "--severity", "2", "--workers", "1")
+    assert r.code == 0, r.err
+    assert "skipping saturate" in r.err
+    made = sorted(p.name for p in out.glob("mnist-c-*.h5"))
+    assert len(made) == 14 and "mnist-c-saturate.h5" not in made
+    x, _, m = _read(out / "mnist-c-zoom_blur.h5")
+    assert x.shape == (12, 28, 28, 1) and m["dataset"] == "mnist"
