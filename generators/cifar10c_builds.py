@@ -70,6 +70,29 @@ def find_corrupted_sets(clean_file: Path, datasets_dir: Path | None = None, seed
     return found
 
 
+def read_severity(path: Path, severity: int) -> tuple[np.ndarray, np.ndarray]:
+    """(x, y) of one severity of a test-only file (kind corrupt-test), in the clean file's order."""
+    import json
+
+    from noisebench.h5format import open_file
+
+    with open_file(path) as f:
+        if f.kind != "corrupt-test":
+            raise UserError(f"{path}: a {f.kind} file, not a test-only corrupted set")
+        try:
+            sevs = [int(s) for s in json.loads(f.meta.get("severities", "[]"))]
+            n = int(f.meta["n_per_severity"])
+        except (TypeError, ValueError, KeyError):
+            raise UserError(f"{path}: damaged attributes severities / n_per_severity") from None
+        if int(severity) not in sevs:
+            raise UserError(f"{path}: no severity {severity}; it holds {', '.join(map(str, sevs))}")
+        k = sevs.index(int(severity))
+        dx, dy = f.datasets["test/x"], f.datasets["test/y"]
+        if dx.shape[0] != n * len(sevs):
+            raise UserError(f"{path}: test/x has {dx.shape[0]} rows, not {len(sevs)} x {n}")
+        return dx[k * n : (k + 1) * n], dy[k * n : (k + 1) * n]
+
+
 def _clean_identity(clean_file: Path) -> tuple[np.ndarray, np.ndarray, dict]:
     from noisebench.h5format import check_fits_in_memory, open_file
 

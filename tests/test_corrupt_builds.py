@@ -121,8 +121,12 @@ def test_cifar10_c_from_the_clean_file(cli, src, tmp_path):
     with open_file(out / "cifar10-c-gaussian_noise.h5") as f:
         assert f.splits == ["test"]
         assert np.array_equal(f.datasets["test/severity"][()], np.repeat([1, 3], 20))
+    from noisebench.generators.cifar10c_builds import read_severity
+
     for k, s in enumerate((1, 3)):  # severity s == apply_corruption == the test split of `make corrupt`
         assert np.array_equal(x[k * 20 : (k + 1) * 20], apply_corruption("gaussian_noise", cx, severity=s, seed=0))
+        xs, ys = read_severity(out / "cifar10-c-gaussian_noise.h5", s)
+        assert np.array_equal(xs, x[k * 20 : (k + 1) * 20]) and np.array_equal(ys, cy)
     assert cli("make", "corrupt", "gaussian_noise", "--severity", "3", *_args(src, out)).code == 0
     assert np.array_equal(_read(out / "cifar10-gaussian_noise-sev3.h5")[0], x[20:])
     assert set(find_corrupted_sets(out / "cifar10.h5")) == {"gaussian_noise", "pixelate"}
