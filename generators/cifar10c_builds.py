@@ -2,7 +2,8 @@
 
 One file per corruption, kind "corrupt-test", holding only a `test` split: the clean file's test
 images once per severity, stacked in ascending severity order (rows [k·N, (k+1)·N) are severity
-`severities[k]`, in the clean file's order), with `test/severity` giving each row's severity. It is
+`severities[k]`, in the clean file's order), with `test/severity` giving each row's severity; the
+root attribute `severities_json` lists them (readers get it parsed). It is
 paired with the clean file it came from: `clean_reference` (file name), `clean_pair_key` and
 `clean_test_sha256` (the checksum of the clean file's test/x, its identity). Names:
 
@@ -72,15 +73,13 @@ def find_corrupted_sets(clean_file: Path, datasets_dir: Path | None = None, seed
 
 def read_severity(path: Path, severity: int) -> tuple[np.ndarray, np.ndarray]:
     """(x, y) of one severity of a test-only file (kind corrupt-test), in the clean file's order."""
-    import json
-
     from noisebench.h5format import open_file
 
     with open_file(path) as f:
         if f.kind != "corrupt-test":
             raise UserError(f"{path}: a {f.kind} file, not a test-only corrupted set")
         try:
-            sevs = [int(s) for s in json.loads(f.meta.get("severities", "[]"))]
+            sevs = [int(s) for s in f.meta.get("severities_json", [])]  # *_json attributes arrive parsed
             n = int(f.meta["n_per_severity"])
         except (TypeError, ValueError, KeyError):
             raise UserError(f"{path}: damaged attributes severities / n_per_severity") from None
@@ -193,7 +192,7 @@ def build_cifar10_c(clean_file: Path, names: list[str], severities: list[int], o
         del rec["severity"], rec["params"]
         params = rec | {"severities": severities, "params_by_severity": {str(s): p for s, p in zip(severities, plist)},
                         "block_images": BLOCK_IMAGES, "clean_reference": info["clean_reference"]}
-        attrs = _attrs(info) | {"corruption": entry.name, "severities": severities, "n_per_severity": int(x.shape[0]),
+        attrs = _attrs(info) | {"corruption": entry.name, "severities_json": severities, "n_per_severity": int(x.shape[0]),
                                 "reference": rec["reference"], "rounding": ROUNDING, "origin": "noisebench"}
         w = DatasetWriter(c_path(clean_file.stem, out_dir, entry.name, seed), kind="corrupt-test", variant="dirty",
                           params=params, seed=seed, source=info["source"],
@@ -278,7 +277,7 @@ def build_release(release_dir: Path, out_dir: Path, clean_file: Path | None = No
     for nm, a in arrays.items():
         params = {"corruption": nm, "severities": list(RELEASE_SEVERITIES), "origin": "release",
                   "release_dir": release_dir.name}
-        attrs = _attrs(info) | {"corruption": nm, "severities": list(RELEASE_SEVERITIES), "n_per_severity": n,
+        attrs = _attrs(info) | {"corruption": nm, "severities_json": list(RELEASE_SEVERITIES), "n_per_severity": n,
                                 "reference": "CIFAR-10-C release (Hendrycks & Dietterich, ICLR 2019), made by "
                                              "hendrycks/robustness ImageNet-C/create_c/make_cifar_c.py",
                                 "rounding": RELEASE_ROUNDING, "origin": "release"}

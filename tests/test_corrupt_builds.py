@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import json
 import sys
 from pathlib import Path
 
@@ -115,7 +114,7 @@ def test_cifar10_c_from_the_clean_file(cli, src, tmp_path):
     cx, cy, cm = _read(out / "cifar10.h5")
     x, y, m = _read(out / "cifar10-c-gaussian_noise.h5")
     assert m["kind"] == "corrupt-test" and m["origin"] == "noisebench"
-    assert json.loads(m["severities"]) == [1, 3] and m["n_per_severity"] == 20
+    assert m["severities_json"] == [1, 3] and m["n_per_severity"] == 20
     assert m["clean_test_sha256"] == cm["checksums"]["test/x"] and m["clean_reference"] == "cifar10.h5"
     assert x.shape == (40, 32, 32, 3) and np.array_equal(y, np.tile(cy, 2))
     with open_file(out / "cifar10-c-gaussian_noise.h5") as f:
@@ -164,7 +163,7 @@ def test_cifar10_c_release_layout(cli, src, tmp_path):
     x, y, m = _read(out / "cifar10-c-release-fog.h5")
     assert np.array_equal(x, arrays["fog"]) and np.array_equal(y, np.tile(cy, 5))
     assert m["origin"] == "release" and m["clean_test_sha256"] == cm["checksums"]["test/x"]
-    assert json.loads(m["severities"]) == [1, 2, 3, 4, 5] and m["n_per_severity"] == 20
+    assert m["severities_json"] == [1, 2, 3, 4, 5] and m["n_per_severity"] == 20
     with open_file(out / "cifar10-c-release-fog.h5") as f:
         assert np.array_equal(f.datasets["test/severity"][()], np.repeat(np.arange(1, 6), 20))
     assert set(find_corrupted_sets(out / "cifar10.h5", release=True)) == {"fog", "gaussian_noise"}
