@@ -1,4 +1,4 @@
-"""Label flipping (SPEC §3): symmetric, pair and custom-transition-matrix noise on class labels.
+"""Label flipping (docs/IMAGES.md): symmetric, pair and custom-transition-matrix noise on class labels.
 
 * symmetric (default): each label is flipped with probability `rate` to a class drawn uniformly
   from the *other* K-1 classes (never to itself);

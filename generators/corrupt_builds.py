@@ -1,7 +1,8 @@
 """Build image-corruption files from the registered corruptions (used by `noisebench make corrupt`).
 
-* build_corrupt: one file per (corruption, severity or parameters), train and test corrupted, with
-  its clean twin - `cifar10-gaussian_noise-sev3.h5`, `cifar10-contrast-c0.2.h5` (kind "corrupt");
+* build_corrupt: one file per (corruption, severity or parameters), train, val and test corrupted (the
+  val split of `make psi`), with its clean twin - `cifar10-gaussian_noise-sev3.h5`, `cifar10-contrast-c0.2.h5`
+  (kind "corrupt");
 * apply_corruption / corrupt_blocks: the seeded, block-wise application every build uses.
 
 The test-only sets (`make cifar10-c`) are in generators/cifar10c_builds.py.
@@ -247,10 +248,14 @@ def corruption_record(entry, severity: int | None, params: Mapping) -> dict:
 # ------------------------------------------------------------------ train + test files (make corrupt)
 
 
-def corrupt_path(data_name: str, out_dir: Path, tag: str, seed: int) -> Path:
-    from noisebench.generators.image_builds import seed_suffix
+def corrupt_name(data_name: str, tag: str, seed: int = 0, split_seed: int = 0) -> str:
+    from noisebench.generators.image_builds import seed_suffix, split_suffix
 
-    return Path(out_dir) / f"{data_name}-{tag}{seed_suffix(seed)}.h5"
+    return f"{data_name}-{tag}{seed_suffix(seed)}{split_suffix(split_seed)}.h5"
+
+
+def corrupt_path(data_name: str, out_dir: Path, tag: str, seed: int, split_seed: int = 0) -> Path:
+    return Path(out_dir) / corrupt_name(data_name, tag, seed, split_seed)
 
 
 def plan_corrupt(name: str, severities: list[int], params: Mapping | None) -> list[tuple]:
@@ -268,43 +273,49 @@ def plan_corrupt(name: str, severities: list[int], params: Mapping | None) -> li
 
 def build_corrupt(data: ImageData, name: str, out_dir: Path, severities: list[int] | None = None,
                   params: Mapping | None = None, seed: int = 0, force: bool = False, workers: int | None = None,
-                  progress: Progress = None, with_clean: bool = True) -> list[Path]:
-    """Corrupted copies of `data` (train and test) per severity (or one parameter set), and the clean twin
-    (built as for `make psi`) if missing."""
+                  progress: Progress = None, with_clean: bool = True, val_size: int | None = None,
+                  split_seed: int = 0) -> list[Path]:
+    """Corrupted copies of `data` (train, val and test all corrupted) per severity (or one parameter set), with
+    the val split of `make psi` / `make cifar10` (same --val-size and --split-seed: the same val images), and the
+    clean twin if missing."""
     from noisebench.generators import image_builds as ib
     from noisebench.h5format import DatasetWriter
 
     seed = ib._check_seed(seed)
+    val_size = ib.CIFAR_VAL_SIZE if val_size is None else int(val_size)
     plan = plan_corrupt(name, list(severities or []), params)
     out_dir = Path(out_dir)
-    cref = ib.clean_path(data, out_dir)
-    pair_key = ib._psi_pair_key(data)
+    sp = ib._split_params(data, val_size, split_seed)
+    cref = ib.clean_path(data, out_dir, split_seed)
     writers = []
     for entry, sev, p, tag in plan:  # constructing the writers checks every output path first
         rec = corruption_record(entry, sev, p)
-        attrs = ib._common_attrs(data) | {"clean_reference": cref.name, "corruption": entry.name,
-                                          "severity": int(sev or 0), "reference": rec["reference"],
-                                          "rounding": ROUNDING}
-        wparams = rec | {"fingerprint": data.fingerprint(), "block_images": BLOCK_IMAGES,
-                         "rng": "SFC64(SeedSequence(seed, spawn_key=(stream, crc32(name+params), block)))"}
-        writers.append((entry, p, DatasetWriter(corrupt_path(data.name, out_dir, tag, seed), kind="corrupt",
+        attrs = ib._common_attrs(data, sp) | {"clean_reference": cref.name, "corruption": entry.name,
+                                              "severity": int(sev or 0), "reference": rec["reference"],
+                                              "rounding": ROUNDING}
+        wparams = rec | sp.params | {"block_images": BLOCK_IMAGES,
+                                     "rng": "SFC64(SeedSequence(seed, spawn_key=(stream, crc32(name+params), block)))"}
+        writers.append((entry, p, DatasetWriter(corrupt_path(data.name, out_dir, tag, seed, split_seed), kind="corrupt",
                                                 variant="dirty", params=wparams, seed=seed, source=data.source,
-                                                pair_key=pair_key, force=force, attrs=attrs)))
+                                                pair_key=sp.pair_key, force=force, attrs=attrs)))
     made = []
     if with_clean:
         if not cref.exists():
-            made.append(ib.build_clean_images(data, out_dir, force=False, progress=None))
-        elif ib._existing_pair_key(cref) != pair_key:
-            ib._note(f"warning: {cref} is not the clean twin of this build (other source: pair_key differs); "
-                     "rebuild it with `noisebench make cifar10 --force` and the same --source")
+            made.append(ib.build_split_clean(data, out_dir, val_size=val_size, split_seed=split_seed))
+        else:
+            ib._check_clean_twin(cref, sp.pair_key, f"noisebench make cifar10 --val-size {val_size} --split-seed {split_seed}")
+    parts = (("train", data.x_train[sp.train], data.y_train[sp.train]), ("val", data.x_train[sp.val], data.y_train[sp.val]),
+             ("test", data.x_test, data.y_test))
     for entry, p, w in writers:
         with w:
-            for split, x, y in (("train", data.x_train, data.y_train), ("test", data.x_test, data.y_test)):
+            for split, x, y in parts:
                 xs = w.create(f"{split}/x", x.shape, np.uint8)
                 w.write(f"{split}/y", y.astype(np.int64))
                 for blk in corrupt_blocks(entry, x, p, seed, STREAM[split], workers):
                     xs.append(blk)
                     if progress:
                         progress(blk.shape[0])
+            ib._write_index(w, sp)
+            w.group_attrs("truth")["description"] = ib.INDEX_NOTE
         made.append(w.path)
     return made

@@ -40,16 +40,21 @@ class ImageData:
     def num_classes(self) -> int:
         return len(self.class_names)
 
-    def fingerprint(self) -> str:
-        """Short sha256 of the content (pairs clean and dirty files built from the same data); computed once."""
+    def content_sha256(self) -> str:
+        """sha256 of the content, over (shape, C-order bytes) of x_train, y_train, x_test, y_test in turn;
+        recorded as the files' `source_fingerprint`. Computed once."""
         if self._fp is not None:
             return self._fp
         h = hashlib.sha256()
         for a in (self.x_train, self.y_train, self.x_test, self.y_test):
             h.update(str(a.shape).encode())
             h.update(np.ascontiguousarray(a).data)
-        self._fp = h.hexdigest()[:16]
+        self._fp = h.hexdigest()
         return self._fp
+
+    def fingerprint(self) -> str:
+        """Short form (16 hex) of content_sha256, recorded in `params`."""
+        return self.content_sha256()[:16]
 
     def check(self) -> "ImageData":
         where = self.source.get("path", self.name)

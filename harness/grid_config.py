@@ -22,6 +22,7 @@ from pathlib import Path
 from typing import Any
 
 from noisebench.errors import UserError
+from noisebench.plugins import load_plugin
 from noisebench.harness.run_config import LR_POLICIES, OPTIMIZERS, RunConfig
 
 # key -> (kind, help) ; kinds: paths, names, floats, seeds, int, float, str, bool
@@ -40,11 +41,14 @@ GRID_KEYS: dict[str, str] = {
     "gamma": "float",
     "momentum": "float",
     "augment": "str",
+    "subset": "int",
     "device": "str",
     "add_clean": "bool",
+    "plugins": "paths",
 }
+DEFAULT_SEEDS = 3  # the same default as `noisebench robustness --seeds`
 OVERRIDE_KEYS = ("epochs", "batch_size", "optimizer", "lr_policy", "weight_decay")
-KNOB_KEYS = ("step_size", "gamma", "momentum", "augment")
+KNOB_KEYS = ("step_size", "gamma", "momentum", "augment", "subset")
 _KIND_TEXT = {
     "paths": "a list of file paths", "names": "a list of names", "floats": "a list of numbers",
     "seeds": "a positive integer or a list of integers", "int": "an integer", "float": "a number",
@@ -58,9 +62,9 @@ class GridSpec:
     models: list[str] | None = None
     activations: list[str] = field(default_factory=list)
     lrs: list[float] | None = None
-    seeds: list[int] = field(default_factory=lambda: [0])
+    seeds: list[int] = field(default_factory=lambda: list(range(DEFAULT_SEEDS)))
     overrides: dict = field(default_factory=dict)  # epochs, batch_size, optimizer, lr_policy, weight_decay
-    knobs: dict = field(default_factory=dict)  # step_size, gamma, momentum, augment
+    knobs: dict = field(default_factory=dict)  # step_size, gamma, momentum, augment, subset
     device: str = "auto"
     add_clean: bool = True
     source: str = "flags"
@@ -185,12 +189,16 @@ def parse_grid(doc: dict, source: str = "grid") -> GridSpec:
         if req not in g:
             raise UserError(f"{source}: [grid] needs {req} = [...]")
     v = {k: _check(source, k, GRID_KEYS[k], x) for k, x in g.items()}
+    if v.get("plugins"):
+        base = Path(source).parent if source != "grid" else None
+        for plug in v["plugins"]:
+            load_plugin(plug, base_dir=base)
     return GridSpec(
         data=[Path(x) for x in v["data"]],
         models=v.get("models"),
         activations=v["activations"],
         lrs=v.get("lrs"),
-        seeds=v.get("seeds", [0]),
+        seeds=v.get("seeds", list(range(DEFAULT_SEEDS))),
         overrides={k: v[k] for k in OVERRIDE_KEYS if k in v},
         knobs={k: v[k] for k in KNOB_KEYS if k in v},
         device=v.get("device", "auto"),

@@ -9,7 +9,18 @@ import typer
 
 from noisebench.cli import make_app
 from noisebench.cli_data import DEFAULT_OUT, progress_bar
-from noisebench.cli_images import DOWNLOAD_HELP, NAME_HELP, NO_VERIFY_HELP, SOURCE_HELP, _load, _out_dir, _precheck
+from noisebench.cli_images import (
+    DOWNLOAD_HELP,
+    NAME_HELP,
+    NO_VERIFY_HELP,
+    SOURCE_HELP,
+    SPLIT_SEED_HELP,
+    _check_split_options,
+    _load,
+    _out_dir,
+    _precheck,
+    _val_help,
+)
 from noisebench.errors import UserError
 
 SEVERITY_HELP = "CIFAR-10-C severities 1..5, comma separated (e.g. 1,3,5)."
@@ -24,6 +35,8 @@ def make_corrupt(
     severity: Optional[str] = typer.Option(None, "--severity", help=SEVERITY_HELP),
     param: Optional[List[str]] = typer.Option(None, "--param", help="The corruption's own parameter NAME=VALUE instead of a severity (repeatable)."),
     seed: int = typer.Option(0, help="Random seed; the same seed gives byte-identical files (any thread count)."),
+    val_size: int = typer.Option(5000, "--val-size", help=_val_help(5000)),
+    split_seed: int = typer.Option(0, "--split-seed", help=SPLIT_SEED_HELP),
     source: Optional[Path] = typer.Option(None, "--source", help=SOURCE_HELP),
     download: bool = typer.Option(False, "--download", help=DOWNLOAD_HELP),
     no_verify: bool = typer.Option(False, "--no-verify", help=NO_VERIFY_HELP),
@@ -32,10 +45,11 @@ def make_corrupt(
     out: Path = typer.Option(DEFAULT_OUT, help="Output folder."),
     force: bool = typer.Option(False, "--force", help="Overwrite existing output files."),
 ):
-    """Corrupt CIFAR-10 (train and test) with a registered image corruption: one file per severity.
+    """Corrupt CIFAR-10 (train, val and test) with a registered image corruption: one file per severity.
 
     Writes OUT/cifar10-NAME-sevS.h5 per severity (with --param: OUT/cifar10-NAME-k1v1-k2v2.h5; suffix -sSEED
-    for seed != 0) plus the clean reference OUT/cifar10.h5 if it is missing. The 15 CIFAR-10-C corruptions
+    for seed != 0, -splitN for --split-seed N != 0) plus the clean reference OUT/cifar10.h5 (same val split, as
+    `make psi`) if it is missing. The 15 CIFAR-10-C corruptions
     and their severity tables are in docs/CORRUPTIONS.md; shot_noise severity s is ψ = 500, 250, 100, 75, 50
     (`make psi` keeps its own --level).
     """
@@ -57,13 +71,18 @@ def make_corrupt(
     plan = plan_corrupt(entry.name, sevs, params)  # validates before loading anything
     if workers is not None and workers < 1:
         raise UserError(f"--workers must be >= 1, got {workers}")
+    if seed < 0:
+        raise UserError(f"--seed must be >= 0, got {seed}")
+    _check_split_options(val_size, split_seed)
     _out_dir(out)
-    _precheck("cifar10", source, data_name, force, lambda nm: [corrupt_path(nm, out, t[3], seed) for t in plan], download)
+    _precheck("cifar10", source, data_name, force,
+              lambda nm: [corrupt_path(nm, out, t[3], seed, split_seed) for t in plan], download)
     data = _load("cifar10", source, download, no_verify, out, data_name)
     total = len(plan) * (data.x_train.shape[0] + data.x_test.shape[0])
     with progress_bar(total, f"{entry.name} {data.name}", unit="img") as bar:
         paths = build_corrupt(data, entry.name, out, severities=sevs, params=params if not sevs else None,
-                              seed=seed, force=force, workers=workers, progress=bar.update)
+                              seed=seed, force=force, workers=workers, progress=bar.update, val_size=val_size,
+                              split_seed=split_seed)
     for p in paths:
         typer.echo(f"wrote {p}")
 

@@ -30,13 +30,15 @@ import re
 import sys
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, Callable, Iterator, Mapping
+from collections.abc import Mapping
+from typing import Any, Callable, Iterator
 
 from noisebench.errors import UserError
 
 __all__ = [
     "Entry",
     "Registry",
+    "SpecView",
     "CORRUPTIONS",
     "SOURCES",
     "MODELS",
@@ -79,12 +81,14 @@ def source_hash(module_name: str) -> str:
     return h.hexdigest()
 
 
-def _import_tree(name: str) -> None:
-    """Import a module, and every submodule when it is a package (built-ins register on import)."""
+def _import_tree(name: str, walk: bool) -> None:
+    """Import a module (and, with ``walk``, every submodule of the package): built-ins register on import."""
     import importlib
     import pkgutil
 
     mod = importlib.import_module(name)
+    if not walk:
+        return
     for info in pkgutil.iter_modules(getattr(mod, "__path__", []) or []):
         if not info.name.startswith("_"):
             importlib.import_module(f"{name}.{info.name}")
@@ -109,8 +113,17 @@ class Entry:
         d = self.meta.get("description")
         if d:
             return str(d)
-        doc = inspect.getdoc(self.obj) or ""
-        return doc.strip().splitlines()[0] if doc.strip() else ""
+        raw = self.obj.__dict__.get("__doc__") if isinstance(self.obj, type) else getattr(self.obj, "__doc__", None)
+        doc = inspect.cleandoc(raw) if isinstance(raw, str) else ""  # never a base class's docstring
+        return doc.splitlines()[0] if doc else ""
+
+    @property
+    def origin(self) -> str:
+        """'built-in', or the plug-in's file (or module name) for listings."""
+        if self.builtin:
+            return "built-in"
+        mod = sys.modules.get(self.module)
+        return "plug-in " + (getattr(mod, "__file__", None) or self.module)
 
     def source_hash(self) -> str:
         """The hash a run identity records: the package version for built-ins, source bytes otherwise."""
@@ -120,8 +133,9 @@ class Entry:
 class Registry:
     """Name -> Entry for one family. Built-in entries are imported lazily on first lookup."""
 
-    def __init__(self, family: str, builtin_modules: tuple[str, ...] = ()):
+    def __init__(self, family: str, builtin_modules: tuple[str, ...] = (), walk: bool = False):
         self.family = family
+        self._walk = walk  # import every submodule of the built-in package (one module per entry)
         self._entries: dict[str, Entry] = {}
         self._builtin_modules = builtin_modules
         self._loaded = False
@@ -163,10 +177,14 @@ class Registry:
         self._loading = True
         try:
             for mod in self._builtin_modules:
-                _import_tree(mod)
+                _import_tree(mod, self._walk)
             self._loaded = True
         finally:
             self._loading = False
+        # plug-ins named in the environment (set by --plugin for worker processes) and entry points
+        from noisebench.plugins import load_configured_plugins
+
+        load_configured_plugins()
 
     def get(self, name: str) -> Entry:
         self._ensure_builtins()
@@ -194,7 +212,27 @@ class Registry:
         return len(self.names())
 
 
-CORRUPTIONS = Registry("corruption", ("noisebench.corruptors",))
+class SpecView(Mapping):
+    """A live, read-only ``name -> spec`` view of a registry (built-ins first, then plug-ins in load
+    order), for code that wants a typed record per entry (``ModelSpec``, ``ActivationSpec``)."""
+
+    def __init__(self, registry: Registry, make: Callable[[Entry], Any]):
+        self._registry = registry
+        self._make = make
+
+    def __getitem__(self, name: str) -> Any:
+        if name not in self._registry:
+            raise KeyError(name)
+        return self._make(self._registry.get(name))
+
+    def __iter__(self) -> Iterator[str]:
+        return iter(self._registry.names())
+
+    def __len__(self) -> int:
+        return len(self._registry)
+
+
+CORRUPTIONS = Registry("corruption", ("noisebench.corruptors",), walk=True)
 SOURCES = Registry("source", ("noisebench.generators",))
 MODELS = Registry("model", ("noisebench.harness.models",))
 ACTIVATIONS = Registry("activation", ("noisebench.harness.activations",))

@@ -44,7 +44,10 @@ def test_make_corrupt_severities_files_attrs_and_clean_twin(cli, src, tmp_path):
     assert np.array_equal(y3, cy)
     assert np.array_equal(x3, apply_corruption("fog", cx, severity=3, seed=0, stream=2))
     tx, _, _ = _read(out / "cifar10-fog-sev3.h5", "train")
-    assert tx.shape == (30, 32, 32, 3)
+    vx, vy, _ = _read(out / "cifar10-fog-sev3.h5", "val")
+    cvx, cvy, _ = _read(out / "cifar10.h5", "val")  # the clean twin's val split: same images, corrupted
+    assert tx.shape == (25, 32, 32, 3) and np.array_equal(vy, cvy)
+    assert np.array_equal(vx, apply_corruption("fog", cvx, severity=3, seed=0, stream=3))
     r = cli("preview", str(out / "cifar10-fog-sev3.h5"), "--out", str(tmp_path / "p.png"), "--per-class", "1")
     assert r.code == 0 and "clean | noisy" in r.out
     # same seed -> same bytes; existing file without --force is refused

@@ -297,7 +297,7 @@ def test_training_refuses_implausible_data(cli, tmp_path, case):
 
 # ------------------------------------------------------------------ fuzzing
 _REQUIRED = {
-    "noisebench_format": "noisebench-dataset", "format_version": 1, "kind": "synth", "params": "{}", "seed": 0,
+    "noisebench_format": "noisebench-dataset", "format_version": 2, "kind": "synth", "params": "{}", "seed": 0,
     "created": "2024-01-01T00:00:00+00:00", "checksums": "{}",
 }
 _attr_values = st.one_of(
