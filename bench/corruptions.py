@@ -74,8 +74,11 @@ def main(argv=None) -> None:
         total_cpu += cpu
         print(f"{name:18s} {ours:8.2f} {cpu:7.2f} {5 * args.images / ours:8.0f} {ref:12.1f} {ref / cpu:6.1f}x", flush=True)
     print(f"{'suite':18s} {total:8.2f} {total_cpu:7.2f} {'':8s} {total_ref:12.1f} {total_ref / total_cpu:6.1f}x")
-    print(f"goal: whole suite under 180 s on 2 cores -> {'met' if total < 180 else 'NOT met'} ({total:.1f} s); "
-          f"load average at end {os.getloadavg()[0]:.2f}")
+    if len(names) == 15 and args.images >= 10_000:
+        print(f"goal: whole suite under 180 s on 2 cores -> {'met' if total < 180 else 'NOT met'} ({total:.1f} s); "
+              f"load average at end {os.getloadavg()[0]:.2f}")
+    else:
+        print(f"(partial run: the goal is for all 15 corruptions at 10,000 images; load average {os.getloadavg()[0]:.2f})")
     if args.build:
         _build(names, args)
 
