@@ -392,3 +392,22 @@ def test_impulse_noise_fractions(v):
     if v == 100:
         both = (hit[..., 0] & hit[..., 1]).mean()
         assert both < 3 * amount**2 + 0.002
+
+
+def test_glass_blur_with_larger_moves_follows_the_scan_order():
+    """max_delta > 1: copies can read positions the scan already wrote, so order matters (looped path)."""
+    x = X_RAND[:3, :12, :12].copy()
+    d, it, sigma = 2, 2, 0.3
+    ours = fn("glass_blur")(x, np.random.default_rng(4), sigma=sigma, max_delta=d, iterations=it)
+    offs = np.random.default_rng(4).integers(-d, d, size=(3, it, 12 - 2 * d, 12 - 2 * d, 2))
+    ref = []
+    for i, xi in enumerate(x):
+        y = np.uint8(sk_gaussian(xi / 255.0, sigma) * 255)
+        k = iter(offs[i].reshape(-1, 2))
+        for _ in range(it):
+            for h in range(12 - d, d, -1):
+                for w in range(12 - d, d, -1):
+                    dx, dy = next(k)
+                    y[h, w], y[h + dy, w + dx] = y[h + dy, w + dx], y[h, w]
+        ref.append(rounded(sk_gaussian(y / 255.0, sigma)))
+    assert_within_one(ours, np.stack(ref))
