@@ -76,6 +76,10 @@ def test_make_corrupt_with_params_and_errors(cli, src, tmp_path):
                      (["contrast"], "--severity")):
         r = cli("make", "corrupt", *bad, *_args(src, out))
         assert r.code != 0 and msg in r.err and r.err.startswith("error:"), (bad, r.err)
+    r = cli("make", "corrupt", "contrast", "--param", "c=0.2", "--split-seed", "1", "--seed", "2", *_args(src, out))
+    assert r.code == 0 and (out / "cifar10-contrast-c0.2-s2-split1.h5").exists() and (out / "cifar10-split1.h5").exists()
+    r = cli("make", "corrupt", "contrast", "--severity", "1", "--val-size", "0", *_args(src, out))
+    assert r.code != 0 and "--val-size" in r.err
     r = cli("make", "corrupt", "list")
     assert r.code == 0 and "shot_noise" in r.out and "5: c=50" in r.out
 
