@@ -1,4 +1,4 @@
-"""Benchmark: the 15 CIFAR-10-C corruptions, ours (batched, seeded, block-wise) vs a per-image reference.
+"""Benchmark: the 15 corruptions from CIFAR-10-C's generator, ours (batched, seeded, block-wise) vs a per-image reference.
 
     python bench/corruptions.py                    # 10,000 images per severity, all 15 corruptions
     python bench/corruptions.py --images 2000 --only fog,zoom_blur
