@@ -49,6 +49,7 @@ _state = {"debug": bool(os.environ.get("NOISEBENCH_DEBUG"))}
 COMMAND_MODULES = [
     "noisebench.cli_data",
     "noisebench.cli_images",
+    "noisebench.cli_corrupt",
     "noisebench.cli_zoo",
     "noisebench.cli_harness",
     "noisebench.cli_grid",

@@ -28,7 +28,7 @@ from noisebench.errors import UserError
 FORMAT_MAGIC = "noisebench-dataset"
 FORMAT_VERSION = 2  # 2: val split everywhere, `split`, `source_fingerprint`, `metadata_sha256`
 MIN_FORMAT_VERSION = 2  # older files are refused with the command that rebuilds them
-KINDS = ("synth", "psi", "mnist-flip", "clean")
+KINDS = ("synth", "psi", "mnist-flip", "clean", "corrupt", "corrupt-test")
 SPLITS = ("train", "val", "test")
 
 # Compression chosen by measurement (bench/compression.py, bench/RESULTS.md): integer data
