@@ -98,27 +98,31 @@ def _fault(spec: str | None, cfg: RunConfig) -> None:
     raise ValueError(f"{FAULT_ENV}: unknown mode {mode!r}")
 
 
-def execute_config(cfg_dict: dict, fault: str | None = None, where: str = "", checkpoint_dir: str | None = None) -> RunResult:
+def execute_config(cfg_dict: dict, fault: str | None = None, where: str = "", checkpoint_dir: str | None = None,
+                   progress: str = "quiet") -> RunResult:
     """Train one run on this machine. Setup errors (UserError: missing file, digest mismatch, ...)
-    become a failed result; anything else escapes (so Ray retries it)."""
+    become a failed result; anything else escapes (so Ray retries it). `progress`: a mode of
+    noisebench/progress.py (workers get "lines" or "quiet")."""
     from noisebench.harness.runner import execute_run
 
     cfg = RunConfig.from_dict(cfg_dict)
     _fault(fault, cfg)
     try:
-        return execute_run(cfg, checkpoint_dir=checkpoint_dir)
+        return execute_run(cfg, progress=progress, checkpoint_dir=checkpoint_dir)
     except UserError as e:
         return failed_result(cfg, f"{e}" + (f" (on {where})" if where else ""))
 
 
-def _ray_task(cfg_dict: dict, fault: str | None, cpu_only: bool, checkpoint_dir: str | None = None):
+def _ray_task(cfg_dict: dict, fault: str | None, cpu_only: bool, checkpoint_dir: str | None = None,
+              progress: str = "quiet"):
     import ray
 
     ctx = ray.get_runtime_context()
     node = f"{ray.util.get_node_ip_address()}/{ctx.get_node_id()[:12]}"
     if cpu_only and cfg_dict.get("device", "auto") == "auto":
         cfg_dict = dict(cfg_dict, device="cpu")  # device is not part of the run key
-    res = execute_config(cfg_dict, fault, where=f"node {node} ({socket.gethostname()})", checkpoint_dir=checkpoint_dir)
+    res = execute_config(cfg_dict, fault, where=f"node {node} ({socket.gethostname()})", checkpoint_dir=checkpoint_dir,
+                         progress=progress)
     return res.to_dict(), node
 
 
@@ -135,8 +139,8 @@ def _local_init(gpu_queue) -> None:
         os.environ["CUDA_VISIBLE_DEVICES"] = str(gpu)
 
 
-def _local_task(cfg_dict: dict, fault: str | None, checkpoint_dir: str | None = None):
-    res = execute_config(cfg_dict, fault, checkpoint_dir=checkpoint_dir)
+def _local_task(cfg_dict: dict, fault: str | None, checkpoint_dir: str | None = None, progress: str = "quiet"):
+    res = execute_config(cfg_dict, fault, checkpoint_dir=checkpoint_dir, progress=progress)
     gpu = _LOCAL_GPU["id"]
     return res.to_dict(), f"local:{socket.gethostname()}" + (f":gpu{gpu}" if gpu is not None else "")
 
@@ -147,14 +151,17 @@ Done = Callable[[RunConfig, RunResult, str], None]
 
 class LocalExecutor:
     """In-process, one run after another (jobs=1), or `jobs` worker processes; with CUDA, the
-    processes are pinned one per GPU (round-robin), so `jobs` = number of GPUs is one process per GPU."""
+    processes are pinned one per GPU (round-robin), so `jobs` = number of GPUs is one process per GPU.
+    `progress` (noisebench/progress.py): in-process runs show it as is; worker processes print
+    lines under "lines", else nothing."""
 
     name = "local"
 
-    def __init__(self, jobs: int = 1, checkpoint_dir: str | Path | None = None):
+    def __init__(self, jobs: int = 1, checkpoint_dir: str | Path | None = None, progress: str = "quiet"):
         if jobs < 1:
             raise UserError(f"--jobs must be >= 1, got {jobs}")
         self.jobs = jobs
+        self.progress = progress
         self.fault = os.environ.get(FAULT_ENV)
         self.checkpoint_dir = None if checkpoint_dir is None else str(checkpoint_dir)
 
@@ -166,7 +173,7 @@ class LocalExecutor:
             node = f"local:{socket.gethostname()}"
             for c in todo:
                 try:
-                    d, _ = _local_task(c.to_dict(), self.fault, self.checkpoint_dir)
+                    d, _ = _local_task(c.to_dict(), self.fault, self.checkpoint_dir, self.progress)
                     res = RunResult.from_dict(d)
                 except Exception as e:  # noqa: BLE001 - a run's crash is its result; the grid goes on
                     res = failed_result(c, f"{type(e).__name__}: {e}")
@@ -185,7 +192,8 @@ class LocalExecutor:
                 queue.put(i % n_gpu)
         ex = ProcessPoolExecutor(max_workers=self.jobs, mp_context=ctx, initializer=_local_init, initargs=(queue,))
         try:
-            futs = {ex.submit(_local_task, c.to_dict(), self.fault, self.checkpoint_dir): c for c in todo}
+            wmode = "lines" if self.progress == "lines" else "quiet"
+            futs = {ex.submit(_local_task, c.to_dict(), self.fault, self.checkpoint_dir, wmode): c for c in todo}
             for f in as_completed(futs):
                 c = futs[f]
                 try:
@@ -250,7 +258,7 @@ class RayExecutor:
 
     def __init__(self, address: str | None = None, gpus_per_run: float | None = None, cpus_per_run: float = 1.0,
                  retries: int = 2, max_in_flight: int | None = None, spread: bool = False, init_kwargs: dict | None = None,
-                 checkpoint_dir: str | Path | None = None):
+                 checkpoint_dir: str | Path | None = None, progress: str = "quiet"):
         if retries < 0:
             raise UserError(f"--retries must be >= 0, got {retries}")
         if gpus_per_run is not None and gpus_per_run < 0:
@@ -271,6 +279,8 @@ class RayExecutor:
         self.fault = os.environ.get(FAULT_ENV)
         # checkpoints are written by the worker: on a multi-node cluster this must be a shared path
         self.checkpoint_dir = None if checkpoint_dir is None else str(checkpoint_dir)
+        # workers never draw bars: one line per epoch (forwarded by Ray to the driver) under "lines"
+        self.worker_progress = "lines" if progress == "lines" else "quiet"
         self._gpus = gpus_per_run
         import_ray()
 
@@ -341,7 +351,7 @@ class RayExecutor:
                     c = next(queue, None)
                     if c is None:
                         return
-                    pending[task.remote(c.to_dict(), self.fault, cpu_only, self.checkpoint_dir)] = c
+                    pending[task.remote(c.to_dict(), self.fault, cpu_only, self.checkpoint_dir, self.worker_progress)] = c
 
             submit()
             try:

@@ -128,30 +128,31 @@ def plan(
 
 
 def run_grid(
-    configs: list[RunConfig], db, force: bool = False, progress: bool = True,
+    configs: list[RunConfig], db, force: bool = False, progress: bool | str = True,
     on_result: Callable | None = None, jobs: int = 1, preflight: bool = True, checkpoint_dir=None,
 ):
     """Run every config not yet in `db` (all of them with force) on this machine, recording each
-    when it completes, with a progress bar: the local executor of `noisebench grid`.
+    when it completes, with progress (noisebench/progress.py): the local executor of `robustness`.
 
-    `jobs` > 1 trains that many runs at once in worker processes (one thread each); this process
-    alone writes the database. `on_result(result, outcome)` is called after each recorded run
-    (tests use it to interrupt)."""
-    from tqdm import tqdm
-
+    `progress`: True chooses by terminal (bars, else one line per epoch and per run), False or
+    "quiet" shows nothing, or a mode. `jobs` > 1 trains that many runs at once in worker processes
+    (one thread each); this process alone writes the database. `on_result(result, outcome)` is
+    called after each recorded run (tests use it to interrupt)."""
     from noisebench.harness.executors import LocalExecutor
     from noisebench.harness.executors import run_grid as run_on
+    from noisebench.progress import StudyProgress, choose
 
+    mode = choose() if progress is True else (progress or "quiet")
     todo = sum(1 for c in configs if force or not db.has(c.key()))
-    with tqdm(total=todo, desc="grid", unit="run", disable=None if progress else True) as bar:
+    with StudyProgress(mode, todo) as bar:
 
         def step(c, res, node, out):
-            bar.set_postfix_str(f"{c.label()} {res.status}", refresh=False)
-            bar.update(1)
+            bar.done(c, res)
             if on_result is not None:
                 on_result(res, out)
 
-        return run_on(configs, db, LocalExecutor(jobs=jobs, checkpoint_dir=checkpoint_dir), force=force, preflight=preflight, on_result=step)
+        ex = LocalExecutor(jobs=jobs, checkpoint_dir=checkpoint_dir, progress=mode)
+        return run_on(configs, db, ex, force=force, preflight=preflight, on_result=step)
 
 
 # -- summary -----------------------------------------------------------------------------------

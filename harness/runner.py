@@ -354,10 +354,12 @@ def summarize(epochs: list[dict], task: str, train_s: float, samples: int, has_t
     return final
 
 
-def execute_run(cfg: RunConfig, progress: bool = False, on_epoch=None, checkpoint_dir: str | Path | None = None) -> RunResult:
+def execute_run(cfg: RunConfig, progress: bool | str = False, on_epoch=None, checkpoint_dir: str | Path | None = None) -> RunResult:
     """Train one configuration from fresh weights and return its result (never writes the DB).
 
-    `on_epoch(metrics)` is called after each epoch (e.g. to drive a progress display).
+    `progress`: False/"quiet" shows nothing, "bars" an epoch bar and a batch bar for long epochs,
+    "lines" one plain line per epoch, True chooses by terminal (noisebench/progress.py).
+    `on_epoch(metrics)` is called after each epoch.
     `checkpoint_dir`: save the selected and last weights there (harness/run_artifacts.py); the
     learned activation parameters are recorded in every run's final metrics."""
     import torch
@@ -406,16 +408,14 @@ def execute_run(cfg: RunConfig, progress: bool = False, on_epoch=None, checkpoin
             device=device, autocast=device.type == "cuda" and not extra.get("fp32", False),
             channels_last=channels_last, divergence=div, eval_batch=2048 if device.type == "cuda" else 1024,
         )
-        if progress:
-            from tqdm import tqdm
+        from noisebench.progress import RunProgress, choose
 
-            bar = tqdm(total=cfg.epochs, desc=cfg.label(), unit="epoch", disable=None, leave=False)
+        mode = choose() if progress is True else (progress or "quiet")
+        bar = RunProgress(mode, cfg.label(), cfg.epochs, spe) if mode != "quiet" else None
 
         def _on_epoch(m):
             if bar is not None:
-                shown = {k: f"{m[k]:.4g}" for k in ("train_loss", "val_loss", "val_acc") if k in m}
-                bar.set_postfix(shown, refresh=False)
-                bar.update(1)
+                bar.epoch(m)
             if best is not None:
                 best.update(model, m)
             if on_epoch is not None:
@@ -424,7 +424,7 @@ def execute_run(cfg: RunConfig, progress: bool = False, on_epoch=None, checkpoin
         # Tiny tabular models on CPU run fastest on one thread (per-op overhead dominates; extra
         # threads only contend); image models keep torch's thread count.
         with _threads(1 if device.type == "cpu" and not data.images else None):
-            out = train(model, data, settings, _on_epoch, model_fn)
+            out = train(model, data, settings, _on_epoch, model_fn, on_batch=bar.batch if bar is not None else None)
     except (KeyboardInterrupt, UserError):
         raise
     except Exception as e:  # noqa: BLE001 - a failed run is a result, not a crash of the grid

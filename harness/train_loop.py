@@ -168,10 +168,12 @@ def train(
     s: TrainSettings,
     on_epoch: Callable[[dict], None] | None = None,
     model_fn=None,
+    on_batch: Callable[[], None] | None = None,
 ) -> TrainOutcome:
     """Train `model` in place; returns per-epoch metrics and the null cause (None if healthy).
 
-    `model_fn` is the callable used for forward passes (e.g. a torch.compile'd model)."""
+    `model_fn` is the callable used for forward passes (e.g. a torch.compile'd model);
+    `on_batch()` is called after each optimizer step (a progress display)."""
     fwd = model_fn or model
     loss_fn = _loss_fn(data.task)
     n = len(data.train)
@@ -208,6 +210,8 @@ def train(
             losses.append(loss.detach())
             sizes.append(yb.shape[0])
             it += 1
+            if on_batch is not None:
+                on_batch()
         seen = sum(sizes)
         run_loss = (torch.stack(losses).double() * torch.tensor(sizes, dtype=torch.float64, device=s.device)).sum()
         if s.device.type == "cuda":

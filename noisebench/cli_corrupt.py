@@ -1,4 +1,5 @@
-"""CLI: `make corrupt` (any registered image corruption) and `make cifar10-c` (test-only corrupted sets)."""
+"""CLI: `make corrupt` (any registered image corruption) and `make cifar10-c` (test-only corrupted sets),
+thin layers over `nb.build` (noisebench/build_api.py)."""
 
 from __future__ import annotations
 
@@ -8,20 +9,8 @@ from typing import List, Optional
 import typer
 
 from noisebench.cli import make_app
-from noisebench.cli_data import DEFAULT_OUT, progress_bar
-from noisebench.cli_images import (
-    DOWNLOAD_HELP,
-    NAME_HELP,
-    NO_VERIFY_HELP,
-    SOURCE_HELP,
-    SPLIT_SEED_HELP,
-    _check_split_options,
-    _load,
-    _out_dir,
-    _precheck,
-    _val_help,
-)
-from noisebench.errors import UserError
+from noisebench.build_api import DEFAULT_OUT, build
+from noisebench.cli_images import DOWNLOAD_HELP, NAME_HELP, NO_VERIFY_HELP, SOURCE_HELP, SPLIT_SEED_HELP, _val_help, _wrote
 
 SEVERITY_HELP = "CIFAR-10-C severities 1..5, comma separated (e.g. 1,3,5)."
 
@@ -53,38 +42,12 @@ def make_corrupt(
     and their severity tables are in docs/CORRUPTIONS.md; shot_noise severity s is ψ = 500, 250, 100, 75, 50
     (`make psi` keeps its own --level).
     """
-    from noisebench.generators.corrupt_builds import (
-        build_corrupt,
-        corrupt_path,
-        image_corruption,
-        parse_param_args,
-        parse_severities,
-        plan_corrupt,
-    )
-
     if name.strip().lower() == "list":
         _print_list()
         return
-    sevs = parse_severities(severity)
-    entry = image_corruption(name)
-    params = parse_param_args(entry, list(param or []))
-    plan = plan_corrupt(entry.name, sevs, params)  # validates before loading anything
-    if workers is not None and workers < 1:
-        raise UserError(f"--workers must be >= 1, got {workers}")
-    if seed < 0:
-        raise UserError(f"--seed must be >= 0, got {seed}")
-    _check_split_options(val_size, split_seed)
-    _out_dir(out)
-    _precheck("cifar10", source, data_name, force,
-              lambda nm: [corrupt_path(nm, out, t[3], seed, split_seed) for t in plan], download)
-    data = _load("cifar10", source, download, no_verify, out, data_name)
-    total = len(plan) * (data.x_train.shape[0] + data.x_test.shape[0])
-    with progress_bar(total, f"{entry.name} {data.name}", unit="img") as bar:
-        paths = build_corrupt(data, entry.name, out, severities=sevs, params=params if not sevs else None,
-                              seed=seed, force=force, workers=workers, progress=bar.update, val_size=val_size,
-                              split_seed=split_seed)
-    for p in paths:
-        typer.echo(f"wrote {p}")
+    _wrote(build("corrupt", name=name, severity=severity, param=param, seed=seed, val_size=val_size,
+                 split_seed=split_seed, source=source, download=download, no_verify=no_verify, data_name=data_name,
+                 workers=workers, out=out, force=force))
 
 
 def _print_list() -> None:
@@ -120,37 +83,5 @@ def make_cifar10_c(
     converts the official CIFAR-10-C files into OUT/cifar10-c-release-NAME.h5 (same layout), paired with --data
     when that file exists. Build the clean file first with `noisebench make cifar10`.
     """
-    from noisebench.generators.cifar10c_builds import build_cifar10_c, build_release, resolve_names
-    from noisebench.generators.corrupt_builds import parse_severities
-
-    if workers is not None and workers < 1:
-        raise UserError(f"--workers must be >= 1, got {workers}")
-    if release is not None:
-        clean = data if data is not None else (out or DEFAULT_OUT) / "cifar10.h5"
-        if data is not None and not data.exists():
-            raise UserError(f"--data {data}: no such file")
-        names = None if corruptions.strip().lower() == "all" else [c.strip() for c in corruptions.split(",") if c.strip()]
-        if severity.replace(" ", "") != "1,2,3,4,5":
-            raise UserError("--severity does not apply to --release (the release holds severities 1-5)")
-        target = out or (clean.parent if clean.exists() else DEFAULT_OUT)
-        _out_dir(target)
-        paths = build_release(release, target, clean if clean.exists() else None, names, force=force)
-    else:
-        clean = data if data is not None else (out or DEFAULT_OUT) / "cifar10.h5"
-        if not clean.exists():
-            raise UserError(f"{clean}: no clean file; build it with `noisebench make cifar10` (or pass --data FILE)")
-        sevs = parse_severities(severity)
-        if not sevs:
-            raise UserError("--severity is empty; give severities 1..5 separated by commas")
-        names = resolve_names(corruptions)
-        target = out or clean.parent
-        _out_dir(target)
-        from noisebench.h5format import open_file
-
-        with open_file(clean) as f:
-            n = f.datasets["test/x"].shape[0] if "test" in f.splits else 0
-        with progress_bar(n * len(sevs) * len(names), "cifar10-c", unit="img") as bar:
-            paths = build_cifar10_c(clean, names, sevs, target, seed=seed, force=force, workers=workers,
-                                    progress=bar.update, skip_unsupported=corruptions.strip().lower() == "all")
-    for p in paths:
-        typer.echo(f"wrote {p}")
+    _wrote(build("cifar10-c", corruptions=corruptions, severity=severity, data=data, release=release, seed=seed,
+                 workers=workers, out=out, force=force))

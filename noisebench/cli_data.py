@@ -13,10 +13,10 @@ DEFAULT_OUT = Path("datasets_cache")
 
 
 def progress_bar(total: int, desc: str, unit: str = "row"):
-    """A tqdm bar on stderr (hidden when stderr is not a terminal)."""
-    from tqdm import tqdm
+    """A tqdm bar on stderr, drawn only on a terminal (noisebench/progress.py)."""
+    from noisebench.progress import bar
 
-    return tqdm(total=total, desc=desc, unit=unit, unit_scale=True, disable=None, leave=False)
+    return bar(total, desc, unit)
 
 
 @app.command(epilog="Example: noisebench synth --rows 7000 --seed 1 --out datasets_cache")
@@ -34,15 +34,10 @@ def synth(
     Writes OUT/synth-ROWS-clean.h5 and OUT/synth-ROWS-dirty.h5 (suffix -sSEED for seed != 0);
     both share one train/val split and the val split is clean in both.
     """
-    from noisebench.generators.hidden_function_synth import SynthParams, build
+    from noisebench.build_api import build
 
-    p = SynthParams(rows=rows, cols=cols, dirty_frac=dirty_frac, sigma=sigma, seed=seed)
-    p.validate()
-    if out.exists() and not out.is_dir():
-        raise UserError(f"--out {out} is a file; give a folder")
-    with progress_bar(rows, "synth") as bar:
-        clean, dirty = build(p, out, force=force, progress=bar.update)
-    typer.echo(f"wrote {clean}\nwrote {dirty}  ({p.n_train} train rows, {p.n_dirty} dirty; {p.n_val} val rows)")
+    paths = build("synth", rows=rows, cols=cols, dirty_frac=dirty_frac, sigma=sigma, seed=seed, out=out, force=force)
+    typer.echo("\n".join(f"wrote {p}" for p in paths) + f"  ({paths.note})")
 
 
 @app.command(epilog="Example: noisebench info datasets_cache/synth-7000-dirty.h5")

@@ -59,6 +59,8 @@ def grid(
     force: bool = typer.Option(False, "--force", help="Rerun runs already in the database."),
     save_checkpoint: bool = typer.Option(False, "--save-checkpoint", help="Save selected and last weights to checkpoints/ next to the database (Ray: a path all nodes share)."),
     dry_run: bool = typer.Option(False, "--dry-run", help="Print the expanded runs and which are done; train nothing."),
+    quiet: bool = typer.Option(False, "--quiet", "-q", help="Print only the summary: no progress bars (terminal) and "
+                               "no per-epoch/per-run lines (otherwise printed, one per line, when output is not a terminal)."),
 ):
     """Expand a grid of runs and train what is not yet in the database, here or on a Ray cluster.
 
@@ -117,26 +119,21 @@ def grid(
                    + (f"; all {len(rows)} would run again (--force)" if force else ""))
         return
 
+    from noisebench.progress import StudyProgress, choose, say
+
+    mode = choose(quiet)
     ckpt = checkpoint_dir_for(db) if save_checkpoint else None
     if executor == "ray":
         ex = RayExecutor(address=address, gpus_per_run=gpus_per_run, cpus_per_run=cpus_per_run, retries=retries,
-                         max_in_flight=max_in_flight, spread=spread, checkpoint_dir=ckpt)
+                         max_in_flight=max_in_flight, spread=spread, checkpoint_dir=ckpt, progress=mode)
     else:
-        ex = LocalExecutor(jobs=jobs, checkpoint_dir=ckpt)
-
-    def on_result(c, res, node, out):
-        f = res.final or {}
-        what = f"{f.get('metric')} = {f.get('metric_value'):.4g}" if f.get("metric_value") is not None else ""
-        if res.status == "failed":
-            what = f"error: {res.error}"
-        elif res.status == "null":
-            what = f"null run: {res.null_cause}"
-        typer.echo(f"[{out.ran + out.skipped}/{out.planned}] {c.label()} {res.status} {what} "
-                   f"({res.wall_s:.1f} s on {node or '?'})")
+        ex = LocalExecutor(jobs=jobs, checkpoint_dir=ckpt, progress=mode)
 
     with ResultsDB(db) as rdb:
-        typer.echo(f"{len(configs)} runs in the grid; executor: {ex.describe()}; database: {db}")
-        out = run_grid(configs, rdb, ex, force=force, on_result=on_result)
+        todo = sum(1 for c in configs if force or not rdb.has(c.key()))
+        say(f"{len(configs)} runs in the grid, {todo} to train; executor: {ex.describe()}; database: {db}", mode)
+        with StudyProgress(mode, todo) as bar:
+            out = run_grid(configs, rdb, ex, force=force, on_result=lambda c, res, node, o: bar.done(c, res, node))
     nodes = ", ".join(f"{n}: {k}" for n, k in sorted(out.nodes.items()))
     typer.echo(f"{out.ran} runs trained ({out.ok} ok, {out.null} null, {out.failed} failed), "
                f"{out.skipped} already in {db}" + (f"; runs per node: {nodes}" if nodes else ""))

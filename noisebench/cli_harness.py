@@ -19,6 +19,8 @@ _POLICY_HELP = "LR policy: fixed, step (StepLR), triangular (Smith's CLR), onecy
 
 _CKPT_HELP = ("Save the selected-epoch and last-epoch weights to checkpoints/ next to the database, "
               "keyed by run identity (torch.load(..., weights_only=True) reads them).")
+_QUIET_HELP = ("Print only the summary: no progress bars (terminal) and no per-epoch/per-run lines (otherwise "
+               "printed, one per line, when output is not a terminal).")
 _SUBSET_HELP = ("Smoke study: train/evaluate on a stratified subset of N rows of every split (the same rows in "
                 "every run; part of the run's identity, so subset runs are separate runs).")
 
@@ -73,6 +75,7 @@ def train(
     force: bool = typer.Option(False, "--force", help="Train again even if this exact run is in the database."),
     save_checkpoint: bool = typer.Option(False, "--save-checkpoint", help=_CKPT_HELP),
     dry_run: bool = typer.Option(False, "--dry-run", help="Verify the data and print the run key and every input it hashes; train nothing, write nothing."),
+    quiet: bool = typer.Option(False, "--quiet", "-q", help=_QUIET_HELP),
 ):
     """Train one model on one file from fresh weights, record it in the database, print its metrics.
 
@@ -84,7 +87,9 @@ def train(
     from noisebench.harness.robustness import _meta, config_from_recipe
     from noisebench.harness.run_artifacts import checkpoint_dir_for
     from noisebench.harness.runner import data_role, execute_run, preflight
+    from noisebench.progress import choose, say
 
+    mode = choose(quiet)
     meta = _meta(data)
     try:
         recipe = recipe_for(meta)
@@ -94,7 +99,7 @@ def train(
         from noisebench.harness.recipes import RECIPES
 
         recipe = RECIPES["cifar10"]
-    typer.echo(f"recipe: {recipe.name} ({recipe.source})" if recipe.source else f"recipe: {recipe.name}")
+    say(f"recipe: {recipe.name} ({recipe.source})" if recipe.source else f"recipe: {recipe.name}", mode)
     recipe = recipe.with_overrides(model=model, epochs=epochs, batch_size=batch_size, lr=lr, optimizer=optimizer,
                                    lr_policy=lr_policy, weight_decay=weight_decay)
     cfg = config_from_recipe(data, data_role(meta), recipe, activation, seed, device, compile,
@@ -108,8 +113,7 @@ def train(
             r = rdb.runs(key=cfg.key())[0]
             typer.echo(f"already in {db} (status {r['status']}, final {r['metric']} = {r['metric_value']}); --force to retrain")
             return
-        res = execute_run(cfg, progress=True, on_epoch=lambda m: typer.echo(_epoch_line(m)),
-                          checkpoint_dir=checkpoint_dir_for(db) if save_checkpoint else None)
+        res = execute_run(cfg, progress=mode, checkpoint_dir=checkpoint_dir_for(db) if save_checkpoint else None)
         rdb.record(res)
     f = res.final
     if res.status == "failed":
@@ -152,16 +156,6 @@ def _print_key_inputs(cfg) -> None:
     typer.echo("dry run: nothing trained, nothing recorded")
 
 
-def _epoch_line(m: dict) -> str:
-    parts = [f"epoch {m['epoch']:>3}", f"lr {m['lr']:.3g}", f"train loss {m['train_loss']:.4g}"]
-    for k, lab in (("val_loss", "val loss"), ("val_acc", "val top-1"), ("val_top3", "val top-3"),
-                   ("test_loss", "test loss"), ("test_acc", "test top-1")):
-        if k in m:
-            parts.append(f"{lab} {m[k]:.4g}")
-    parts.append(f"{m.get('samples_per_s', 0):.0f}/s")
-    return "  ".join(parts)
-
-
 @app.command(epilog="Examples: noisebench robustness --activation all --suite synth\n\n"
              "noisebench robustness --activation elu,mish --data datasets_cache/cifar10-psi16.h5 --seeds 3")
 def robustness(
@@ -187,6 +181,7 @@ def robustness(
     db: Path = typer.Option(DEFAULT_DB, "--db", help=_DB_HELP),
     force: bool = typer.Option(False, "--force", help="Rerun configurations already in the database."),
     save_checkpoint: bool = typer.Option(False, "--save-checkpoint", help=_CKPT_HELP),
+    quiet: bool = typer.Option(False, "--quiet", "-q", help=_QUIET_HELP),
 ):
     """Train each activation on the clean and the dirty variant of each dataset over seeds; print
     clean, dirty and delta (mean ± std, 95% t CI) and the null-run count. Resumable: finished runs are skipped."""
@@ -194,7 +189,9 @@ def robustness(
     from noisebench.harness.results_db import ResultsDB
     from noisebench.harness.robustness import format_table, pair_for, plan, run_grid, suite_files, summarize
     from noisebench.harness.run_artifacts import checkpoint_dir_for
+    from noisebench.progress import choose, say
 
+    mode = choose(quiet)
     if seeds < 1:
         raise UserError(f"--seeds must be >= 1, got {seeds}")
     if jobs < 1:
@@ -211,14 +208,14 @@ def robustness(
     acts = _activations(activation)
     pairs = [pair_for(f) for f in files]  # refuses pairs that are not clean/dirty twins
     for p in pairs:
-        typer.echo(f"{p.dirty.name} (clean twin {p.clean.name}): recipe {p.recipe.name}"
-                   + (f" ({p.recipe.source})" if p.recipe.source else ""))
+        say(f"{p.dirty.name} (clean twin {p.clean.name}): recipe {p.recipe.name}"
+            + (f" ({p.recipe.source})" if p.recipe.source else ""), mode)
     overrides = dict(model=model, epochs=epochs, batch_size=batch_size, lr=lr, optimizer=optimizer,
                      lr_policy=lr_policy, weight_decay=weight_decay)
     configs = plan(pairs, acts, list(range(seeds)), overrides, device, compile, _knobs(step_size, gamma, momentum, None, subset))
     preflight_all(configs)  # bad settings fail here, before the database is created
     with ResultsDB(db) as rdb:
-        out = run_grid(configs, rdb, force=force, jobs=jobs, preflight=False,
+        out = run_grid(configs, rdb, force=force, jobs=jobs, preflight=False, progress=mode,
                        checkpoint_dir=checkpoint_dir_for(db) if save_checkpoint else None)
         rows = summarize(rdb, configs)
     typer.echo(format_table(rows))

@@ -1,4 +1,5 @@
-"""CLI: `make psi`, `make cifar10`, `make mnist`, `make mnist-flip` and `preview`."""
+"""CLI: `make psi`, `make cifar10`, `make mnist`, `make mnist-flip` (thin layers over `nb.build`,
+noisebench/build_api.py, which validates every option) and `preview`."""
 
 from __future__ import annotations
 
@@ -8,7 +9,7 @@ from typing import List, Optional
 import typer
 
 from noisebench.cli import app, make_app
-from noisebench.cli_data import DEFAULT_OUT, progress_bar
+from noisebench.build_api import DEFAULT_OUT, build
 from noisebench.errors import UserError
 
 SOURCE_HELP = (
@@ -23,14 +24,6 @@ NO_VERIFY_HELP = (
     "any file is (through a restricted unpickler), so use it only on copies you trust."
 )
 NAME_HELP = "Dataset name used in file names for folder/.npz sources (default: the folder or file name)."
-
-
-def _out_dir(out: Path) -> Path:
-    if out.exists() and not out.is_dir():
-        raise UserError(f"--out {out} is a file; give a folder")
-    return out
-
-
 SPLIT_SEED_HELP = ("Seed of the val split, independent of the noise --seed: every corrupted file of one source and "
                    "its clean reference share the same val images when built with the same --split-seed and --val-size.")
 
@@ -41,48 +34,17 @@ def _val_help(default: int) -> str:
             "Model selection uses val; test is only reported.")
 
 
-def _check_split_options(val_size: int, split_seed: int) -> None:
-    """--val-size and --split-seed inside their documented bounds (docs/BOUNDS.md), before any work."""
-    from noisebench import bounds
-
-    bounds.check_int(val_size, "--val-size", 1, bounds.MAX_VAL_SIZE)
-    bounds.check_seed(split_seed, "--split-seed")
-
-
-def _numbers(seed: int, workers: int | None = None) -> None:
-    """Seeds and worker counts inside their documented bounds (docs/BOUNDS.md), before any work."""
-    from noisebench import bounds
-
-    bounds.check_seed(seed)
-    if workers is not None:
-        bounds.check_int(workers, "--workers", 1, bounds.MAX_WORKERS)
-
-
-def _precheck(default, source, name, force, paths_for, download=False) -> None:
-    """Existing outputs without --force: fail before loading, verifying or downloading anything."""
-    from noisebench.generators.image_builds import precheck_outputs, predicted_name
-
-    if source is not None and download:
-        raise UserError("give either --source PATH or --download, not both")
-    if name is not None:
-        from noisebench.safe_input import check_stem
-
-        check_stem(name, "--name")
-    nm = predicted_name(default, source, name)
-    if nm:
-        precheck_outputs(paths_for(nm), force)
-
-
-def _load(default: str, source, download, no_verify, out, name):
-    from noisebench.generators.image_builds import resolve_source
-
-    return resolve_source(default, source, download, not no_verify, out, name)
+def _wrote(paths) -> None:
+    for p in paths:
+        typer.echo(f"wrote {p}")
+    if getattr(paths, "note", ""):
+        typer.echo(paths.note)
 
 
 @make_app.command("psi", epilog="Examples: noisebench make psi --level 16 --download\n\n"
                                "          noisebench make psi --all --source ~/data/cifar-10-batches-py")
 def make_psi(
-    level: Optional[List[float]] = typer.Option(None, "--level", help="Peak photon count ψ (any positive number; repeatable). Lower = noisier."),
+    level: Optional[List[str]] = typer.Option(None, "--level", help="Peak photon count ψ (any positive number); several: --level 8,16 or --level 8 --level 16. Lower = noisier."),
     all_levels: bool = typer.Option(False, "--all", help="Build the paper set ψ = 8, 16, 32, 64."),
     seed: int = typer.Option(0, help="Noise seed; the same seed gives byte-identical files (any thread count)."),
     val_size: int = typer.Option(5000, "--val-size", help=_val_help(5000)),
@@ -106,29 +68,9 @@ def make_psi(
     (c = 500..50 for severities 1-5): ψ=64 lies between severities 4 and 5, ψ=32/16/8 are beyond 5.
     See docs/IMAGES.md and docs/PROTOCOL.md.
     """
-    from noisebench.corruptors.poisson_photon import PAPER_LEVELS, validate_level
-    from noisebench.generators.image_builds import build_psi, psi_name
-
-    levels = list(level or [])
-    if all_levels:
-        levels += [lv for lv in PAPER_LEVELS if lv not in levels]
-    if not levels:
-        raise UserError("give --level PSI (e.g. --level 16) or --all")
-    levels = [validate_level(lv) for lv in levels]  # before loading anything
-    if workers is not None and workers < 1:
-        raise UserError(f"--workers must be >= 1, got {workers}")
-    _numbers(seed=seed, workers=workers)
-    _check_split_options(val_size, split_seed)
-    _out_dir(out)
-    _precheck("cifar10", source, name, force,
-              lambda nm: [out / psi_name(nm, lv, seed, split_seed, independent_levels) for lv in levels], download)
-    data = _load("cifar10", source, download, no_verify, out, name)
-    total = len(levels) * (data.x_train.shape[0] + data.x_test.shape[0])
-    with progress_bar(total, f"psi {data.name}", unit="img") as bar:
-        paths = build_psi(data, levels, out, seed=seed, force=force, workers=workers, progress=bar.update,
-                          val_size=val_size, split_seed=split_seed, independent_levels=independent_levels)
-    for p in paths:
-        typer.echo(f"wrote {p}")
+    _wrote(build("psi", level=level, all_levels=all_levels, seed=seed, val_size=val_size, split_seed=split_seed,
+                 independent_levels=independent_levels, source=source, download=download, no_verify=no_verify,
+                 name=name, workers=workers, out=out, force=force))
 
 
 @make_app.command("cifar10", epilog="Example: noisebench make cifar10 --download")
@@ -144,17 +86,8 @@ def make_cifar10(
 ):
     """The clean CIFAR-10 reference (OUT/cifar10.h5) in the same format as the ψ files, so runs compare like with like:
     train/val (carved from the official 50,000 training images) and the official test set."""
-    from noisebench.generators.image_builds import build_clean_images, clean_name, clean_path
-
-    _check_split_options(val_size, split_seed)
-    _out_dir(out)
-    _precheck("cifar10", source, name, force, lambda nm: [out / clean_name(nm, split_seed)], download)
-    data = _load("cifar10", source, download, no_verify, out, name)
-    check = clean_path(data, out, split_seed)
-    with progress_bar(data.x_train.shape[0] + data.x_test.shape[0], f"clean {data.name}", unit="img") as bar:
-        p = build_clean_images(data, out, force=force, progress=bar.update, val_size=val_size, split_seed=split_seed)
-    assert p == check
-    typer.echo(f"wrote {p}")
+    _wrote(build("cifar10", val_size=val_size, split_seed=split_seed, source=source, download=download,
+                 no_verify=no_verify, name=name, out=out, force=force))
 
 
 @make_app.command("mnist", epilog="Example: noisebench make mnist --download")
@@ -172,15 +105,8 @@ def make_mnist(
 
     Images stay 28×28 in the file; resizing to 64 is the model's input transform.
     """
-    from noisebench.generators.image_builds import build_split_clean, clean_name
-
-    _out_dir(out)
-    _check_split_options(val_size, split_seed)
-    _precheck("mnist", source, name, force, lambda nm: [out / clean_name(nm, split_seed)], download)
-    data = _load("mnist", source, download, no_verify, out, name)
-    with progress_bar(data.x_train.shape[0] + data.x_test.shape[0], f"clean {data.name}", unit="img") as bar:
-        p = build_split_clean(data, out, val_size=val_size, split_seed=split_seed, force=force, progress=bar.update)
-    typer.echo(f"wrote {p}")
+    _wrote(build("mnist", val_size=val_size, split_seed=split_seed, source=source, download=download,
+                 no_verify=no_verify, name=name, out=out, force=force))
 
 
 @make_app.command("mnist-flip", epilog="Examples: noisebench make mnist-flip --rate 0.1 --download\n\n"
@@ -208,35 +134,9 @@ def make_mnist_flip(
     truth/; the nominal and realized flip rates and the confusion matrix in the attributes (`noisebench info`).
     Images stay 28×28 in the file; resizing to 64 is the model's input transform.
     """
-    from noisebench.corruptors.label_flip import load_matrix, validate_rate
-    from noisebench.generators.image_builds import build_flip, describe_flip
-
-    _out_dir(out)
-    if matrix is None:
-        validate_rate(rate)
-        if mode not in ("symmetric", "pair"):
-            raise UserError(f"--mode must be symmetric or pair (or give --matrix FILE), got {mode!r}")
-    else:
-        from noisebench.bounds import MAX_MATRIX_BYTES
-        from noisebench.safe_input import check_regular
-
-        if matrix.is_dir():
-            raise UserError(f"--matrix {matrix}: is a directory; give a .npy, .csv or .txt file")
-        check_regular(matrix, "--matrix", MAX_MATRIX_BYTES)  # before loading anything: no FIFO, device or huge file
-    _check_split_options(val_size, split_seed)
-    _numbers(seed=seed)
-    if matrix is None:
-        from noisebench.generators.image_builds import flip_name
-
-        _precheck("mnist", source, name, force, lambda nm: [out / flip_name(nm, seed, mode, rate, None, split_seed)], download)
-    data = _load("mnist", source, download, no_verify, out, name)
-    m = load_matrix(matrix, data.num_classes) if matrix is not None else None
-    with progress_bar(data.x_train.shape[0] + data.x_test.shape[0], f"flip {data.name}", unit="img") as bar:
-        paths = build_flip(data, out, rate=rate, mode=mode, matrix=m, val_size=val_size, seed=seed, force=force,
-                           progress=bar.update, split_seed=split_seed)
-    for p in paths:
-        typer.echo(f"wrote {p}")
-    typer.echo(f"{paths[-1].name}: {describe_flip(paths[-1])}")
+    _wrote(build("mnist-flip", rate=rate, mode=mode, matrix=matrix, val_size=val_size, seed=seed,
+                 split_seed=split_seed, source=source, download=download, no_verify=no_verify, name=name, out=out,
+                 force=force))
 
 
 @app.command(epilog="Example: noisebench preview datasets_cache/cifar10-psi16.h5 --out grid.png")
