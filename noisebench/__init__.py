@@ -16,6 +16,7 @@ _LAZY = {
     "corrupt": "noisebench.corrupt_api",
     "flip_labels": "noisebench.api",
     "synth": "noisebench.api",
+    "build": "noisebench.build_api",
     "open_dataset": "noisebench.vision_dataset",
     "Study": "noisebench.study_api",
     "run_study": "noisebench.study_api",

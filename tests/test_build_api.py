@@ -1,0 +1,91 @@
+"""nb.build(kind, **options): exactly the options of the matching CLI command, validated once;
+the CLI commands are layers over it (the same files, comma lists where flags repeat)."""
+
+from __future__ import annotations
+
+import inspect
+from pathlib import Path
+
+import pytest
+
+import noisebench as nb
+from noisebench.build_api import build_kinds, build_options
+from noisebench.errors import UserError
+from official_format_fixtures import write_cifar10_batches
+
+COMMANDS = {"synth": ("synth",), "psi": ("make", "psi"), "cifar10": ("make", "cifar10"), "mnist": ("make", "mnist"),
+            "mnist-flip": ("make", "mnist-flip"), "corrupt": ("make", "corrupt"), "cifar10-c": ("make", "cifar10-c")}
+
+
+def _click_command(path):
+    import typer
+
+    from noisebench.cli import _load_commands, app
+
+    _load_commands()
+    cmd = typer.main.get_command(app)
+    for part in path:
+        cmd = cmd.commands[part]
+    return cmd
+
+
+def _plain(v):
+    if isinstance(v, Path):
+        return str(v)
+    return v
+
+
+@pytest.mark.parametrize("kind", sorted(COMMANDS))
+def test_build_takes_exactly_the_cli_options(kind):
+    cmd = _click_command(COMMANDS[kind])
+    cli = {p.name: p for p in cmd.params}
+    api = build_options(kind)
+    assert set(cli) == set(api), f"{kind}: only CLI {set(cli) - set(api)}, only nb.build {set(api) - set(cli)}"
+    for name, p in cli.items():
+        if p.required:
+            assert api[name] is inspect.Parameter.empty, name
+        else:
+            default = p.default if not (p.multiple and p.default in ((), [])) else None
+            assert _plain(default) == _plain(api[name]), f"{kind} {name}: CLI {p.default!r} vs nb.build {api[name]!r}"
+
+
+def test_every_build_kind_is_a_command():
+    assert sorted(build_kinds()) == sorted(COMMANDS)
+
+
+def test_unknown_option_and_kind_are_refused_before_work(tmp_path):
+    with pytest.raises(UserError, match=r"unknown option\(s\) levle \(did you mean level\?\)"):
+        nb.build("psi", levle=16, out=tmp_path)
+    with pytest.raises(UserError, match="unknown build kind"):
+        nb.build("pis")
+    with pytest.raises(UserError, match="needs name"):
+        nb.build("corrupt", severity="1")
+    with pytest.raises(UserError, match="--level takes numbers"):
+        nb.build("psi", level="8,x", out=tmp_path)
+    assert list(tmp_path.iterdir()) == []
+
+
+def test_synth_build_matches_the_cli(tmp_path, cli):
+    paths = nb.build("synth", rows=200, seed=3, out=tmp_path / "api")
+    assert [p.name for p in paths] == ["synth-200-s3-clean.h5", "synth-200-s3-dirty.h5"] and "dirty" in paths.note
+    r = cli("synth", "--rows", "200", "--seed", "3", "--out", tmp_path / "cli")
+    assert r.code == 0, r.err
+    from noisebench.h5format import open_file
+
+    for p in paths:
+        with open_file(p) as a, open_file(tmp_path / "cli" / p.name) as b:
+            assert a.meta["checksums"] == b.meta["checksums"]
+
+
+def test_psi_levels_as_comma_list_and_repeated_flag(tmp_path, cli):
+    src = write_cifar10_batches(tmp_path / "src", n_train=30, n_test=10)
+    paths = nb.build("psi", level="8,16", source=src, no_verify=True, workers=1, out=tmp_path / "api")
+    assert sorted(p.name for p in paths) == ["cifar10-psi16.h5", "cifar10-psi8.h5", "cifar10.h5"]  # + clean twin
+    r1 = cli("make", "psi", "--level", "8,16", "--source", src, "--no-verify", "--workers", "1", "--out", tmp_path / "a")
+    r2 = cli("make", "psi", "--level", "8", "--level", "16", "--source", src, "--no-verify", "--workers", "1",
+             "--out", tmp_path / "b")
+    assert r1.code == 0 and r2.code == 0, r1.err + r2.err
+    assert sorted(p.name for p in (tmp_path / "a").glob("*psi*")) == sorted(p.name for p in (tmp_path / "b").glob("*psi*")) \
+        == ["cifar10-psi16.h5", "cifar10-psi8.h5"]
+    r = cli("make", "psi", "--level", "8,16", "--source", src, "--no-verify", "--out", tmp_path / "a")
+    assert r.code != 0 and "--force" in r.err  # nothing overwritten without --force, as before
