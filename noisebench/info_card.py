@@ -7,8 +7,34 @@ import json
 from noisebench.h5format import NoisebenchFile
 
 
+def printable(text: str) -> str:
+    """Text as readable Unicode (ψ, §, é as themselves) with control and format characters escaped
+    (\\uXXXX), so a hostile file cannot drive the terminal."""
+    import unicodedata
+
+    bad = ("Cc", "Cf", "Cs", "Co", "Cn", "Zl", "Zp")
+    return "".join(f"\\u{ord(ch):04x}" if unicodedata.category(ch) in bad else ch for ch in str(text))
+
+
+RATE_KEYS = ("rate", "dirty_frac", "nominal_rate", "realized_rate")
+
+
+def pct(v) -> str:
+    """0.1 -> '10%', 0.0312 -> '3.12%'; anything not a number is shown as is."""
+    try:
+        return f"{float(v) * 100:.4g}%"
+    except (TypeError, ValueError):
+        return str(v)
+
+
+def _fmt_value(k: str, v) -> str:
+    if k in RATE_KEYS and isinstance(v, (int, float)) and not isinstance(v, bool):
+        return f"{v:g} ({pct(v)})"
+    return str(v)
+
+
 def _fmt_params(params: dict) -> str:
-    return ", ".join(f"{k}={v}" for k, v in params.items())
+    return ", ".join(f"{k}={_fmt_value(k, v)}" for k, v in params.items())
 
 
 def _image_lines(m: dict) -> list[str]:
@@ -38,18 +64,18 @@ def render(f: NoisebenchFile) -> str:
     lines = [
         f"file:      {f.path}",
         f"kind:      {m['kind']} ({m.get('variant', '?')}, {m.get('task', '?')})",
-        f"params:    {_fmt_params(m['params'])}",
+        f"params:    {printable(_fmt_params(m['params']))}",
         f"seed:      {m['seed']}",
         f"created:   {m['created']} by noisebench {m.get('noisebench_version', '?')} (format v{m['format_version']})",
     ]
     src = m.get("source") or {}
     if src:
-        lines.append("source:    " + json.dumps(src, sort_keys=True))
+        lines.append("source:    " + printable(json.dumps(src, sort_keys=True, ensure_ascii=False)))
     if "num_classes" in m:
         lines.append(f"classes:   {m['num_classes']}")
-    for key, label in (("nominal_rate", "flip rate"),):
-        if key in m:
-            lines.append(f"{label}: nominal {m[key]}, realized {m.get('realized_rate', '?')}")
+    if "nominal_rate" in m:
+        lines.append(f"flip rate: nominal {pct(m['nominal_rate'])}, realized {pct(m.get('realized_rate', '?'))} "
+                     "of the training labels")
     lines += _image_lines(m)
     sp = m.get("split") or {}
     if isinstance(sp, dict) and sp:

@@ -11,7 +11,7 @@ import pytest
 import noisebench as nb
 from noisebench.build_api import build_kinds, build_options
 from noisebench.errors import UserError
-from official_format_fixtures import write_cifar10_batches
+from official_format_fixtures import write_cifar10_batches, write_mnist_idx
 
 COMMANDS = {"synth": ("synth",), "psi": ("make", "psi"), "cifar10": ("make", "cifar10"), "mnist": ("make", "mnist"),
             "mnist-flip": ("make", "mnist-flip"), "corrupt": ("make", "corrupt"), "cifar10-c": ("make", "cifar10-c")}
@@ -89,3 +89,25 @@ def test_psi_levels_as_comma_list_and_repeated_flag(tmp_path, cli):
         == ["cifar10-psi16.h5", "cifar10-psi8.h5"]
     r = cli("make", "psi", "--level", "8,16", "--source", src, "--no-verify", "--out", tmp_path / "a")
     assert r.code != 0 and "--force" in r.err  # nothing overwritten without --force, as before
+
+
+def test_info_prints_unicode_and_percentages(tmp_path, cli):
+    import json
+
+    import h5py
+
+    from noisebench.info_card import printable
+
+    paths = nb.build("synth", rows=100, out=tmp_path)
+    r = cli("info", paths[1])
+    assert r.code == 0 and "dirty_frac=0.1 (10%)" in r.out, r.out
+    with h5py.File(paths[1], "r+") as f:  # a source description with non-ASCII text
+        f.attrs["source"] = json.dumps({"name": "ψ-noise § 2, café"})
+    r = cli("info", paths[1])
+    assert r.code == 0 and '"ψ-noise § 2, café"' in r.out and "\\u00" not in r.out, r.out
+    src = write_mnist_idx(tmp_path / "src", n_train=60, n_test=10)
+    flip = nb.build("mnist-flip", rate=0.25, source=src, no_verify=True, out=tmp_path / "m")
+    r = cli("info", flip[-1])
+    assert "flip rate: nominal 25%, realized " in r.out and "rate=0.25 (25%)" in r.out, r.out
+    assert printable('{"name": "ψ § é"}') == '{"name": "ψ § é"}'
+    assert printable("a\x1b[2Jb\u202e") == "a\\u001b[2Jb\\u202e"  # terminal controls stay escaped
