@@ -46,7 +46,12 @@ def split_list(value, flag: str) -> list[str]:
     """A comma string, one value or a list of them (CLI: repeated flags) -> list of stripped strings."""
     if value is None:
         return []
+    from noisebench.safe_input import has_control
+
     items = [value] if isinstance(value, (str, int, float)) else list(value)
+    for v in items:
+        if has_control(str(v)):
+            raise UserError(f"{flag} {str(v)[:60]!r} contains control characters (newline, escape, ...); refusing it")
     out = [part.strip() for v in items for part in str(v).split(",")]
     out = [p for p in out if p]
     if not out and items:

@@ -12,7 +12,7 @@ from noisebench.cli import make_app
 from noisebench.build_api import DEFAULT_OUT, build
 from noisebench.cli_images import DOWNLOAD_HELP, NAME_HELP, NO_VERIFY_HELP, SOURCE_HELP, SPLIT_SEED_HELP, _val_help, _wrote
 
-SEVERITY_HELP = "CIFAR-10-C severities 1..5, comma separated (e.g. 1,3,5)."
+SEVERITY_HELP = "CIFAR-10-C severities 1..5: a comma list (1,3,5) or repeated flags (--severity 1 --severity 3)."
 
 
 @make_app.command("corrupt", epilog="Examples: noisebench make corrupt gaussian_noise --severity 3 --download\n\n"
@@ -21,8 +21,8 @@ SEVERITY_HELP = "CIFAR-10-C severities 1..5, comma separated (e.g. 1,3,5)."
                                    "          noisebench make corrupt list")
 def make_corrupt(
     name: str = typer.Argument(..., help="A registered image corruption (`list` prints them with their severities)."),
-    severity: Optional[str] = typer.Option(None, "--severity", help=SEVERITY_HELP),
-    param: Optional[List[str]] = typer.Option(None, "--param", help="The corruption's own parameter NAME=VALUE instead of a severity (repeatable)."),
+    severity: Optional[List[str]] = typer.Option(None, "--severity", metavar="S[,S...]", help=SEVERITY_HELP),
+    param: Optional[List[str]] = typer.Option(None, "--param", help="The corruption's own parameter NAME=VALUE instead of a severity, one per flag (repeat --param; a value may hold a comma)."),
     seed: int = typer.Option(0, help="Random seed; the same seed gives byte-identical files (any thread count)."),
     val_size: int = typer.Option(5000, "--val-size", help=_val_help(5000)),
     split_seed: int = typer.Option(0, "--split-seed", help=SPLIT_SEED_HELP),
@@ -67,8 +67,9 @@ def _print_list() -> None:
                                      "          noisebench make cifar10-c --corruptions fog,contrast --severity 1,5\n\n"
                                      "          noisebench make cifar10-c --release ~/data/CIFAR-10-C")
 def make_cifar10_c(
-    corruptions: str = typer.Option("all", "--corruptions", help="Comma list of registered image corruptions, or all."),
-    severity: str = typer.Option("1,2,3,4,5", "--severity", help=SEVERITY_HELP),
+    corruptions: List[str] = typer.Option(["all"], "--corruptions", metavar="NAME[,NAME...]",
+                                          help="Registered image corruptions (a comma list or repeated flags), or all."),
+    severity: List[str] = typer.Option(["1,2,3,4,5"], "--severity", metavar="S[,S...]", help=SEVERITY_HELP),
     data: Optional[Path] = typer.Option(None, "--data", help="The clean noisebench file whose test split is corrupted (default: OUT/cifar10.h5)."),
     release: Optional[Path] = typer.Option(None, "--release", help="Convert the official CIFAR-10-C release in this folder (<corruption>.npy, labels.npy) instead of building."),
     seed: int = typer.Option(0, help="Random seed; the same seed gives byte-identical files."),

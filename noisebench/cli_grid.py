@@ -35,10 +35,10 @@ epochs = 20                      # optional overrides: batch_size, optimizer,
 @app.command(epilog=_EPILOG)
 def grid(
     config: Optional[Path] = typer.Argument(None, help="Grid TOML file ([grid] table); flags below override it."),
-    data: Optional[list[Path]] = typer.Option(None, "--data", help="Data file(s) (repeatable); a dirty file brings its clean twin."),
-    model: Optional[str] = typer.Option(None, "--model", help="Model(s), comma-separated (default: each dataset's recipe)."),
-    activation: Optional[str] = typer.Option(None, "--activation", help="Activation(s), comma-separated, or all."),
-    lr: Optional[str] = typer.Option(None, "--lr", help="Learning rate(s), comma-separated (default: recipe)."),
+    data: Optional[list[Path]] = typer.Option(None, "--data", help="Data file(s), one per flag (repeat --data; a comma can be part of a file name); a dirty file brings its clean twin."),
+    model: Optional[list[str]] = typer.Option(None, "--model", metavar="NAME[,NAME...]", help="Model(s): a comma list or repeated flags (default: each dataset's recipe)."),
+    activation: Optional[list[str]] = typer.Option(None, "--activation", metavar="NAME[,NAME...]", help="Activation(s): a comma list or repeated flags, or all."),
+    lr: Optional[list[str]] = typer.Option(None, "--lr", metavar="LR[,LR...]", help="Learning rate(s): a comma list or repeated flags (default: recipe)."),
     seeds: Optional[str] = typer.Option(None, "--seeds", help="N (seeds 0..N-1) or a list: 0,3,7 (default 3, as in robustness)."),
     epochs: Optional[int] = typer.Option(None, help="Override the recipe's epochs."),
     batch_size: Optional[int] = typer.Option(None, help="Override the recipe's batch size."),
@@ -83,6 +83,11 @@ def grid(
         bounds.check_real(gpus_per_run, "--gpus-per-run", 0.0, 64.0)
     if max_in_flight is not None:
         bounds.check_int(max_in_flight, "--max-in-flight", 1, 1_000_000)
+    from noisebench.build_api import split_list
+
+    # repeated flags and comma lists are the same thing: --lr 1e-3 --lr 1e-2 == --lr 1e-3,1e-2
+    model, activation, lr = (",".join(split_list(v, f)) if v else None
+                             for v, f in ((model, "--model"), (activation, "--activation"), (lr, "--lr")))
     spec = load_grid(config) if config is not None else GridSpec()
     if config is None and not data:
         raise UserError("give a grid file (noisebench grid CONFIG.toml) or --data FILE --activation NAMES")

@@ -159,8 +159,9 @@ def _print_key_inputs(cfg) -> None:
 @app.command(epilog="Examples: noisebench robustness --activation all --suite synth\n\n"
              "noisebench robustness --activation elu,mish --data datasets_cache/cifar10-psi16.h5 --seeds 3")
 def robustness(
-    activation: str = typer.Option("relu", help="Activation(s): a name, a comma-separated list, or all (the zoo)."),
-    data: Optional[list[Path]] = typer.Option(None, "--data", help="Dirty file(s) (repeatable); the clean one is found via its clean_reference."),
+    activation: list[str] = typer.Option(["relu"], "--activation", metavar="NAME[,NAME...]",
+                                         help="Activation(s): a name, a comma list (relu,elu) or repeated flags, or all (the zoo)."),
+    data: Optional[list[Path]] = typer.Option(None, "--data", help="Dirty file(s), one per flag (repeat --data; a comma can be part of a file name); the clean one is found via its clean_reference."),
     suite: Optional[str] = typer.Option(None, help="synth, mnist, psi or all: standard files in --datasets-dir."),
     datasets_dir: Path = typer.Option(DEFAULT_DATASETS, help="Where --suite looks for the files."),
     seeds: int = typer.Option(3, help="Seeds per configuration (0 .. N-1)."),
@@ -205,7 +206,9 @@ def robustness(
         files += suite_files(suite, datasets_dir)
     if not files:
         raise UserError("give --data DIRTY_FILE or --suite synth|mnist|psi|all")
-    acts = _activations(activation)
+    from noisebench.build_api import split_list
+
+    acts = _activations(",".join(split_list(activation, "--activation")))
     pairs = [pair_for(f) for f in files]  # refuses pairs that are not clean/dirty twins
     for p in pairs:
         say(f"{p.dirty.name} (clean twin {p.clean.name}): recipe {p.recipe.name}"

@@ -44,7 +44,7 @@ def _wrote(paths) -> None:
 @make_app.command("psi", epilog="Examples: noisebench make psi --level 16 --download\n\n"
                                "          noisebench make psi --all --source ~/data/cifar-10-batches-py")
 def make_psi(
-    level: Optional[List[str]] = typer.Option(None, "--level", help="Peak photon count ψ (any positive number); several: --level 8,16 or --level 8 --level 16. Lower = noisier."),
+    level: Optional[List[str]] = typer.Option(None, "--level", metavar="PSI[,PSI...]", help="Peak photon count ψ (any positive number); several: --level 8,16 or --level 8 --level 16. Lower = noisier."),
     all_levels: bool = typer.Option(False, "--all", help="Build the paper set ψ = 8, 16, 32, 64."),
     seed: int = typer.Option(0, help="Noise seed; the same seed gives byte-identical files (any thread count)."),
     val_size: int = typer.Option(5000, "--val-size", help=_val_help(5000)),

@@ -32,6 +32,8 @@ def _click_command(path):
 def _plain(v):
     if isinstance(v, Path):
         return str(v)
+    if isinstance(v, (list, tuple)):  # a repeatable flag's default: the same as its comma list
+        return ",".join(map(str, v))
     return v
 
 
@@ -111,3 +113,12 @@ def test_info_prints_unicode_and_percentages(tmp_path, cli):
     assert "flip rate: nominal 25%, realized " in r.out and "rate=0.25 (25%)" in r.out, r.out
     assert printable('{"name": "ψ § é"}') == '{"name": "ψ § é"}'
     assert printable("a\x1b[2Jb\u202e") == "a\\u001b[2Jb\\u202e"  # terminal controls stay escaped
+
+
+def test_repeated_flags_equal_comma_lists(tmp_path, cli):
+    dirty = nb.build("synth", rows=60, out=tmp_path)[1]
+    a = cli("grid", "--data", dirty, "--activation", "relu,elu", "--lr", "1e-3,1e-2", "--seeds", "1", "--dry-run",
+            "--db", tmp_path / "g.db")
+    b = cli("grid", "--data", dirty, "--activation", "relu", "--activation", "elu", "--lr", "1e-3", "--lr", "1e-2",
+            "--seeds", "1", "--dry-run", "--db", tmp_path / "g.db")
+    assert a.code == 0 and a.out == b.out and "8 runs" in a.out, a.out + a.err  # 2 acts x 2 lrs x clean/dirty
