@@ -44,6 +44,7 @@ class Study:
     add_clean: bool = True
     force: bool = False
     save_checkpoint: bool = False
+    progress: bool | str = False  # True: bars on a terminal, else one line per epoch and run (noisebench/progress.py)
     overrides: dict = field(default_factory=dict)  # epochs, batch_size, optimizer, lr_policy, weight_decay,
     #                                                 step_size, gamma, momentum, augment, subset
 
@@ -72,17 +73,23 @@ class Study:
         from noisebench.harness.executors import LocalExecutor, RayExecutor, run_grid
         from noisebench.harness.results_db import ResultsDB
         from noisebench.harness.run_artifacts import checkpoint_dir_for
+        from noisebench.progress import MODES, StudyProgress, choose
 
         configs = self.plan()
         ckpt = checkpoint_dir_for(self.db) if self.save_checkpoint else None
+        mode = choose() if self.progress is True else (self.progress or "quiet")
+        if mode not in MODES:
+            raise UserError(f"progress must be True, False or one of {', '.join(MODES)}, got {self.progress!r}")
         if self.executor == "ray":
-            ex = RayExecutor(checkpoint_dir=ckpt)
+            ex = RayExecutor(checkpoint_dir=ckpt, progress=mode)
         elif self.executor == "local":
-            ex = LocalExecutor(jobs=self.jobs, checkpoint_dir=ckpt)
+            ex = LocalExecutor(jobs=self.jobs, checkpoint_dir=ckpt, progress=mode)
         else:
             raise UserError(f"executor must be local or ray, got {self.executor!r}")
         with ResultsDB(self.db) as rdb:
-            run_grid(configs, rdb, ex, force=self.force)
+            todo = sum(1 for c in configs if self.force or not rdb.has(c.key()))
+            with StudyProgress(mode, todo) as bar:
+                run_grid(configs, rdb, ex, force=self.force, on_result=lambda c, res, node, o: bar.done(c, res, node))
             by_key = {r["key"]: r for r in rdb.runs()}
         return StudyRows(by_key[c.key()] for c in configs if c.key() in by_key)
 
