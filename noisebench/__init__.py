@@ -17,6 +17,7 @@ _LAZY = {
     "flip_labels": "noisebench.api",
     "synth": "noisebench.api",
     "build": "noisebench.build_api",
+    "export": "noisebench.export_api",
     "open_dataset": "noisebench.vision_dataset",
     "Study": "noisebench.study_api",
     "run_study": "noisebench.study_api",

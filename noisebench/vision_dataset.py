@@ -37,6 +37,13 @@ class NoisebenchDataset:
             self.task = f.task
             self.images = x.dtype == np.uint8
             names = f.meta.get("class_names")
+            if isinstance(names, str):  # stored as a JSON list attribute
+                import json
+
+                try:
+                    names = json.loads(names)
+                except ValueError:
+                    names = None
             y = f.datasets[f"{split}/y"]
             check_fits_in_memory([y], str(self.path))
             self._targets = y[...]
