@@ -109,22 +109,25 @@ class RunProgress:
 
             self._bar = tqdm(total=epochs, desc=label, unit="epoch", leave=False,
                              file=sys.stderr, dynamic_ncols=True)
-            if steps > 1:
-                self._batches = tqdm(total=steps, desc="  batches", unit="batch", leave=False,
-                                     delay=BATCH_BAR_DELAY_S, file=sys.stderr,
-                                     dynamic_ncols=True)
 
     def batch(self) -> None:
-        if self._batches is not None:
-            self._batches.update(1)
+        if self._bar is None or self.steps <= 1:
+            return
+        if self._batches is None:  # one per epoch; tqdm's delay keeps it hidden for short epochs
+            from tqdm import tqdm
+
+            self._batches = tqdm(total=self.steps, desc="  batches", unit="batch", leave=False,
+                                 delay=BATCH_BAR_DELAY_S, file=sys.stderr, dynamic_ncols=True)
+        self._batches.update(1)
 
     def epoch(self, m: dict) -> None:
         if self._bar is not None:
             self._bar.set_postfix({k: f"{m[k]:.4g}" for k in ("train_loss", "val_loss", "val_acc") if k in m},
                                   refresh=False)
-            self._bar.update(1)
             if self._batches is not None:
-                self._batches.reset(total=self.steps)
+                self._batches.close()
+                self._batches = None
+            self._bar.update(1)
         elif self.mode == "lines":
             print(epoch_line(m, self.label, self.epochs), flush=True)
 
