@@ -6,10 +6,9 @@ from pathlib import Path
 
 import typer
 
+from noisebench.build_api import DEFAULT_OUT  # one default for the CLI and nb.build
 from noisebench.cli import app
 from noisebench.errors import UserError
-
-DEFAULT_OUT = Path("datasets_cache")
 
 
 def progress_bar(total: int, desc: str, unit: str = "row"):
