@@ -54,28 +54,27 @@ def _check_seed(seed: int, option: str = "--seed") -> int:
 
 def resolve_source(default: str, source: Path | None, download: bool, verify: bool, out_dir: Path,
                    name: str | None = None) -> ImageData:
-    """Load the data for a build: `default` is 'cifar10' or 'mnist' (the official set when no --source)."""
-    from noisebench.generators import cifar10_source, mnist_source
-    from noisebench.generators.custom_image_source import detect_kind, load_custom
+    """Load the data for a build: `default` names the registered source used when no --source is given
+    (its official files in OUT/raw/, fetched with --download); a --source path goes to the registered
+    source whose ``find`` recognises it (official layouts first, `default` preferred)."""
+    from noisebench.generators.custom_image_source import load_source
+    from noisebench.registry import SOURCES
 
     raw = Path(out_dir) / RAW_DIR_NAME
     if source is not None and download:
         raise UserError("give either --source PATH or --download, not both")
     if source is None:
-        finder = cifar10_source.find_cifar_dir if default == "cifar10" else mnist_source.find_mnist_dir
+        entry = SOURCES.get(default)
+        label = entry.meta.get("title") or default
         if download:
-            (cifar10_source.download_cifar10 if default == "cifar10" else mnist_source.download_mnist)(raw)
-        elif finder(raw) is None:
-            label = "CIFAR-10" if default == "cifar10" else "MNIST"
+            if not hasattr(entry.obj, "download"):
+                raise UserError(f"source {default!r} cannot be downloaded; pass --source PATH")
+            entry.obj.download(raw)
+        elif entry.obj.find(raw) is None:
             raise UserError(f"no {label} copy in {raw}; pass --download to fetch the official files there, "
                             "or --source PATH for a local copy (official layout, image folder or .npz)")
         source = raw
-    kind = detect_kind(Path(source), prefer=default)
-    if kind == "cifar10":
-        return cifar10_source.load_cifar10(Path(source), verify=verify, name=name or "cifar10")
-    if kind == "mnist":
-        return mnist_source.load_mnist(Path(source), verify=verify, name=name or "mnist")
-    data = load_custom(Path(source), name)
+    data = load_source(Path(source), prefer=default, verify=verify, name=name)
     if not data.name or "/" in data.name or data.name.startswith("."):
         raise UserError(f"cannot derive a dataset name from {source}; pass --name")
     return data
@@ -84,13 +83,14 @@ def resolve_source(default: str, source: Path | None, download: bool, verify: bo
 def predicted_name(default: str, source: Path | None, name: str | None) -> str | None:
     """The dataset name a build will use, known before loading anything (None if it cannot be told)."""
     from noisebench.generators.custom_image_source import detect_kind
+    from noisebench.registry import SOURCES
 
     if name:
         return name
     if source is None:
         return default
     kind = detect_kind(Path(source), prefer=default)
-    if kind in ("cifar10", "mnist"):
+    if SOURCES.get(kind).meta.get("official"):
         return kind
     return Path(source).stem if kind == "npz" else Path(source).resolve().name
 

@@ -17,6 +17,7 @@ _LAZY = {
     "flip_labels": "noisebench.api",
     "synth": "noisebench.api",
     "open_dataset": "noisebench.vision_dataset",
+    "ImageData": "noisebench.generators.custom_image_source",
     "Study": "noisebench.study_api",
     "run_study": "noisebench.study_api",
 }
