@@ -159,11 +159,12 @@ class HiddenFunctionDataset:
         xs = np.empty((stop - start, self.p.cols))
         y = np.empty(stop - start)
         perm0 = self.col_perms[0]
-        synth_kernel.block(
-            start, stop, self.p.rows, perm0.bits, self._kernel_keys, perm0.dtype == np.uint64,
-            DOMAIN_LO, self.step, self.x_mean, self.x_std, self.function_ids, self.constants,
-            self.f_mean, self.f_std, xs, y,
-        )
+        common = (DOMAIN_LO, self.step, self.x_mean, self.x_std, self.function_ids, self.constants,
+                  self.f_mean, self.f_std, xs, y)
+        if perm0.dtype == np.uint64:  # more than 2**32 rows: the generic per-row kernel
+            synth_kernel.block(start, stop, self.p.rows, perm0.bits, self._kernel_keys, True, *common)
+        else:  # uint32 rounds vectorised over whole columns (same bytes, ~4x faster)
+            synth_kernel.block_narrow(start, stop, self.p.rows, perm0.bits, self._kernel_keys, *common)
         return xs, y
 
     def block_numpy(self, start: int, stop: int) -> tuple[np.ndarray, np.ndarray]:
