@@ -156,10 +156,19 @@ def build_clean_images(data: ImageData, out_dir: Path, force: bool = False, prog
 
 def build_psi(data: ImageData, levels: list[float], out_dir: Path, seed: int = 0, force: bool = False,
               workers: int | None = None, progress: Progress = None, with_clean: bool = True,
-              blocks_per_job: int = 4) -> list[Path]:
-    """ψ-corrupted copies of `data` (train and test) at each level; also the clean reference if missing."""
+              blocks_per_job: int = 4, device: str = "cpu", sampler: str | None = None) -> list[Path]:
+    """ψ-corrupted copies of `data` (train and test) at each level; also the clean reference if missing.
+
+    `sampler`: "tables" (the exact table sampler, CPU threads; the default on device cpu) or "torch"
+    (torch.poisson on `device`; the default for any other device). The two draw different bytes."""
     from noisebench.corruptors.poisson_photon import PhotonNoise, validate_level
     from noisebench.h5format import DatasetWriter
+
+    sampler = sampler or ("tables" if device == "cpu" else "torch")
+    if sampler not in ("tables", "torch"):
+        raise UserError(f"unknown sampler {sampler!r}; use tables or torch")
+    if sampler == "tables" and device != "cpu":
+        raise UserError(f"the table sampler runs on the CPU; use --sampler torch for --device {device}")
 
     seed = _check_seed(seed)
     levels = [validate_level(lv) for lv in levels]
@@ -170,10 +179,17 @@ def build_psi(data: ImageData, levels: list[float], out_dir: Path, seed: int = 0
     out_dir = Path(out_dir)
     cref = clean_path(data, out_dir)
     pair_key = _psi_pair_key(data)
-    writers = []
+    writers, noises = [], []
     for lv in levels:  # constructing the writers checks every output path before any work
-        params = {"level": lv, "definition": PSI_DEFINITION, "sampler": "exact inverse-CDF tables on 32-bit uniforms",
-                  "fingerprint": data.fingerprint()}
+        if sampler == "torch":
+            from noisebench.corruptors.photon_torch import TorchPhotonNoise
+
+            noises.append(TorchPhotonNoise(lv, device))
+            name = noises[-1].sampler
+        else:
+            noises.append(None)
+            name = "exact inverse-CDF tables on 32-bit uniforms"
+        params = {"level": lv, "definition": PSI_DEFINITION, "sampler": name, "fingerprint": data.fingerprint()}
         attrs = _common_attrs(data) | {"clean_reference": cref.name, "psi": lv}
         writers.append(DatasetWriter(psi_path(data, out_dir, lv, seed), kind="psi", variant="dirty", params=params,
                                      seed=seed, source=data.source, pair_key=pair_key, force=force, attrs=attrs))
@@ -184,8 +200,8 @@ def build_psi(data: ImageData, levels: list[float], out_dir: Path, seed: int = 0
         elif _existing_pair_key(cref) != pair_key:
             _note(f"warning: {cref} is not the clean twin of this build (other source: pair_key differs); "
                   "rebuild it with `noisebench make cifar10 --force` and the same --source")
-    for lv, w in zip(levels, writers):
-        noise = PhotonNoise(lv)
+    for lv, w, noise in zip(levels, writers, noises):
+        noise = noise or PhotonNoise(lv)
         with w:
             for split, x, y in (("train", data.x_train, data.y_train), ("test", data.x_test, data.y_test)):
                 xs = w.create(f"{split}/x", x.shape, np.uint8)
