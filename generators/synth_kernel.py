@@ -205,3 +205,4 @@ def block_narrow(start, stop, n, bits, keys, lo, step, x_mean, x_std, fids, cons
                 acc[r] += ((((c7 * x + c8) * x + c9) * x + c10) - fm) / fs
     for r in range(count):
         y[r] = acc[r] / cols
+
