@@ -9,8 +9,8 @@ Stages (each records its figures or its error; the exit status is 1 if any stage
               DataLoader loop on synthetic CIFAR-shaped data, for ReLU, TAct and mTAct (goal: >= 3x, same accuracy;
               TAct/mTAct at most 15% slower than ReLU, compiled)
   psi_build   `make psi` at ψ=16 on an official-format CIFAR-10 fixture: torch sampler on the device vs the CPU tables
-  study       a slice of the ψ study through `noisebench robustness` (the recipe's model), run twice to show it
-              resumes, and the projected time of the whole study (ResNet-18 × 5 activations × clean + ψ 8/16/32/64
+  study       a slice of the ψ study through `noisebench robustness` (the recipe's model, eager unless
+              --study-compile) on a 10,240-image ψ fixture, run twice to show it resumes, and the projected time of the whole study (ResNet-18 × 5 activations × clean + ψ 8/16/32/64
               × 3 seeds × 30 epochs) on this device (goal on one H100: under 1 GPU-hour)
 Everything is made locally (no network). `python bench/gpu_results_md.py FILE.json` renders the JSON as markdown.
 """
@@ -65,7 +65,7 @@ def stage_throughput(args, out: dict, tmp: Path) -> None:
     if args.quick:
         cmd += ["--models", "mnist_cnn", "--images", "256", "--epochs", "1"]
     else:
-        cmd += ["--models", "resnet18", "--images", "10240", "--test-images", "2048", "--epochs", "3", "--compile"]
+        cmd += ["--models", "resnet18", "--images", "10240", "--test-images", "2048", "--epochs", "2", "--compile"]
     r = _run(cmd, timeout=args.budget("throughput"))
     if r.returncode:
         raise RuntimeError(f"train_throughput failed: {r.stderr.strip().splitlines()[-1:]}")
@@ -100,7 +100,7 @@ def _cifar_fixture(tmp: Path, n_train: int, n_test: int):
     return load_cifar10(write_cifar10_batches(tmp / "src", n_train=n_train, n_test=n_test), verify=False)
 
 
-def stage_psi_build(args, out: dict, tmp: Path) -> Path:
+def stage_psi_build(args, out: dict, tmp: Path) -> None:
     from noisebench.generators.image_builds import build_clean_images, build_psi
 
     n_train, n_test = (2_000, 500) if args.quick else (50_000, 10_000)
@@ -119,17 +119,22 @@ def stage_psi_build(args, out: dict, tmp: Path) -> Path:
         params = f.meta["params"]
         res["sampler"] = (json.loads(params) if isinstance(params, str) else params)["sampler"]
     out["psi_build"] = res
-    return tmp / "ds" / "cifar10-psi16.h5"
 
 
-def stage_study(args, out: dict, tmp: Path, psi_file: Path) -> None:
-    """Two `noisebench robustness` calls on the ψ fixture: relu, then relu+tact (the first two runs resume)."""
+def stage_study(args, out: dict, tmp: Path) -> None:
+    """Two `noisebench robustness` calls on a small ψ fixture: relu, then relu+tact (the first two runs resume)."""
+    from noisebench.generators.image_builds import build_clean_images, build_psi
+
+    n_train, n_test = (512, 128) if args.quick else (10_240, 2_048)
+    data = _cifar_fixture(tmp / "study_src", n_train, n_test)
+    build_clean_images(data, tmp / "study_ds")
+    psi_file = build_psi(data, [16], tmp / "study_ds", device=args.device, sampler="torch", with_clean=False)[0]
     db = tmp / "study.sqlite"
     base = [sys.executable, "-m", "noisebench", "robustness", "--data", str(psi_file), "--seeds", "1",
             "--epochs", "1" if args.quick else "2", "--device", args.device, "--db", str(db)]
     if args.quick:
         base += ["--model", "mnist_cnn", "--batch-size", "64"]  # (the recipe's ResNet-18 is minutes per epoch on a CPU)
-    elif not args.no_compile:
+    elif args.study_compile:
         base += ["--compile"]
     env = dict(os.environ, TQDM_DISABLE="1")
     res: dict = {"epochs": 1 if args.quick else 2}
@@ -173,11 +178,13 @@ def main() -> int:
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     ap.add_argument("--device", default="cuda", help="cuda (default), cuda:N or cpu")
     ap.add_argument("--quick", action="store_true", help="tiny sizes (the CPU dry run)")
-    ap.add_argument("--no-compile", action="store_true", help="study slice without torch.compile")
+    ap.add_argument("--study-compile", action="store_true",
+                    help="compile the study slice's models too (eager by default: an upper bound, and no compile time)")
     ap.add_argument("--skip", default="", help="comma list of stages to skip: tests,throughput,psi_build,study")
     ap.add_argument("--json", default="gpu_check.json", help="where to write the figures")
     args = ap.parse_args()
-    limits = {"tests": 240, "throughput": 300, "study": 240} if not args.quick else {"tests": 300, "throughput": 180, "study": 180}
+    # per-stage limits (seconds): on one H100/H200 the whole check should take well under 8 minutes
+    limits = {"tests": 150, "throughput": 270, "study": 120} if not args.quick else {"tests": 300, "throughput": 180, "study": 180}
     args.budget = lambda stage: limits[stage]
     import torch
 
@@ -196,7 +203,6 @@ def main() -> int:
     t_all = time.perf_counter()
     with tempfile.TemporaryDirectory(prefix="nb-gpu-check-") as d:
         tmp = Path(d)
-        psi_file = None
         for name in ("tests", "throughput", "psi_build", "study"):
             if name in skip:
                 continue
@@ -208,11 +214,9 @@ def main() -> int:
                 elif name == "throughput":
                     stage_throughput(args, out, tmp)
                 elif name == "psi_build":
-                    psi_file = stage_psi_build(args, out, tmp)
-                elif psi_file is not None:
-                    stage_study(args, out, tmp, psi_file)
+                    stage_psi_build(args, out, tmp)
                 else:
-                    out["errors"][name] = "needs the psi_build stage"
+                    stage_study(args, out, tmp)
             except Exception as e:  # noqa: BLE001 - record and go on with the other stages
                 traceback.print_exc()
                 out["errors"][name] = f"{type(e).__name__}: {e}"[:500]

@@ -369,6 +369,8 @@ def execute_run(cfg: RunConfig, progress: bool = False, on_epoch=None) -> RunRes
         num_outputs = data.num_classes if data.task == "classification" else 1
         model = build_model(cfg.model, cfg.activation, data.in_shape, num_outputs).to(device)
         autocast, channels_last = engine_paths(extra, device, data.images)
+        if device.type == "cuda":  # same seed, same device -> same metrics (cuDNN may pick non-deterministic kernels)
+            torch.backends.cudnn.deterministic = bool(extra.get("deterministic", True))
         if channels_last:
             model = model.to(memory_format=torch.channels_last)
         model_fn = torch.compile(model) if cfg.compile else None
