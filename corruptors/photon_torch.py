@@ -2,7 +2,7 @@
 
 The same definition as `poisson_photon.PhotonNoise` (y = clip(rint(Poisson(ψ·x/255)·255/ψ), 0, 255),
 round half to even), the same per-block layout (blocks of BLOCK_IMAGES images, each with its own
-random stream derived from SeedSequence(seed, spawn_key=(stream, block))), but another sampler:
+random stream derived from SeedSequence(seed, spawn_key=(stream, block[, level])), but another sampler:
 
 * on CUDA, torch.poisson uses cuRAND's Poisson sampler (Philox streams); it is exact for
   λ ≤ 4000 and a normal approximation above, so levels ψ > 4000 are refused on CUDA;
@@ -21,7 +21,7 @@ from typing import Iterator
 
 import numpy as np
 
-from noisebench.corruptors.poisson_photon import BLOCK_IMAGES, validate_level
+from noisebench.corruptors.poisson_photon import BLOCK_IMAGES, level_stream_key, validate_level
 from noisebench.errors import UserError
 
 CUDA_EXACT_MAX_LAMBDA = 4000.0  # cuRAND's curand_poisson switches to a normal approximation above
@@ -41,17 +41,19 @@ def resolve_torch_device(name: str):
     return dev
 
 
-def block_seed(seed: int, stream: int, block: int) -> int:
-    """The 63-bit torch seed of one block's random stream."""
-    state = np.random.SeedSequence(seed, spawn_key=(stream, block)).generate_state(2, np.uint32)
+def block_seed(seed: int, stream: int, block: int, level_key: int | None = None) -> int:
+    """The 63-bit torch seed of one block's random stream (the level joins the key with independent levels)."""
+    key = (stream, block) if level_key is None else (stream, block, level_key)
+    state = np.random.SeedSequence(seed, spawn_key=key).generate_state(2, np.uint32)
     return (int(state[0]) | (int(state[1]) << 32)) & ((1 << 63) - 1)
 
 
 class TorchPhotonNoise:
     """`PhotonNoise` with torch.poisson on `device`: `apply_block`, `iter_blocks`, `apply`."""
 
-    def __init__(self, psi: float, device: str = "cpu"):
+    def __init__(self, psi: float, device: str = "cpu", independent_stream: bool = False):
         self.psi = validate_level(psi)
+        self.level_key = level_stream_key(self.psi) if independent_stream else None
         self.device = resolve_torch_device(device)
         if self.device.type == "cuda" and self.psi > CUDA_EXACT_MAX_LAMBDA:
             raise UserError(f"--level {self.psi:g} is above {CUDA_EXACT_MAX_LAMBDA:g}, where the CUDA Poisson sampler "
@@ -69,7 +71,7 @@ class TorchPhotonNoise:
         import torch
 
         xt = torch.from_numpy(np.ascontiguousarray(x, dtype=np.uint8)).to(self.device, non_blocking=True)
-        gen = torch.Generator(device=self.device).manual_seed(block_seed(seed, stream, block))
+        gen = torch.Generator(device=self.device).manual_seed(block_seed(seed, stream, block, self.level_key))
         lam = xt.to(torch.float64) * (self.psi / 255.0)
         k = torch.poisson(lam, generator=gen)
         y = torch.clamp(torch.round(k * (255.0 / self.psi)), 0, 255).to(torch.uint8)  # round: half to even
