@@ -128,6 +128,10 @@ def main() -> None:
                   f"{res['baseline_s']:5.2f} s ({base_rate:,.0f} rows/s); ratio {ratios[-1]:.1f}x "
                   f"(CPU seconds: ours {res['ours_cpu_s']:.2f}, baseline {res['baseline_cpu_s']:.2f}); "
                   f"load {res['load_before']}-{res['load_after']}", flush=True)
+    cpu_ratios = sorted(r["baseline_cpu_s"] / args.baseline_rows / (r["ours_cpu_s"] / args.rows) for r in figures["repeats"])
+    figures["cpu_ratios"] = cpu_ratios
+    print(f"CPU-time ratio (less sensitive to other jobs' load): min {cpu_ratios[0]:.1f}x "
+          f"median {statistics.median(cpu_ratios):.1f}x max {cpu_ratios[-1]:.1f}x")
     ratios.sort()
     if args.json:
         with open(args.json, "w") as f:
