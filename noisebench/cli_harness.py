@@ -168,7 +168,8 @@ def robustness(
     activation: str = typer.Option("relu", help="Activation(s): a name, a comma-separated list, or all (the zoo)."),
     data: Optional[list[Path]] = typer.Option(None, "--data", help="Dirty file(s) (repeatable); the clean one is found via its clean_reference."),
     suite: Optional[str] = typer.Option(None, help="synth, mnist, psi or all: standard files in --datasets-dir."),
-    datasets_dir: Path = typer.Option(DEFAULT_DATASETS, help="Where --suite looks for the files."),
+    datasets_dir: Optional[Path] = typer.Option(None, help=f"Where --suite looks for the files (default {DEFAULT_DATASETS}); "
+                                                "test-time: where the corrupted test sets are (default: the clean file's folder)."),
     seeds: int = typer.Option(3, help="Seeds per configuration (0 .. N-1)."),
     model: Optional[str] = typer.Option(None, help="Override the dataset's model (default: the one the source study used)."),
     epochs: Optional[int] = typer.Option(None, help="Override the recipe's epochs."),
@@ -187,9 +188,30 @@ def robustness(
     db: Path = typer.Option(DEFAULT_DB, "--db", help=_DB_HELP),
     force: bool = typer.Option(False, "--force", help="Rerun configurations already in the database."),
     save_checkpoint: bool = typer.Option(False, "--save-checkpoint", help=_CKPT_HELP),
+    protocol: str = typer.Option("train-time", help="train-time: train on the clean and the dirty file, compare; "
+                                 "test-time: train once on the clean --data file, evaluate on its corrupted test sets."),
+    corruptions: str = typer.Option("all", help="Test-time: corruptions to evaluate on (comma list or all)."),
+    severity: str = typer.Option("1,2,3,4,5", help="Test-time: severities (comma list of 1..5)."),
+    baseline: str = typer.Option("relu", help="Test-time: the activation CE/mCE are normalised by (added when missing)."),
+    official: bool = typer.Option(False, "--official", help="Test-time: evaluate on the converted official CIFAR-10-C "
+                                  "files (make cifar10-c --release DIR --data CLEAN) instead of ours."),
 ):
-    """Train each activation on the clean and the dirty variant of each dataset over seeds; print
-    clean, dirty and delta (mean ± std, 95% t CI) and the null-run count. Resumable: finished runs are skipped."""
+    """Train-time protocol (default): train each activation on the clean and the dirty variant of each
+    dataset over seeds; print clean, dirty and delta (mean ± std, 95% t CI) and the null-run count.
+    Test-time protocol (--protocol test-time): train once per activation and seed on the clean file, evaluate
+    the val-selected weights on every corrupted test set and severity; print mCE and friends.
+    Resumable: finished runs and recorded evaluations are skipped."""
+    if protocol not in ("train-time", "test-time"):
+        raise UserError(f"--protocol must be train-time or test-time, got {protocol!r}")
+    if protocol == "test-time":
+        from noisebench.cli_testtime import run_testtime
+
+        return run_testtime(
+            data=data, suite=suite, datasets_dir=datasets_dir, activations=_activations(activation), seeds=seeds,
+            overrides=dict(model=model, epochs=epochs, batch_size=batch_size, lr=lr, optimizer=optimizer,
+                           lr_policy=lr_policy, weight_decay=weight_decay),
+            knobs=_knobs(step_size, gamma, momentum, None, subset), device=device, compile=compile, jobs=jobs, db=db,
+            force=force, corruptions=corruptions, severity=severity, baseline=baseline, official=official)
     from noisebench.harness.grid_config import preflight_all
     from noisebench.harness.results_db import ResultsDB
     from noisebench.harness.robustness import format_table, pair_for, plan, run_grid, suite_files, summarize
@@ -205,7 +227,7 @@ def robustness(
     bounds.check_int(jobs, "--jobs", 1, bounds.MAX_JOBS)
     files = list(data or [])
     if suite:
-        files += suite_files(suite, datasets_dir)
+        files += suite_files(suite, datasets_dir or DEFAULT_DATASETS)
     if not files:
         raise UserError("give --data DIRTY_FILE or --suite synth|mnist|psi|all")
     acts = _activations(activation)
@@ -221,6 +243,7 @@ def robustness(
         out = run_grid(configs, rdb, force=force, jobs=jobs, preflight=False,
                        checkpoint_dir=checkpoint_dir_for(db) if save_checkpoint else None)
         rows = summarize(rdb, configs)
+    typer.echo("train-time protocol (trained on the clean and on the dirty file)")
     typer.echo(format_table(rows))
     typer.echo(f"{out.ran} runs trained ({out.ok} ok, {out.null} null, {out.failed} failed), {out.skipped} already in {db}")
     for label, err in out.failures[:5]:
