@@ -22,6 +22,7 @@ from noisebench.harness.testtime import CLEAN
 from noisebench.harness.testtime_metrics import Scores, family_of, score_all
 
 ORIGINS = {"ours": "noisebench corruptions (make cifar10-c)", "release": "official CIFAR-10-C release files"}
+ORIGIN_SHORT = {"ours": "noisebench corrupted sets", "release": "official CIFAR-10-C files"}
 
 
 def origin_of(set_file: str) -> str:
@@ -49,7 +50,7 @@ class TTStudy:
     @property
     def title(self) -> str:
         s = dict(self.setting)
-        return (f"{self.dataset} ({self.clean_file}, {self.origin} sets) · {s['model']}, {s['optimizer']} "
+        return (f"{self.dataset} ({self.clean_file}, {ORIGIN_SHORT[self.origin]}) · {s['model']}, {s['optimizer']} "
                 f"lr={float(s['lr']):g} ({s['lr_policy']}), {s['epochs']} epochs")
 
     @property

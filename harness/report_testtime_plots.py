@@ -66,7 +66,7 @@ def plot_heatmap(st: TTStudy, out_dir: Path) -> list[Path]:
             vals = [np.mean([sc.cell[(c, s)][k] for s in st.severities]) for k in sc.complete_seeds]
             if vals:
                 mat[i, j] = 100 * float(np.mean(vals))
-    fig, ax = plt.subplots(figsize=(1.2 + 0.9 * len(acts), 1.0 + 0.32 * len(st.corruptions)))
+    fig, ax = plt.subplots(figsize=(max(4.5, 1.8 + 0.9 * len(acts)), max(2.5, 1.2 + 0.32 * len(st.corruptions))))
     im = ax.imshow(np.ma.masked_invalid(mat), cmap="viridis", aspect="auto")
     ax.set_xticks(range(len(acts)), acts, rotation=30, ha="right", fontsize=8)
     ax.set_yticks(range(len(st.corruptions)), st.corruptions, fontsize=8)
@@ -79,8 +79,10 @@ def plot_heatmap(st: TTStudy, out_dir: Path) -> list[Path]:
             txt = "n/a" if not np.isfinite(mat[i, j]) else f"{mat[i, j]:.1f}"
             ax.text(j, i, txt, ha="center", va="center", fontsize=7,
                     color="black" if np.isfinite(mat[i, j]) and mat[i, j] > mid else "white")
-    fig.colorbar(im, ax=ax, label="accuracy (%), mean over severities and seeds")
-    ax.set_title(f"Test-time accuracy: corruption × activation\n{st.title}", fontsize=8)
+    cb = fig.colorbar(im, ax=ax)
+    cb.set_label("test top-1 accuracy (%)", fontsize=8)
+    ax.set_title(f"Test-time accuracy, mean over severities {','.join(map(str, st.severities))} and seeds\n{st.title}",
+                 fontsize=7)
     return save(fig, out_dir, f"testtime_heatmap_{st.tag}")
 
 
