@@ -19,7 +19,7 @@ from noisebench.harness.report_data import SETTING_FIELDS, _setting
 from noisebench.harness.report_tables import Table
 from noisebench.harness.stats import Summary, summarize
 from noisebench.harness.testtime import CLEAN
-from noisebench.harness.testtime_metrics import Scores, family_of, score_all
+from noisebench.harness.testtime_metrics import Scores, family_order, score_all
 
 ORIGINS = {"ours": "noisebench corruptions (make cifar10-c)", "release": "official CIFAR-10-C release files"}
 ORIGIN_SHORT = {"ours": "noisebench corrupted sets", "release": "official CIFAR-10-C files"}
@@ -103,7 +103,7 @@ def collect_testtime(db, baseline: str = "relu", dataset: str | None = None, mod
         if not st.corruptions:
             continue
         st.severities.sort()
-        st.corruptions.sort(key=lambda c: (list(("noise", "blur", "weather", "digital", "other")).index(family_of(c)), c))
+        st.corruptions.sort(key=family_order)
         st.scores = score_all(st.acc, st.clean, st.corruptions, st.severities, baseline)
         out.append(st)
     return sorted(out, key=lambda t: (t.dataset, t.clean_file, t.origin, str(t.setting)))

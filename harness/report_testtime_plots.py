@@ -14,16 +14,14 @@ import numpy as np
 from noisebench.harness.report_colors import activation_color
 from noisebench.harness.report_plots import _plt, save
 from noisebench.harness.report_testtime import TTStudy
-from noisebench.harness.testtime_metrics import FAMILIES, family_of
+from noisebench.harness.testtime_metrics import family_of
 
 
 def _families(st: TTStudy) -> list[tuple[str, list[str]]]:
-    out = []
-    for fam in list(FAMILIES) + ["other"]:
-        cs = [c for c in st.corruptions if family_of(c) == fam]
-        if cs:
-            out.append((fam, cs))
-    return out
+    out: dict = {}
+    for c in st.corruptions:  # already in family order
+        out.setdefault(family_of(c), []).append(c)
+    return list(out.items())
 
 
 def plot_severity(st: TTStudy, out_dir: Path) -> list[Path]:

@@ -46,10 +46,11 @@ def with_baseline(activations: list[str], baseline: str) -> list[str]:
     return list(activations) if baseline in activations else [baseline] + list(activations)
 
 
-def corrupted_sets(clean: Path, names: list[str], severities: list[int], datasets_dir: Path | None = None,
+def corrupted_sets(clean: Path, names: list[str] | None, severities: list[int], datasets_dir: Path | None = None,
                    release: bool = False, note: Note = print) -> dict[str, Path]:
     """{corruption: test-only file} paired with `clean` (through its clean_test_sha256), built with
-    build_cifar10_c when missing (ours; the converted official files are never built here)."""
+    build_cifar10_c when missing (ours; the converted official files are never built here, and
+    `names` None means every one found)."""
     from noisebench.generators.cifar10c_builds import build_cifar10_c, find_corrupted_sets
     from noisebench.h5format import open_file
 
@@ -57,6 +58,11 @@ def corrupted_sets(clean: Path, names: list[str], severities: list[int], dataset
     if not folder.is_dir():
         raise UserError(f"--datasets-dir {folder} is not a folder")
     found = find_corrupted_sets(clean, folder, release=release)
+    if names is None:
+        names = sorted(found)
+        if not names:
+            raise UserError(f"no converted official sets paired with {Path(clean).name} in {folder}; convert them with: "
+                            f"noisebench make cifar10-c --release DIR --data {clean} --out {folder}")
     missing = [n for n in names if n not in found]
     if missing and release:
         raise UserError(f"no converted official set for {', '.join(missing)} paired with {Path(clean).name} in {folder}; "

@@ -34,10 +34,24 @@ FAMILIES = {
 
 
 def family_of(corruption: str) -> str:
+    """The family of a corruption: its `family` registry metadata when it has one, else the table above."""
+    from noisebench.registry import CORRUPTIONS
+
+    if corruption in CORRUPTIONS:
+        fam = CORRUPTIONS.get(corruption).meta.get("family")
+        if fam:
+            return str(fam)
     for fam, names in FAMILIES.items():
         if corruption in names:
             return fam
     return "other"
+
+
+def family_order(corruption: str) -> tuple:
+    """Sort key: the four families in their usual order, then any other family by name."""
+    fam = family_of(corruption)
+    known = list(FAMILIES)
+    return (known.index(fam) if fam in known else len(known), fam, corruption)
 
 
 def _nan() -> float:

@@ -50,7 +50,7 @@ def run_testtime(*, data, suite, datasets_dir, activations, seeds, overrides, kn
     bounds.check_int(jobs, "--jobs", 1, bounds.MAX_JOBS)
     clean = files[0]
     sevs = parse_severities(severity)
-    names = resolve_names(corruptions)
+    names = _release_names(corruptions) if official else resolve_names(corruptions)
     resolve_activation(baseline)
     acts = with_baseline(activations, baseline)
     if acts != list(activations):
@@ -80,6 +80,22 @@ def run_testtime(*, data, suite, datasets_dir, activations, seeds, overrides, kn
         typer.echo(f"not evaluated: {label} ({status})", err=True)
     for label, err in out.failures[:5]:
         typer.echo(f"failed: {label}: {err}", err=True)
+
+
+def _release_names(spec: str) -> list[str] | None:
+    """--official: None for all (every converted official set found), else the listed names as released
+    (the benchmark's motion_blur, snow, frost, spatter included)."""
+    from noisebench.generators.cifar10c_builds import RELEASE_NAME_RE
+
+    if spec.strip().lower() == "all":
+        return None
+    names = [n.strip().lower().replace("-", "_") for n in spec.split(",") if n.strip()]
+    bad = [n for n in names if not RELEASE_NAME_RE.match(n)]
+    if bad or not names:
+        raise UserError(f"--corruptions: {bad[0][:40]!r} is not a corruption name" if bad else "--corruptions is empty")
+    if len(set(names)) != len(names):
+        raise UserError("--corruptions lists a name twice")
+    return names
 
 
 class _Forced:

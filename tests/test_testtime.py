@@ -103,6 +103,24 @@ def test_tiny_test_time_study_end_to_end_and_resume(cli, clean_file, tmp_path, m
     # a severity the found set does not hold: one line, with the rebuild command
     r = cli("robustness", "--data", clean_file, "--db", db, *ARGS[:4], "--severity", "1,5", *ARGS[6:])
     assert r.code != 0 and "holds severities 1,3" in r.err and "--force" in r.err
+    # the converted official files (a name we do not implement, e.g. snow) are a separate study; runs reused
+    import numpy as np
+
+    from noisebench.h5format import open_file
+
+    with open_file(clean_file) as f:
+        x, y = f.datasets["test/x"][()], f.datasets["test/y"][()]
+    rel = tmp_path / "CIFAR-10-C"
+    rel.mkdir()
+    np.save(rel / "snow.npy", np.concatenate([255 - x] * 5))
+    np.save(rel / "labels.npy", np.tile(y, 5))
+    assert cli("make", "cifar10-c", "--release", rel, "--data", clean_file, "--out", tmp_path / "official").code == 0
+    trained.clear()
+    r = cli("robustness", "--data", clean_file, "--db", db, *ARGS[:2], "--official", "--corruptions", "snow",
+            "--datasets-dir", tmp_path / "official",
+            "--severity", "2,5", *ARGS[6:])
+    assert r.code == 0, r.err
+    assert trained == [] and "4 evaluations recorded, 2 already there" in r.out and "official CIFAR-10-C files" in r.out
     # the report: train-time section unchanged by the evaluations, test-time section apart
     assert cli("report", "--db", db, "--out", tmp_path / "rep").code == 0
     assert cli("report", "--db", db, "--out", tmp_path / "rep_tt", "--protocol", "train-time", "--no-plots").code == 0
@@ -110,6 +128,7 @@ def test_tiny_test_time_study_end_to_end_and_resume(cli, clean_file, tmp_path, m
     train_md = (tmp_path / "rep_tt" / "report.md").read_text()
     assert md.startswith(train_md) and "train-time protocol" in train_md and "Test-time" not in train_md
     assert "# Test-time protocol (CIFAR-10-C style)" in md[len(train_md):]
+    assert "| snow · 5 |" in md and "noisebench corrupted sets" in md and "official CIFAR-10-C files" in md
     assert (tmp_path / "rep" / "summary.csv").read_text() == (tmp_path / "rep_tt" / "summary.csv").read_text()
     files = {p.name for p in (tmp_path / "rep").iterdir()}
     assert {"testtime_accuracy.csv", "testtime_scores.csv"} <= files
