@@ -194,9 +194,13 @@ def evaluate_run(cfg: RunConfig, run: dict, ckpt: Path, wsha: str, sets: dict, t
     model.load_state_dict(state["state_dict"])
     model.to(device)
     extra = cfg.extra_dict()
+    channels_last = device.type == "cuda" and data.images  # as in training (runner.execute_run)
+    if channels_last:
+        model = model.to(memory_format=torch.channels_last)
     autocast = device.type == "cuda" and not extra.get("fp32", False)
     settings = TrainSettings(epochs=1, batch_size=1, optimizer=None, schedule=None, seed=cfg.seed, device=device,
-                             autocast=autocast, eval_batch=2048 if device.type == "cuda" else 1024)
+                             autocast=autocast, channels_last=channels_last,
+                             eval_batch=2048 if device.type == "cuda" else 1024)
     ident = {"code_version": code_version(), "device_type": device.type, "precision": precision(device.type, extra),
              "torch_version": torch_version(), "selected_epoch": state.get("epoch")}
     clean_y = _clean_test_labels(Path(cfg.data))

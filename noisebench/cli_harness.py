@@ -163,10 +163,12 @@ def _epoch_line(m: dict) -> str:
 
 
 @app.command(epilog="Examples: noisebench robustness --activation all --suite synth\n\n"
-             "noisebench robustness --activation elu,mish --data datasets_cache/cifar10-psi16.h5 --seeds 3")
+             "noisebench robustness --activation elu,mish --data datasets_cache/cifar10-psi16.h5 --seeds 3\n\n"
+             "noisebench robustness --protocol test-time --data datasets_cache/cifar10.h5 --corruptions all --activation elu,mish")
 def robustness(
     activation: str = typer.Option("relu", help="Activation(s): a name, a comma-separated list, or all (the zoo)."),
-    data: Optional[list[Path]] = typer.Option(None, "--data", help="Dirty file(s) (repeatable); the clean one is found via its clean_reference."),
+    data: Optional[list[Path]] = typer.Option(None, "--data", help="Dirty file(s) (repeatable); the clean one is found via its clean_reference. "
+                                            "Test-time: the clean file."),
     suite: Optional[str] = typer.Option(None, help="synth, mnist, psi or all: standard files in --datasets-dir."),
     datasets_dir: Optional[Path] = typer.Option(None, help=f"Where --suite looks for the files (default {DEFAULT_DATASETS}); "
                                                 "test-time: where the corrupted test sets are (default: the clean file's folder)."),
