@@ -6,6 +6,12 @@ Each `record()` is one transaction, so an interrupted grid leaves only complete 
 The `identity` column holds the run identity the key was computed from (a JSON object with
 code_version, git_commit, data_digest, plugin_hashes, device_type, precision, compile,
 torch_version); rows written before it existed read back with an empty identity.
+
+The `evaluations` table holds the test-time protocol (harness/testtime.py): the selected weights of
+a run evaluated on one test set at one severity — clean (corruption "clean", severity 0) or a
+test-only corrupted set — keyed by (run_key, corruption, severity, set_sha256, weights_sha256).
+It is created in older databases on first write; read-only views of databases that predate it
+read no evaluations. Train-time tables never read it.
 """
 
 from __future__ import annotations
@@ -81,6 +87,30 @@ CREATE TABLE IF NOT EXISTS epochs (
     metrics TEXT NOT NULL,
     PRIMARY KEY (key, epoch)
 );
+CREATE TABLE IF NOT EXISTS evaluations (
+    run_key TEXT NOT NULL,
+    protocol TEXT NOT NULL DEFAULT 'test-time',
+    corruption TEXT NOT NULL,
+    severity INTEGER NOT NULL,
+    set_file TEXT NOT NULL,
+    set_sha256 TEXT NOT NULL,
+    weights_sha256 TEXT NOT NULL,
+    n INTEGER NOT NULL,
+    acc REAL,
+    loss REAL,
+    top3 REAL,
+    model TEXT NOT NULL,
+    activation TEXT NOT NULL,
+    seed INTEGER NOT NULL,
+    dataset TEXT,
+    clean_file TEXT NOT NULL,
+    code_version TEXT,
+    identity TEXT NOT NULL DEFAULT '{}',
+    eval_s REAL,
+    recorded_at REAL NOT NULL,
+    PRIMARY KEY (run_key, corruption, severity, set_sha256, weights_sha256)
+);
+CREATE INDEX IF NOT EXISTS evaluations_by_group ON evaluations (dataset, model, activation, corruption);
 """
 
 RUN_COLUMNS = (
@@ -92,6 +122,10 @@ RUN_COLUMNS = (
 )
 EPOCH_COLUMNS = ("lr", "train_loss", "val_loss", "val_acc", "val_top3", "test_loss", "test_acc", "test_top3", "epoch_s")
 _JSON_COLUMNS = ("extra", "config", "data_info", "final", "identity")
+EVAL_COLUMNS = (
+    "run_key", "protocol", "corruption", "severity", "set_file", "set_sha256", "weights_sha256", "n", "acc", "loss",
+    "top3", "model", "activation", "seed", "dataset", "clean_file", "code_version", "identity", "eval_s", "recorded_at",
+)
 
 
 def _num(v: Any) -> float | None:
@@ -231,6 +265,49 @@ class ResultsDB:
         """Per-epoch metric dicts of one run, in epoch order."""
         rows = self.conn.execute("SELECT metrics FROM epochs WHERE key = ? ORDER BY epoch", (key,)).fetchall()
         return [json.loads(r[0]) for r in rows]
+
+    # -- test-time evaluations ------------------------------------------------------------------
+    def record_evaluation(self, row: dict) -> None:
+        """Insert or replace one evaluation (EVAL_COLUMNS; `identity` a dict, `recorded_at` filled in)."""
+        r = dict(row, recorded_at=row.get("recorded_at") or time.time())
+        r["identity"] = _dumps(r.get("identity") or {})
+        for k in ("acc", "loss", "top3"):
+            r[k] = _num(r.get(k))
+        r.setdefault("protocol", "test-time")
+        vals = [r.get(k) for k in EVAL_COLUMNS]
+        self.conn.execute(f"INSERT OR REPLACE INTO evaluations ({', '.join(EVAL_COLUMNS)}) "
+                          f"VALUES ({', '.join('?' for _ in EVAL_COLUMNS)})", vals)
+
+    def has_evaluation(self, run_key: str, corruption: str, severity: int, set_sha256: str, weights_sha256: str) -> bool:
+        if not self._has_table("evaluations"):
+            return False
+        r = self.conn.execute(
+            "SELECT 1 FROM evaluations WHERE run_key = ? AND corruption = ? AND severity = ? AND set_sha256 = ? "
+            "AND weights_sha256 = ?", (run_key, corruption, int(severity), set_sha256, weights_sha256)).fetchone()
+        return r is not None
+
+    def evaluations(self, **filters) -> list[dict]:
+        """Evaluations as dicts (identity decoded); filters are column=value or column=[values]."""
+        if not self._has_table("evaluations"):
+            return []
+        where, args = [], []
+        for k, v in filters.items():
+            if k not in EVAL_COLUMNS:
+                raise ValueError(f"unknown evaluations column {k!r}")
+            v = list(v) if isinstance(v, (list, tuple, set)) else [v]
+            where.append(f"{k} IN ({', '.join('?' for _ in v)})")
+            args.extend(v)
+        sql = ("SELECT * FROM evaluations" + (" WHERE " + " AND ".join(where) if where else "")
+               + " ORDER BY recorded_at, run_key, corruption, severity")
+        out = []
+        for r in self.conn.execute(sql, args):
+            d = dict(r)
+            d["identity"] = json.loads(d["identity"]) if d.get("identity") else {}
+            out.append(d)
+        return out
+
+    def _has_table(self, name: str) -> bool:
+        return self.conn.execute("SELECT 1 FROM sqlite_master WHERE type='table' AND name=?", (name,)).fetchone() is not None
 
     def count(self) -> int:
         return self.conn.execute("SELECT COUNT(*) FROM runs").fetchone()[0]
