@@ -24,108 +24,18 @@ from pathlib import Path
 from typing import Any
 
 from noisebench.errors import UserError
+from noisebench.harness import results_schema
 from noisebench.harness.runner import RunResult
 
 SCHEMA_VERSION = 1
 DEFAULT_DB = Path("results/noisebench.db")
 
-_SCHEMA = """
-CREATE TABLE IF NOT EXISTS meta (name TEXT PRIMARY KEY, value TEXT NOT NULL);
-CREATE TABLE IF NOT EXISTS runs (
-    key TEXT PRIMARY KEY,
-    status TEXT NOT NULL CHECK (status IN ('ok', 'null', 'failed')),
-    null_cause TEXT,
-    error TEXT,
-    model TEXT NOT NULL,
-    activation TEXT NOT NULL,
-    data TEXT NOT NULL,
-    data_sha256 TEXT NOT NULL,
-    role TEXT NOT NULL,
-    dataset TEXT,
-    kind TEXT,
-    variant TEXT,
-    task TEXT,
-    num_classes INTEGER,
-    pair_key TEXT,
-    epochs INTEGER NOT NULL,
-    batch_size INTEGER NOT NULL,
-    lr REAL NOT NULL,
-    optimizer TEXT NOT NULL,
-    lr_policy TEXT NOT NULL,
-    weight_decay REAL NOT NULL,
-    seed INTEGER NOT NULL,
-    extra TEXT NOT NULL,
-    config TEXT NOT NULL,
-    data_info TEXT NOT NULL,
-    final TEXT NOT NULL,
-    metric TEXT,
-    metric_value REAL,
-    epochs_done INTEGER,
-    wall_s REAL,
-    samples_per_s REAL,
-    device TEXT,
-    hostname TEXT,
-    node TEXT,
-    code_version TEXT,
-    started_at REAL,
-    recorded_at REAL NOT NULL,
-    identity TEXT NOT NULL DEFAULT '{}'
-);
-CREATE INDEX IF NOT EXISTS runs_by_group ON runs (dataset, model, activation, role);
-CREATE TABLE IF NOT EXISTS epochs (
-    key TEXT NOT NULL REFERENCES runs(key) ON DELETE CASCADE,
-    epoch INTEGER NOT NULL,
-    lr REAL,
-    train_loss REAL,
-    val_loss REAL,
-    val_acc REAL,
-    val_top3 REAL,
-    test_loss REAL,
-    test_acc REAL,
-    test_top3 REAL,
-    epoch_s REAL,
-    metrics TEXT NOT NULL,
-    PRIMARY KEY (key, epoch)
-);
-CREATE TABLE IF NOT EXISTS evaluations (
-    run_key TEXT NOT NULL,
-    protocol TEXT NOT NULL DEFAULT 'test-time',
-    corruption TEXT NOT NULL,
-    severity INTEGER NOT NULL,
-    set_file TEXT NOT NULL,
-    set_sha256 TEXT NOT NULL,
-    weights_sha256 TEXT NOT NULL,
-    n INTEGER NOT NULL,
-    acc REAL,
-    loss REAL,
-    top3 REAL,
-    model TEXT NOT NULL,
-    activation TEXT NOT NULL,
-    seed INTEGER NOT NULL,
-    dataset TEXT,
-    clean_file TEXT NOT NULL,
-    code_version TEXT,
-    identity TEXT NOT NULL DEFAULT '{}',
-    eval_s REAL,
-    recorded_at REAL NOT NULL,
-    PRIMARY KEY (run_key, corruption, severity, set_sha256, weights_sha256)
-);
-CREATE INDEX IF NOT EXISTS evaluations_by_group ON evaluations (dataset, model, activation, corruption);
-"""
+_SCHEMA = results_schema.ddl()  # every table and column is declared once, in harness/results_schema.py
 
-RUN_COLUMNS = (
-    "key", "status", "null_cause", "error", "model", "activation", "data", "data_sha256", "role", "dataset", "kind",
-    "variant", "task", "num_classes", "pair_key", "epochs", "batch_size", "lr", "optimizer", "lr_policy",
-    "weight_decay", "seed", "extra", "config", "data_info", "final", "metric", "metric_value", "epochs_done",
-    "wall_s", "samples_per_s", "device", "hostname", "node", "code_version", "started_at", "recorded_at",
-    "identity",
-)
-EPOCH_COLUMNS = ("lr", "train_loss", "val_loss", "val_acc", "val_top3", "test_loss", "test_acc", "test_top3", "epoch_s")
-_JSON_COLUMNS = ("extra", "config", "data_info", "final", "identity")
-EVAL_COLUMNS = (
-    "run_key", "protocol", "corruption", "severity", "set_file", "set_sha256", "weights_sha256", "n", "acc", "loss",
-    "top3", "model", "activation", "seed", "dataset", "clean_file", "code_version", "identity", "eval_s", "recorded_at",
-)
+RUN_COLUMNS = results_schema.columns("runs")
+EPOCH_COLUMNS = results_schema.columns("epochs", skip=("key", "epoch", "metrics"))
+_JSON_COLUMNS = results_schema.json_columns("runs")
+EVAL_COLUMNS = results_schema.columns("evaluations")
 
 
 def _num(v: Any) -> float | None:
