@@ -24,6 +24,7 @@ import numpy as np
 from noisebench import bounds, safe_input
 from noisebench.errors import UserError
 from noisebench.generators.custom_image_source import ImageData
+from noisebench.registry import register_source
 from noisebench.safe_pickle import safe_loads
 
 BASE_FOLDER = "cifar-10-batches-py"
@@ -159,3 +160,32 @@ def download_cifar10(root: Path) -> Path:
             raise UserError(f"downloading CIFAR-10 from {URL} failed ({str(e).splitlines()[0] if str(e) else type(e).__name__}); "
                             "download it yourself and pass --source") from None
     return root
+
+
+@register_source(
+    "cifar10", description="CIFAR-10, official python batches: 50,000 + 10,000 RGB 32x32 images, 10 classes",
+    official=True, provenance_kind="cifar10-python", files=dict(OFFICIAL_MD5), url_archive=URL,
+    title="CIFAR-10",
+    url="https://www.cs.toronto.edu/~kriz/cifar.html",
+    license="No license is stated on the CIFAR-10 page; it asks users of the dataset to cite the technical "
+            "report below. Check the source's terms before redistributing images derived from it.",
+    license_short="unknown (no license stated by the source; cite Krizhevsky 2009)",
+    citation="Alex Krizhevsky. Learning Multiple Layers of Features from Tiny Images. Technical report, "
+             "University of Toronto, 2009.",
+    bibtex="@techreport{krizhevsky2009learning,\n  author = {Alex Krizhevsky},\n  title = {Learning Multiple "
+           "Layers of Features from Tiny Images},\n  institution = {University of Toronto},\n  year = {2009}\n}",
+)
+class CIFAR10:
+    """The official CIFAR-10 python batches (``cifar-10-batches-py/``), md5-checked."""
+
+    @staticmethod
+    def find(path: Path) -> Path | None:
+        return find_cifar_dir(Path(path))
+
+    @staticmethod
+    def download(root: Path) -> Path:
+        return download_cifar10(Path(root))
+
+    @staticmethod
+    def load(path: Path, verify: bool = True, name: str | None = None) -> ImageData:
+        return load_cifar10(Path(path), verify=verify, name=name or "cifar10")

@@ -5,8 +5,9 @@
 * a `.npz` with `x_train, y_train, x_test, y_test` (+ optional `class_names`): x uint8 as
   (N,H,W), (N,H,W,C); y integer labels in [0, K).
 
-`load_any(path, expect=...)` detects the kind of a `--source` path (official CIFAR-10 python
-batches, MNIST idx files, image folder, npz).
+Every source is registered (``nb.register_source``) as a class with ``find(path)`` (is this
+layout at PATH?), ``load(path, verify, name) -> ImageData`` and, for official sets, ``download``;
+``detect_kind``/``load_source`` pick the registered source that recognises a ``--source`` path.
 """
 
 from __future__ import annotations
@@ -20,6 +21,7 @@ import numpy as np
 
 from noisebench import bounds, safe_input
 from noisebench.errors import UserError
+from noisebench.registry import register_source
 
 IMAGE_EXTS = (".png", ".jpg", ".jpeg", ".bmp", ".gif", ".tif", ".tiff", ".webp")
 MAX_IMAGES = bounds.MAX_IMAGES
@@ -257,38 +259,70 @@ def load_image_folder(root: Path, name: str | None = None) -> ImageData:
     ).check()
 
 
-def detect_kind(path: Path, prefer: str = "cifar10") -> str:
-    """'cifar10' | 'mnist' | 'image-folder' | 'npz' for a --source path (UserError if none fits).
+def _is_npz(path: Path) -> bool:
+    return Path(path).suffix.lower() == ".npz" and not Path(path).is_dir()
 
-    When PATH holds both official layouts, `prefer` decides."""
-    from noisebench.generators.cifar10_source import find_cifar_dir
-    from noisebench.generators.mnist_source import find_mnist_dir
+
+def _is_image_folder(path: Path) -> bool:
+    path = Path(path)
+    return path.is_dir() and (path / "train").is_dir() and (path / "test").is_dir()
+
+
+@register_source("npz", description="a .npz with x_train, y_train, x_test, y_test (+ optional class_names)",
+                 provenance_kind="npz")
+class NpzSource:
+    """Your own arrays: x uint8 (N,H,W) or (N,H,W,C), y integer labels in [0, K)."""
+
+    find = staticmethod(lambda path: Path(path) if _is_npz(path) else None)
+
+    @staticmethod
+    def load(path: Path, verify: bool = True, name: str | None = None) -> "ImageData":
+        return load_npz(Path(path), name)
+
+
+@register_source("image_folder", description="ROOT/train/<class>/*.png|jpg|... and ROOT/test/<class>/...",
+                 provenance_kind="image-folder")
+class ImageFolderSource:
+    """An image folder tree (class names = the sorted folder names; one image size)."""
+
+    find = staticmethod(lambda path: Path(path) if _is_image_folder(path) else None)
+
+    @staticmethod
+    def load(path: Path, verify: bool = True, name: str | None = None) -> "ImageData":
+        return load_image_folder(Path(path), name)
+
+
+def detect_kind(path: Path, prefer: str = "cifar10") -> str:
+    """The registered source (``cifar10``, ``mnist``, ``npz``, ``image_folder`` or a plug-in's) whose
+    ``find`` recognises a --source path (UserError if none does). When several official layouts are
+    present, `prefer` decides; official sources are tried before the others."""
+    from noisebench.registry import SOURCES
 
     path = Path(path)
     if not path.exists():
         raise UserError(f"--source {path}: no such file or folder")
+    if not path.is_dir() and not path.is_file():
+        safe_input.check_regular(path, "--source")
+    entries = sorted(SOURCES.entries(), key=lambda e: (e.name != prefer, not e.meta.get("official"), not e.builtin))
+    for e in entries:
+        finder = getattr(e.obj, "find", None)
+        if finder is not None and finder(path) is not None:
+            return e.name
     if not path.is_dir():
-        if path.suffix.lower() == ".npz":
-            return "npz"  # load_npz refuses FIFOs, devices and oversized files with one line
-        if not path.is_file():
-            safe_input.check_regular(path, "--source")
         raise UserError(f"--source {path}: a file source must be a .npz with x_train, y_train, x_test, y_test")
-    found = [k for k, finder in (("cifar10", find_cifar_dir), ("mnist", find_mnist_dir)) if finder(path) is not None]
-    if found:
-        return prefer if prefer in found else found[0]
-    if (path / "train").is_dir() and (path / "test").is_dir():
-        return "image-folder"
     raise UserError(
         f"--source {path}: unrecognised layout; expected cifar-10-batches-py/ (data_batch_1..5, test_batch, "
         "batches.meta), MNIST idx files (train-images-idx3-ubyte[.gz] ...), an image folder with train/ and "
-        "test/ class subfolders, or a .npz"
+        "test/ class subfolders, a .npz, or a layout a --plugin source recognises"
     )
 
 
-def load_custom(path: Path, name: str | None = None) -> ImageData:
-    kind = detect_kind(path)
-    if kind == "npz":
-        return load_npz(path, name)
-    if kind == "image-folder":
-        return load_image_folder(path, name)
-    raise ValueError(kind)
+def load_source(path: Path, prefer: str = "cifar10", verify: bool = True, name: str | None = None) -> "ImageData":
+    """Load a --source path with the registered source that recognises it."""
+    from noisebench.registry import SOURCES
+
+    entry = SOURCES.get(detect_kind(path, prefer))
+    data = entry.obj.load(Path(path), verify=verify, name=name)
+    if not isinstance(data, ImageData):
+        raise UserError(f"source {entry.name!r} returned {type(data).__name__}, not noisebench.ImageData")
+    return data if entry.builtin else data.check()  # a plug-in's data meets the same bounds as ours

@@ -54,28 +54,27 @@ def _check_seed(seed: int, option: str = "--seed") -> int:
 
 def resolve_source(default: str, source: Path | None, download: bool, verify: bool, out_dir: Path,
                    name: str | None = None) -> ImageData:
-    """Load the data for a build: `default` is 'cifar10' or 'mnist' (the official set when no --source)."""
-    from noisebench.generators import cifar10_source, mnist_source
-    from noisebench.generators.custom_image_source import detect_kind, load_custom
+    """Load the data for a build: `default` names the registered source used when no --source is given
+    (its official files in OUT/raw/, fetched with --download); a --source path goes to the registered
+    source whose ``find`` recognises it (official layouts first, `default` preferred)."""
+    from noisebench.generators.custom_image_source import load_source
+    from noisebench.registry import SOURCES
 
     raw = Path(out_dir) / RAW_DIR_NAME
     if source is not None and download:
         raise UserError("give either --source PATH or --download, not both")
     if source is None:
-        finder = cifar10_source.find_cifar_dir if default == "cifar10" else mnist_source.find_mnist_dir
+        entry = SOURCES.get(default)
+        label = entry.meta.get("title") or default
         if download:
-            (cifar10_source.download_cifar10 if default == "cifar10" else mnist_source.download_mnist)(raw)
-        elif finder(raw) is None:
-            label = "CIFAR-10" if default == "cifar10" else "MNIST"
+            if not hasattr(entry.obj, "download"):
+                raise UserError(f"source {default!r} cannot be downloaded; pass --source PATH")
+            entry.obj.download(raw)
+        elif entry.obj.find(raw) is None:
             raise UserError(f"no {label} copy in {raw}; pass --download to fetch the official files there, "
                             "or --source PATH for a local copy (official layout, image folder or .npz)")
         source = raw
-    kind = detect_kind(Path(source), prefer=default)
-    if kind == "cifar10":
-        return cifar10_source.load_cifar10(Path(source), verify=verify, name=name or "cifar10")
-    if kind == "mnist":
-        return mnist_source.load_mnist(Path(source), verify=verify, name=name or "mnist")
-    data = load_custom(Path(source), name)
+    data = load_source(Path(source), prefer=default, verify=verify, name=name)
     if not data.name or "/" in data.name or data.name.startswith("."):
         raise UserError(f"cannot derive a dataset name from {source}; pass --name")
     return data
@@ -84,13 +83,14 @@ def resolve_source(default: str, source: Path | None, download: bool, verify: bo
 def predicted_name(default: str, source: Path | None, name: str | None) -> str | None:
     """The dataset name a build will use, known before loading anything (None if it cannot be told)."""
     from noisebench.generators.custom_image_source import detect_kind
+    from noisebench.registry import SOURCES
 
     if name:
         return name
     if source is None:
         return default
     kind = detect_kind(Path(source), prefer=default)
-    if kind in ("cifar10", "mnist"):
+    if SOURCES.get(kind).meta.get("official"):
         return kind
     return Path(source).stem if kind == "npz" else Path(source).resolve().name
 
@@ -261,12 +261,21 @@ def _check_clean_twin(cref: Path, pair_key: str, rebuild: str) -> None:
 def build_psi(data: ImageData, levels: list[float], out_dir: Path, seed: int = 0, force: bool = False,
               workers: int | None = None, progress: Progress = None, with_clean: bool = True,
               blocks_per_job: int = 4, val_size: int = CIFAR_VAL_SIZE, split_seed: int = 0,
-              independent_levels: bool = False) -> list[Path]:
+              independent_levels: bool = False, device: str = "cpu", sampler: str | None = None) -> list[Path]:
     """ψ-corrupted copies of `data` (train, val and test all noisy) at each level; also the clean reference
     (same split) if missing. By default every level uses the same random numbers (common random numbers);
-    `independent_levels` gives each level its own stream."""
+    `independent_levels` gives each level its own stream.
+
+    `sampler`: "tables" (the exact table sampler, CPU threads; the default on device cpu) or "torch"
+    (torch.poisson on `device`; the default for any other device). The two draw different bytes."""
     from noisebench.corruptors.poisson_photon import PhotonNoise, validate_level
     from noisebench.h5format import DatasetWriter
+
+    sampler = sampler or ("tables" if device == "cpu" else "torch")
+    if sampler not in ("tables", "torch"):
+        raise UserError(f"unknown sampler {sampler!r}; use tables or torch")
+    if sampler == "tables" and device != "cpu":
+        raise UserError(f"the table sampler runs on the CPU; use --sampler torch for --device {device}")
 
     seed = _check_seed(seed)
     levels = [validate_level(lv) for lv in levels]
@@ -279,9 +288,17 @@ def build_psi(data: ImageData, levels: list[float], out_dir: Path, seed: int = 0
     cref = clean_path(data, out_dir, split_seed)
     crn = ("independent per level: SeedSequence(seed, spawn_key=(stream, block, level bits))" if independent_levels
            else "common to all levels of the build: SeedSequence(seed, spawn_key=(stream, block))")
-    writers = []
+    writers, noises = [], []
     for lv in levels:  # constructing the writers checks every output path before any work
-        params = {"level": lv, "definition": PSI_DEFINITION, "sampler": "exact inverse-CDF tables on 32-bit uniforms",
+        if sampler == "torch":
+            from noisebench.corruptors.photon_torch import TorchPhotonNoise
+
+            noises.append(TorchPhotonNoise(lv, device, independent_stream=independent_levels))
+            name = noises[-1].sampler
+        else:
+            noises.append(None)
+            name = "exact inverse-CDF tables on 32-bit uniforms"
+        params = {"level": lv, "definition": PSI_DEFINITION, "sampler": name,
                   "random_numbers": crn, "independent_levels": bool(independent_levels)} | sp.params
         attrs = _common_attrs(data, sp) | {"clean_reference": cref.name, "psi": lv}
         writers.append(DatasetWriter(psi_path(data, out_dir, lv, seed, split_seed, independent_levels), kind="psi",
@@ -295,8 +312,8 @@ def build_psi(data: ImageData, levels: list[float], out_dir: Path, seed: int = 0
             _check_clean_twin(cref, sp.pair_key, f"noisebench make cifar10 --val-size {val_size} --split-seed {split_seed}")
     parts = (("train", data.x_train[sp.train], data.y_train[sp.train]), ("val", data.x_train[sp.val], data.y_train[sp.val]),
              ("test", data.x_test, data.y_test))
-    for lv, w in zip(levels, writers):
-        noise = PhotonNoise(lv, independent_stream=independent_levels)
+    for lv, w, noise in zip(levels, writers, noises):
+        noise = noise or PhotonNoise(lv, independent_stream=independent_levels)
         with w:
             for split, x, y in parts:
                 xs = w.create(f"{split}/x", x.shape, np.uint8)

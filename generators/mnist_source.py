@@ -24,6 +24,7 @@ import numpy as np
 from noisebench import bounds, safe_input
 from noisebench.errors import UserError
 from noisebench.generators.custom_image_source import ImageData, md5_file
+from noisebench.registry import register_source
 
 MIRRORS = ("https://ossci-datasets.s3.amazonaws.com/mnist/", "http://yann.lecun.com/exdb/mnist/")
 FILES = {
@@ -162,3 +163,37 @@ def download_mnist(root: Path) -> Path:
         else:
             raise UserError(f"downloading {fname} failed ({'; '.join(errors)}); download it yourself and pass --source")
     return Path(root)
+
+
+@register_source(
+    "mnist", description="MNIST, official idx files (gz or plain): 60,000 + 10,000 grey 28x28 digits",
+    official=True, provenance_kind="mnist-idx", files=dict(OFFICIAL_MD5),
+    title="MNIST",
+    url="http://yann.lecun.com/exdb/mnist/",
+    license="Creative Commons Attribution-Share Alike 3.0 (CC BY-SA 3.0), as stated for MNIST by Yann LeCun and "
+            "Corinna Cortes (who hold its copyright; MNIST is derived from NIST data) and repeated by the catalogues "
+            "that redistribute it (torchvision downloads the same files); check the current terms before "
+            "redistributing. Share-alike: a corrupted copy is a derivative and should be released under the "
+            "same license.",
+    license_short="CC BY-SA 3.0",
+    license_url="https://creativecommons.org/licenses/by-sa/3.0/",
+    citation="Yann LeCun, Léon Bottou, Yoshua Bengio and Patrick Haffner. Gradient-based learning applied to "
+             "document recognition. Proceedings of the IEEE, 86(11):2278-2324, 1998.",
+    bibtex="@article{lecun1998gradient,\n  author = {LeCun, Yann and Bottou, L{\\'e}on and Bengio, Yoshua and "
+           "Haffner, Patrick},\n  title = {Gradient-based learning applied to document recognition},\n  journal = "
+           "{Proceedings of the IEEE},\n  volume = {86},\n  number = {11},\n  pages = {2278--2324},\n  year = {1998}\n}",
+)
+class MNIST:
+    """The official MNIST idx files (torchvision's layouts too), md5-checked."""
+
+    @staticmethod
+    def find(path: Path) -> Path | None:
+        return find_mnist_dir(Path(path))
+
+    @staticmethod
+    def download(root: Path) -> Path:
+        return download_mnist(Path(root))
+
+    @staticmethod
+    def load(path: Path, verify: bool = True, name: str | None = None) -> ImageData:
+        return load_mnist(Path(path), verify=verify, name=name or "mnist")

@@ -19,6 +19,7 @@ _LAZY = {
     "build": "noisebench.build_api",
     "export": "noisebench.export_api",
     "open_dataset": "noisebench.vision_dataset",
+    "ImageData": "noisebench.generators.custom_image_source",
     "Study": "noisebench.study_api",
     "run_study": "noisebench.study_api",
 }

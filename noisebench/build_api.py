@@ -119,7 +119,8 @@ def _synth(rows=7000, cols=10, dirty_frac=0.1, sigma=0.5, seed=0, out=DEFAULT_OU
 
 
 def _psi(level=None, all_levels=False, seed=0, val_size=5000, split_seed=0, independent_levels=False, source=None,
-         download=False, no_verify=False, name=None, workers=None, out=DEFAULT_OUT, force=False) -> Built:
+         download=False, no_verify=False, name=None, workers=None, device="cpu", sampler=None, out=DEFAULT_OUT,
+         force=False) -> Built:
     from noisebench.corruptors.poisson_photon import PAPER_LEVELS, validate_level
     from noisebench.generators.image_builds import build_psi, psi_name
 
@@ -136,13 +137,23 @@ def _psi(level=None, all_levels=False, seed=0, val_size=5000, split_seed=0, inde
     levels = [validate_level(lv) for lv in levels]  # before loading anything
     _numbers(seed=seed, workers=workers)
     _check_split_options(val_size, split_seed)
+    if sampler not in (None, "tables", "torch"):
+        raise UserError(f"unknown --sampler {sampler!r}; use tables or torch")
+    if device != "cpu" or sampler == "torch":  # check the device (and levels on it) before loading anything
+        from noisebench.corruptors.photon_torch import TorchPhotonNoise
+
+        if sampler == "tables":
+            raise UserError(f"the table sampler runs on the CPU; use --sampler torch for --device {device}")
+        for lv in levels:
+            TorchPhotonNoise(lv, device)
     out = _out_dir(out)
     _precheck("cifar10", source, name, force,
               lambda nm: [out / psi_name(nm, lv, seed, split_seed, independent_levels) for lv in levels], download)
     data = _load("cifar10", source, download, no_verify, out, name)
     with _bar(len(levels) * (data.x_train.shape[0] + data.x_test.shape[0]), f"psi {data.name}") as b:
         return Built(build_psi(data, levels, out, seed=seed, force=force, workers=workers, progress=b.update,
-                               val_size=val_size, split_seed=split_seed, independent_levels=independent_levels))
+                               val_size=val_size, split_seed=split_seed, independent_levels=independent_levels,
+                               device=device, sampler=sampler))
 
 
 def _clean(default: str, val_size, split_seed, source, download, no_verify, name, out, force) -> Built:

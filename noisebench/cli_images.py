@@ -42,7 +42,8 @@ def _wrote(paths) -> None:
 
 
 @make_app.command("psi", epilog="Examples: noisebench make psi --level 16 --download\n\n"
-                               "          noisebench make psi --all --source ~/data/cifar-10-batches-py")
+                               "          noisebench make psi --all --source ~/data/cifar-10-batches-py\n\n"
+                               "          noisebench make psi --all --device cuda --source ~/data/cifar-10-batches-py")
 def make_psi(
     level: Optional[List[str]] = typer.Option(None, "--level", metavar="PSI[,PSI...]", help="Peak photon count ψ (any positive number); several: --level 8,16 or --level 8 --level 16. Lower = noisier."),
     all_levels: bool = typer.Option(False, "--all", help="Build the paper set ψ = 8, 16, 32, 64."),
@@ -58,6 +59,10 @@ def make_psi(
     no_verify: bool = typer.Option(False, "--no-verify", help=NO_VERIFY_HELP),
     name: Optional[str] = typer.Option(None, "--name", help=NAME_HELP),
     workers: Optional[int] = typer.Option(None, "--workers", help="Threads for the noise (default: CPU cores, at most 8). Output does not depend on it."),
+    device: str = typer.Option("cpu", "--device", help="cpu (exact table sampler, CPU threads) or cuda[:N] (torch.poisson on the GPU; "
+                               "a different draw: files differ from cpu builds, the sampler is recorded in the file)."),
+    sampler: Optional[str] = typer.Option(None, "--sampler", help="tables or torch (default: tables on cpu, torch elsewhere); "
+                                          "--device cpu --sampler torch runs the GPU code path on the CPU."),
     out: Path = typer.Option(DEFAULT_OUT, help="Output folder."),
     force: bool = typer.Option(False, "--force", help="Overwrite existing output files."),
 ):
@@ -70,7 +75,7 @@ def make_psi(
     """
     _wrote(build("psi", level=level, all_levels=all_levels, seed=seed, val_size=val_size, split_seed=split_seed,
                  independent_levels=independent_levels, source=source, download=download, no_verify=no_verify,
-                 name=name, workers=workers, out=out, force=force))
+                 name=name, workers=workers, device=device, sampler=sampler, out=out, force=force))
 
 
 @make_app.command("cifar10", epilog="Example: noisebench make cifar10 --download")

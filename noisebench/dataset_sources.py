@@ -16,34 +16,7 @@ import shlex
 
 NOISEBENCH_CITATION = "noisebench: reproducible corrupted datasets and an activation-function robustness benchmark (software)"
 
-SOURCES = {
-    "cifar10": {
-        "title": "CIFAR-10",
-        "url": "https://www.cs.toronto.edu/~kriz/cifar.html",
-        "license": "No license is stated on the CIFAR-10 page; it asks users of the dataset to cite the technical "
-                   "report below. Check the source's terms before redistributing images derived from it.",
-        "license_short": "unknown (no license stated by the source; cite Krizhevsky 2009)",
-        "citation": "Alex Krizhevsky. Learning Multiple Layers of Features from Tiny Images. Technical report, "
-                    "University of Toronto, 2009.",
-        "bibtex": "@techreport{krizhevsky2009learning,\n  author = {Alex Krizhevsky},\n  title = {Learning Multiple "
-                  "Layers of Features from Tiny Images},\n  institution = {University of Toronto},\n  year = {2009}\n}",
-    },
-    "mnist": {
-        "title": "MNIST",
-        "url": "http://yann.lecun.com/exdb/mnist/",
-        "license": "Creative Commons Attribution-Share Alike 3.0 (CC BY-SA 3.0), as stated for MNIST by Yann LeCun and "
-                   "Corinna Cortes (who hold its copyright; MNIST is derived from NIST data) and repeated by the catalogues "
-                   "that redistribute it (torchvision downloads the same files); check the current terms before "
-                   "redistributing. Share-alike: a corrupted copy is a derivative and should be released under the "
-                   "same license.",
-        "license_short": "CC BY-SA 3.0",
-        "license_url": "https://creativecommons.org/licenses/by-sa/3.0/",
-        "citation": "Yann LeCun, Léon Bottou, Yoshua Bengio and Patrick Haffner. Gradient-based learning applied to "
-                    "document recognition. Proceedings of the IEEE, 86(11):2278-2324, 1998.",
-        "bibtex": "@article{lecun1998gradient,\n  author = {LeCun, Yann and Bottou, L{\\'e}on and Bengio, Yoshua and "
-                  "Haffner, Patrick},\n  title = {Gradient-based learning applied to document recognition},\n  journal = "
-                  "{Proceedings of the IEEE},\n  volume = {86},\n  number = {11},\n  pages = {2278--2324},\n  year = {1998}\n}",
-    },
+SOURCES = {  # generated data; image sources declare theirs where they register (generators/*_source.py)
     "synth": {
         "title": "noisebench hidden-function regression data (generated)",
         "url": "",

@@ -233,7 +233,8 @@ class SpecView(Mapping):
 
 
 CORRUPTIONS = Registry("corruption", ("noisebench.corruptors",), walk=True)
-SOURCES = Registry("source", ("noisebench.generators",))
+SOURCES = Registry("source", ("noisebench.generators.cifar10_source", "noisebench.generators.mnist_source",
+                              "noisebench.generators.custom_image_source"))
 MODELS = Registry("model", ("noisebench.harness.models",))
 ACTIVATIONS = Registry("activation", ("noisebench.harness.activations",))
 

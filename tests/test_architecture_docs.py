@@ -64,7 +64,18 @@ def test_corruption_example(loaded):
     assert 0.2 < dead < 0.8 and set(np.unique(out)) <= {0, 200}
 
 
-def test_source_example(loaded):
+def test_source_example(loaded, cli, tmp_path):
+    import json
+
+    from noisebench.h5format import open_file
+
     loaded("mysource.py")
-    x, y, xt, yt, names = SOURCES.get("checkerboards").obj(n=8)
-    assert x.dtype == np.uint8 and x.shape == (4, 16, 16, 3) and names == ["even", "odd"]
+    src = tmp_path / "boards"
+    src.mkdir()
+    (src / "checkerboards.json").write_text(json.dumps({"n": 96, "seed": 1}))
+    r = cli("make", "psi", "--level", "16", "--source", src, "--out", tmp_path / "out")
+    assert r.code == 0, r.err
+    with open_file(tmp_path / "out" / "checkerboards-psi16.h5") as f:
+        assert f.meta["dataset"] == "checkerboards" and set(f.splits) == {"train", "val", "test"}
+        assert list(f.meta["class_names"]) == ["even", "odd"] or json.loads(f.meta["class_names"]) == ["even", "odd"]
+    assert (tmp_path / "out" / "checkerboards.h5").exists()  # the clean twin
