@@ -144,7 +144,7 @@ def test_make_mnist_flip_cli(cli, mnist_src, tmp_path):
         assert g.split_shapes()["val"]["x"][0] == 50  # min(10000, 300 // 6)
         assert g.split_shapes()["test"]["x"][0] == 40
     info = cli("info", tmp_path / "mnist-flip0.1.h5")
-    assert "nominal 0.1" in info.out and "realized" in info.out and "confusion" in info.out
+    assert "nominal 10%" in info.out and "realized" in info.out and "confusion" in info.out
     assert cli("verify", tmp_path / "mnist-flip0.1.h5").code == 0
     png = tmp_path / "m.png"
     assert cli("preview", tmp_path / "mnist-flip0.1.h5", "--out", png).code == 0 and png.exists()
