@@ -4,6 +4,7 @@ the CLI commands are layers over it (the same files, comma lists where flags rep
 from __future__ import annotations
 
 import inspect
+import re
 from pathlib import Path
 
 import pytest
@@ -122,3 +123,31 @@ def test_repeated_flags_equal_comma_lists(tmp_path, cli):
     b = cli("grid", "--data", dirty, "--activation", "relu", "--activation", "elu", "--lr", "1e-3", "--lr", "1e-2",
             "--seeds", "1", "--dry-run", "--db", tmp_path / "g.db")
     assert a.code == 0 and a.out == b.out and "8 runs" in a.out, a.out + a.err  # 2 acts x 2 lrs x clean/dirty
+
+
+def _all_commands():
+    import typer
+
+    from noisebench.cli import _load_commands, app
+
+    _load_commands()
+    stack = [("noisebench", typer.main.get_command(app))]
+    while stack:
+        name, cmd = stack.pop()
+        yield name, cmd
+        stack += [(f"{name} {n}", c) for n, c in getattr(cmd, "commands", {}).items()]
+
+
+def test_help_code_and_docs_are_self_contained():
+    """No reference to documents users do not have (a source-study 'SPEC', files outside the repository)."""
+    root = Path(__file__).resolve().parents[1]
+    bad = re.compile(r"\bSPEC\b|\.\./shared|shared/SPEC")
+    files = [p for d in ("noisebench", "harness", "generators", "corruptors", "docs", "examples")
+             for p in (root / d).rglob("*") if p.suffix in (".py", ".md", ".toml")]
+    assert len(files) > 50
+    hits = [f"{p.relative_to(root)}:{i}" for p in files for i, line in enumerate(p.read_text("utf-8").splitlines(), 1)
+            if bad.search(line)]
+    assert not hits, hits
+    for name, cmd in _all_commands():
+        texts = [cmd.help or "", cmd.epilog or ""] + [getattr(p, "help", None) or "" for p in cmd.params]
+        assert not any(bad.search(t) for t in texts), name

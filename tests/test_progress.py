@@ -71,3 +71,13 @@ def test_bars_stay_on_stderr_and_lines_stay_whole(cli, dirty, tmp_path, monkeypa
     assert "\r" not in out and "epoch" in err  # the epoch bar is drawn on stderr
     assert not _epoch_lines(out)  # bars replace the per-epoch lines
     assert out.splitlines()[-1].startswith("mlp/relu") and "recorded in" in out
+
+
+def test_grid_quiet_and_lines(cli, dirty, tmp_path, monkeypatch):
+    monkeypatch.delenv("NOISEBENCH_PROGRESS", raising=False)
+    args = ("grid", "--data", dirty, "--seeds", "1", "--epochs", "1", "--db", tmp_path / "g.db")
+    r = cli(*args, "--quiet")
+    assert r.code == 0 and r.out.strip().splitlines() == [r.out.strip()] and "2 runs trained" in r.out, r.out
+    r = cli(*args, "--force")
+    assert r.code == 0 and len(_run_lines(r.out)) == 2 and "runs in the grid" in r.out
+    assert len([ln for ln in r.out.splitlines() if re.search(r"epoch +1/1 ", ln)]) == 2
