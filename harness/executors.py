@@ -192,7 +192,9 @@ class LocalExecutor:
                 queue.put(i % n_gpu)
         ex = ProcessPoolExecutor(max_workers=self.jobs, mp_context=ctx, initializer=_local_init, initargs=(queue,))
         try:
-            wmode = "lines" if self.progress == "lines" else "quiet"
+            from noisebench.progress import worker_mode
+
+            wmode = worker_mode(self.progress)
             futs = {ex.submit(_local_task, c.to_dict(), self.fault, self.checkpoint_dir, wmode): c for c in todo}
             for f in as_completed(futs):
                 c = futs[f]
@@ -280,7 +282,9 @@ class RayExecutor:
         # checkpoints are written by the worker: on a multi-node cluster this must be a shared path
         self.checkpoint_dir = None if checkpoint_dir is None else str(checkpoint_dir)
         # workers never draw bars: one line per epoch (forwarded by Ray to the driver) under "lines"
-        self.worker_progress = "lines" if progress == "lines" else "quiet"
+        from noisebench.progress import worker_mode
+
+        self.worker_progress = worker_mode(progress)
         self._gpus = gpus_per_run
         import_ray()
 

@@ -81,9 +81,9 @@ def lr_find(cfg, start_lr: float = 1e-7, end_lr: float = 10.0, num_iter: int = 1
     autocast = device.type == "cuda"
     bar = None
     if progress:
-        from tqdm import tqdm
+        from noisebench.progress import bar as progress_bar
 
-        bar = tqdm(total=num_iter, desc="lr-find", unit="it", disable=None, leave=False)
+        bar = progress_bar(num_iter, "lr-find", unit="it")  # drawn on a terminal only (noisebench/progress.py)
     model.train()
     try:
         for i in range(num_iter):

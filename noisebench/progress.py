@@ -152,15 +152,6 @@ class StudyProgress:
 
             self._bar = tqdm(total=total, desc=desc, unit="run", file=sys.stderr, dynamic_ncols=True)
 
-    @property
-    def in_process_mode(self) -> str:
-        """For runs trained in this process: nested bars under the study bar, or lines."""
-        return self.mode
-
-    @property
-    def worker_mode(self) -> str:
-        return worker_mode(self.mode)
-
     def eta(self) -> str:
         if not self.finished or self.finished >= self.total:
             return ""
