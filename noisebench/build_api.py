@@ -256,12 +256,12 @@ def _cifar10_c(corruptions="all", severity="1,2,3,4,5", data=None, release=None,
             raise UserError("--severity does not apply to --release (the release holds severities 1-5)")
         target = _out_dir(out or (clean.parent if clean.exists() else DEFAULT_OUT))
         return Built(build_release(release, target, clean if clean.exists() else None, names, force=force))
-    if not clean.exists():
-        raise UserError(f"{clean}: no clean file; build it with `noisebench make cifar10` (or pass --data FILE)")
-    sevs = parse_severities(sev_text)
+    sevs = parse_severities(sev_text)  # options first, then files
     if not sevs:
         raise UserError("--severity is empty; give severities 1..5 separated by commas")
     names = resolve_names(spec)
+    if not clean.exists():
+        raise UserError(f"{clean}: no clean file; build it with `noisebench make cifar10` (or pass --data FILE)")
     target = _out_dir(out or clean.parent)
     from noisebench.h5format import open_file
 
