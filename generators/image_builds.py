@@ -19,6 +19,7 @@ from typing import Callable
 import numpy as np
 
 from noisebench.errors import UserError
+from noisebench.safe_text import has_control
 from noisebench.generators.custom_image_source import ImageData
 
 RAW_DIR_NAME = "raw"
@@ -70,7 +71,7 @@ def resolve_source(default: str, source: Path | None, download: bool, verify: bo
     if kind == "mnist":
         return mnist_source.load_mnist(Path(source), verify=verify, name=name or "mnist")
     data = load_custom(Path(source), name)
-    if not data.name or "/" in data.name or data.name.startswith("."):
+    if not data.name or "/" in data.name or data.name.startswith(".") or has_control(data.name):
         raise UserError(f"cannot derive a dataset name from {source}; pass --name")
     return data
 
@@ -138,6 +139,37 @@ def _existing_pair_key(path: Path) -> str | None:
         return None
 
 
+def _finished_psi(path: Path, pair_key: str, level: float, seed: int) -> bool:
+    """A complete ψ file of this source, level and seed is already at `path` (a resumed multi-level build)."""
+    import os
+    import stat
+
+    from noisebench.h5format import open_file
+
+    try:
+        if not stat.S_ISREG(os.lstat(path).st_mode):
+            return False
+        with open_file(path) as f:
+            m = f.meta
+            return (m.get("kind") == "psi" and m.get("pair_key") == pair_key and m.get("psi") == level
+                    and m.get("seed") == seed)
+    except (OSError, UserError):
+        return False
+
+
+def _build_clean_once(build: Callable[[], Path], cref: Path, pair_key: str) -> list[Path]:
+    """Build the missing clean twin; if a concurrent build placed the same one first, use theirs."""
+    from noisebench.safe_output import OutputExists
+
+    try:
+        return [build()]
+    except OutputExists:
+        if _existing_pair_key(cref) != pair_key:
+            raise
+        _note(f"note: {cref} was just built by another process from the same source; using it")
+        return []
+
+
 # ------------------------------------------------------------------ clean reference + psi
 
 
@@ -172,19 +204,25 @@ def build_psi(data: ImageData, levels: list[float], out_dir: Path, seed: int = 0
     pair_key = _psi_pair_key(data)
     writers = []
     for lv in levels:  # constructing the writers checks every output path before any work
+        if not force and _finished_psi(psi_path(data, out_dir, lv, seed), pair_key, lv, seed):
+            _note(f"note: kept {psi_path(data, out_dir, lv, seed)} (already built from this source with this level "
+                  "and seed); --force rebuilds it")
+            continue
         params = {"level": lv, "definition": PSI_DEFINITION, "sampler": "exact inverse-CDF tables on 32-bit uniforms",
                   "fingerprint": data.fingerprint()}
         attrs = _common_attrs(data) | {"clean_reference": cref.name, "psi": lv}
-        writers.append(DatasetWriter(psi_path(data, out_dir, lv, seed), kind="psi", variant="dirty", params=params,
-                                     seed=seed, source=data.source, pair_key=pair_key, force=force, attrs=attrs))
+        writers.append((lv, DatasetWriter(psi_path(data, out_dir, lv, seed), kind="psi", variant="dirty", params=params,
+                                          seed=seed, source=data.source, pair_key=pair_key, force=force, attrs=attrs)))
+    if not writers:
+        raise UserError(f"every requested level is already in {out_dir}; pass --force to rebuild them")
     made = []
     if with_clean:
         if not cref.exists():
-            made.append(build_clean_images(data, out_dir, force=False, progress=None))
+            made += _build_clean_once(lambda: build_clean_images(data, out_dir, force=False, progress=None), cref, pair_key)
         elif _existing_pair_key(cref) != pair_key:
             _note(f"warning: {cref} is not the clean twin of this build (other source: pair_key differs); "
                   "rebuild it with `noisebench make cifar10 --force` and the same --source")
-    for lv, w in zip(levels, writers):
+    for lv, w in writers:
         noise = PhotonNoise(lv)
         with w:
             for split, x, y in (("train", data.x_train, data.y_train), ("test", data.x_test, data.y_test)):
@@ -286,7 +324,7 @@ def build_flip(data: ImageData, out_dir: Path, rate: float = 0.1, mode: str = "s
     made = []
     if with_clean:
         if not cref.exists():
-            made.append(build_split_clean(data, out_dir, val_size=val_size, seed=seed))
+            made += _build_clean_once(lambda: build_split_clean(data, out_dir, val_size=val_size, seed=seed), cref, pair_key)
         elif _existing_pair_key(cref) != pair_key:
             _note(f"warning: {cref} is not the clean twin of this build (other source or split: pair_key differs); "
                   f"rebuild it with `noisebench make mnist --val-size {val_size} --seed {seed} --force` and the same --source")

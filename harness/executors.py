@@ -124,9 +124,12 @@ def _ray_task(cfg_dict: dict, fault: str | None, cpu_only: bool):
 _LOCAL_GPU = {"id": None}
 
 
-def _local_init(gpu_queue) -> None:
+def _local_init(gpu_queue, parent_pid: int | None = None) -> None:
     import torch
 
+    from noisebench.signals import worker_init
+
+    worker_init(parent_pid)  # Ctrl-C is the driver's to handle; die with the driver (no orphans)
     torch.set_num_threads(1)
     if gpu_queue is not None:
         gpu = gpu_queue.get()
@@ -181,7 +184,8 @@ class LocalExecutor:
             queue = ctx.Queue()
             for i in range(self.jobs):
                 queue.put(i % n_gpu)
-        ex = ProcessPoolExecutor(max_workers=self.jobs, mp_context=ctx, initializer=_local_init, initargs=(queue,))
+        ex = ProcessPoolExecutor(max_workers=self.jobs, mp_context=ctx, initializer=_local_init,
+                                 initargs=(queue, os.getpid()))
         try:
             futs = {ex.submit(_local_task, c.to_dict(), self.fault): c for c in todo}
             for f in as_completed(futs):
@@ -201,6 +205,11 @@ class LocalExecutor:
             ex.shutdown(wait=False, cancel_futures=True)
             for proc in procs:
                 proc.terminate()
+            for proc in procs:  # reap them, so none outlives this process
+                proc.join(timeout=5)
+                if proc.is_alive():
+                    proc.kill()
+                    proc.join(timeout=5)
             raise
         ex.shutdown(wait=True)
 

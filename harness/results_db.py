@@ -15,7 +15,10 @@ from pathlib import Path
 from typing import Any
 
 from noisebench.errors import UserError
+from noisebench.harness.db_guard import check_db_path, stamp
+from noisebench.harness.pending_results import ingest as ingest_pending, save as save_pending
 from noisebench.harness.runner import RunResult
+from noisebench.safe_output import disk_error
 
 SCHEMA_VERSION = 1
 DEFAULT_DB = Path("results/noisebench.db")
@@ -108,10 +111,7 @@ def _dumps(o: Any) -> str:
 class ResultsDB:
     def __init__(self, path: str | Path = DEFAULT_DB, readonly: bool = False):
         self.path = Path(path)
-        if self.path.is_dir():
-            raise UserError(f"--db {self.path} is a folder; give a database file name")
-        if readonly and not self.path.exists():
-            raise UserError(f"results database {self.path} not found; run `noisebench robustness` or `train` first")
+        check_db_path(self.path, readonly)  # ours, a regular file, writable: checked before SQLite opens it
         if not readonly:
             try:
                 self.path.parent.mkdir(parents=True, exist_ok=True)
@@ -122,6 +122,7 @@ class ResultsDB:
             self.conn.row_factory = sqlite3.Row
             self.conn.execute("PRAGMA busy_timeout = 60000")
             if not readonly:
+                stamp(self.conn)
                 self.conn.execute("PRAGMA journal_mode = WAL")
             self.conn.execute("PRAGMA foreign_keys = ON")
             if not readonly:
@@ -132,9 +133,13 @@ class ResultsDB:
                 self._migrate()
             v = self.conn.execute("SELECT value FROM meta WHERE name='schema_version'").fetchone()
         except sqlite3.DatabaseError as e:
-            raise UserError(f"{self.path} is not a noisebench results database ({e})") from None
+            why = disk_error(e)
+            raise UserError(f"cannot open {self.path}: {why}" if why else
+                            f"{self.path} is not a noisebench results database ({e})") from None
         if v is None or int(v[0]) > SCHEMA_VERSION:
             raise UserError(f"{self.path}: results database schema {v[0] if v else '?'} is not supported by this noisebench")
+        if not readonly:
+            ingest_pending(self)
 
     # -- writing -----------------------------------------------------------------------------
     def _migrate(self) -> None:
@@ -147,7 +152,19 @@ class ResultsDB:
         """Insert or replace the run `result.key` and its epochs, in one transaction.
 
         `node` says where it trained (a Ray node "IP/node-id", or "local:HOSTNAME"; default: the hostname).
+        If the database cannot take it (full disk, I/O error, ...), the result is kept as a pending JSON
+        file, recorded on the next start, and a UserError says where it is.
         """
+        try:
+            self._record_now(result, node)
+        except (sqlite3.Error, OSError) as e:
+            kept = save_pending(self.path, result.to_dict(), node)
+            why = disk_error(e) or " ".join(str(e).split())
+            where = (f"its result is kept in {kept} and will be recorded the next time {self.path} is opened"
+                     if kept else "its result could not be kept anywhere either")
+            raise UserError(f"could not record run {result.key[:12]} in {self.path} ({why}); {where}") from None
+
+    def _record_now(self, result: RunResult, node: str | None = None) -> None:
         cfg = result.config
         info = result.data_info or {}
         final = result.final or {}
@@ -179,7 +196,10 @@ class ResultsDB:
                 )
             c.execute("COMMIT")
         except BaseException:
-            c.execute("ROLLBACK")
+            try:
+                c.execute("ROLLBACK")
+            except sqlite3.Error:  # SQLite may have rolled back already (full disk)
+                pass
             raise
 
     # -- reading -----------------------------------------------------------------------------

@@ -8,6 +8,7 @@ import typer
 
 from noisebench.cli import app
 from noisebench.errors import UserError
+from noisebench.safe_text import clean
 
 DEFAULT_OUT = Path("datasets_cache")
 
@@ -35,6 +36,7 @@ def synth(
     both share one train/val split and the val split is clean in both.
     """
     from noisebench.generators.hidden_function_synth import SynthParams, build
+    from noisebench.safe_text import clean as safe
 
     p = SynthParams(rows=rows, cols=cols, dirty_frac=dirty_frac, sigma=sigma, seed=seed)
     p.validate()
@@ -42,7 +44,7 @@ def synth(
         raise UserError(f"--out {out} is a file; give a folder")
     with progress_bar(rows, "synth") as bar:
         clean, dirty = build(p, out, force=force, progress=bar.update)
-    typer.echo(f"wrote {clean}\nwrote {dirty}  ({p.n_train} train rows, {p.n_dirty} dirty; {p.n_val} val rows)")
+    typer.echo(safe(f"wrote {clean}") + "\n" + safe(f"wrote {dirty}  ({p.n_train} train rows, {p.n_dirty} dirty; {p.n_val} val rows)"))
 
 
 @app.command(epilog="Example: noisebench info datasets_cache/synth-7000-dirty.h5")
@@ -62,8 +64,8 @@ def verify(file: Path = typer.Argument(..., help="A noisebench HDF5 file.")):
 
     rows = _verify(file)
     bad = [r for r in rows if r[1] != "ok"]
-    for name, status, detail in rows:
-        typer.echo(f"{status:<9} {name}" + (f"  {detail}" if status != "ok" else ""))
+    for name, status, detail in rows:  # names and details come from the file: no control characters
+        typer.echo(clean(f"{status:<9} {name}" + (f"  {detail}" if status != "ok" else "")))
     if bad:
         raise UserError(f"{file}: {len(bad)} of {len(rows)} datasets failed verification")
-    typer.echo(f"{file}: all {len(rows)} checksums match")
+    typer.echo(clean(f"{file}: all {len(rows)} checksums match"))

@@ -9,6 +9,7 @@ import typer
 
 from noisebench.cli import app
 from noisebench.errors import UserError
+from noisebench.safe_text import clean
 
 DEFAULT_DB = Path("results/noisebench.db")
 
@@ -97,7 +98,7 @@ def grid(
             if rdb is not None:
                 rdb.close()
         for state, c in rows:
-            typer.echo(f"{state:<6} {c.key()[:12]}  {c.label():<40} {c.data}")
+            typer.echo(clean(f"{state:<6} {c.key()[:12]}  {c.label():<40} {c.data}"))
         n = {s: sum(1 for r in rows if r[0] == s) for s in ("done", "null", "failed", "todo")}
         typer.echo(f"{len(rows)} runs: {n['done'] + n['null']} done ({n['null']} null), "
                    f"{n['failed']} failed (will run again), {n['todo']} to run"
@@ -117,16 +118,19 @@ def grid(
             what = f"error: {res.error}"
         elif res.status == "null":
             what = f"null run: {res.null_cause}"
-        typer.echo(f"[{out.ran + out.skipped}/{out.planned}] {c.label()} {res.status} {what} "
-                   f"({res.wall_s:.1f} s on {node or '?'})")
+        typer.echo(clean(f"[{out.ran + out.skipped}/{out.planned}] {c.label()} {res.status} {what} "
+                         f"({res.wall_s:.1f} s on {node or '?'})"))
 
+    from noisebench.harness.grid_config import preflight_all
+
+    preflight_all(configs)  # the whole config is valid before the database is created
     with ResultsDB(db) as rdb:
         typer.echo(f"{len(configs)} runs in the grid; executor: {ex.describe()}; database: {db}")
-        out = run_grid(configs, rdb, ex, force=force, on_result=on_result)
+        out = run_grid(configs, rdb, ex, force=force, preflight=False, on_result=on_result)
     nodes = ", ".join(f"{n}: {k}" for n, k in sorted(out.nodes.items()))
     typer.echo(f"{out.ran} runs trained ({out.ok} ok, {out.null} null, {out.failed} failed), "
                f"{out.skipped} already in {db}" + (f"; runs per node: {nodes}" if nodes else ""))
     if out.failed:
         for label, err in out.failures[:5]:
-            typer.echo(f"failed: {label}: {err}", err=True)
+            typer.echo(clean(f"failed: {label}: {err}"), err=True)
         typer.echo(f"{out.failed} runs failed; run the same command again to retry them", err=True)

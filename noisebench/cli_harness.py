@@ -9,8 +9,10 @@ import typer
 
 from noisebench.cli import app
 from noisebench.errors import UserError
+from noisebench.safe_text import clean
 
 DEFAULT_DB = Path("results/noisebench.db")
+_STAGING = ".report-staging"
 DEFAULT_DATASETS = Path("datasets_cache")
 
 _DB_HELP = "Results database (SQLite)."
@@ -153,10 +155,10 @@ def robustness(
     with ResultsDB(db) as rdb:
         out = run_grid(configs, rdb, force=force, jobs=jobs, preflight=False)
         rows = summarize(rdb, configs)
-    typer.echo(format_table(rows))
+    typer.echo(clean(format_table(rows), keep_newlines=True))
     typer.echo(f"{out.ran} runs trained ({out.ok} ok, {out.null} null, {out.failed} failed), {out.skipped} already in {db}")
     for label, err in out.failures[:5]:
-        typer.echo(f"failed: {label}: {err}", err=True)
+        typer.echo(clean(f"failed: {label}: {err}"), err=True)
 
 
 @app.command(epilog="Example: noisebench report --db results/noisebench.db --out results/report --baseline relu")
@@ -173,6 +175,7 @@ def report(
     from noisebench.harness.report_plots import plot_curves, plot_deltas
     from noisebench.harness.report_tables import build_markdown, collect, write_csv
     from noisebench.harness.results_db import ResultsDB
+    from noisebench.safe_output import check_final, create_temp, discard, place, remove_stale_temps
 
     filters = {k: v for k, v in (("dataset", dataset), ("model", model)) if v}
     if out.exists() and not out.is_dir():
@@ -184,13 +187,26 @@ def report(
         if baseline not in rd.activations:
             typer.echo(f"note: baseline {baseline!r} has no runs; p-values are n/a (use --baseline)", err=True)
         out.mkdir(parents=True, exist_ok=True)
-        md = build_markdown(rd)
-        (out / "report.md").write_text(md)
-        written = [out / "report.md"] + write_csv(rd, out)
-        if plots:
-            written += plot_curves(rd, rdb, out) + plot_deltas(rd, out)
-    typer.echo(md)
-    typer.echo("wrote " + ", ".join(str(p) for p in written))
+        # everything is written into a private staging folder, then moved into --out file by file;
+        # a symlink or non-regular file planted at an output name is refused, never written through
+        remove_stale_temps(out / _STAGING)
+        stage = create_temp(out / _STAGING, directory=True)
+        try:
+            md = build_markdown(rd)
+            (stage / "report.md").write_text(md)
+            staged = [stage / "report.md"] + write_csv(rd, stage)
+            if plots:
+                staged += plot_curves(rd, rdb, stage) + plot_deltas(rd, stage)
+            written = [out / Path(p).relative_to(stage) for p in staged]
+            for f in written:
+                check_final(f, force=True, what="report file")
+            for p, f in zip(staged, written):
+                f.parent.mkdir(parents=True, exist_ok=True)
+                place(p, f, force=True, what="report file")
+        finally:
+            discard(stage)
+    typer.echo(clean(md, keep_newlines=True))
+    typer.echo(clean("wrote " + ", ".join(str(p) for p in written)))
 
 
 @app.command("lr-find", epilog="Example: noisebench lr-find --model resnet18_tv --data datasets_cache/cifar10-psi16.h5 --plot lr_find.png")
@@ -206,7 +222,8 @@ def lr_find_cmd(
     iters: int = typer.Option(100, help="Steps in the sweep (exponentially spaced LRs)."),
     seed: int = typer.Option(0, help="Seed of the weights and data order."),
     device: str = typer.Option("auto", help="auto, cpu, cuda, cuda:N."),
-    plot: Optional[Path] = typer.Option(None, help="Save the loss-vs-LR plot (PNG) here."),
+    plot: Optional[Path] = typer.Option(None, help="Save the loss-vs-LR plot here (PNG; .pdf/.svg by suffix)."),
+    force: bool = typer.Option(False, "--force", help="Overwrite an existing --plot file."),
 ):
     """LR range test: exponential LR sweep, smoothed loss, suggestion at the steepest descent."""
     from noisebench.harness.lr_finder import lr_find, plot as plot_lr
@@ -225,6 +242,7 @@ def lr_find_cmd(
                                    lr=start_lr, lr_policy="fixed", epochs=1)
     cfg = config_from_recipe(data, data_role(meta), recipe, activation, seed, device)
     preflight(cfg)
+    plot_format = _check_plot_path(plot, force) if plot is not None else None  # before the sweep
     res = lr_find(cfg, start_lr, end_lr, iters, progress=True)
     if res.suggestion is None:
         raise UserError(f"the loss diverged too early to suggest an LR ({len(res.lrs)} finite steps); lower --start-lr or raise --iters")
@@ -232,7 +250,27 @@ def lr_find_cmd(
                f"(swept {res.lrs[0]:.1e} .. {res.lrs[-1]:.1e} in {len(res.lrs)} steps; minimum smoothed loss at "
                f"{res.lrs[int(min(range(len(res.smoothed)), key=res.smoothed.__getitem__))]:.3g})")
     if plot is not None:
-        if plot.parent and not plot.parent.exists():
-            plot.parent.mkdir(parents=True, exist_ok=True)
-        plot_lr(res, plot, title=f"LR range test: {cfg.model}/{cfg.activation} on {Path(cfg.data).name}")
-        typer.echo(f"wrote {plot}")
+        from noisebench.safe_output import atomic_output
+
+        with atomic_output(plot, force, what="plot") as tmp:  # exclusive without --force; never through a symlink
+            plot_lr(res, tmp, title=f"LR range test: {cfg.model}/{cfg.activation} on {Path(cfg.data).name}",
+                    fmt=plot_format)
+        typer.echo(clean(f"wrote {plot}"))
+
+
+def _check_plot_path(plot: Path, force: bool) -> str:
+    """Refuse a bad --plot before any work; returns the image format its suffix names."""
+    from matplotlib.backend_bases import FigureCanvasBase
+
+    from noisebench.safe_output import check_final
+
+    fmt = plot.suffix.lower().lstrip(".") or "png"
+    if fmt not in FigureCanvasBase.get_supported_filetypes():
+        raise UserError(f"--plot {plot}: unsupported image type .{fmt} (use .png, .pdf or .svg)")
+    check_final(plot, force, what="--plot")
+    folder = plot.parent if str(plot.parent) else Path(".")
+    try:
+        folder.mkdir(parents=True, exist_ok=True)
+    except OSError as e:
+        raise UserError(f"--plot {plot}: cannot create folder {folder} ({e.strerror or e})") from None
+    return fmt

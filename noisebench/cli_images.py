@@ -10,6 +10,7 @@ import typer
 from noisebench.cli import app, make_app
 from noisebench.cli_data import DEFAULT_OUT, progress_bar
 from noisebench.errors import UserError
+from noisebench.safe_text import clean, has_control
 
 SOURCE_HELP = (
     "Local copy to read instead of datasets_cache/raw: the official layout (CIFAR-10 python batches / MNIST idx files, "
@@ -49,7 +50,7 @@ def _precheck(default, source, name, force, paths_for, download=False) -> None:
 def _load(default: str, source, download, no_verify, out, name):
     from noisebench.generators.image_builds import resolve_source
 
-    if name is not None and ("/" in name or not name.strip() or name.startswith(".")):
+    if name is not None and ("/" in name or not name.strip() or name.startswith(".") or has_control(name)):
         raise UserError(f"--name {name!r} must be a plain file-name stem")
     return resolve_source(default, source, download, not no_verify, out, name)
 
@@ -86,13 +87,18 @@ def make_psi(
     if workers is not None and workers < 1:
         raise UserError(f"--workers must be >= 1, got {workers}")
     _out_dir(out)
-    _precheck("cifar10", source, name, force, lambda nm: [out / f"{nm}-psi{format_level(lv)}{_sfx(seed)}.h5" for lv in levels], download)
+    # some levels already there: build_psi keeps (skips) those built from this source; all there: refused now
+    def _psi_paths(nm):
+        ps = [out / f"{nm}-psi{format_level(lv)}{_sfx(seed)}.h5" for lv in levels]
+        return ps if all(p.exists() for p in ps) else []
+
+    _precheck("cifar10", source, name, force, _psi_paths, download)
     data = _load("cifar10", source, download, no_verify, out, name)
     total = len(levels) * (data.x_train.shape[0] + data.x_test.shape[0])
     with progress_bar(total, f"psi {data.name}", unit="img") as bar:
         paths = build_psi(data, levels, out, seed=seed, force=force, workers=workers, progress=bar.update)
     for p in paths:
-        typer.echo(f"wrote {p}")
+        typer.echo(clean(f"wrote {p}"))
 
 
 @make_app.command("cifar10", epilog="Example: noisebench make cifar10 --download")
@@ -195,7 +201,7 @@ def make_mnist_flip(
         paths = build_flip(data, out, rate=rate, mode=mode, matrix=m, val_size=val_size, seed=seed, force=force,
                            progress=bar.update)
     for p in paths:
-        typer.echo(f"wrote {p}")
+        typer.echo(clean(f"wrote {p}"))
     typer.echo(f"{paths[-1].name}: {describe_flip(paths[-1])}")
 
 
@@ -213,7 +219,8 @@ def preview(
 
     if per_class < 1 or per_class > 50:
         raise UserError(f"--per-class must be within 1..50, got {per_class}")
-    if out.exists() and not force:
-        raise UserError(f"{out} already exists; pass --force to overwrite it")
+    from noisebench.safe_output import check_final
+
+    check_final(out, force, what="--out")  # existing without --force, symlinks, non-regular files: refused
     info = write_preview(file, out, per_class=per_class, split=split)
-    typer.echo(f"wrote {out} ({info})")
+    typer.echo(clean(f"wrote {out} ({info})"))

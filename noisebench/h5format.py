@@ -290,13 +290,14 @@ class DatasetWriter:
         if self._h5 is not None:
             try:
                 if _ident(os.fstat(self._fd)) == self._fd_id:  # still our temp file's descriptor
-                    sink = os.memfd_create("nb-discard") if hasattr(os, "memfd_create") else os.open(os.devnull, os.O_RDWR)
+                    sink = _discard_sink()
                     try:
                         os.dup2(sink, self._fd)
                     finally:
                         os.close(sink)
             except Exception:  # noqa: BLE001 - best effort; the file is discarded either way
                 pass
+            self._streams.clear()
             try:
                 self._h5.close()
             except Exception:  # noqa: BLE001
@@ -355,6 +356,20 @@ class DatasetWriter:
         a["checksums"] = to_json(checksums)
         for k, v in self.attrs.items():
             a[k] = to_json(v) if isinstance(v, (dict, list, tuple)) else v
+
+
+def _discard_sink() -> int:
+    """A descriptor that accepts any write: an anonymous in-memory file (it also takes HDF5's final
+    truncate), or /dev/null where a file-size limit (ulimit -f) would fail writes to a file."""
+    try:
+        import resource
+
+        limited = resource.getrlimit(resource.RLIMIT_FSIZE)[0] != resource.RLIM_INFINITY
+    except (ImportError, OSError, ValueError):  # pragma: no cover
+        limited = True
+    if hasattr(os, "memfd_create") and not limited:
+        return os.memfd_create("nb-discard")
+    return os.open(os.devnull, os.O_RDWR)
 
 
 def _ident(st: os.stat_result) -> tuple[int, int]:

@@ -5,6 +5,7 @@ from __future__ import annotations
 import json
 
 from noisebench.h5format import NoisebenchFile
+from noisebench.safe_text import clean
 
 
 def _fmt_params(params: dict) -> str:
@@ -59,4 +60,4 @@ def render(f: NoisebenchFile) -> str:
     if truth:
         lines.append("truth:     " + ", ".join(f"{k} {tuple(f.datasets[k].shape)}" for k in truth))
     lines.append(f"checksums: {len(m['checksums'])} datasets (sha256); run `noisebench verify` to check them")
-    return "\n".join(lines)
+    return "\n".join(clean(line) for line in lines)  # values come from the file: no control characters

@@ -31,9 +31,8 @@ from typing import Iterator
 from noisebench.errors import UserError
 
 # errnos meaning "the storage failed", reported as one line naming the file
-DISK_ERRNOS = {errno.ENOSPC: "no space left on device", errno.EDQUOT: "disk quota exceeded",
-               errno.EFBIG: "file too large for this file system or the file-size limit (ulimit -f)",
-               errno.EIO: "input/output error", errno.EROFS: "read-only file system"}
+DISK_ERRNOS = {code: os.strerror(code) for code in (errno.ENOSPC, errno.EDQUOT, errno.EIO, errno.EROFS)}
+DISK_ERRNOS[errno.EFBIG] = f"{os.strerror(errno.EFBIG)} (over the file system's or the file-size limit, ulimit -f)"
 _ERRNO_IN_TEXT = re.compile(r"errno = (\d+)")
 # link() is not supported everywhere (some FUSE/SMB/vfat mounts): fall back to a checked rename
 _NO_LINK = {errno.EPERM, errno.ENOTSUP, errno.EOPNOTSUPP, errno.EXDEV, errno.EMLINK, errno.ENOSYS, errno.EACCES}
