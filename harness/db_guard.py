@@ -25,8 +25,9 @@ SQLITE_MAGIC = b"SQLite format 3\x00"
 OUR_TABLES = {"meta", "runs", "epochs"}
 
 
-def _header(path: Path) -> bytes:
-    fd = os.open(path, os.O_RDONLY | getattr(os, "O_NOFOLLOW", 0) | getattr(os, "O_NONBLOCK", 0))
+def _header(path: Path, follow: bool) -> bytes:
+    flags = os.O_RDONLY | getattr(os, "O_NONBLOCK", 0) | (0 if follow else getattr(os, "O_NOFOLLOW", 0))
+    fd = os.open(path, flags)
     try:
         return os.read(fd, 100)
     finally:
@@ -77,7 +78,7 @@ def check_db_path(path: Path, readonly: bool) -> bool:
             raise UserError(f"{path} is empty, not a noisebench results database")
         return False
     try:
-        head = _header(path)
+        head = _header(path, follow=readonly)
     except OSError as e:
         raise UserError(f"--db {path}: cannot read it ({e.strerror or e})") from None
     if not head.startswith(SQLITE_MAGIC):
@@ -100,3 +101,13 @@ def stamp(conn: sqlite3.Connection) -> None:
     """Mark the database as noisebench's (first write; idempotent)."""
     if conn.execute("PRAGMA application_id").fetchone()[0] != APPLICATION_ID:
         conn.execute(f"PRAGMA application_id = {APPLICATION_ID}")
+
+
+def connect_target(path: Path, readonly: bool) -> tuple[str, bool]:
+    """(database, is_uri) for sqlite3.connect: a read-only file or folder (a read-only mount, an
+    archive) is opened immutable, since SQLite could not create the WAL index it needs next to it."""
+    path = Path(path)
+    folder = path.parent if str(path.parent) else Path(".")
+    if readonly and not (os.access(path, os.W_OK) and os.access(folder, os.W_OK | os.X_OK)):
+        return f"{path.resolve().as_uri()}?mode=ro&immutable=1", True
+    return str(path), False

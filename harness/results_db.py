@@ -15,7 +15,7 @@ from pathlib import Path
 from typing import Any
 
 from noisebench.errors import UserError
-from noisebench.harness.db_guard import check_db_path, stamp
+from noisebench.harness.db_guard import check_db_path, connect_target, stamp
 from noisebench.harness.pending_results import ingest as ingest_pending, save as save_pending
 from noisebench.harness.runner import RunResult
 from noisebench.safe_output import disk_error
@@ -118,7 +118,8 @@ class ResultsDB:
             except OSError as e:
                 raise UserError(f"cannot create folder for --db {self.path}: {e.strerror or e}") from None
         try:
-            self.conn = sqlite3.connect(str(self.path), timeout=60, isolation_level=None)
+            target, uri = connect_target(self.path, readonly)
+            self.conn = sqlite3.connect(target, timeout=60, isolation_level=None, uri=uri)
             self.conn.row_factory = sqlite3.Row
             self.conn.execute("PRAGMA busy_timeout = 60000")
             if not readonly:
@@ -133,7 +134,7 @@ class ResultsDB:
                 self._migrate()
             v = self.conn.execute("SELECT value FROM meta WHERE name='schema_version'").fetchone()
         except sqlite3.DatabaseError as e:
-            why = disk_error(e)
+            why = disk_error(e) or (str(e) if isinstance(e, sqlite3.OperationalError) else None)
             raise UserError(f"cannot open {self.path}: {why}" if why else
                             f"{self.path} is not a noisebench results database ({e})") from None
         if v is None or int(v[0]) > SCHEMA_VERSION:
@@ -160,8 +161,10 @@ class ResultsDB:
         except (sqlite3.Error, OSError) as e:
             kept = save_pending(self.path, result.to_dict(), node)
             why = disk_error(e) or " ".join(str(e).split())
+            if kept is None:  # nowhere on disk either: the last copy goes to stdout, as one JSON line
+                print(json.dumps({"pending_result": result.to_dict(), "node": node}, sort_keys=True), flush=True)
             where = (f"its result is kept in {kept} and will be recorded the next time {self.path} is opened"
-                     if kept else "its result could not be kept anywhere either")
+                     if kept else "no file could hold its result either, so it was printed on stdout as JSON")
             raise UserError(f"could not record run {result.key[:12]} in {self.path} ({why}); {where}") from None
 
     def _record_now(self, result: RunResult, node: str | None = None) -> None:
