@@ -186,8 +186,12 @@ class LocalExecutor:
                 queue.put(i % n_gpu)
         ex = ProcessPoolExecutor(max_workers=self.jobs, mp_context=ctx, initializer=_local_init,
                                  initargs=(queue, os.getpid()))
+        from noisebench.signals import Reaper
+
+        reaper = Reaper()  # kills the workers should this process die before they could notice
         try:
             futs = {ex.submit(_local_task, c.to_dict(), self.fault): c for c in todo}
+            reaper.add(p.pid for p in list((getattr(ex, "_processes", None) or {}).values()))
             for f in as_completed(futs):
                 c = futs[f]
                 try:
@@ -210,8 +214,10 @@ class LocalExecutor:
                 if proc.is_alive():
                     proc.kill()
                     proc.join(timeout=5)
+            reaper.close()
             raise
         ex.shutdown(wait=True)
+        reaper.close()
 
 
 def _cuda_count() -> int:
@@ -385,6 +391,7 @@ def run_grid(configs: list[RunConfig], db, executor, force: bool = False, prefli
     `preflight` checks every (file, model, activation) on the driver before any run starts (bad
     input fails the whole grid at once, as a UserError)."""
     from noisebench.harness.grid_config import preflight_all
+    from noisebench.signals import check as check_interrupted
 
     out = GridOutcome(planned=len(configs))
     todo, done_already = split_done(configs, db, force)
@@ -394,6 +401,7 @@ def run_grid(configs: list[RunConfig], db, executor, force: bool = False, prefli
 
     def done(c: RunConfig, res: RunResult, node: str | None) -> None:
         record(db, res, node)
+        check_interrupted()  # a signal whose exception was swallowed still stops the grid here
         out.ran += 1
         setattr(out, res.status, getattr(out, res.status) + 1)
         out.nodes[node or "?"] += 1

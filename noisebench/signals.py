@@ -49,6 +49,13 @@ def received() -> int | None:
     return _state["signum"]
 
 
+def check() -> None:
+    """Raise Interrupted if a signal came but its exception was swallowed (a signal handler's exception
+    raised inside a destructor or weakref callback is only printed by Python); called at safe points."""
+    if _state["signum"] is not None and threading.current_thread() is threading.main_thread():
+        raise Interrupted(_state["signum"])
+
+
 def _handler(signum, frame):
     _state["hits"] += 1
     _state["signum"] = _state["signum"] or signum
@@ -81,6 +88,7 @@ def install():
             pass
 
     def restore():
+        _state["hits"], _state["signum"] = 0, None
         for sig, h in previous.items():
             try:
                 signal.signal(sig, h if h is not None else signal.SIG_DFL)
@@ -125,3 +133,60 @@ def worker_init(parent_pid: int | None = None) -> None:
     signal.signal(signal.SIGINT, signal.SIG_IGN)
     signal.signal(signal.SIGTERM, signal.SIG_DFL)
     die_with_parent(parent_pid)
+
+
+_REAPER = """
+import os, signal, sys
+for s in (signal.SIGINT, signal.SIGTERM, signal.SIGHUP):
+    signal.signal(s, signal.SIG_IGN)
+pids = set()
+for line in sys.stdin:
+    line = line.strip()
+    if line == "done":
+        sys.exit(0)
+    if line.isdigit():
+        pids.add(int(line))
+for pid in pids:
+    try:
+        os.kill(pid, signal.SIGKILL)
+    except OSError:
+        pass
+"""
+
+
+class Reaper:
+    """A tiny watchdog process that SIGKILLs the registered worker pids when this process dies.
+
+    Workers set PR_SET_PDEATHSIG only once their initializer runs, after seconds of imports; if the
+    driver is SIGKILLed before that, the watchdog (which sees its stdin pipe close) kills them."""
+
+    def __init__(self):
+        import subprocess
+
+        self.proc = None
+        try:
+            self.proc = subprocess.Popen([sys.executable, "-S", "-c", _REAPER], stdin=subprocess.PIPE,
+                                         stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, text=True)
+        except OSError:  # pragma: no cover - workers still die at their initializer
+            self.proc = None
+
+    def add(self, pids) -> None:
+        if self.proc is None:
+            return
+        try:
+            self.proc.stdin.write("".join(f"{int(p)}\n" for p in pids))
+            self.proc.stdin.flush()
+        except (OSError, ValueError):  # pragma: no cover
+            pass
+
+    def close(self) -> None:
+        """Normal end: the workers are gone already; let the watchdog exit without killing anything."""
+        if self.proc is None:
+            return
+        try:
+            self.proc.stdin.write("done\n")
+            self.proc.stdin.close()
+            self.proc.wait(timeout=5)
+        except Exception:  # noqa: BLE001 - best effort
+            self.proc.kill()
+        self.proc = None
