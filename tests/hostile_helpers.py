@@ -113,3 +113,39 @@ def fill(folder: Path, leave: int = 0) -> Path:
                 break
             free -= len(chunk)
     return filler
+
+
+@pytest.fixture(scope="session")
+def hostile_inputs(tmp_path_factory):
+    """Tiny inputs shared by the hostile suites (never written to): a synth pair and official-format sources."""
+    from official_format_fixtures import write_cifar10_batches, write_mnist_idx
+
+    from noisebench.generators.hidden_function_synth import SynthParams, build
+
+    root = tmp_path_factory.mktemp("hostile-inputs")
+    clean, dirty = build(SynthParams(rows=2000), root / "data", workers=1)
+    return {"clean": clean, "dirty": dirty, "cifar": write_cifar10_batches(root / "c", 50, 20),
+            "mnist": write_mnist_idx(root / "m", 120, 30), "root": root}
+
+
+@pytest.fixture(scope="session")
+def hostile_db(hostile_inputs, tmp_path_factory):
+    """A real results database (one trained clean/dirty pair); copy it before writing to it."""
+    from noisebench.cli import main
+
+    db = tmp_path_factory.mktemp("hostile-db") / "r.db"
+    try:
+        main(["robustness", "--activation", "relu", "--data", str(hostile_inputs["dirty"]), "--seeds", "1",
+              "--epochs", "1", "--device", "cpu", "--db", str(db)])
+    except SystemExit as e:
+        assert e.code in (0, None)
+    return db
+
+
+def copy_db(db: Path, dest: Path) -> Path:
+    import sqlite3
+
+    dest.parent.mkdir(parents=True, exist_ok=True)
+    with sqlite3.connect(db) as src, sqlite3.connect(dest) as dst:
+        src.backup(dst)
+    return dest

@@ -15,17 +15,14 @@ from pathlib import Path
 import pytest
 
 sys.path.insert(0, str(Path(__file__).parent))
-from hostile_helpers import ENV, ROOT, assert_one_line_error, needs_mount, remount, tmpfs  # noqa: E402
+from hostile_helpers import ENV, ROOT, assert_one_line_error, hostile_inputs, needs_mount, remount, tmpfs  # noqa: E402,F401
 
 from noisebench.harness.db_guard import APPLICATION_ID  # noqa: E402
 
 
 @pytest.fixture(scope="module")
-def data(tmp_path_factory):
-    from noisebench.generators.hidden_function_synth import SynthParams, build
-
-    clean, dirty = build(SynthParams(rows=2000), tmp_path_factory.mktemp("hostile-db") / "data", workers=1)
-    return {"clean": clean, "dirty": dirty}
+def data(hostile_inputs):
+    return hostile_inputs
 
 
 def _result(data, n_epochs: int = 40, activation: str = "relu"):

@@ -14,21 +14,16 @@ from pathlib import Path
 import pytest
 
 sys.path.insert(0, str(Path(__file__).parent))
-from hostile_helpers import _assert_no_partial_files, _snapshot, _temps, assert_one_line_error, one_error_line, racers  # noqa: E402
-from official_format_fixtures import write_cifar10_batches, write_mnist_idx  # noqa: E402
+from hostile_helpers import (_assert_no_partial_files, _snapshot, _temps, assert_one_line_error, hostile_db,  # noqa: E402,F401
+                             hostile_inputs, one_error_line, racers)
+from official_format_fixtures import write_cifar10_batches  # noqa: E402
 
 from noisebench.safe_output import OutputExists, create_temp, place  # noqa: E402
 
 
 @pytest.fixture(scope="module")
-def data(tmp_path_factory):
-    from noisebench.generators.hidden_function_synth import SynthParams, build
-
-    root = tmp_path_factory.mktemp("hostile-out")
-    clean, dirty = build(SynthParams(rows=2000), root / "data", workers=1)
-    cifar = write_cifar10_batches(root / "src", 50, 20)
-    mnist = write_mnist_idx(root / "msrc", 120, 30)
-    return {"clean": clean, "dirty": dirty, "cifar": cifar, "mnist": mnist, "root": root}
+def data(hostile_inputs):
+    return hostile_inputs
 
 
 def _sha(p: Path) -> str:
@@ -58,16 +53,6 @@ def test_two_psi_builds_of_different_levels_share_the_clean_twin(data, tmp_path)
     _assert_no_partial_files(out)
 
 
-def test_two_psi_builds_of_the_same_level_one_fails(data, tmp_path):
-    out = tmp_path / "out"
-    cmd = ["make", "psi", "--level", "16", "--source", data["cifar"], "--no-verify", "--workers", "1", "--out", out]
-    r = racers(tmp_path, [cmd, cmd])
-    assert sorted(x.returncode for x in r)[0] == 0 and sorted(x.returncode for x in r)[1] != 0
-    one_error_line(next(x for x in r if x.returncode != 0).stderr)
-    assert _temps(out) == []
-    _assert_no_partial_files(out)
-
-
 def _place_worker(final: str, barrier, results, i: int) -> None:
     tmp = create_temp(Path(final))
     tmp.write_bytes(f"writer {i}".encode())
@@ -79,7 +64,7 @@ def _place_worker(final: str, barrier, results, i: int) -> None:
         results.put((i, "lost"))
 
 
-@pytest.mark.parametrize("n", [2, 4, 8])
+@pytest.mark.parametrize("n", [2, 4])
 def test_exclusive_placement_has_exactly_one_winner(tmp_path, n):
     ctx = mp.get_context("fork")
     final = tmp_path / "out.bin"
@@ -205,17 +190,8 @@ def test_psi_refuses_a_symlinked_level_and_keeps_its_target(cli, data, tmp_path)
 
 
 @pytest.fixture(scope="module")
-def report_db(data, tmp_path_factory):
-    """A real results DB: one robustness run pair on the tiny synth data."""
-    from noisebench.cli import main
-
-    db = tmp_path_factory.mktemp("rdb") / "r.db"
-    try:
-        main(["robustness", "--activation", "relu", "--data", str(data["dirty"]), "--seeds", "1", "--epochs", "1",
-              "--device", "cpu", "--db", str(db)])
-    except SystemExit as e:
-        assert e.code in (0, None)
-    return db
+def report_db(hostile_db):
+    return hostile_db
 
 
 @pytest.mark.parametrize("name", ["report.md", "summary.csv"])

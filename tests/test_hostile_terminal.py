@@ -12,7 +12,7 @@ import numpy as np
 import pytest
 
 sys.path.insert(0, str(Path(__file__).parent))
-from hostile_helpers import assert_one_line_error  # noqa: E402
+from hostile_helpers import assert_one_line_error, copy_db, hostile_db, hostile_inputs  # noqa: E402,F401
 
 from noisebench.safe_text import clean, has_control  # noqa: E402
 
@@ -112,15 +112,11 @@ def test_dataset_names_with_control_characters_refused(cli, tmp_path, name):
     assert not (tmp_path / "out").exists() or list((tmp_path / "out").glob("*.h5")) == []
 
 
-def test_report_escapes_names_from_the_database(cli, tmp_path):
-    from noisebench.generators.hidden_function_synth import SynthParams, build
+def test_report_escapes_names_from_the_database(cli, hostile_db, tmp_path):
     from noisebench.harness.results_db import ResultsDB
     from noisebench.harness.runner import RunResult
 
-    _, dirty = build(SynthParams(rows=2000), tmp_path / "data", workers=1)
-    db = tmp_path / "r.db"
-    r = cli("robustness", "--data", dirty, "--seeds", "1", "--epochs", "1", "--device", "cpu", "--db", db)
-    assert r.code == 0, r.err
+    db = copy_db(hostile_db, tmp_path / "r.db")
     with ResultsDB(db) as d:
         for row in d.runs():
             cfg = dict(row["config"], activation="relu\x1b[2J\x1b]0;pwned\x07")
