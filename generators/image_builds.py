@@ -19,7 +19,7 @@ from typing import Callable
 import numpy as np
 
 from noisebench.errors import UserError
-from noisebench.safe_text import has_control
+from noisebench.safe_text import clean, has_control
 from noisebench.generators.custom_image_source import ImageData
 
 RAW_DIR_NAME = "raw"
@@ -31,7 +31,7 @@ Progress = Callable[[int], None] | None
 
 
 def _note(msg: str) -> None:
-    print(msg, file=sys.stderr)
+    print(clean(msg), file=sys.stderr)  # paths and names come from arguments: no control characters
 
 
 def seed_suffix(seed: int) -> str:

@@ -81,7 +81,7 @@ def train(
     with ResultsDB(db) as rdb:
         if rdb.has(cfg.key()) and not force:
             r = rdb.runs(key=cfg.key())[0]
-            typer.echo(f"already in {db} (status {r['status']}, final {r['metric']} = {r['metric_value']}); --force to retrain")
+            typer.echo(clean(f"already in {db} (status {r['status']}, final {r['metric']} = {r['metric_value']}); --force to retrain"))
             return
         res = execute_run(cfg, progress=True, on_epoch=lambda m: typer.echo(_epoch_line(m)))
         rdb.record(res)
@@ -90,11 +90,11 @@ def train(
         raise UserError(f"run failed: {res.error}")
     extra = f" — null run: {res.null_cause}" if res.status == "null" else ""
     sps = f.get("samples_per_s")
-    typer.echo(
+    typer.echo(clean(
         f"{cfg.label()}: {res.status}{extra}; final {f.get('metric')} = {f.get('metric_value')}; "
         f"{res.wall_s:.1f} s wall, {sps:.0f} samples/s on {res.device}; recorded in {db}" if sps else
         f"{cfg.label()}: {res.status}{extra}; recorded in {db}"
-    )
+    ))
 
 
 def _epoch_line(m: dict) -> str:
@@ -156,7 +156,7 @@ def robustness(
         out = run_grid(configs, rdb, force=force, jobs=jobs, preflight=False)
         rows = summarize(rdb, configs)
     typer.echo(clean(format_table(rows), keep_newlines=True))
-    typer.echo(f"{out.ran} runs trained ({out.ok} ok, {out.null} null, {out.failed} failed), {out.skipped} already in {db}")
+    typer.echo(clean(f"{out.ran} runs trained ({out.ok} ok, {out.null} null, {out.failed} failed), {out.skipped} already in {db}"))
     for label, err in out.failures[:5]:
         typer.echo(clean(f"failed: {label}: {err}"), err=True)
 
@@ -185,7 +185,7 @@ def report(
         if not rd.groups:
             raise UserError(f"no runs in {db}" + (f" matching {filters}" if filters else "") + "; run `noisebench robustness` first")
         if baseline not in rd.activations:
-            typer.echo(f"note: baseline {baseline!r} has no runs; p-values are n/a (use --baseline)", err=True)
+            typer.echo(clean(f"note: baseline {baseline!r} has no runs; p-values are n/a (use --baseline)"), err=True)
         out.mkdir(parents=True, exist_ok=True)
         # everything is written into a private staging folder, then moved into --out file by file;
         # a symlink or non-regular file planted at an output name is refused, never written through

@@ -120,7 +120,7 @@ def make_cifar10(
     with progress_bar(data.x_train.shape[0] + data.x_test.shape[0], f"clean {data.name}", unit="img") as bar:
         p = build_clean_images(data, out, force=force, progress=bar.update)
     assert p == check
-    typer.echo(f"wrote {p}")
+    typer.echo(clean(f"wrote {p}"))
 
 
 def _val_help() -> str:
@@ -152,7 +152,7 @@ def make_mnist(
     data = _load("mnist", source, download, no_verify, out, name)
     with progress_bar(data.x_train.shape[0] + data.x_test.shape[0], f"clean {data.name}", unit="img") as bar:
         p = build_split_clean(data, out, val_size=val_size, seed=seed, force=force, progress=bar.update)
-    typer.echo(f"wrote {p}")
+    typer.echo(clean(f"wrote {p}"))
 
 
 @make_app.command("mnist-flip", epilog="Examples: noisebench make mnist-flip --rate 0.1 --download\n\n"
