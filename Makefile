@@ -13,7 +13,7 @@ $(STAMP): pyproject.toml Makefile
 	test -x $(BIN)/python || $(PY) -m venv $(VENV)
 	$(BIN)/python -m pip install -q --upgrade pip
 	$(BIN)/python -c "import torch, torchvision" 2>/dev/null || $(BIN)/python -m pip install -q $(TORCH_PIN)
-	$(BIN)/python -m pip install -q -e '.[test,ray]'
+	$(BIN)/python -m pip install -q -e '.[test,ray,tensorboard,share]'
 	touch $(STAMP)
 
 venv: $(STAMP)
@@ -23,8 +23,8 @@ demo: $(STAMP)
 	$(BIN)/noisebench synth --rows 7000 --seed 0 --force
 	$(BIN)/noisebench verify datasets_cache/synth-7000-dirty.h5
 	$(BIN)/noisebench robustness --activation relu,elu,tact --suite synth --seeds 2 --epochs 5
-	$(BIN)/noisebench report --out results/report
-	@echo "open results/report/report.md and the PNG plots next to it"
+	$(BIN)/noisebench report --out results/report --force
+	@echo "open results/report/report.md (tables also as CSV and LaTeX) and the figures next to it (PNG, PDF, SVG)"
 
 ## test: the whole offline CPU test suite
 test: $(STAMP)

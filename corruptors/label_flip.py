@@ -1,4 +1,4 @@
-"""Label flipping (SPEC §3): symmetric, pair and custom-transition-matrix noise on class labels.
+"""Label flipping (docs/IMAGES.md): symmetric, pair and custom-transition-matrix noise on class labels.
 
 * symmetric (default): each label is flipped with probability `rate` to a class drawn uniformly
   from the *other* K-1 classes (never to itself);
@@ -43,21 +43,27 @@ def format_rate(rate: float) -> str:
 
 def load_matrix(path: Path, num_classes: int) -> np.ndarray:
     """Read a K×K transition matrix from .npy, .csv or .txt and validate it (one clear error)."""
+    import io
+
+    from noisebench.bounds import MAX_MATRIX_BYTES
+    from noisebench.safe_input import read_bytes
+
     path = Path(path)
-    if not path.exists():
-        raise UserError(f"--matrix {path}: no such file")
     if path.is_dir():
         raise UserError(f"--matrix {path}: is a directory; give a .npy, .csv or .txt file")
     suffix = path.suffix.lower()
+    if suffix not in (".npy", ".csv", ".txt", ".tsv", ".dat"):
+        raise UserError(f"--matrix {path}: unknown extension {suffix!r}; use .npy, .csv or .txt")
+    raw = read_bytes(path, "--matrix", MAX_MATRIX_BYTES)  # a regular file of bounded size, read once
     try:
         if suffix == ".npy":
-            m = np.load(path, allow_pickle=False)
+            from noisebench.safe_npz import npy_from_bytes
+
+            m = npy_from_bytes(raw, f"--matrix {path}", max_elements=num_classes * num_classes)
         elif suffix == ".csv":
-            m = np.loadtxt(path, delimiter=",", dtype=np.float64, ndmin=2)
-        elif suffix in (".txt", ".tsv", ".dat"):
-            m = np.loadtxt(path, dtype=np.float64, ndmin=2)
+            m = np.loadtxt(io.BytesIO(raw), delimiter=",", dtype=np.float64, ndmin=2)
         else:
-            raise UserError(f"--matrix {path}: unknown extension {suffix!r}; use .npy, .csv or .txt")
+            m = np.loadtxt(io.BytesIO(raw), dtype=np.float64, ndmin=2)
     except UserError:
         raise
     except Exception as e:  # noqa: BLE001 - numpy raises ValueError/OSError variants

@@ -1,6 +1,6 @@
 """Photon-limited Poisson noise of peak ψ ("psi"), with an exact table-driven Poisson sampler.
 
-Our definition (SPEC §1; the source study never published its code):
+Our definition (docs/IMAGES.md; the source study never published its code):
 
     y = clip(round(Poisson(ψ·x/255) · 255/ψ), 0, 255)      for a pixel x in [0, 255]
 
@@ -27,6 +27,8 @@ finishes the inverse. One 32-bit uniform per pixel comes from SFC64.random_raw (
 word). Random streams are per fixed block of BLOCK_IMAGES images,
 SeedSequence(seed, spawn_key=(stream, block)), so the output bytes depend only on (seed, stream,
 block index, pixels) and never on the number of threads or the chunk size used to build a file.
+The key leaves the level out, so all levels of one seed share their uniforms (common random numbers);
+`PhotonNoise(psi, independent_stream=True)` adds the level to the key (`make psi --independent-levels`).
 """
 
 from __future__ import annotations
@@ -49,15 +51,20 @@ MAX_TABLE_WIDTH = 1 << 22  # refuse absurd ψ whose tables would not fit in memo
 
 
 def validate_level(level) -> float:
-    """ψ must be a finite positive number."""
+    """ψ must be a finite number in [PSI_MIN, PSI_MAX] = [1e-3, 1e6] (noisebench.bounds): below 1e-3 nearly
+    every pixel becomes 0, above 1e6 the result equals the clean image."""
+    from noisebench.bounds import PSI_MAX, PSI_MIN
+
     try:
         psi = float(level)
-    except (TypeError, ValueError):
+    except (TypeError, ValueError, OverflowError):
         raise UserError(f"--level must be a positive number, got {level!r}") from None
     if not math.isfinite(psi) or psi <= 0:
         raise UserError(f"--level must be a finite number > 0, got {level}")
-    if psi > 1e6:
-        raise UserError(f"--level {level} is too large (at most 1e6; ψ → ∞ is the clean image)")
+    if psi > PSI_MAX:
+        raise UserError(f"--level {level} is too large (at most {PSI_MAX:g}; ψ → ∞ is the clean image)")
+    if psi < PSI_MIN:
+        raise UserError(f"--level {level} is too small (at least {PSI_MIN:g}; smaller ψ turns every pixel black)")
     return psi
 
 
@@ -237,10 +244,15 @@ class PoissonTable:
 
 
 class PhotonNoise:
-    """ψ-corruption of uint8 images: `apply_block(x, seed, stream, block)` and `apply(x, seed)`."""
+    """ψ-corruption of uint8 images: `apply_block(x, seed, stream, block)` and `apply(x, seed)`.
 
-    def __init__(self, psi: float):
+    By default the random numbers depend on (seed, stream, block) only, so every level built with one seed
+    uses the same uniforms (common random numbers: level comparisons are less noisy). With
+    `independent_stream=True` the level's float64 bits join the stream key: each level its own stream."""
+
+    def __init__(self, psi: float, independent_stream: bool = False):
         self.psi = validate_level(psi)
+        self.level_key = level_stream_key(self.psi) if independent_stream else None
         lams = self.psi * np.arange(256) / 255.0
         # saturation count: smallest k with rint(k*255/psi) >= 255
         k_sat = int(math.ceil(254.5 * self.psi / 255.0))
@@ -260,7 +272,8 @@ class PhotonNoise:
     def apply_block(self, x: np.ndarray, seed: int, stream: int, block: int) -> np.ndarray:
         """Corrupt one block of images with the random stream of (seed, stream, block)."""
         x = np.ascontiguousarray(x, dtype=np.uint8)
-        rng = np.random.Generator(np.random.SFC64(np.random.SeedSequence(seed, spawn_key=(stream, block))))
+        key = (stream, block) if self.level_key is None else (stream, block, self.level_key)
+        rng = np.random.Generator(np.random.SFC64(np.random.SeedSequence(seed, spawn_key=key)))
         n = x.size
         raw = rng.bit_generator.random_raw((n + 1) // 2)  # SFC64: two 32-bit uniforms per 64-bit word
         u = raw.view(np.uint32)[:n]
@@ -308,6 +321,13 @@ class PhotonNoise:
             out[pos : pos + blk.shape[0]] = blk
             pos += blk.shape[0]
         return out
+
+
+def level_stream_key(psi: float) -> int:
+    """The level's IEEE-754 float64 bits as an integer (a stream key that no other level shares)."""
+    import struct
+
+    return int.from_bytes(struct.pack("<d", float(psi)), "little")
 
 
 def default_workers() -> int:

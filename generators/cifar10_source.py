@@ -7,20 +7,25 @@ b'labels', b'batch_label', b'filenames'; batches.meta holds b'label_names'.
 
 Safety: unpickling can execute code, so a batch is unpickled only after its md5 matches the
 official one (OFFICIAL_MD5, the checksums torchvision lists), or when the user passes
-`--no-verify` explicitly. Even then a restricted Unpickler allows only the builtins and numpy
-reconstructors a dict of lists/bytes/arrays needs (defence in depth).
+`--no-verify` explicitly. Even then the restricted unpickler of noisebench.safe_pickle allows only
+what the official files contain (a dict of ints, bytes, lists and one numpy uint8 array), every
+file is a regular file of at most 200 MB (the official batches are 31 MB), and the loaded
+structure is checked (keys, types, N x 3072 uint8, labels 0..9) before it is used.
 """
 
 from __future__ import annotations
 
-import io
+import os
 import pickle
 from pathlib import Path
 
 import numpy as np
 
+from noisebench import bounds, safe_input
 from noisebench.errors import UserError
-from noisebench.generators.custom_image_source import ImageData, md5_file
+from noisebench.generators.custom_image_source import ImageData
+from noisebench.registry import register_source
+from noisebench.safe_pickle import safe_loads
 
 BASE_FOLDER = "cifar-10-batches-py"
 URL = "https://www.cs.toronto.edu/~kriz/cifar-10-python.tar.gz"
@@ -41,22 +46,9 @@ OFFICIAL_MD5: dict[str, str] = {
 }
 
 CLASS_NAMES = ["airplane", "automobile", "bird", "cat", "deer", "dog", "frog", "horse", "ship", "truck"]
-MAX_BATCH_BYTES = 512 << 20
-
-
-class _RestrictedUnpickler(pickle.Unpickler):
-    _ALLOWED = {
-        ("builtins", "dict"), ("builtins", "list"), ("builtins", "bytes"), ("builtins", "bytearray"),
-        ("builtins", "str"), ("builtins", "int"), ("builtins", "tuple"), ("builtins", "set"),
-        ("numpy.core.multiarray", "_reconstruct"), ("numpy._core.multiarray", "_reconstruct"),
-        ("numpy", "ndarray"), ("numpy", "dtype"), ("numpy.core.multiarray", "scalar"),
-        ("numpy._core.multiarray", "scalar"), ("_codecs", "encode"),
-    }
-
-    def find_class(self, module, name):
-        if (module, name) in self._ALLOWED:
-            return super().find_class(module, name)
-        raise pickle.UnpicklingError(f"refusing to load {module}.{name} from a dataset pickle")
+MAX_BATCH_BYTES = bounds.MAX_CIFAR_BATCH_BYTES
+BATCH_KEYS = {b"batch_label", b"labels", b"data", b"filenames"}
+META_KEYS = {b"num_cases_per_batch", b"label_names", b"num_vis"}
 
 
 def find_cifar_dir(path: Path) -> Path | None:
@@ -70,12 +62,14 @@ def find_cifar_dir(path: Path) -> Path | None:
 
 def load_pickle(path: Path, verify: bool, md5_table: dict | None = None) -> dict:
     """Unpickle one batch file after checking its md5 (unless verify=False)."""
+    import hashlib
+
     table = OFFICIAL_MD5 if md5_table is None else md5_table
-    if not path.is_file():
+    limit = bounds.MAX_CIFAR_META_BYTES if path.name == META_FILE else MAX_BATCH_BYTES
+    if not os.path.lexists(path):
         raise UserError(f"{path}: missing (the official CIFAR-10 layout has data_batch_1..5, test_batch, batches.meta)")
-    if path.stat().st_size > MAX_BATCH_BYTES:
-        raise UserError(f"{path}: {path.stat().st_size} bytes is far larger than a CIFAR-10 batch")
-    digest = md5_file(path)
+    data = safe_input.read_bytes(path, "CIFAR-10 file", limit)
+    digest = hashlib.md5(data).hexdigest()
     if verify:
         want = table.get(path.name)
         if want is None:
@@ -85,15 +79,22 @@ def load_pickle(path: Path, verify: bool, md5_table: dict | None = None) -> dict
                 f"{path}: md5 {digest} differs from the official {want} (damaged or re-encoded copy); "
                 "not unpickling it. Re-download, or pass --no-verify if you trust this copy"
             )
-    data = path.read_bytes()
     try:
-        obj = _RestrictedUnpickler(io.BytesIO(data), encoding="bytes").load()
+        obj = safe_loads(data)
     except pickle.UnpicklingError as e:
-        raise UserError(f"{path}: not a CIFAR-10 batch ({e})") from None
+        raise UserError(f"{path}: not a CIFAR-10 batch ({' '.join(str(e).split())[:200]})") from None
     except Exception as e:  # noqa: BLE001 - truncated pickles raise EOFError, ValueError, ...
         raise UserError(f"{path}: truncated or corrupted batch file ({type(e).__name__})") from None
+    finally:
+        del data
     if not isinstance(obj, dict):
         raise UserError(f"{path}: not a CIFAR-10 batch (expected a dict, got {type(obj).__name__})")
+    allowed = META_KEYS if path.name == META_FILE else BATCH_KEYS
+    extra = [k for k in obj if k not in allowed]
+    if extra:
+        shown = extra[0][:40] if isinstance(extra[0], (bytes, str)) else type(extra[0]).__name__
+        raise UserError(f"{path}: unexpected entry {shown!r} (the official files hold only "
+                        f"{', '.join(sorted(str(k) for k in allowed))})")
     return {"_md5": digest, **obj}
 
 
@@ -101,14 +102,19 @@ def _batch_arrays(d: dict, path: Path) -> tuple[np.ndarray, np.ndarray]:
     data, labels = d.get(b"data"), d.get(b"labels")
     if data is None or labels is None:
         raise UserError(f"{path}: batch lacks the b'data' / b'labels' entries of the official format")
-    data = np.asarray(data)
-    labels = np.asarray(labels)
-    if data.dtype != np.uint8 or data.ndim != 2 or data.shape[1] != 3072:
-        raise UserError(f"{path}: b'data' must be uint8 N×3072, got {data.dtype} {data.shape}")
-    if labels.ndim != 1 or labels.shape[0] != data.shape[0] or labels.dtype.kind not in "iu":
-        raise UserError(f"{path}: b'labels' must list one integer per image ({data.shape[0]}), got {labels.shape}")
-    if labels.size and (labels.min() < 0 or labels.max() > 9):
-        raise UserError(f"{path}: labels must lie in 0..9")
+    if not isinstance(data, np.ndarray) or data.dtype != np.uint8 or data.ndim != 2 or data.shape[1] != 3072:
+        what = f"{data.dtype} {data.shape}" if isinstance(data, np.ndarray) else type(data).__name__
+        raise UserError(f"{path}: b'data' must be a uint8 N×3072 array, got {what}")
+    if isinstance(labels, np.ndarray):
+        if labels.ndim != 1 or labels.dtype.kind not in "iu":
+            raise UserError(f"{path}: b'labels' must list one integer per image, got {labels.dtype} {labels.shape}")
+        labels = labels.tolist()
+    if not isinstance(labels, list) or len(labels) != data.shape[0]:
+        n = len(labels) if isinstance(labels, list) else type(labels).__name__
+        raise UserError(f"{path}: b'labels' must list one integer per image ({data.shape[0]}), got {n}")
+    if not all(type(v) is int and 0 <= v <= 9 for v in labels):
+        raise UserError(f"{path}: labels must be integers in 0..9")
+    labels = np.asarray(labels, dtype=np.int64)
     x = data.reshape(-1, 3, 32, 32).transpose(0, 2, 3, 1)
     return np.ascontiguousarray(x), labels.astype(np.int64)
 
@@ -121,9 +127,9 @@ def load_cifar10(path: Path, verify: bool = True, name: str = "cifar10", md5_tab
     meta = load_pickle(d / META_FILE, verify, md5_table)
     md5s[META_FILE] = meta.pop("_md5")
     names = meta.get(b"label_names")
-    if not isinstance(names, list) or not names:
-        raise UserError(f"{d / META_FILE}: lacks b'label_names'")
-    class_names = [n.decode("utf-8", "replace") if isinstance(n, bytes) else str(n) for n in names]
+    if not isinstance(names, list) or len(names) != len(CLASS_NAMES):
+        raise UserError(f"{d / META_FILE}: b'label_names' must list the {len(CLASS_NAMES)} class names")
+    class_names = [safe_input.check_name(n, f"{d / META_FILE}: class name") for n in names]
     parts = {}
     for split, files in (("train", TRAIN_FILES), ("test", TEST_FILES)):
         xs, ys = [], []
@@ -154,3 +160,32 @@ def download_cifar10(root: Path) -> Path:
             raise UserError(f"downloading CIFAR-10 from {URL} failed ({str(e).splitlines()[0] if str(e) else type(e).__name__}); "
                             "download it yourself and pass --source") from None
     return root
+
+
+@register_source(
+    "cifar10", description="CIFAR-10, official python batches: 50,000 + 10,000 RGB 32x32 images, 10 classes",
+    official=True, provenance_kind="cifar10-python", files=dict(OFFICIAL_MD5), url_archive=URL,
+    title="CIFAR-10",
+    url="https://www.cs.toronto.edu/~kriz/cifar.html",
+    license="No license is stated on the CIFAR-10 page; it asks users of the dataset to cite the technical "
+            "report below. Check the source's terms before redistributing images derived from it.",
+    license_short="unknown (no license stated by the source; cite Krizhevsky 2009)",
+    citation="Alex Krizhevsky. Learning Multiple Layers of Features from Tiny Images. Technical report, "
+             "University of Toronto, 2009.",
+    bibtex="@techreport{krizhevsky2009learning,\n  author = {Alex Krizhevsky},\n  title = {Learning Multiple "
+           "Layers of Features from Tiny Images},\n  institution = {University of Toronto},\n  year = {2009}\n}",
+)
+class CIFAR10:
+    """The official CIFAR-10 python batches (``cifar-10-batches-py/``), md5-checked."""
+
+    @staticmethod
+    def find(path: Path) -> Path | None:
+        return find_cifar_dir(Path(path))
+
+    @staticmethod
+    def download(root: Path) -> Path:
+        return download_cifar10(Path(root))
+
+    @staticmethod
+    def load(path: Path, verify: bool = True, name: str | None = None) -> ImageData:
+        return load_cifar10(Path(path), verify=verify, name=name or "cifar10")

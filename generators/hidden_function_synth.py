@@ -1,4 +1,4 @@
-"""The "infinite" hidden-function multivariate regression dataset (SPEC §2), streamed into HDF5.
+"""The "infinite" hidden-function multivariate regression dataset, streamed into HDF5 (docs/FORMAT.md).
 
 Definition (deterministic in (seed, rows, cols, dirty_frac, sigma)):
 
@@ -74,8 +74,10 @@ class SynthParams:
             raise UserError(f"--dirty-frac must be within [0, 1], got {self.dirty_frac}")
         if not (isinstance(self.sigma, (int, float)) and math.isfinite(self.sigma) and self.sigma >= 0):
             raise UserError(f"--sigma must be a finite number >= 0, got {self.sigma}")
-        if self.seed < 0:
-            raise UserError(f"--seed must be >= 0, got {self.seed}")
+        from noisebench.bounds import check_seed, check_sigma
+
+        check_sigma(self.sigma)  # at most 1e6: offsets on standardised data stay finite in float32
+        check_seed(self.seed)
 
     @property
     def n_train(self) -> int:
@@ -253,6 +255,19 @@ def _blocks_in_order(gen: HiddenFunctionDataset, chunk_rows: int, workers: int):
             yield s0, e0, fut.result()
 
 
+def split_identity(p: SynthParams) -> tuple[dict, str, str]:
+    """(`split`, `source_fingerprint`, `pair_key`) shared by the clean and dirty file: the source is the generator
+    at (rows, cols, seed); val is generated rows n_train..rows-1 (rows come in seeded random order)."""
+    import hashlib
+
+    from noisebench.generators.split_record import pair_key, range_sha256, split_record
+
+    source = {"generator": "noisebench hidden-function", "rows": p.rows, "cols": p.cols, "seed": p.seed}
+    fingerprint = hashlib.sha256(json.dumps(source, sort_keys=True).encode()).hexdigest()
+    split = split_record("ordered", p.seed, p.n_train, p.n_val, 0, range_sha256(p.n_train, p.rows))
+    return split, fingerprint, pair_key("synth", fingerprint, split)
+
+
 def build(
     p: SynthParams,
     out_dir: Path,
@@ -274,11 +289,12 @@ def build(
     gen = HiddenFunctionDataset(p)
     clean_path, dirty_path = output_paths(Path(out_dir), p)
     params = asdict(p) | {"n_train": p.n_train, "n_val": p.n_val, "n_dirty": p.n_dirty}
-    pair_key = "synth:" + json.dumps(asdict(p) | {"dirty_frac": None, "sigma": None}, sort_keys=True)
+    split, fingerprint, pair_key = split_identity(p)
     common = dict(kind="synth", params=params, seed=p.seed, task="regression", pair_key=pair_key, force=force,
-                  source={"name": "hidden-function generator", "definition": "SPEC §2 (docs/FORMAT.md)"})
-    cw = DatasetWriter(clean_path, variant="clean", attrs={"dataset": "synth"}, **common)
-    dw = DatasetWriter(dirty_path, variant="dirty", attrs={"dataset": "synth", "clean_reference": clean_path.name}, **common)
+                  source={"name": "hidden-function generator", "definition": "docs/FORMAT.md, The synth dataset definition"})
+    ident = {"dataset": "synth", "split": split, "source_fingerprint": fingerprint}
+    cw = DatasetWriter(clean_path, variant="clean", attrs=ident, **common)
+    dw = DatasetWriter(dirty_path, variant="dirty", attrs=ident | {"clean_reference": clean_path.name}, **common)
     n, nt, c = p.rows, p.n_train, p.cols
     with dw, cw:  # cw exits first: the clean file is placed before its dirty twin, never the reverse
         streams = {}

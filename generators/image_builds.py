@@ -1,9 +1,12 @@
 """Build the image datasets into noisebench HDF5 files (used by `noisebench make ...`).
 
-* build_clean_images: the clean reference (train/test as in the source) - `cifar10.h5`;
-* build_psi: ψ-corrupted copies (train and test noisy) - `cifar10-psi16.h5`;
-* build_split_clean: the clean reference with a seeded stratified val split carved from train - `mnist.h5`;
+* build_split_clean: the clean reference with a seeded stratified val split carved from the official
+  training set and the official test set - `mnist.h5`, `cifar10.h5` (build_clean_images: CIFAR's default);
+* build_psi: ψ-corrupted copies (train, val and test noisy), same split - `cifar10-psi16.h5`;
 * build_flip: label-flipped train labels (val/test clean), same split - `mnist-flip0.1.h5`.
+
+The split has its own seed (--split-seed), independent of the noise seed, so a clean file and all its
+corrupted twins hold the same val images (recorded: `split`, `source_fingerprint`, `pair_key`, truth/val_index).
 
 Every file is written atomically by DatasetWriter; all output paths are checked (exists without
 --force ⇒ error) before any work starts.
@@ -13,6 +16,7 @@ from __future__ import annotations
 
 import json
 import sys
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Callable
 
@@ -25,6 +29,8 @@ from noisebench.generators.custom_image_source import ImageData
 RAW_DIR_NAME = "raw"
 WRITE_ROWS = 4096  # images per append when copying arrays already in memory
 STREAM_PSI = {"train": 1, "val": 3, "test": 2}
+CIFAR_VAL_SIZE = 5000  # `make cifar10` / `make psi` / custom sources: val images carved from train
+MNIST_VAL_SIZE = 10000
 PSI_DEFINITION = "y = clip(round(Poisson(psi*x/255)*255/psi), 0, 255), round half to even (docs/IMAGES.md)"
 
 Progress = Callable[[int], None] | None
@@ -38,10 +44,10 @@ def seed_suffix(seed: int) -> str:
     return f"-s{seed}" if seed else ""
 
 
-def _check_seed(seed: int) -> int:
-    if seed < 0:
-        raise UserError(f"--seed must be >= 0, got {seed}")
-    return int(seed)
+def _check_seed(seed: int, option: str = "--seed") -> int:
+    from noisebench.bounds import check_seed
+
+    return check_seed(seed, option)
 
 
 # ------------------------------------------------------------------ sources
@@ -49,28 +55,27 @@ def _check_seed(seed: int) -> int:
 
 def resolve_source(default: str, source: Path | None, download: bool, verify: bool, out_dir: Path,
                    name: str | None = None) -> ImageData:
-    """Load the data for a build: `default` is 'cifar10' or 'mnist' (the official set when no --source)."""
-    from noisebench.generators import cifar10_source, mnist_source
-    from noisebench.generators.custom_image_source import detect_kind, load_custom
+    """Load the data for a build: `default` names the registered source used when no --source is given
+    (its official files in OUT/raw/, fetched with --download); a --source path goes to the registered
+    source whose ``find`` recognises it (official layouts first, `default` preferred)."""
+    from noisebench.generators.custom_image_source import load_source
+    from noisebench.registry import SOURCES
 
     raw = Path(out_dir) / RAW_DIR_NAME
     if source is not None and download:
         raise UserError("give either --source PATH or --download, not both")
     if source is None:
-        finder = cifar10_source.find_cifar_dir if default == "cifar10" else mnist_source.find_mnist_dir
+        entry = SOURCES.get(default)
+        label = entry.meta.get("title") or default
         if download:
-            (cifar10_source.download_cifar10 if default == "cifar10" else mnist_source.download_mnist)(raw)
-        elif finder(raw) is None:
-            label = "CIFAR-10" if default == "cifar10" else "MNIST"
+            if not hasattr(entry.obj, "download"):
+                raise UserError(f"source {default!r} cannot be downloaded; pass --source PATH")
+            entry.obj.download(raw)
+        elif entry.obj.find(raw) is None:
             raise UserError(f"no {label} copy in {raw}; pass --download to fetch the official files there, "
                             "or --source PATH for a local copy (official layout, image folder or .npz)")
         source = raw
-    kind = detect_kind(Path(source), prefer=default)
-    if kind == "cifar10":
-        return cifar10_source.load_cifar10(Path(source), verify=verify, name=name or "cifar10")
-    if kind == "mnist":
-        return mnist_source.load_mnist(Path(source), verify=verify, name=name or "mnist")
-    data = load_custom(Path(source), name)
+    data = load_source(Path(source), prefer=default, verify=verify, name=name)
     if not data.name or "/" in data.name or data.name.startswith(".") or has_control(data.name):
         raise UserError(f"cannot derive a dataset name from {source}; pass --name")
     return data
@@ -79,13 +84,14 @@ def resolve_source(default: str, source: Path | None, download: bool, verify: bo
 def predicted_name(default: str, source: Path | None, name: str | None) -> str | None:
     """The dataset name a build will use, known before loading anything (None if it cannot be told)."""
     from noisebench.generators.custom_image_source import detect_kind
+    from noisebench.registry import SOURCES
 
     if name:
         return name
     if source is None:
         return default
     kind = detect_kind(Path(source), prefer=default)
-    if kind in ("cifar10", "mnist"):
+    if SOURCES.get(kind).meta.get("official"):
         return kind
     return Path(source).stem if kind == "npz" else Path(source).resolve().name
 
@@ -101,8 +107,9 @@ def precheck_outputs(paths: list[Path], force: bool) -> None:
 # ------------------------------------------------------------------ helpers
 
 
-def _common_attrs(data: ImageData) -> dict:
-    return {"dataset": data.name, "num_classes": data.num_classes, "class_names": list(data.class_names)}
+def _common_attrs(data: ImageData, sp: "Split") -> dict:
+    return {"dataset": data.name, "num_classes": data.num_classes, "class_names": list(data.class_names),
+            "split": sp.record, "source_fingerprint": sp.source_fingerprint}
 
 
 def _write_split(w, split: str, x: np.ndarray, y: np.ndarray, progress: Progress = None) -> None:
@@ -115,18 +122,46 @@ def _write_split(w, split: str, x: np.ndarray, y: np.ndarray, progress: Progress
             progress(min(WRITE_ROWS, x.shape[0] - s))
 
 
-def clean_path(data: ImageData, out_dir: Path, seed: int | None = None) -> Path:
-    return Path(out_dir) / f"{data.name}{seed_suffix(seed or 0)}.h5"
+def split_suffix(split_seed: int) -> str:
+    return f"-split{split_seed}" if split_seed else ""
 
 
-def psi_path(data: ImageData, out_dir: Path, level: float, seed: int) -> Path:
+def clean_name(name: str, split_seed: int = 0) -> str:
+    return f"{name}{split_suffix(split_seed)}.h5"
+
+
+def psi_name(name: str, level: float, seed: int = 0, split_seed: int = 0, independent: bool = False) -> str:
     from noisebench.corruptors.poisson_photon import format_level
 
-    return Path(out_dir) / f"{data.name}-psi{format_level(level)}{seed_suffix(seed)}.h5"
+    ind = "-indep" if independent else ""
+    return f"{name}-psi{format_level(level)}{ind}{seed_suffix(seed)}{split_suffix(split_seed)}.h5"
 
 
-def _psi_pair_key(data: ImageData) -> str:
-    return f"{data.name}:{data.fingerprint()}:official-split"
+def flip_name(name: str, seed: int, mode: str, rate: float, matrix: np.ndarray | None, split_seed: int = 0) -> str:
+    from noisebench.corruptors.label_flip import format_rate, matrix_digest
+
+    if matrix is not None:
+        tag = f"matrix-{matrix_digest(matrix)}"
+    else:
+        tag = f"{'flip' if mode == 'symmetric' else 'pair'}{format_rate(rate)}"
+    return f"{name}-{tag}{seed_suffix(seed)}{split_suffix(split_seed)}.h5"
+
+
+def clean_path(data: ImageData, out_dir: Path, split_seed: int = 0) -> Path:
+    return Path(out_dir) / clean_name(data.name, split_seed)
+
+
+split_clean_path = clean_path
+
+
+def psi_path(data: ImageData, out_dir: Path, level: float, seed: int, split_seed: int = 0,
+             independent: bool = False) -> Path:
+    return Path(out_dir) / psi_name(data.name, level, seed, split_seed, independent)
+
+
+def flip_path(data: ImageData, out_dir: Path, seed: int, mode: str, rate: float, matrix: np.ndarray | None,
+              split_seed: int = 0) -> Path:
+    return Path(out_dir) / flip_name(data.name, seed, mode, rate, matrix, split_seed)
 
 
 def _existing_pair_key(path: Path) -> str | None:
@@ -140,7 +175,7 @@ def _existing_pair_key(path: Path) -> str | None:
 
 
 def _finished_psi(path: Path, pair_key: str, level: float, seed: int) -> bool:
-    """A complete ψ file of this source, level and seed is already at `path` (a resumed multi-level build)."""
+    """A complete ψ file of this source, split, level and seed is already at `path` (a resumed multi-level build)."""
     import os
     import stat
 
@@ -170,26 +205,98 @@ def _build_clean_once(build: Callable[[], Path], cref: Path, pair_key: str) -> l
         return []
 
 
-# ------------------------------------------------------------------ clean reference + psi
+# ------------------------------------------------------------------ the val split
 
 
-def build_clean_images(data: ImageData, out_dir: Path, force: bool = False, progress: Progress = None) -> Path:
-    """The clean reference of a ψ build: train and test exactly as in the source."""
+@dataclass
+class Split:
+    """A seeded stratified val split carved from the source's official training set (shared by twins)."""
+
+    train: np.ndarray  # positions in the official training set, sorted
+    val: np.ndarray
+    record: dict  # the `split` attribute
+    params: dict  # what goes into the files' params
+    pair_key: str
+    source_fingerprint: str
+
+
+def _split_params(data: ImageData, val_size: int, split_seed: int) -> Split:
+    from noisebench.corruptors.label_flip import effective_val_size, stratified_val_split
+    from noisebench.generators.split_record import indices_sha256, pair_key, split_record
+
+    split_seed = _check_seed(split_seed, "--split-seed")
+    if val_size < 1:
+        raise UserError(f"--val-size must be >= 1, got {val_size} (every classification file has a val split: "
+                        "model selection happens on it, never on test)")
+    n = data.x_train.shape[0]
+    n_val = effective_val_size(val_size, n)
+    if n_val < 1:
+        raise UserError(f"{data.name}: the training set has only {n} images, too few to carve a val split (needs 6 or more)")
+    if n_val < val_size:
+        _note(f"note: --val-size {val_size} scaled down to {n_val} (at most 1/6 of the {n} training images)")
+    tr, va = stratified_val_split(data.y_train, n_val, split_seed, data.num_classes)
+    record = split_record("stratified", split_seed, len(tr), len(va), data.x_test.shape[0], indices_sha256(va))
+    fp = data.content_sha256()
+    params = {"val_size": n_val, "val_size_requested": val_size, "split_seed": split_seed,
+              "val_rule": "stratified, min(val_size, n_train // 6)", "fingerprint": data.fingerprint(),
+              "input_note": "images kept at source size; resizing (e.g. 28->64) is the model's input transform"}
+    return Split(tr, va, record, params, pair_key(data.name, fp, record), fp)
+
+
+def _write_index(w, sp: Split) -> None:
+    w.write("truth/train_index", sp.train.astype(np.int64))
+    w.write("truth/val_index", sp.val.astype(np.int64))
+
+
+INDEX_NOTE = ("train_index / val_index: positions in the source's official training set of this file's train and "
+              "val images (equal in a clean file and all its corrupted twins)")
+
+
+def _write_splits(w, data: ImageData, sp: Split, y_train: np.ndarray, progress: Progress) -> None:
+    _write_split(w, "train", data.x_train[sp.train], y_train, progress)
+    _write_split(w, "val", data.x_train[sp.val], data.y_train[sp.val], progress)
+    _write_split(w, "test", data.x_test, data.y_test, progress)
+    _write_index(w, sp)
+    w.group_attrs("truth")["description"] = INDEX_NOTE
+
+
+def build_split_clean(data: ImageData, out_dir: Path, val_size: int = 10000, split_seed: int = 0, force: bool = False,
+                      progress: Progress = None) -> Path:
+    """The clean reference: train and val (seeded, stratified, carved from the official training set) and the
+    official test set; the same split as every corrupted twin built with the same --val-size and --split-seed."""
     from noisebench.h5format import DatasetWriter
 
-    path = clean_path(data, out_dir)
-    w = DatasetWriter(path, kind="clean", variant="clean", params={"fingerprint": data.fingerprint()}, seed=0,
-                      source=data.source, pair_key=_psi_pair_key(data), force=force, attrs=_common_attrs(data))
+    sp = _split_params(data, val_size, split_seed)
+    w = DatasetWriter(clean_path(data, out_dir, split_seed), kind="clean", variant="clean", params=sp.params,
+                      seed=split_seed, source=data.source, pair_key=sp.pair_key, force=force,
+                      attrs=_common_attrs(data, sp))
     with w:
-        _write_split(w, "train", data.x_train, data.y_train, progress)
-        _write_split(w, "test", data.x_test, data.y_test, progress)
-    return path
+        _write_splits(w, data, sp, data.y_train[sp.train], progress)
+    return w.path
+
+
+def build_clean_images(data: ImageData, out_dir: Path, force: bool = False, progress: Progress = None,
+                       val_size: int = CIFAR_VAL_SIZE, split_seed: int = 0) -> Path:
+    """The clean reference of a ψ build (`make cifar10`): default val split 5,000 images."""
+    return build_split_clean(data, out_dir, val_size=val_size, split_seed=split_seed, force=force, progress=progress)
+
+
+def _check_clean_twin(cref: Path, pair_key: str, rebuild: str) -> None:
+    if _existing_pair_key(cref) != pair_key:
+        _note(f"warning: {cref} is not the clean twin of this build (other source or split: pair_key differs); "
+              f"rebuild it with `{rebuild} --force` and the same --source")
+
+
+# ------------------------------------------------------------------ psi
 
 
 def build_psi(data: ImageData, levels: list[float], out_dir: Path, seed: int = 0, force: bool = False,
               workers: int | None = None, progress: Progress = None, with_clean: bool = True,
-              blocks_per_job: int = 4) -> list[Path]:
-    """ψ-corrupted copies of `data` (train and test) at each level; also the clean reference if missing."""
+              blocks_per_job: int = 4, val_size: int = CIFAR_VAL_SIZE, split_seed: int = 0,
+              independent_levels: bool = False) -> list[Path]:
+    """ψ-corrupted copies of `data` (train, val and test all noisy) at each level; also the clean reference
+    (same split) if missing. By default every level uses the same random numbers (common random numbers);
+    `independent_levels` gives each level its own stream."""
     from noisebench.corruptors.poisson_photon import PhotonNoise, validate_level
     from noisebench.h5format import DatasetWriter
 
@@ -200,103 +307,57 @@ def build_psi(data: ImageData, levels: list[float], out_dir: Path, seed: int = 0
     if len(set(levels)) != len(levels):
         raise UserError("the same --level is given twice")
     out_dir = Path(out_dir)
-    cref = clean_path(data, out_dir)
-    pair_key = _psi_pair_key(data)
+    sp = _split_params(data, val_size, split_seed)
+    cref = clean_path(data, out_dir, split_seed)
+    crn = ("independent per level: SeedSequence(seed, spawn_key=(stream, block, level bits))" if independent_levels
+           else "common to all levels of the build: SeedSequence(seed, spawn_key=(stream, block))")
     writers = []
     for lv in levels:  # constructing the writers checks every output path before any work
-        if not force and _finished_psi(psi_path(data, out_dir, lv, seed), pair_key, lv, seed):
-            _note(f"note: kept {psi_path(data, out_dir, lv, seed)} (already built from this source with this level "
-                  "and seed); --force rebuilds it")
+        lv_path = psi_path(data, out_dir, lv, seed, split_seed, independent_levels)
+        if not force and _finished_psi(lv_path, sp.pair_key, lv, seed):
+            _note(f"note: kept {lv_path} (already built from this source with this level, split and seed); "
+                  "--force rebuilds it")
             continue
         params = {"level": lv, "definition": PSI_DEFINITION, "sampler": "exact inverse-CDF tables on 32-bit uniforms",
-                  "fingerprint": data.fingerprint()}
-        attrs = _common_attrs(data) | {"clean_reference": cref.name, "psi": lv}
-        writers.append((lv, DatasetWriter(psi_path(data, out_dir, lv, seed), kind="psi", variant="dirty", params=params,
-                                          seed=seed, source=data.source, pair_key=pair_key, force=force, attrs=attrs)))
+                  "random_numbers": crn, "independent_levels": bool(independent_levels)} | sp.params
+        attrs = _common_attrs(data, sp) | {"clean_reference": cref.name, "psi": lv}
+        writers.append((lv, DatasetWriter(lv_path, kind="psi", variant="dirty", params=params, seed=seed,
+                                          source=data.source, pair_key=sp.pair_key, force=force, attrs=attrs)))
     if not writers:
         raise UserError(f"every requested level is already in {out_dir}; pass --force to rebuild them")
     made = []
     if with_clean:
         if not cref.exists():
-            made += _build_clean_once(lambda: build_clean_images(data, out_dir, force=False, progress=None), cref, pair_key)
-        elif _existing_pair_key(cref) != pair_key:
-            _note(f"warning: {cref} is not the clean twin of this build (other source: pair_key differs); "
-                  "rebuild it with `noisebench make cifar10 --force` and the same --source")
+            made += _build_clean_once(lambda: build_split_clean(data, out_dir, val_size=val_size, split_seed=split_seed),
+                                      cref, sp.pair_key)
+        else:
+            _check_clean_twin(cref, sp.pair_key, f"noisebench make cifar10 --val-size {val_size} --split-seed {split_seed}")
+    parts = (("train", data.x_train[sp.train], data.y_train[sp.train]), ("val", data.x_train[sp.val], data.y_train[sp.val]),
+             ("test", data.x_test, data.y_test))
     for lv, w in writers:
-        noise = PhotonNoise(lv)
+        noise = PhotonNoise(lv, independent_stream=independent_levels)
         with w:
-            for split, x, y in (("train", data.x_train, data.y_train), ("test", data.x_test, data.y_test)):
+            for split, x, y in parts:
                 xs = w.create(f"{split}/x", x.shape, np.uint8)
                 w.write(f"{split}/y", y.astype(np.int64))
                 for blk in noise.iter_blocks(x, seed, STREAM_PSI[split], workers, blocks_per_job):
                     xs.append(blk)
                     if progress:
                         progress(blk.shape[0])
+            _write_index(w, sp)
+            w.group_attrs("truth")["description"] = INDEX_NOTE
         made.append(w.path)
     return made
 
 
-# ------------------------------------------------------------------ val split + label flips
-
-
-def _split_params(data: ImageData, val_size: int, seed: int) -> tuple[np.ndarray, np.ndarray, dict, str]:
-    from noisebench.corruptors.label_flip import effective_val_size, stratified_val_split
-
-    n_val = effective_val_size(val_size, data.x_train.shape[0])
-    if n_val < val_size:
-        _note(f"note: --val-size {val_size} scaled down to {n_val} (at most 1/6 of the {data.x_train.shape[0]} training images)")
-    tr, va = stratified_val_split(data.y_train, n_val, seed, data.num_classes)
-    fp = data.fingerprint()
-    pair_key = f"{data.name}:{fp}:val={n_val}:seed={seed}"
-    params = {"val_size": n_val, "val_size_requested": val_size, "val_rule": "stratified, min(val_size, n_train // 6)",
-              "fingerprint": fp, "input_note": "images kept at source size; resizing (e.g. 28->64) is the model's input transform"}
-    return tr, va, params, pair_key
-
-
-def split_clean_path(data: ImageData, out_dir: Path, seed: int) -> Path:
-    return Path(out_dir) / f"{data.name}{seed_suffix(seed)}.h5"
-
-
-def flip_path(data: ImageData, out_dir: Path, seed: int, mode: str, rate: float, matrix: np.ndarray | None) -> Path:
-    from noisebench.corruptors.label_flip import format_rate, matrix_digest
-
-    if matrix is not None:
-        tag = f"matrix-{matrix_digest(matrix)}"
-    else:
-        tag = f"{'flip' if mode == 'symmetric' else 'pair'}{format_rate(rate)}"
-    return Path(out_dir) / f"{data.name}-{tag}{seed_suffix(seed)}.h5"
-
-
-def _write_splits(w, data: ImageData, tr: np.ndarray, va: np.ndarray, y_train: np.ndarray, progress: Progress) -> None:
-    _write_split(w, "train", data.x_train[tr], y_train, progress)
-    if va.size:
-        _write_split(w, "val", data.x_train[va], data.y_train[va], progress)
-    _write_split(w, "test", data.x_test, data.y_test, progress)
-    w.write("truth/train_index", tr.astype(np.int64))
-    w.write("truth/val_index", va.astype(np.int64))
-    w.group_attrs("truth")["description"] = (
-        "train_index / val_index: positions in the source's official training set of this file's train and val images"
-    )
-
-
-def build_split_clean(data: ImageData, out_dir: Path, val_size: int = 10000, seed: int = 0, force: bool = False,
-                      progress: Progress = None) -> Path:
-    """Clean reference with the seeded stratified val split (identical to the flipped files' split)."""
-    from noisebench.h5format import DatasetWriter
-
-    seed = _check_seed(seed)
-    tr, va, params, pair_key = _split_params(data, val_size, seed)
-    w = DatasetWriter(split_clean_path(data, out_dir, seed), kind="clean", variant="clean", params=params, seed=seed,
-                      source=data.source, pair_key=pair_key, force=force, attrs=_common_attrs(data))
-    with w:
-        _write_splits(w, data, tr, va, data.y_train[tr], progress)
-    return w.path
+# ------------------------------------------------------------------ label flips
 
 
 def build_flip(data: ImageData, out_dir: Path, rate: float = 0.1, mode: str = "symmetric",
                matrix: np.ndarray | None = None, val_size: int = 10000, seed: int = 0, force: bool = False,
-               progress: Progress = None, with_clean: bool = True) -> list[Path]:
-    """Label-flipped training labels (val and test stay clean) + the clean reference if missing."""
+               progress: Progress = None, with_clean: bool = True, split_seed: int = 0) -> list[Path]:
+    """Label-flipped training labels (val and test stay clean) + the clean reference (same split) if missing.
+    `seed` draws the flips, `split_seed` the val split."""
     from noisebench.corruptors.label_flip import MODES, flip_labels, validate_matrix, validate_rate
     from noisebench.h5format import DatasetWriter
 
@@ -308,33 +369,32 @@ def build_flip(data: ImageData, out_dir: Path, rate: float = 0.1, mode: str = "s
         if mode not in MODES[:2]:
             raise UserError(f"--mode must be symmetric or pair, got {mode!r}")
         rate = validate_rate(rate)
-    tr, va, params, pair_key = _split_params(data, val_size, seed)
-    cref = split_clean_path(data, out_dir, seed)
-    path = flip_path(data, out_dir, seed, mode, rate, matrix)
-    y_clean = data.y_train[tr]
+    sp = _split_params(data, val_size, split_seed)
+    cref = clean_path(data, out_dir, split_seed)
+    path = flip_path(data, out_dir, seed, mode, rate, matrix, split_seed)
+    y_clean = data.y_train[sp.train]
     res = flip_labels(y_clean, data.num_classes, seed, mode=mode, rate=rate, matrix=matrix)
-    params = params | {"mode": mode, "rate": None if mode == "matrix" else rate}
-    attrs = _common_attrs(data) | {
+    params = sp.params | {"mode": mode, "rate": None if mode == "matrix" else rate}
+    attrs = _common_attrs(data, sp) | {
         "clean_reference": cref.name, "flip_mode": mode, "nominal_rate": res.nominal_rate,
         "realized_rate": res.realized_rate, "n_flipped": int(res.flip_mask.sum()),
         "confusion_matrix": res.confusion.tolist(), "transition_matrix": res.transition.tolist(),
     }
     w = DatasetWriter(path, kind="mnist-flip", variant="dirty", params=params, seed=seed, source=data.source,
-                      pair_key=pair_key, force=force, attrs=attrs)
+                      pair_key=sp.pair_key, force=force, attrs=attrs)
     made = []
     if with_clean:
         if not cref.exists():
-            made += _build_clean_once(lambda: build_split_clean(data, out_dir, val_size=val_size, seed=seed), cref, pair_key)
-        elif _existing_pair_key(cref) != pair_key:
-            _note(f"warning: {cref} is not the clean twin of this build (other source or split: pair_key differs); "
-                  f"rebuild it with `noisebench make mnist --val-size {val_size} --seed {seed} --force` and the same --source")
+            made += _build_clean_once(lambda: build_split_clean(data, out_dir, val_size=val_size, split_seed=split_seed),
+                                      cref, sp.pair_key)
+        else:
+            _check_clean_twin(cref, sp.pair_key, f"noisebench make mnist --val-size {val_size} --split-seed {split_seed}")
     with w:
-        _write_splits(w, data, tr, va, res.noisy, progress)
+        _write_splits(w, data, sp, res.noisy, progress)
         w.write("truth/clean_labels", y_clean.astype(np.int64))
         w.write("truth/flip_mask", res.flip_mask.astype(np.uint8))
         w.group_attrs("truth")["description"] = (
-            "clean_labels: the true train labels; flip_mask: 1 where train/y differs from them; "
-            "train_index / val_index: positions in the source's official training set"
+            "clean_labels: the true train labels; flip_mask: 1 where train/y differs from them (uint8); " + INDEX_NOTE
         )
     made.append(path)
     return made

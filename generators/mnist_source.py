@@ -13,14 +13,18 @@ checksum for them has been registered in OFFICIAL_MD5 (a module-level dict; test
 from __future__ import annotations
 
 import gzip
+import hashlib
+import os
 import io
 import zlib
 from pathlib import Path
 
 import numpy as np
 
+from noisebench import bounds, safe_input
 from noisebench.errors import UserError
 from noisebench.generators.custom_image_source import ImageData, md5_file
+from noisebench.registry import register_source
 
 MIRRORS = ("https://ossci-datasets.s3.amazonaws.com/mnist/", "http://yann.lecun.com/exdb/mnist/")
 FILES = {
@@ -37,7 +41,7 @@ OFFICIAL_MD5: dict[str, str] = {
 }
 CLASS_NAMES = [str(i) for i in range(10)]
 MAGIC_IMAGES, MAGIC_LABELS = 2051, 2049
-MAX_BYTES = 256 << 20
+MAX_BYTES = bounds.MAX_IDX_BYTES
 
 
 def _candidates(path: Path) -> list[Path]:
@@ -53,9 +57,9 @@ def find_mnist_dir(path: Path) -> Path | None:
 
 def _pick(d: Path, base: str, verify: bool, md5_table: dict) -> Path:
     gz, plain = d / (base + ".gz"), d / base
-    if gz.is_file():
+    if os.path.lexists(gz):
         return gz
-    if plain.is_file():
+    if os.path.lexists(plain):
         if verify and plain.name not in md5_table:
             raise UserError(
                 f"{plain}: the official checksums are of the .gz files; put {gz.name} next to it, "
@@ -66,9 +70,17 @@ def _pick(d: Path, base: str, verify: bool, md5_table: dict) -> Path:
 
 
 def read_idx(path: Path, magic: int) -> np.ndarray:
-    """Parse an idx file (gz or plain) with the expected magic number; every defect is a UserError."""
+    """Parse an idx file (gz or plain) with the expected magic number; every defect is a UserError.
+
+    The file must be a regular file; compressed and decompressed sizes are capped at MAX_BYTES, and
+    the header's dimensions are checked (count, side lengths, product = data size) before any array
+    is made."""
+    return parse_idx(path, safe_input.read_bytes(path, "idx file", MAX_BYTES), magic)
+
+
+def parse_idx(path: Path, raw: bytes, magic: int) -> np.ndarray:
+    """read_idx on bytes already read from PATH."""
     try:
-        raw = path.read_bytes()
         if path.suffix == ".gz":
             with gzip.GzipFile(fileobj=io.BytesIO(raw)) as g:
                 raw = g.read(MAX_BYTES + 1)
@@ -86,7 +98,13 @@ def read_idx(path: Path, magic: int) -> np.ndarray:
     if len(raw) < header:
         raise UserError(f"{path}: truncated idx header")
     dims = [int.from_bytes(raw[4 + 4 * i : 8 + 4 * i], "big") for i in range(ndim)]
-    need = int(np.prod(dims, dtype=np.int64))
+    if not 0 <= dims[0] <= bounds.MAX_IMAGES:
+        raise UserError(f"{path}: header announces {dims[0]} items (at most {bounds.MAX_IMAGES})")
+    if any(not 1 <= s <= bounds.MAX_IMAGE_SIDE for s in dims[1:]):
+        raise UserError(f"{path}: header announces images of {dims[1:]} pixels (each side 1..{bounds.MAX_IMAGE_SIDE})")
+    need = 1
+    for s in dims:  # Python ints: no overflow
+        need *= s
     if len(raw) - header != need:
         raise UserError(f"{path}: header announces {dims} = {need} bytes of data but the file holds {len(raw) - header}"
                         + (" (truncated)" if len(raw) - header < need else ""))
@@ -101,12 +119,14 @@ def load_mnist(path: Path, verify: bool = True, name: str = "mnist", md5_table: 
     arrays, md5s = {}, {}
     for key, base in FILES.items():
         p = _pick(d, base, verify, table)
-        digest = md5_file(p)
+        raw = safe_input.read_bytes(p, "idx file", MAX_BYTES)
+        digest = hashlib.md5(raw).hexdigest()
         md5s[p.name] = digest
         if verify and digest != table[p.name]:
             raise UserError(f"{p}: md5 {digest} differs from the official {table[p.name]} (damaged or re-encoded copy); "
                             "re-download, or pass --no-verify if you trust this copy")
-        arrays[key] = read_idx(p, MAGIC_IMAGES if key.endswith("images") else MAGIC_LABELS)
+        arrays[key] = parse_idx(p, raw, MAGIC_IMAGES if key.endswith("images") else MAGIC_LABELS)
+        del raw
     out = {}
     for split in ("train", "test"):
         x, y = arrays[f"{split}_images"], arrays[f"{split}_labels"]
@@ -143,3 +163,37 @@ def download_mnist(root: Path) -> Path:
         else:
             raise UserError(f"downloading {fname} failed ({'; '.join(errors)}); download it yourself and pass --source")
     return Path(root)
+
+
+@register_source(
+    "mnist", description="MNIST, official idx files (gz or plain): 60,000 + 10,000 grey 28x28 digits",
+    official=True, provenance_kind="mnist-idx", files=dict(OFFICIAL_MD5),
+    title="MNIST",
+    url="http://yann.lecun.com/exdb/mnist/",
+    license="Creative Commons Attribution-Share Alike 3.0 (CC BY-SA 3.0), as stated for MNIST by Yann LeCun and "
+            "Corinna Cortes (who hold its copyright; MNIST is derived from NIST data) and repeated by the catalogues "
+            "that redistribute it (torchvision downloads the same files); check the current terms before "
+            "redistributing. Share-alike: a corrupted copy is a derivative and should be released under the "
+            "same license.",
+    license_short="CC BY-SA 3.0",
+    license_url="https://creativecommons.org/licenses/by-sa/3.0/",
+    citation="Yann LeCun, Léon Bottou, Yoshua Bengio and Patrick Haffner. Gradient-based learning applied to "
+             "document recognition. Proceedings of the IEEE, 86(11):2278-2324, 1998.",
+    bibtex="@article{lecun1998gradient,\n  author = {LeCun, Yann and Bottou, L{\\'e}on and Bengio, Yoshua and "
+           "Haffner, Patrick},\n  title = {Gradient-based learning applied to document recognition},\n  journal = "
+           "{Proceedings of the IEEE},\n  volume = {86},\n  number = {11},\n  pages = {2278--2324},\n  year = {1998}\n}",
+)
+class MNIST:
+    """The official MNIST idx files (torchvision's layouts too), md5-checked."""
+
+    @staticmethod
+    def find(path: Path) -> Path | None:
+        return find_mnist_dir(Path(path))
+
+    @staticmethod
+    def download(root: Path) -> Path:
+        return download_mnist(Path(root))
+
+    @staticmethod
+    def load(path: Path, verify: bool = True, name: str | None = None) -> ImageData:
+        return load_mnist(Path(path), verify=verify, name=name or "mnist")

@@ -11,7 +11,7 @@ parameters at every site.
 * ``pkg.mod:Class`` -- any importable ``torch.nn.Module`` subclass constructible with no arguments;
 * an entry point in the ``noisebench.activations`` group (installed by another package).
 
-TAct and mTAct are the source lab's own activations (SPEC section 4). Their original code drew the
+TAct and mTAct are the source lab's own activations (docs/STUDIES.md §4). Their original code drew the
 initial alpha and beta once, at import, so every module started equal; here each module draws its
 own alpha, beta ~ U(0, 0.5) from torch's global RNG when it is constructed, so a run that calls
 ``torch.manual_seed(seed)`` before building the model gets reproducible, per-module values.
@@ -20,6 +20,7 @@ own alpha, beta ~ U(0, 0.5) from torch's global RNG when it is constructed, so a
 from __future__ import annotations
 
 import importlib
+from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Callable
 
@@ -27,6 +28,8 @@ import torch
 from torch import nn
 
 from noisebench.errors import UserError
+from noisebench.registry import ACTIVATIONS as REGISTRY
+from noisebench.registry import SpecView
 
 __all__ = [
     "ACTIVATIONS",
@@ -93,26 +96,25 @@ class ActivationSpec:
     factory: Callable[[], nn.Module]
 
 
-def _spec(name: str, description: str, factory: Callable[[], nn.Module]) -> tuple[str, ActivationSpec]:
-    return name, ActivationSpec(name, description, factory)
-
-
-ACTIVATIONS: dict[str, ActivationSpec] = dict(
-    [
-        _spec("relu", "max(0, x)", nn.ReLU),
-        _spec("leaky_relu", "x if x > 0 else 0.01*x", nn.LeakyReLU),
-        _spec("prelu", "x if x > 0 else a*x, one trainable slope a (init 0.25)", nn.PReLU),
-        _spec("elu", "x if x > 0 else exp(x) - 1", nn.ELU),
-        _spec("sigmoid", "1 / (1 + exp(-x))", nn.Sigmoid),
-        _spec("tanh", "tanh(x)", nn.Tanh),
-        _spec("softsign", "x / (1 + |x|)", nn.Softsign),
-        _spec("swish", "x * sigmoid(x) (SiLU)", nn.SiLU),
-        _spec("mish", "x * tanh(softplus(x))", nn.Mish),
-        _spec("gelu", "x * Phi(x), exact erf form", nn.GELU),
-        _spec("tact", "(a*x + 1 - a) * sigmoid((1+b)*x), trainable a, b ~ U(0, 0.5)", TAct),
-        _spec("mtact", "TAct with a -> a^2, b -> b^2", MTAct),
-    ]
+_BUILTINS = (
+    ("relu", "max(0, x)", nn.ReLU),
+    ("leaky_relu", "x if x > 0 else 0.01*x", nn.LeakyReLU),
+    ("prelu", "x if x > 0 else a*x, one trainable slope a (init 0.25)", nn.PReLU),
+    ("elu", "x if x > 0 else exp(x) - 1", nn.ELU),
+    ("sigmoid", "1 / (1 + exp(-x))", nn.Sigmoid),
+    ("tanh", "tanh(x)", nn.Tanh),
+    ("softsign", "x / (1 + |x|)", nn.Softsign),
+    ("swish", "x * sigmoid(x) (SiLU)", nn.SiLU),
+    ("mish", "x * tanh(softplus(x))", nn.Mish),
+    ("gelu", "x * Phi(x), exact erf form", nn.GELU),
+    ("tact", "(a*x + 1 - a) * sigmoid((1+b)*x), trainable a, b ~ U(0, 0.5)", TAct),
+    ("mtact", "TAct with a -> a^2, b -> b^2", MTAct),
 )
+for _name, _desc, _cls in _BUILTINS:
+    REGISTRY.register(_name, _cls, module=__name__, description=_desc)
+
+
+ACTIVATIONS: Mapping[str, ActivationSpec] = SpecView(REGISTRY, lambda e: ActivationSpec(e.name, e.description, e.obj))
 
 ALIASES = {
     "silu": "swish",
@@ -136,8 +138,26 @@ def _normalize(name: str) -> str:
     return ALIASES.get(key, ALIASES.get(key.replace("_", ""), key))
 
 
+def dedupe_activations(names: list[str], what: str = "--activation") -> list[str]:
+    """Names in order without repeats (registry aliases count as one); repeats are dropped with a note."""
+    import sys
+
+    out, seen, dups = [], {}, []
+    for n in names:
+        key = n.strip() if ":" in n else _normalize(n)
+        if key in seen:
+            dups.append(f"{n!r} (= {seen[key]!r})")
+            continue
+        seen[key] = n
+        out.append(n)
+    if dups:
+        print(f"note: {what} lists {', '.join(list(dict.fromkeys(dups))[:5])} more than once; training each once",
+              file=sys.stderr)
+    return out
+
+
 def _valid_line() -> str:
-    return "valid: " + ", ".join(activation_names()) + ", or pkg.module:ClassName"
+    return "valid: " + ", ".join(activation_names()) + ", a plug-in (--plugin FILE), or pkg.module:ClassName"
 
 
 def _check_module_class(obj, what: str) -> Callable[[], nn.Module]:
@@ -152,10 +172,40 @@ def _check_module_class(obj, what: str) -> Callable[[], nn.Module]:
     return obj
 
 
+def _check_module_files(mod_name: str, ref: str) -> None:
+    """Each not-yet-imported module on the dotted path must be a regular source file of bounded size
+    (a FIFO or device named like a module would block or never end the import)."""
+    import importlib.util
+    import sys
+
+    from noisebench.bounds import MAX_PLUGIN_BYTES
+    from noisebench.safe_input import check_regular
+
+    parts = mod_name.split(".")
+    for i in range(1, len(parts) + 1):
+        name = ".".join(parts[:i])
+        if name in sys.modules:
+            continue
+        try:
+            spec = importlib.util.find_spec(name)
+        except (ImportError, ValueError):
+            return  # import_module reports it
+        if spec is None:
+            return
+        if spec.origin and spec.has_location:
+            check_regular(spec.origin, f"activation {ref!r}: module file", MAX_PLUGIN_BYTES)
+        if i < len(parts):
+            try:
+                importlib.import_module(name)
+            except Exception as e:  # noqa: BLE001
+                raise UserError(f"activation {ref!r}: cannot import module {name!r} ({type(e).__name__}: {e})")
+
+
 def _load_user_class(ref: str) -> Callable[[], nn.Module]:
     mod_name, _, attr = ref.partition(":")
     if not mod_name or not attr:
         raise UserError(f"activation {ref!r}: expected pkg.module:ClassName")
+    _check_module_files(mod_name, ref)
     try:
         mod = importlib.import_module(mod_name)
     except Exception as e:  # noqa: BLE001 - ImportError, SyntaxError in the user's module, ...
@@ -185,11 +235,15 @@ def resolve_activation(name: str) -> Callable[[], nn.Module]:
     """A factory (call it once per nonlinearity) for a registry name, ``pkg.mod:Class`` or entry point."""
     if not isinstance(name, str) or not name.strip():
         raise UserError(f"activation must be a non-empty name; {_valid_line()}")
+    from noisebench.safe_input import has_control
+
+    if has_control(name) or len(name) > 512:
+        raise UserError(f"activation {name[:60]!r} contains control characters or is too long; refusing it")
     if ":" in name:
         return _load_user_class(name.strip())
     key = _normalize(name)
-    if key in ACTIVATIONS:
-        return ACTIVATIONS[key].factory
+    if key in REGISTRY:
+        return REGISTRY.get(key).obj
     ep = _entry_point(key)
     if ep is not None:
         try:

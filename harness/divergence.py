@@ -1,6 +1,6 @@
 """Null-run detection: a run that diverged is stopped early and recorded as null with its cause.
 
-Two causes (SPEC §5):
+Two causes (docs/STUDIES.md §5):
 - "non-finite loss": the training or validation loss became NaN or infinite;
 - "chance accuracy": for classification with at least `min_epochs_total` epochs, validation top-1
   accuracy is at most 1/num_classes + margin after epoch `after_epoch` (1-based) or later.

@@ -32,6 +32,7 @@ from pathlib import Path
 from typing import Callable
 
 from noisebench.errors import UserError
+from noisebench.plugins import ENV_VAR as PLUGINS_ENV
 from noisebench.harness.run_config import RunConfig
 from noisebench.harness.runner import RunResult
 
@@ -97,7 +98,7 @@ def _fault(spec: str | None, cfg: RunConfig) -> None:
     raise ValueError(f"{FAULT_ENV}: unknown mode {mode!r}")
 
 
-def execute_config(cfg_dict: dict, fault: str | None = None, where: str = "") -> RunResult:
+def execute_config(cfg_dict: dict, fault: str | None = None, where: str = "", checkpoint_dir: str | None = None) -> RunResult:
     """Train one run on this machine. Setup errors (UserError: missing file, digest mismatch, ...)
     become a failed result; anything else escapes (so Ray retries it)."""
     from noisebench.harness.runner import execute_run
@@ -105,19 +106,19 @@ def execute_config(cfg_dict: dict, fault: str | None = None, where: str = "") ->
     cfg = RunConfig.from_dict(cfg_dict)
     _fault(fault, cfg)
     try:
-        return execute_run(cfg)
+        return execute_run(cfg, checkpoint_dir=checkpoint_dir)
     except UserError as e:
         return failed_result(cfg, f"{e}" + (f" (on {where})" if where else ""))
 
 
-def _ray_task(cfg_dict: dict, fault: str | None, cpu_only: bool):
+def _ray_task(cfg_dict: dict, fault: str | None, cpu_only: bool, checkpoint_dir: str | None = None):
     import ray
 
     ctx = ray.get_runtime_context()
     node = f"{ray.util.get_node_ip_address()}/{ctx.get_node_id()[:12]}"
     if cpu_only and cfg_dict.get("device", "auto") == "auto":
         cfg_dict = dict(cfg_dict, device="cpu")  # device is not part of the run key
-    res = execute_config(cfg_dict, fault, where=f"node {node} ({socket.gethostname()})")
+    res = execute_config(cfg_dict, fault, where=f"node {node} ({socket.gethostname()})", checkpoint_dir=checkpoint_dir)
     return res.to_dict(), node
 
 
@@ -137,8 +138,8 @@ def _local_init(gpu_queue, parent_pid: int | None = None) -> None:
         os.environ["CUDA_VISIBLE_DEVICES"] = str(gpu)
 
 
-def _local_task(cfg_dict: dict, fault: str | None):
-    res = execute_config(cfg_dict, fault)
+def _local_task(cfg_dict: dict, fault: str | None, checkpoint_dir: str | None = None):
+    res = execute_config(cfg_dict, fault, checkpoint_dir=checkpoint_dir)
     gpu = _LOCAL_GPU["id"]
     return res.to_dict(), f"local:{socket.gethostname()}" + (f":gpu{gpu}" if gpu is not None else "")
 
@@ -153,11 +154,12 @@ class LocalExecutor:
 
     name = "local"
 
-    def __init__(self, jobs: int = 1):
+    def __init__(self, jobs: int = 1, checkpoint_dir: str | Path | None = None):
         if jobs < 1:
             raise UserError(f"--jobs must be >= 1, got {jobs}")
         self.jobs = jobs
         self.fault = os.environ.get(FAULT_ENV)
+        self.checkpoint_dir = None if checkpoint_dir is None else str(checkpoint_dir)
 
     def describe(self) -> str:
         return "local, in-process" if self.jobs == 1 else f"local, {self.jobs} processes"
@@ -167,7 +169,7 @@ class LocalExecutor:
             node = f"local:{socket.gethostname()}"
             for c in todo:
                 try:
-                    d, _ = _local_task(c.to_dict(), self.fault)
+                    d, _ = _local_task(c.to_dict(), self.fault, self.checkpoint_dir)
                     res = RunResult.from_dict(d)
                 except Exception as e:  # noqa: BLE001 - a run's crash is its result; the grid goes on
                     res = failed_result(c, f"{type(e).__name__}: {e}")
@@ -190,7 +192,7 @@ class LocalExecutor:
 
         reaper = Reaper()  # kills the workers should this process die before they could notice
         try:
-            futs = {ex.submit(_local_task, c.to_dict(), self.fault): c for c in todo}
+            futs = {ex.submit(_local_task, c.to_dict(), self.fault, self.checkpoint_dir): c for c in todo}
             reaper.add(p.pid for p in list((getattr(ex, "_processes", None) or {}).values()))
             for f in as_completed(futs):
                 c = futs[f]
@@ -262,7 +264,8 @@ class RayExecutor:
     name = "ray"
 
     def __init__(self, address: str | None = None, gpus_per_run: float | None = None, cpus_per_run: float = 1.0,
-                 retries: int = 2, max_in_flight: int | None = None, spread: bool = False, init_kwargs: dict | None = None):
+                 retries: int = 2, max_in_flight: int | None = None, spread: bool = False, init_kwargs: dict | None = None,
+                 checkpoint_dir: str | Path | None = None):
         if retries < 0:
             raise UserError(f"--retries must be >= 0, got {retries}")
         if gpus_per_run is not None and gpus_per_run < 0:
@@ -281,6 +284,8 @@ class RayExecutor:
         self.spread = spread
         self.init_kwargs = dict(init_kwargs or {})
         self.fault = os.environ.get(FAULT_ENV)
+        # checkpoints are written by the worker: on a multi-node cluster this must be a shared path
+        self.checkpoint_dir = None if checkpoint_dir is None else str(checkpoint_dir)
         self._gpus = gpus_per_run
         import_ray()
 
@@ -294,6 +299,9 @@ class RayExecutor:
         if not ray.is_initialized():
             _probe(self.address)
             kw = dict(include_dashboard=False, log_to_driver=False, logging_level="warning")
+            plugins = os.environ.get(PLUGINS_ENV)
+            if plugins:  # Ray workers load the driver's plug-ins before any registry lookup
+                kw["runtime_env"] = {"env_vars": {PLUGINS_ENV: plugins}}
             kw.update(self.init_kwargs)
             try:
                 ray.init(address=self.address, **kw)
@@ -348,7 +356,7 @@ class RayExecutor:
                     c = next(queue, None)
                     if c is None:
                         return
-                    pending[task.remote(c.to_dict(), self.fault, cpu_only)] = c
+                    pending[task.remote(c.to_dict(), self.fault, cpu_only, self.checkpoint_dir)] = c
 
             submit()
             try:

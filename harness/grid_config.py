@@ -17,11 +17,16 @@ TOML needs Python >= 3.11 (tomllib) or the `tomli` package; flags work everywher
 
 from __future__ import annotations
 
+import sys
 from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Any
 
+from noisebench import bounds
+from noisebench.bounds import MAX_GRID_BYTES, check_lr, check_run_config, check_seed_count, check_seed_list
 from noisebench.errors import UserError
+from noisebench.plugins import load_plugin
+from noisebench.safe_input import check_name, has_control, read_text
 from noisebench.harness.run_config import LR_POLICIES, OPTIMIZERS, RunConfig
 
 # key -> (kind, help) ; kinds: paths, names, floats, seeds, int, float, str, bool
@@ -40,11 +45,14 @@ GRID_KEYS: dict[str, str] = {
     "gamma": "float",
     "momentum": "float",
     "augment": "str",
+    "subset": "int",
     "device": "str",
     "add_clean": "bool",
+    "plugins": "paths",
 }
+DEFAULT_SEEDS = 3  # the same default as `noisebench robustness --seeds`
 OVERRIDE_KEYS = ("epochs", "batch_size", "optimizer", "lr_policy", "weight_decay")
-KNOB_KEYS = ("step_size", "gamma", "momentum", "augment")
+KNOB_KEYS = ("step_size", "gamma", "momentum", "augment", "subset")
 _KIND_TEXT = {
     "paths": "a list of file paths", "names": "a list of names", "floats": "a list of numbers",
     "seeds": "a positive integer or a list of integers", "int": "an integer", "float": "a number",
@@ -58,9 +66,9 @@ class GridSpec:
     models: list[str] | None = None
     activations: list[str] = field(default_factory=list)
     lrs: list[float] | None = None
-    seeds: list[int] = field(default_factory=lambda: [0])
+    seeds: list[int] = field(default_factory=lambda: list(range(DEFAULT_SEEDS)))
     overrides: dict = field(default_factory=dict)  # epochs, batch_size, optimizer, lr_policy, weight_decay
-    knobs: dict = field(default_factory=dict)  # step_size, gamma, momentum, augment
+    knobs: dict = field(default_factory=dict)  # step_size, gamma, momentum, augment, subset
     device: str = "auto"
     add_clean: bool = True
     source: str = "flags"
@@ -97,6 +105,8 @@ def _toml_loads(text: str):
         return tomllib.loads(text)
     except tomllib.TOMLDecodeError as e:
         raise ValueError(str(e)) from None
+    except RecursionError:
+        raise ValueError("arrays or tables nested too deeply") from None
 
 
 def load_grid(path: str | Path) -> GridSpec:
@@ -106,10 +116,7 @@ def load_grid(path: str | Path) -> GridSpec:
         raise UserError(f"grid file {p} not found")
     if p.is_dir():
         raise UserError(f"grid file {p} is a folder; give a .toml file")
-    try:
-        text = p.read_text()
-    except (OSError, UnicodeDecodeError) as e:
-        raise UserError(f"cannot read grid file {p}: {e}") from None
+    text = read_text(p, "grid file", MAX_GRID_BYTES)  # regular file, bounded size (no FIFO/device hangs)
     try:
         doc = _toml_loads(text)
     except ValueError as e:
@@ -126,43 +133,57 @@ def _check(src: str, key: str, kind: str, v: Any) -> Any:
             v = [v]
         if not isinstance(v, list) or not v or not all(isinstance(x, str) and x.strip() for x in v):
             raise bad
+        if any(has_control(x) for x in v):
+            raise UserError(f"{src}: [grid] {key} has an entry with control characters (newline, escape, ...); refusing it")
+        if len(v) > 10_000:
+            raise UserError(f"{src}: [grid] {key} lists {len(v)} entries (at most 10000)")
+        if kind == "names":
+            return _names(v, f"{src}: [grid] {key}")
         return [x.strip() for x in v]
     if kind == "floats":
         if is_num(v):
             v = [v]
         if not isinstance(v, list) or not v or not all(is_num(x) for x in v):
             raise bad
+        if len(v) > 10_000:
+            raise UserError(f"{src}: [grid] {key} lists {len(v)} entries (at most 10000)")
         if any(not x > 0 for x in v):
             raise UserError(f"{src}: [grid] {key} must be > 0, got {v!r}")
-        return [float(x) for x in v]
+        return _dedupe([check_lr(x, f"{src}: [grid] {key}") for x in v], f"{src}: [grid] {key}")
     if kind == "seeds":
         if is_int(v):
             if v < 1:
                 raise UserError(f"{src}: [grid] seeds = N must be >= 1, got {v}")
-            return list(range(v))
+            return list(range(check_seed_count(v, f"{src}: [grid] seeds")))
         if not isinstance(v, list) or not v or not all(is_int(x) for x in v):
             raise bad
         if any(x < 0 for x in v):
             raise UserError(f"{src}: [grid] seeds must be >= 0, got {v!r}")
         if len(set(v)) != len(v):
             raise UserError(f"{src}: [grid] seeds has duplicates: {v!r}")
-        return list(v)
+        return check_seed_list(v, f"{src}: [grid] seeds")
     if kind == "int":
         if not is_int(v):
             raise bad
         if v < 1:
             raise UserError(f"{src}: [grid] {key} must be >= 1, got {v}")
-        return v
+        hi = {"epochs": bounds.MAX_EPOCHS, "batch_size": bounds.MAX_BATCH_SIZE, "subset": 1 << 48}.get(key, bounds.MAX_STEP_SIZE)
+        return bounds.check_int(v, f"{src}: [grid] {key}", 1, hi)
     if kind == "float":
         if not is_num(v):
             raise bad
         if v < 0:
             raise UserError(f"{src}: [grid] {key} must be >= 0, got {v}")
-        return float(v)
+        if key == "momentum":
+            return bounds.check_real(v, f"{src}: [grid] momentum", 0.0, 1.0, hi_open=True)
+        hi = {"weight_decay": bounds.WEIGHT_DECAY_MAX, "gamma": bounds.GAMMA_MAX}.get(key, bounds.GAMMA_MAX)
+        return bounds.check_real(v, f"{src}: [grid] {key}", 0.0, hi, lo_open=key == "gamma")
     if kind == "str":
         if not isinstance(v, str) or not v.strip():
             raise bad
-        return v.strip()
+        if has_control(v):
+            raise UserError(f"{src}: [grid] {key} {v[:60]!r} contains control characters (newline, escape, ...); refusing it")
+        return check_name(v.strip(), f"{src}: [grid] {key}")
     if kind == "bool":
         if not isinstance(v, bool):
             raise bad
@@ -185,12 +206,16 @@ def parse_grid(doc: dict, source: str = "grid") -> GridSpec:
         if req not in g:
             raise UserError(f"{source}: [grid] needs {req} = [...]")
     v = {k: _check(source, k, GRID_KEYS[k], x) for k, x in g.items()}
+    if v.get("plugins"):
+        base = Path(source).parent if source != "grid" else None
+        for plug in v["plugins"]:
+            load_plugin(plug, base_dir=base)
     return GridSpec(
         data=[Path(x) for x in v["data"]],
         models=v.get("models"),
         activations=v["activations"],
         lrs=v.get("lrs"),
-        seeds=v.get("seeds", [0]),
+        seeds=v.get("seeds", list(range(DEFAULT_SEEDS))),
         overrides={k: v[k] for k in OVERRIDE_KEYS if k in v},
         knobs={k: v[k] for k in KNOB_KEYS if k in v},
         device=v.get("device", "auto"),
@@ -199,11 +224,41 @@ def parse_grid(doc: dict, source: str = "grid") -> GridSpec:
     )
 
 
+def _dedupe(items: list, what: str, key=lambda x: x) -> list:
+    """Items in order without repeats; repeats are dropped with a note on stderr (they would train twice)."""
+    out, seen, dups = [], set(), []
+    for x in items:
+        if key(x) in seen:
+            dups.append(x)
+        else:
+            seen.add(key(x))
+            out.append(x)
+    if dups:
+        shown = ", ".join(repr(d) for d in list(dict.fromkeys(dups))[:5])
+        print(f"note: {what} lists {shown} more than once; using each once", file=sys.stderr)
+    return out
+
+
+def _names(items: list[str], what: str) -> list[str]:
+    names = [check_name(x.strip(), what) for x in items]
+    if what.endswith("activations") or what == "--activation":
+        from noisebench.harness.activations import dedupe_activations
+
+        return dedupe_activations(names, what)
+    if what.endswith(("models", "--model")):
+        return _dedupe(names, what, key=lambda n: n.strip().lower().replace("-", "_"))
+    return _dedupe(names, what)
+
+
 def parse_list(text: str, what: str) -> list[str]:
+    if has_control(str(text)):
+        raise UserError(f"{what} {str(text)[:60]!r} contains control characters (newline, escape, ...); refusing it")
     items = [x.strip() for x in str(text).split(",") if x.strip()]
     if not items:
         raise UserError(f"{what} is empty; give a name or a comma-separated list")
-    return items
+    if len(items) > 10_000:
+        raise UserError(f"{what} lists {len(items)} entries (at most 10000)")
+    return _names(items, what)
 
 
 def parse_lrs(text: str) -> list[float]:
@@ -215,25 +270,27 @@ def parse_lrs(text: str) -> list[float]:
             raise UserError(f"--lr: {x!r} is not a number") from None
         if not f > 0:
             raise UserError(f"--lr must be > 0, got {x}")
-        out.append(f)
-    return out
+        out.append(check_lr(f, "--lr"))
+    return _dedupe(out, "--lr")
 
 
 def parse_seeds(text: str) -> list[int]:
     """'3' -> [0, 1, 2]; '0,4,7' -> [0, 4, 7] (a single seed s: 's,')."""
     text = str(text).strip()
+    if len(text) > 20_000:
+        raise UserError(f"--seeds: {len(text)} characters is too long a list")
     try:
         if "," not in text:
             n = int(text)
             if n < 1:
                 raise UserError(f"--seeds N must be >= 1, got {n}")
-            return list(range(n))
+            return list(range(check_seed_count(n, "--seeds N")))
         seeds = [int(x) for x in text.split(",") if x.strip()]
     except ValueError:
-        raise UserError(f"--seeds: expected N or a comma-separated list of seeds, got {text!r}") from None
+        raise UserError(f"--seeds: expected N or a comma-separated list of seeds, got {text[:60]!r}") from None
     if not seeds or any(s < 0 for s in seeds) or len(set(seeds)) != len(seeds):
-        raise UserError(f"--seeds: expected distinct seeds >= 0, got {text!r}")
-    return seeds
+        raise UserError(f"--seeds: expected distinct seeds >= 0, got {text[:60]!r}")
+    return check_seed_list(seeds, "--seeds")
 
 
 # -- validation and expansion --------------------------------------------------------------------
@@ -324,6 +381,7 @@ def expand(spec: GridSpec) -> list[RunConfig]:
                                 lr_policy=r.lr_policy, weight_decay=r.weight_decay, seed=seed, device=spec.device,
                                 extra=extra,
                             )
+                            check_run_config(cfg)
                             k = cfg.key()
                             if k not in seen:
                                 seen.add(k)

@@ -1,4 +1,4 @@
-"""Per-dataset default training recipes (SPEC §2–5): the one table the CLI options override.
+"""Per-dataset default training recipes (the source study's settings): the one table the CLI options override.
 
 `metric` is the final-epoch value compared between clean and dirty training; `delta` says how
 the robustness delta is formed so that a positive delta always means "the dirty data hurt":
@@ -45,21 +45,59 @@ class Recipe:
 
 RECIPES: dict[str, Recipe] = {
     "synth": Recipe("synth", "mlp", "adam", 1e-3, 1e-10, 64, 20, "fixed", "val_loss",
-                    source="SPEC §2: MLP, MSE, Adam 1e-3, wd 1e-10, batch 64, 20 epochs"),
+                    source="MLP, MSE, Adam 1e-3, wd 1e-10, batch 64, 20 epochs"),
     "mnist": Recipe("mnist", "mnist_cnn", "adam", 1e-3, 1e-5, 128, 25, "step", "val_acc",
                     extra=(("gamma", 0.7), ("step_size", 2)),
-                    source="SPEC §3: CNN, Adam 1e-3, wd 1e-5, StepLR(2, 0.7), batch 128, 25 epochs"),
+                    source="CNN, Adam 1e-3, wd 1e-5, StepLR(2, 0.7), batch 128, 25 epochs"),
     "cifar10": Recipe("cifar10", "resnet18_tv", "adam", 1e-3, 0.0, 128, 30, "fixed", "val_acc",
-                      source="SPEC §5: simple ResNet-18 (torchvision), Adam 1e-3, batch 128, 30 epochs, fixed LR"),
+                      source="simple ResNet-18 (torchvision), Adam 1e-3, batch 128, 30 epochs, fixed LR"),
 }
 
 # dataset attribute or kind -> recipe
 _ALIASES = {"synth": "synth", "mnist": "mnist", "mnist-flip": "mnist", "cifar10": "cifar10", "psi": "cifar10"}
 
+# Custom image sources (npz arrays, image folders): the recipe follows the images' size and channels.
+CUSTOM_SOURCE_KINDS = ("npz", "image-folder")
+SHAPE_KEY = "_x_shape"  # set by harness.robustness._meta: the train/x shape (N, H, W[, C])
+
+
+def recipe_for_images(shape) -> Recipe:
+    """The recipe for custom images of train/x shape (N, H, W) or (N, H, W, C).
+
+    - under 8 px, or one channel up to 32 px (digit-like): the MNIST CNN and MNIST schedule (it
+      resizes its input to 64x64 inside, so any size and channel count fit);
+    - up to 63 px: the CIFAR ResNet-18 (3x3 stem, no early downsampling) with the CIFAR-10 settings;
+    - 64 px and more: the torchvision ResNet-18 (7x7 stride-2 stem + max-pool), batch 64.
+    Augmentation stays off by default (flips are not label-preserving for every data set)."""
+    shape = tuple(int(s) for s in shape)
+    if len(shape) not in (3, 4):
+        raise UserError(f"no image recipe for train/x of shape {shape}; pass --model and the settings explicitly")
+    h, w = shape[1], shape[2]
+    c = shape[3] if len(shape) == 4 else 1
+    side, where = min(h, w), f"{h}x{w}x{c} images"
+    if side < 8 or (c == 1 and max(h, w) <= 32):
+        return replace(RECIPES["mnist"], name=f"custom-small ({where})",
+                       source=f"custom source, {where}: MNIST CNN and MNIST schedule")
+    if side < 64:
+        return replace(RECIPES["cifar10"], name=f"custom-cifar-like ({where})", model="resnet18",
+                       source=f"custom source, {where}: CIFAR ResNet-18, CIFAR-10 settings")
+    return replace(RECIPES["cifar10"], name=f"custom-large ({where})", batch_size=64,
+                   source=f"custom source, {where}: torchvision ResNet-18, Adam 1e-3, batch 64, 30 epochs")
+
 
 def recipe_for(meta_or_dataset) -> Recipe:
-    """The recipe for a file's root attributes (dataset, else kind) or a dataset name."""
+    """The recipe for a file's root attributes (dataset, else kind) or a dataset name.
+
+    Files built from a custom source (npz, image folder) get `recipe_for_images` of their train/x
+    shape (meta[SHAPE_KEY], as harness.robustness._meta provides), never the CIFAR-10 one."""
     if isinstance(meta_or_dataset, dict):
+        src = meta_or_dataset.get("source") or {}
+        if isinstance(src, dict) and src.get("kind") in CUSTOM_SOURCE_KINDS:
+            shape = meta_or_dataset.get(SHAPE_KEY)
+            if shape is None:
+                raise UserError("a custom-source file needs its image shape to choose a recipe; "
+                                "pass --model and the settings explicitly")
+            return recipe_for_images(shape)
         names = [meta_or_dataset.get("dataset"), meta_or_dataset.get("kind")]
     else:
         names = [meta_or_dataset]

@@ -1,213 +1,207 @@
-"""Report tables from the results database, in the style of the source report: rows = dataset file
-(and LR/setting where it varies), columns = activation, mean ± std over seeds, best per row in
-bold and best per column marked with †, Welch p-values against a baseline activation, null-run
-counts. Written as markdown and CSV."""
+"""Report tables from the results database: rows = data file (and LR/setting where it varies), columns
+= activation, mean ± std over seeds (one seed: the value and "n = 1"), best per row in bold and best
+per column marked †, Welch p-values against a baseline activation with Holm's correction, Δ with
+95% t CIs, null-run accounting, cells mixing code versions or devices marked §.
+
+Tables are built once as `Table`s and rendered as markdown (here), LaTeX (report_latex) and CSV."""
 
 from __future__ import annotations
 
 import csv
 import json
 import math
+from collections import Counter
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from noisebench.harness.stats import Summary, summarize, welch_p
+from noisebench.harness.report_data import (  # noqa: F401  (re-exported for callers of the old module)
+    SETTING_FIELDS, Cell, DeltaRow, Group, ReportData, collect, delta_direction, delta_rows, higher_is_better,
+    metric_label, mixed_identity,
+)
+from noisebench.harness.report_output import setting_tag
+from noisebench.harness.stats import Summary, holm, summarize, welch_p
 
-SETTING_FIELDS = ("model", "optimizer", "lr_policy", "lr", "epochs", "batch_size", "weight_decay", "extra")
-
-
-def higher_is_better(metric: str) -> bool:
-    return metric.endswith("acc") or metric.endswith("top3")
-
-
-def metric_label(metric: str) -> str:
-    return {"val_loss": "val MSE", "val_acc": "val top-1 accuracy", "val_top3": "val top-3 accuracy"}.get(metric, metric)
-
-
-def _setting(r: dict) -> tuple:
-    return tuple((k, json.dumps(r[k]) if k == "extra" else r[k]) for k in SETTING_FIELDS)
+MIXED = "§"
+P_METHOD = "two-sided Welch t-test over seeds"
+HOLM_METHOD = "Holm step-down correction over the activations compared with the baseline in the row"
 
 
 @dataclass
-class Cell:
-    values: dict  # seed -> metric (ok runs)
-    runs: int = 0
-    nulls: int = 0
-    failed: int = 0
-    keys: list = field(default_factory=list)
-
-    @property
-    def summary(self) -> Summary:
-        return summarize(self.values.values())
+class Table:
+    key: str  # stable id (LaTeX label)
+    title: str
+    caption: str
+    header: list
+    rows: list
+    notes: list = field(default_factory=list)
 
 
-@dataclass
-class Group:
-    """One row: a data file under one training setting; cells per activation."""
-
-    dataset: str
-    file: str  # file stem
-    role: str
-    clean_ref: str | None  # clean file stem (dirty rows)
-    setting: tuple
-    metric: str
-    cells: dict = field(default_factory=dict)  # activation -> Cell
+def fmt_summary(s: Summary | None, digits: int = 4) -> str:
+    return "—" if s is None else s.fmt(digits)
 
 
-@dataclass
-class ReportData:
-    groups: list
-    activations: list
-    baseline: str
-
-    def row_label(self, g: Group, same_dataset: list) -> str:
-        """File stem plus the setting fields that vary among the rows shown together."""
-        vary = [k for i, (k, _) in enumerate(g.setting) if len({h.setting[i][1] for h in same_dataset}) > 1]
-        s = dict(g.setting)
-        extra = [f"{k}={s[k]}" if k != "lr" else f"lr={float(s[k]):g}" for k in vary]
-        return " · ".join([g.file] + extra)
-
-
-def collect(db, baseline: str = "relu", **filters) -> ReportData:
-    runs = db.runs(**filters)
-    groups: dict = {}
-    acts: list = []
-    for r in runs:
-        info = r.get("data_info") or {}
-        final = r.get("final") or {}
-        metric = final.get("metric") or ("val_loss" if r.get("task") == "regression" else "val_acc")
-        stem = Path(r["data"]).stem
-        ref = info.get("clean_reference")
-        gk = (r.get("dataset"), stem, _setting(r))
-        g = groups.get(gk)
-        if g is None:
-            role = r["role"] if r["role"] in ("clean", "dirty") else (info.get("variant") or "single")
-            g = groups[gk] = Group(str(r.get("dataset")), stem, role, Path(ref).stem if ref else None, _setting(r), metric)
-        c = g.cells.setdefault(r["activation"], Cell({}))
-        c.runs += 1
-        c.keys.append(r["key"])
-        if r["status"] == "ok":
-            v = final.get(metric)
-            if v is not None and math.isfinite(float(v)):
-                c.values[int(r["seed"])] = float(v)
-        elif r["status"] == "null":
-            c.nulls += 1
-        else:
-            c.failed += 1
-        if r["activation"] not in acts:
-            acts.append(r["activation"])
-    acts = sorted(acts, key=lambda a: (a != baseline, a))
-    order = sorted(groups.values(), key=lambda g: (g.dataset, g.role != "clean", g.file, str(g.setting)))
-    return ReportData(order, acts, baseline)
-
-
-def delta_rows(rd: ReportData) -> list[tuple[Group, Group, dict]]:
-    """(dirty group, clean group, activation -> {seed: delta}) with delta > 0 meaning dirty hurt."""
-    out = []
-    for g in rd.groups:
-        if g.role != "dirty" or not g.clean_ref:
-            continue
-        partner = next((c for c in rd.groups if c.role == "clean" and c.file == g.clean_ref
-                        and c.setting == g.setting and c.dataset == g.dataset), None)
-        if partner is None:
-            continue
-        hib = higher_is_better(g.metric)
-        per_act = {}
-        for a, cell in g.cells.items():
-            cc = partner.cells.get(a)
-            if cc is None:
-                continue
-            d = {s: (cc.values[s] - v) if hib else (v - cc.values[s]) for s, v in cell.values.items() if s in cc.values}
-            per_act[a] = d
-        out.append((g, partner, per_act))
-    return out
-
-
-def _fmt(s: Summary, digits: int = 4) -> str:
-    return "—" if s.n == 0 else f"{s.mean:.{digits}g} ± {s.std:.2g}"
-
-
-def _fmt_p(p: float) -> str:
+def fmt_p(p: float | None) -> str:
+    """A p-value; NaN (undefined test) prints "n/a", never 0."""
     if p is None or not math.isfinite(p):
         return "n/a"
     return f"{p:.2g}" if p >= 1e-4 else "<1e-4"
 
 
-def _mark_table(rows: list[list[Summary | None]], lower_better: list[bool], col_groups: list | None) -> list[list[str]]:
+def _mark_table(rows: list, lower_better: bool, col_groups: list) -> list:
     """Format cells; bold the best per row; † the best per column among comparable rows (rows with
     the same `col_groups` id, e.g. one data file under several LRs)."""
-    out = [[_fmt(s) if s is not None else "—" for s in row] for row in rows]
-    key = lambda s, lb: (s.mean if lb else -s.mean)
+    out = [[fmt_summary(s) for s in row] for row in rows]
+    key = lambda s: s.mean if lower_better else -s.mean  # noqa: E731
     for i, row in enumerate(rows):
-        cand = [(key(s, lower_better[i]), j) for j, s in enumerate(row) if s is not None and s.n > 0]
+        cand = [(key(s), j) for j, s in enumerate(row) if s is not None and s.n > 0]
         if len(cand) > 1:
             j = min(cand)[1]
             out[i][j] = f"**{out[i][j]}**"
-    for gid in set(col_groups or []):
+    for gid in set(col_groups):
         members = [i for i, g in enumerate(col_groups) if g == gid]
         if len(members) < 2:
             continue
         for j in range(len(rows[0]) if rows else 0):
-            cand = [(key(rows[i][j], lower_better[i]), i) for i in members if rows[i][j] is not None and rows[i][j].n > 0]
+            cand = [(key(rows[i][j]), i) for i in members if rows[i][j] is not None and rows[i][j].n > 0]
             if len(cand) > 1:
                 out[min(cand)[1]][j] += " †"
     return out
 
 
-def _md(header: list[str], body: list[list[str]]) -> str:
-    lines = ["| " + " | ".join(header) + " |", "|" + "|".join("---" for _ in header) + "|"]
-    lines += ["| " + " | ".join(r) + " |" for r in body]
-    return "\n".join(lines)
+def _p_row(samples: dict, baseline: str, acts: list) -> tuple[list, list]:
+    """Welch p of each activation vs the baseline and their Holm-adjusted values (NaN where undefined
+    or where the activation is the baseline or has no runs)."""
+    base = samples.get(baseline)
+    raw = [welch_p(samples[a], base) if a != baseline and a in samples and base is not None else float("nan")
+           for a in acts]
+    return raw, holm(raw)
 
 
-def build_markdown(rd: ReportData) -> str:
+def _mixed_note(where: str, ids: set) -> str | None:
+    mix = mixed_identity(ids)
+    if not mix:
+        return None
+    return f"{MIXED} {where}: runs mix " + "; ".join(f"{k} ({', '.join(v)})" for k, v in mix.items())
+
+
+def final_tables(rd: ReportData) -> list[Table]:
+    """Per dataset and metric: final-metric matrix, Welch p matrix, Holm-adjusted p matrix."""
     acts = rd.activations
-    parts = ["# noisebench results", "",
-             f"Mean ± std over seeds of the final-epoch metric (null and failed runs excluded from the mean, counted separately). "
-             f"**Bold**: best in the row; †: best in the column among the rows of the same data file (e.g. over LRs). p: two-sided Welch t-test over seeds against `{rd.baseline}`.", ""]
     by_ds: dict = {}
     for g in rd.groups:
         by_ds.setdefault((g.dataset, g.metric), []).append(g)
+    out = []
     for (ds, metric), gs in by_ds.items():
         lb = not higher_is_better(metric)
-        parts += [f"## {ds}: final {metric_label(metric)} ({'lower' if lb else 'higher'} is better)", ""]
-        rows = [[g.cells[a].summary if a in g.cells else None for a in acts] for g in gs]
-        cells = _mark_table(rows, [lb] * len(gs), [g.file for g in gs])
-        parts.append(_md(["data · setting"] + acts, [[rd.row_label(g, gs)] + c for g, c in zip(gs, cells)]))
-        parts += ["", f"p-value vs {rd.baseline} (Welch):", ""]
-        body = []
-        for g in gs:
-            base = g.cells.get(rd.baseline)
-            body.append([rd.row_label(g, gs)] + [
-                "—" if a == rd.baseline or a not in g.cells or base is None
-                else _fmt_p(welch_p(list(g.cells[a].values.values()), list(base.values.values()))) for a in acts])
-        parts += [_md(["data · setting"] + acts, body), ""]
+        labels = [rd.row_label(g, gs) for g in gs]
+        cells = _mark_table([[g.cells[a].summary if a in g.cells else None for a in acts] for g in gs], lb,
+                            [g.file for g in gs])
+        notes = []
+        for g, lab, row in zip(gs, labels, cells):
+            for j, a in enumerate(acts):
+                c = g.cells.get(a)
+                if c is not None and not c.values and c.nulls:
+                    row[j] = f"— (null {c.nulls}/{c.runs})"
+                note = _mixed_note(f"{lab} / {a}", c.identities) if c is not None else None
+                if note:
+                    row[j] += f" {MIXED}"
+                    notes.append(note)
+        head = ["data · setting"] + acts
+        what = metric_label(metric) if " epoch" in metric_label(metric) else f"final {metric_label(metric)}"
+        out.append(Table(f"final-{ds}-{metric}", f"{ds}: {what} ({'lower' if lb else 'higher'} is better)",
+                         f"Mean ± sample std over seeds of each run's {what}; one seed shows the "
+                         "value and n = 1. Null and failed runs are excluded from the mean and counted below. "
+                         "**Bold**: best in the row; †: best in the column among the rows of the same data file.",
+                         head, [[lab] + row for lab, row in zip(labels, cells)], notes))
+        p_rows, h_rows = [], []
+        for g, lab in zip(gs, labels):
+            raw, adj = _p_row({a: list(c.values.values()) for a, c in g.cells.items()}, rd.baseline, acts)
+            p_rows.append([lab] + ["—" if a == rd.baseline else fmt_p(p) for a, p in zip(acts, raw)])
+            h_rows.append([lab] + ["—" if a == rd.baseline else fmt_p(p) for a, p in zip(acts, adj)])
+        out.append(Table(f"p-{ds}-{metric}", f"{ds}: p vs {rd.baseline} (Welch)",
+                         f"p: {P_METHOD} of each activation against `{rd.baseline}`, unadjusted; n/a: undefined "
+                         "(fewer than 2 finite values in a group, or zero spread in both).", head, p_rows))
+        out.append(Table(f"holm-{ds}-{metric}", f"{ds}: adjusted p (Holm) vs {rd.baseline}",
+                         f"Adjusted p (Holm): the Welch p-values above after the {HOLM_METHOD}; n/a tests are left "
+                         "out of the family.", head, h_rows))
+    return out
+
+
+def _delta_cell(s: Summary) -> str:
+    return s.fmt(4) if s.n < 2 else f"{s.fmt(4)} [{s.ci_lo:.3g}, {s.ci_hi:.3g}]"
+
+
+def delta_tables(rd: ReportData) -> list[Table]:
+    """The Δ overview (rows = dirty file, columns = activation) and one long table per dirty file with
+    n, Δ, its 95% CI, the Welch p vs the baseline and the Holm-adjusted p."""
     drows = delta_rows(rd)
-    if drows:
-        parts += ["## Robustness delta (positive = the dirty data hurt; smaller is more robust)", "",
-                  "Accuracy: delta = clean − dirty; loss/MSE: delta = dirty − clean; paired by seed. "
-                  "Cell: mean ± std [95% t CI].", ""]
-        body, sums = [], []
-        for g, _, per in drows:
-            sums.append([summarize(per[a].values()) if a in per else None for a in acts])
-        marked = _mark_table(sums, [True] * len(sums), [g.file for g, _, _ in drows])
-        for (g, _, per), srow, mrow in zip(drows, sums, marked):
-            cells = []
-            for s, m in zip(srow, mrow):
-                cells.append(m if s is None or s.n < 2 else f"{m} [{s.ci_lo:.3g}, {s.ci_hi:.3g}]")
-            label = f"{rd.row_label(g, [h for h, _, _ in drows if h.dataset == g.dataset])} ({metric_label(g.metric)}, "
-            label += ("clean − dirty" if higher_is_better(g.metric) else "dirty − clean") + ")"
-            body.append([label] + cells)
-        parts += [_md(["dirty data · setting"] + acts, body), ""]
-        parts += [f"p-value of the delta vs {rd.baseline} (Welch):", ""]
-        body = []
-        for g, _, per in drows:
-            base = per.get(rd.baseline)
-            body.append([g.file] + ["—" if a == rd.baseline or a not in per or base is None
-                                    else _fmt_p(welch_p(list(per[a].values()), list(base.values()))) for a in acts])
-        parts += [_md(["dirty data"] + acts, body), ""]
-    parts += ["## Null runs (diverged: non-finite loss or chance accuracy) and failures", "",
-              "Cell: null / runs (failed runs in parentheses when any).", ""]
+    if not drows:
+        return []
+    acts = rd.activations
+    sums = [[d.summary(a) if a in d.per else None for a in acts] for d in drows]
+    marked = _mark_table(sums, True, [d.dirty.file for d in drows])
+    body, notes = [], []
+    for d, srow, mrow in zip(drows, sums, marked):
+        label = rd.row_label(d.dirty, [e.dirty for e in drows if e.dirty.dataset == d.dirty.dataset])
+        cells = []
+        for a, s, m in zip(acts, srow, mrow):
+            cell = m if s is None or s.n < 2 else f"{m} [{s.ci_lo:.3g}, {s.ci_hi:.3g}]"
+            note = _mixed_note(f"{label} / {a}", d.identities(a)) if s is not None else None
+            if note:
+                cell += f" {MIXED}"
+                notes.append(note)
+            cells.append(cell)
+        body.append([f"{label} ({metric_label(d.dirty.metric)}, {delta_direction(d.dirty.metric)})"] + cells)
+    out = [Table("delta-overview", "Robustness Δ (positive = the dirty data hurt; smaller is more robust)",
+                 "Δ = clean − dirty for accuracies, dirty − clean for losses, paired by seed. Cell: mean ± sample "
+                 "std [95% t CI]; one seed: the value and n = 1. **Bold**: most robust in the row.",
+                 ["dirty data · setting"] + acts, body, notes)]
+    for d in drows:
+        raw, adj = _p_row({a: list(v.values()) for a, v in d.per.items()}, rd.baseline, acts)
+        rows, notes = [], []
+        for a, p, q in zip(acts, raw, adj):
+            if a not in d.per:
+                continue
+            s = d.summary(a)
+            nulls = sum(g.cells[a].nulls for g in (d.dirty, d.clean) if a in g.cells)
+            runs = sum(g.cells[a].runs for g in (d.dirty, d.clean) if a in g.cells)
+            note = _mixed_note(a, d.identities(a))
+            if note:
+                notes.append(note)
+            base = a == rd.baseline
+            rows.append([a + (" (baseline)" if base else "") + (f" {MIXED}" if note else ""), str(s.n),
+                         fmt_summary(s) if s.n else "—", s.fmt_ci(3), "—" if base else fmt_p(p),
+                         "—" if base else fmt_p(q), f"{nulls}/{runs}"])
+        varying = rd.row_label(d.dirty, [e.dirty for e in drows]).split(" · ")[1:]
+        out.append(Table(f"delta-{d.dirty.file}-{setting_tag(d.dirty.setting, acts)}",
+                         f"Δ on {d.dirty.file} vs {d.clean.file} ("
+                         + ", ".join(varying + [metric_label(d.dirty.metric), delta_direction(d.dirty.metric)]) + ")",
+                         f"n: seeds with both runs finite. Δ: mean ± sample std over seeds. 95% CI: mean ± "
+                         f"t(0.975, n − 1)·s/√n. p: {P_METHOD} of the per-seed Δ against `{rd.baseline}`. "
+                         f"Adjusted p (Holm): {HOLM_METHOD}. n/a: undefined (n < 2 in a group, or zero spread in "
+                         "both). Null runs: null / runs over the clean and the dirty file.",
+                         ["activation", "n", "Δ", "95% CI", f"p vs {rd.baseline} (Welch)", "adjusted p (Holm)",
+                          "null runs"], rows, notes))
+    return out
+
+
+def null_tables(rd: ReportData) -> list[Table]:
+    """Null-run accounting: the rate per activation (all rows together), then per row and activation."""
+    acts = rd.activations
+    body = []
+    for a in acts:
+        cells = [g.cells[a] for g in rd.groups if a in g.cells]
+        runs, nulls, failed = sum(c.runs for c in cells), sum(c.nulls for c in cells), sum(c.failed for c in cells)
+        causes = Counter()
+        for c in cells:
+            causes.update(c.null_causes)
+        body.append([a, str(runs), str(nulls), f"{100.0 * nulls / runs:.1f}%" if runs else "n/a", str(failed),
+                     "; ".join(f"{k}: {v}" for k, v in sorted(causes.items())) or "—"])
+    rate = Table("null-rate", "Null runs per activation",
+                 "A null run diverged (non-finite loss or chance-level accuracy); it is kept in the database, "
+                 "excluded from means and tests, and counted here. Rate = null / runs over every data file and "
+                 "setting in this report; failed runs (errors) are counted apart.",
+                 ["activation", "runs", "null", "null rate", "failed", "null causes"], body)
     body = []
     for g in rd.groups:
         row = [g.file if len({h.setting for h in rd.groups if h.file == g.file}) == 1 else rd.row_label(g, rd.groups)]
@@ -215,40 +209,98 @@ def build_markdown(rd: ReportData) -> str:
             c = g.cells.get(a)
             row.append("—" if c is None else f"{c.nulls}/{c.runs}" + (f" ({c.failed} failed)" if c.failed else ""))
         body.append(row)
-    parts += [_md(["data"] + acts, body), ""]
+    per = Table("null-runs", "Null runs (diverged) and failures per data file",
+                "Cell: null / runs (failed runs in parentheses when any).", ["data"] + acts, body)
+    return [rate, per]
+
+
+def activation_param_tables(rd: ReportData) -> list[Table]:
+    """Learned activation parameters (TAct/mTAct alpha, beta; PReLU slopes; trainable plug-ins):
+    per data file and activation, the mean over sites of each parameter, then mean ± std over seeds."""
+    cols = []  # (activation, parameter)
+    for g in rd.groups:
+        for a, c in g.cells.items():
+            for run in c.act_params:
+                for name in run:
+                    if (a, name) not in cols:
+                        cols.append((a, name))
+    if not cols:
+        return []
+    cols.sort(key=lambda an: (rd.activations.index(an[0]) if an[0] in rd.activations else 99, an[1]))
+    body = []
+    for g in rd.groups:
+        row = [g.file if len({h.setting for h in rd.groups if h.file == g.file}) == 1 else rd.row_label(g, rd.groups)]
+        for a, name in cols:
+            c = g.cells.get(a)
+            vals = [run[name]["mean"] for run in (c.act_params if c else []) if name in run and run[name].get("mean") is not None]
+            row.append(fmt_summary(summarize(vals)) if vals else "—")
+        body.append(row)
+    return [Table("activation-params", "Learned activation parameters",
+                  "Mean over the activation's sites of each trainable parameter at the end of training, then mean ± "
+                  "std over seeds (n = 1: the single value). TAct/mTAct store alpha and beta before squaring (mTAct "
+                  "uses their squares).", ["data"] + [f"{a} {n}" for a, n in cols], body)]
+
+
+def build_tables(rd: ReportData) -> list[Table]:
+    if not rd.has_values:
+        return null_tables(rd)
+    return final_tables(rd) + delta_tables(rd) + activation_param_tables(rd) + null_tables(rd)
+
+
+def _md(t: Table) -> str:
+    lines = [f"## {t.title}", "", t.caption, "",
+             "| " + " | ".join(t.header) + " |", "|" + "|".join("---" for _ in t.header) + "|"]
+    lines += ["| " + " | ".join(r) + " |" for r in t.rows]
+    if t.notes:
+        lines += [""] + [f"- {n}" for n in t.notes]
+    return "\n".join(lines + [""])
+
+
+def build_markdown(rd: ReportData, tables: list[Table] | None = None) -> str:
+    tables = build_tables(rd) if tables is None else tables
+    parts = ["# noisebench results", "",
+             f"Baseline activation: `{rd.baseline}`. Statistics: mean ± sample std over seeds; 95% CI from the "
+             f"t distribution; p: {P_METHOD}; adjusted p: Holm. {MIXED} marks a cell whose runs were produced "
+             "with more than one code version, device type or precision.", ""]
+    if not rd.has_values:
+        parts += ["**No run finished with a finite metric**: every run in this selection is null or failed, so "
+                  "there are no means, Δ or tests to report. The null accounting follows.", ""]
+    parts += [_md(t) for t in tables]
     return "\n".join(parts)
 
 
 def write_csv(rd: ReportData, out_dir: Path) -> list[Path]:
     out_dir = Path(out_dir)
+    b = rd.baseline
     p1 = out_dir / "summary.csv"
     with open(p1, "w", newline="") as f:
         w = csv.writer(f)
         w.writerow(["dataset", "file", "role", *SETTING_FIELDS, "activation", "metric", "n", "mean", "std",
-                    "ci95_lo", "ci95_hi", f"p_vs_{rd.baseline}", "runs", "nulls", "failed"])
+                    "ci95_lo", "ci95_hi", f"p_vs_{b}", f"p_holm_vs_{b}", "runs", "nulls", "failed", "mixed_identity"])
         for g in rd.groups:
-            base = g.cells.get(rd.baseline)
-            for a in rd.activations:
+            raw, adj = _p_row({a: list(c.values.values()) for a, c in g.cells.items()}, b, rd.activations)
+            for a, p, q in zip(rd.activations, raw, adj):
                 c = g.cells.get(a)
                 if c is None:
                     continue
                 s = c.summary
-                p = welch_p(list(c.values.values()), list(base.values.values())) if base and a != rd.baseline else float("nan")
                 w.writerow([g.dataset, g.file, g.role, *[v for _, v in g.setting], a, g.metric, s.n, s.mean, s.std,
-                            s.ci_lo, s.ci_hi, p, c.runs, c.nulls, c.failed])
+                            s.ci_lo, s.ci_hi, p, q, c.runs, c.nulls, c.failed,
+                            json.dumps(mixed_identity(c.identities), sort_keys=True)])
     p2 = out_dir / "delta.csv"
     with open(p2, "w", newline="") as f:
         w = csv.writer(f)
         w.writerow(["dataset", "dirty_file", "clean_file", *SETTING_FIELDS, "activation", "metric", "delta_direction",
-                    "n", "mean", "std", "ci95_lo", "ci95_hi", f"p_vs_{rd.baseline}", "deltas_by_seed"])
-        for g, cg, per in delta_rows(rd):
-            base = per.get(rd.baseline)
-            for a in rd.activations:
-                if a not in per:
+                    "n", "mean", "std", "ci95_lo", "ci95_hi", f"p_vs_{b}", f"p_holm_vs_{b}", "deltas_by_seed",
+                    "mixed_identity"])
+        for d in delta_rows(rd):
+            raw, adj = _p_row({a: list(v.values()) for a, v in d.per.items()}, b, rd.activations)
+            for a, p, q in zip(rd.activations, raw, adj):
+                if a not in d.per:
                     continue
-                s = summarize(per[a].values())
-                p = welch_p(list(per[a].values()), list(base.values())) if base and a != rd.baseline else float("nan")
-                w.writerow([g.dataset, g.file, cg.file, *[v for _, v in g.setting], a, g.metric,
-                            "clean-dirty" if higher_is_better(g.metric) else "dirty-clean", s.n, s.mean, s.std,
-                            s.ci_lo, s.ci_hi, p, json.dumps(per[a], sort_keys=True)])
+                s = d.summary(a)
+                w.writerow([d.dirty.dataset, d.dirty.file, d.clean.file, *[v for _, v in d.dirty.setting], a,
+                            d.dirty.metric, "clean-dirty" if higher_is_better(d.dirty.metric) else "dirty-clean", s.n,
+                            s.mean, s.std, s.ci_lo, s.ci_hi, p, q, json.dumps(d.per[a], sort_keys=True),
+                            json.dumps(mixed_identity(d.identities(a)), sort_keys=True)])
     return [p1, p2]

@@ -3,6 +3,9 @@
 Only drivers write here (the local robustness loop, the Ray driver); workers return RunResults.
 Each `record()` is one transaction, so an interrupted grid leaves only complete runs behind.
 `has(key)` is true for completed runs (status ok or null); failed runs are retried.
+The `identity` column holds the run identity the key was computed from (a JSON object with
+code_version, git_commit, data_digest, plugin_hashes, device_type, precision, compile,
+torch_version); rows written before it existed read back with an empty identity.
 """
 
 from __future__ import annotations
@@ -62,7 +65,8 @@ CREATE TABLE IF NOT EXISTS runs (
     node TEXT,
     code_version TEXT,
     started_at REAL,
-    recorded_at REAL NOT NULL
+    recorded_at REAL NOT NULL,
+    identity TEXT NOT NULL DEFAULT '{}'
 );
 CREATE INDEX IF NOT EXISTS runs_by_group ON runs (dataset, model, activation, role);
 CREATE TABLE IF NOT EXISTS epochs (
@@ -87,9 +91,10 @@ RUN_COLUMNS = (
     "variant", "task", "num_classes", "pair_key", "epochs", "batch_size", "lr", "optimizer", "lr_policy",
     "weight_decay", "seed", "extra", "config", "data_info", "final", "metric", "metric_value", "epochs_done",
     "wall_s", "samples_per_s", "device", "hostname", "node", "code_version", "started_at", "recorded_at",
+    "identity",
 )
 EPOCH_COLUMNS = ("lr", "train_loss", "val_loss", "val_acc", "val_top3", "test_loss", "test_acc", "test_top3", "epoch_s")
-_JSON_COLUMNS = ("extra", "config", "data_info", "final")
+_JSON_COLUMNS = ("extra", "config", "data_info", "final", "identity")
 
 
 def _num(v: Any) -> float | None:
@@ -148,6 +153,8 @@ class ResultsDB:
         cols = {r[1] for r in self.conn.execute("PRAGMA table_info(runs)")}
         if "node" not in cols:
             self.conn.execute("ALTER TABLE runs ADD COLUMN node TEXT")
+        if "identity" not in cols:  # older rows: empty identity (their keys predate it)
+            self.conn.execute("ALTER TABLE runs ADD COLUMN identity TEXT NOT NULL DEFAULT '{}'")
 
     def record(self, result: RunResult, node: str | None = None) -> None:
         """Insert or replace the run `result.key` and its epochs, in one transaction.
@@ -184,6 +191,7 @@ class ResultsDB:
             "epochs_done": final.get("epochs_done", len(result.epochs)), "wall_s": result.wall_s,
             "samples_per_s": _num(final.get("samples_per_s")), "device": result.device, "hostname": result.hostname,
             "node": node or f"local:{result.hostname}", "code_version": result.code_version, "started_at": result.started_at, "recorded_at": time.time(),
+            "identity": _dumps(getattr(result, "identity", None) or {}),
         }
         cols = ", ".join(RUN_COLUMNS)
         marks = ", ".join("?" for _ in RUN_COLUMNS)
@@ -235,7 +243,10 @@ class ResultsDB:
         for r in self.conn.execute(sql, args):
             d = dict(r)
             for k in _JSON_COLUMNS:
-                d[k] = json.loads(d[k]) if d[k] is not None else None
+                if k not in d:  # a read-only view of a database that predates the column
+                    d[k] = {} if k == "identity" else None
+                    continue
+                d[k] = json.loads(d[k]) if d[k] is not None else ({} if k == "identity" else None)
             out.append(d)
         return out
 

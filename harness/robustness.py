@@ -3,6 +3,8 @@ seeds, record every run in the results database, and summarize clean vs dirty wi
 
 The driver loop here is local and sequential; `plan()` and `summarize()` are shared with the Ray
 driver. Runs already in the database are skipped (unless force), so an interrupted grid resumes.
+A pair is only accepted when the two files are twins (harness/pairs.py), and the compared number
+is each run's reported metric: test at the epoch selected on val (harness/selection.py).
 """
 
 from __future__ import annotations
@@ -23,7 +25,7 @@ POLICY_KNOBS = {
     "triangular": ("base_lr", "base_div", "half_cycle"),
     "onecycle": ("div", "final_div", "pct_start"),
 }
-GENERAL_KNOBS = ("augment", "momentum", "betas", "chance_margin", "fp32")
+GENERAL_KNOBS = ("augment", "momentum", "betas", "chance_margin", "fp32", "subset")
 
 
 @dataclass(frozen=True)
@@ -35,14 +37,21 @@ class DataPair:
 
 
 def _meta(path: Path) -> dict:
+    """A file's root attributes, plus its train/x shape under recipes.SHAPE_KEY (for custom recipes)."""
     from noisebench.h5format import open_file
+    from noisebench.harness.recipes import SHAPE_KEY
 
+    path = Path(path)
     if not path.exists():
         raise UserError(f"data file {path} not found")
     if path.is_dir():
         raise UserError(f"data path {path} is a folder; give a noisebench .h5 file")
     with open_file(path) as f:
-        return dict(f.meta)
+        meta = dict(f.meta)
+        dx = f.datasets.get("train/x")
+        if dx is not None:
+            meta[SHAPE_KEY] = tuple(int(n) for n in dx.shape)
+    return meta
 
 
 def pair_for(dirty: Path) -> DataPair:
@@ -57,6 +66,9 @@ def pair_for(dirty: Path) -> DataPair:
     clean = dirty.parent / Path(str(ref)).name
     if not clean.exists():
         raise UserError(f"{dirty}: its clean counterpart {clean} is missing (build it next to the dirty file)")
+    from noisebench.harness.pairs import check_twins
+
+    check_twins(clean, dirty)
     recipe = recipe_for(meta)
     return DataPair(str(meta.get("dataset") or meta.get("kind")), clean, dirty, recipe)
 
@@ -95,7 +107,7 @@ def config_from_recipe(
         model=recipe.model, activation=activation, data=str(path), data_sha256=checksums_digest(meta["checksums"]),
         role=role, epochs=recipe.epochs, batch_size=recipe.batch_size, lr=recipe.lr, optimizer=recipe.optimizer,
         lr_policy=recipe.lr_policy, weight_decay=recipe.weight_decay, seed=seed, device=device, compile=compile,
-        extra=policy_extra(recipe.lr_policy, k),
+        extra=policy_extra(recipe.lr_policy, k), recipe=recipe.name,
     )
 
 
@@ -117,7 +129,7 @@ def plan(
 
 def run_grid(
     configs: list[RunConfig], db, force: bool = False, progress: bool = True,
-    on_result: Callable | None = None, jobs: int = 1, preflight: bool = True,
+    on_result: Callable | None = None, jobs: int = 1, preflight: bool = True, checkpoint_dir=None,
 ):
     """Run every config not yet in `db` (all of them with force) on this machine, recording each
     when it completes, with a progress bar: the local executor of `noisebench grid`.
@@ -139,7 +151,7 @@ def run_grid(
             if on_result is not None:
                 on_result(res, out)
 
-        return run_on(configs, db, LocalExecutor(jobs=jobs), force=force, preflight=preflight, on_result=step)
+        return run_on(configs, db, LocalExecutor(jobs=jobs, checkpoint_dir=checkpoint_dir), force=force, preflight=preflight, on_result=step)
 
 
 # -- summary -----------------------------------------------------------------------------------
@@ -160,6 +172,12 @@ class RobustnessRow:
     clean_values: dict  # seed -> value
     dirty_values: dict
     deltas: dict
+
+
+def reported_metric(recipe: Recipe, has_test: bool = True) -> str:
+    """The final-metric key compared clean vs dirty: test (else val) at the val-selected epoch."""
+    x = "acc" if recipe.higher_is_better else "loss"
+    return f"selected_{'test' if has_test else 'val'}_{x}"
 
 
 def metric_of(run: dict, metric: str) -> float | None:
@@ -190,7 +208,10 @@ def summarize(db, configs: list[RunConfig], pairs: list[DataPair] | None = None)
         dirty_path, model, act = g
         meta = _meta(Path(dirty_path))
         recipe = recipe_for(meta)
-        m = recipe.metric
+        from noisebench.harness.selection import metric_label as sel_label
+
+        has_test = "test/y" in (meta.get("checksums") or {})
+        m = reported_metric(recipe, has_test)
         cv, dv, dl = {}, {}, {}
         nulls = failed = 0
         for c, d in by_key[g]:
@@ -209,7 +230,7 @@ def summarize(db, configs: list[RunConfig], pairs: list[DataPair] | None = None)
                 dl[c.seed] = (a - b) if recipe.higher_is_better else (b - a)
         rows.append(RobustnessRow(
             dataset=str(meta.get("dataset") or meta.get("kind")), model=model, activation=act, metric=m,
-            metric_label=recipe.metric_label, delta_label=recipe.delta_label,
+            metric_label=sel_label(m), delta_label=recipe.delta_label,
             clean=summarize_values(cv.values()), dirty=summarize_values(dv.values()), delta=summarize_values(dl.values()),
             seeds=len(by_key[g]), nulls=nulls, failed=failed, clean_values=cv, dirty_values=dv, deltas=dl,
         ))
@@ -217,7 +238,7 @@ def summarize(db, configs: list[RunConfig], pairs: list[DataPair] | None = None)
 
 
 def fmt_summary(s: Summary, digits: int = 4) -> str:
-    return "—" if s.n == 0 else f"{s.mean:.{digits}g} ± {s.std:.2g}"
+    return s.fmt(digits)  # one seed: "value (n = 1)", never "± 0"
 
 
 def format_table(rows: list[RobustnessRow]) -> str:
@@ -228,8 +249,11 @@ def format_table(rows: list[RobustnessRow]) -> str:
         by_ds.setdefault((r.dataset, r.model, r.metric_label, r.delta_label), []).append(r)
     for (ds, model, mlabel, dlabel), rs in by_ds.items():
         higher = "higher" if "top-1" in mlabel or "acc" in mlabel else "lower"
-        out.append(f"{ds} · {model} · final {mlabel} ({higher} is better) · delta = {dlabel} (positive = dirty data hurt)")
-        head = ["activation", f"clean {mlabel}", f"dirty {mlabel}", f"delta ({dlabel})", "delta 95% CI", "n", "null", "failed"]
+        rule = "max val top-1" if higher == "higher" else "min val loss"
+        out.append(f"{ds} · {model} · {mlabel} (epoch selected by {rule}; {higher} is better) · "
+                   f"delta = {dlabel} (positive = dirty data hurt)")
+        short = mlabel.split(" at ")[0]
+        head = ["activation", f"clean {short}", f"dirty {short}", f"delta ({dlabel})", "delta 95% CI", "n", "null", "failed"]
         body = [
             [r.activation, fmt_summary(r.clean), fmt_summary(r.dirty), fmt_summary(r.delta), r.delta.fmt_ci(4),
              f"{r.delta.n}/{r.seeds}", str(r.nulls), str(r.failed)]

@@ -1,9 +1,11 @@
 """One training run's full description: the unit of work, the database key, the Ray task payload.
 
-`RunConfig.key()` is the sha256 of the canonical JSON of the fields that determine the result:
-everything except `device` and `compile` (where and how fast it runs) and `data`/`role` (the
-path and its label; the data itself is identified by `data_sha256`). So the same run on a GPU
-node or a laptop, or with the file moved, has the same key and is not repeated.
+`RunConfig.key()` is the run key (harness/identity.py): the sha256 of the canonical JSON of the
+resolved configuration (every field except `data`/`role`/`recipe`, which name the path, its label
+and where the defaults came from; the data itself is identified by `data_sha256`) together with
+the run's identity: code version, plug-in source, device type (`device` resolved), precision,
+`compile`, torch version. The same run with the file moved has the same key; the same run after a
+code change, on another device type or precision, is a new run.
 """
 
 from __future__ import annotations
@@ -16,8 +18,10 @@ from typing import Any
 ROLES = ("clean", "dirty", "single")
 OPTIMIZERS = ("adam", "adamw", "sgd")
 LR_POLICIES = ("fixed", "step", "triangular", "onecycle")
-# Fields that do not change the result and so are left out of the key.
-NON_KEY_FIELDS = ("device", "compile", "data", "role")
+# Fields left out of the configuration part of the key: `device` and `compile` enter the key
+# resolved (device type, precision, compile flag) through the run identity; `data`, `role` and
+# `recipe` are labels (the data is identified by its content digest, the recipe by its values).
+NON_KEY_FIELDS = ("device", "compile", "data", "role", "recipe")
 
 
 def _freeze(v: Any) -> Any:
@@ -54,6 +58,7 @@ class RunConfig:
     device: str = "auto"
     compile: bool = False
     extra: tuple = ()
+    recipe: str = ""  # the recipe the defaults came from (recorded; its values are the fields above)
 
     def __post_init__(self):
         object.__setattr__(self, "extra", canonical_extra(self.extra))
@@ -83,6 +88,13 @@ class RunConfig:
         return d
 
     def key(self) -> str:
+        """The run key on this machine: configuration + identity (harness/identity.py)."""
+        from noisebench.harness.identity import run_key
+
+        return run_key(self)
+
+    def config_digest(self) -> str:
+        """sha256 of the configuration alone (no identity): groups the same run across code versions."""
         blob = json.dumps(self.key_fields(), sort_keys=True, separators=(",", ":"))
         return hashlib.sha256(blob.encode()).hexdigest()
 

@@ -1,9 +1,13 @@
 """Execute one run: `execute_run(cfg) -> RunResult`. Pure: reads the data file, trains, returns.
 
 It never touches the results database (a driver, local or Ray, records results), so it can run
-in any worker process. Setup mistakes (missing file, wrong checksum digest, unknown model or
-activation, model/data mismatch) raise `UserError`; errors during training are returned as a
-result with status "failed" and the error, so one bad run does not stop a grid.
+in any worker process. Before any data is used the file's arrays are re-hashed against their
+recorded checksums (harness/data_verify.py, cached per unchanged file); the reported epoch is
+selected on the val split only (harness/selection.py), and the result carries the run identity
+(harness/identity.py) its key was computed from. Setup mistakes (missing or tampered file, wrong
+checksum digest, no val split, unknown model or activation, model/data mismatch) raise
+`UserError`; errors during training are returned as a result with status "failed" and the error,
+so one bad run does not stop a grid.
 """
 
 from __future__ import annotations
@@ -43,6 +47,7 @@ class RunResult:
     code_version: str = ""
     data_info: dict = field(default_factory=dict)  # dataset, kind, variant, task, num_classes, pair_key
     started_at: float = 0.0
+    identity: dict = field(default_factory=dict)  # harness/identity.py IDENTITY_KEYS
 
     def to_dict(self) -> dict:
         return asdict(self)
@@ -142,7 +147,8 @@ def _load(path: str, digest: str, device) -> tuple[dict, dict]:
 
     from noisebench.h5format import open_file
 
-    ck = (str(Path(path).resolve()), digest, str(device))
+    st = Path(path).stat()
+    ck = (str(Path(path).resolve()), st.st_size, st.st_mtime_ns, st.st_ino, digest, str(device))
     if ck in _DATA_CACHE:
         return _DATA_CACHE[ck]
     from noisebench.h5format import check_fits_in_memory
@@ -168,13 +174,16 @@ def clear_data_cache() -> None:
 
 
 def _check_file(cfg: RunConfig) -> dict:
+    """The file's root attributes, after its arrays were verified against the recorded checksums."""
     from noisebench.h5format import open_file
+    from noisebench.harness.data_verify import verify_for_training
 
     p = Path(cfg.data)
     if not p.exists():
         raise UserError(f"data file {p} not found")
     if p.is_dir():
         raise UserError(f"data path {p} is a folder; give a noisebench .h5 file")
+    verify_for_training(p)
     with open_file(p) as f:
         meta = dict(f.meta)
     got = checksums_digest(meta["checksums"])
@@ -248,10 +257,29 @@ def validate_config(cfg: RunConfig) -> None:
         raise UserError(f"unknown optimizer {cfg.optimizer!r}; choose one of {', '.join(OPTIMIZERS)}")
     if cfg.lr_policy not in LR_POLICIES:
         raise UserError(f"unknown LR policy {cfg.lr_policy!r}; choose one of {', '.join(LR_POLICIES)}")
+    from noisebench.bounds import check_run_config
+
+    check_run_config(cfg)  # documented ranges (docs/BOUNDS.md), seeds, names without control characters
 
 
-def prepare(cfg: RunConfig, device):
-    """Load and check everything a run needs; returns (TrainData, meta). Raises UserError on bad input."""
+def no_val_error(path) -> UserError:
+    return UserError(
+        f"{path}: no val split, so the reported epoch could only be selected on test; rebuild the file "
+        "with this noisebench (`noisebench make ...` writes train/val/test) and train on the new file")
+
+
+def _take(x, y, idx):
+    import torch
+
+    t = torch.as_tensor(idx, device=x.device)
+    return x.index_select(0, t), y.index_select(0, t)
+
+
+def prepare(cfg: RunConfig, device, for_training: bool = False):
+    """Load and check everything a run needs; returns (TrainData, meta). Raises UserError on bad input.
+
+    `for_training`: the file must have a val split (selection never uses test). Without it (the
+    LR finder, which reads only train), a file without val passes."""
     from noisebench.harness.activations import resolve_activation
     from noisebench.harness.train_loop import SplitTensors, TrainData, image_stats
 
@@ -261,15 +289,23 @@ def prepare(cfg: RunConfig, device):
     _, splits = _load(cfg.data, cfg.data_sha256, device)
     if "train" not in splits:
         raise UserError(f"{cfg.data}: no train split (has {', '.join(splits) or 'none'})")
+    if for_training and "val" not in splits:
+        raise no_val_error(cfg.data)
     val_name = "val" if "val" in splits else "test" if "test" in splits else None
     if val_name is None:
         raise UserError(f"{cfg.data}: needs a val or test split to validate on (has {', '.join(splits)})")
+    task = info["task"]
+    extra = cfg.extra_dict()
+    if extra.get("subset"):  # a stratified smoke-study subset of every split (harness/subset.py)
+        from noisebench.harness.subset import subset_indices
+
+        n = int(extra["subset"])
+        splits = {s: _take(sx, sy, subset_indices(sy.cpu().numpy(), n, task == "classification"))
+                  for s, (sx, sy) in splits.items()}
     x = splits["train"][0]
     images = x.dtype.is_floating_point is False and x.ndim in (3, 4)
-    task = info["task"]
     _check_model_for_data(cfg, task, images, cfg.data)
     resolve_activation(cfg.activation)  # unknown activation -> UserError now, not mid-run
-    extra = cfg.extra_dict()
     aug = extra.get("augment")
     if aug is None:
         aug = "crop_flip" if images and info["dataset"] in ("cifar10", "psi") else "none"
@@ -300,57 +336,70 @@ def prepare(cfg: RunConfig, device):
     return data, meta
 
 
-def summarize(epochs: list[dict], task: str, train_s: float, samples: int) -> dict:
+def summarize(epochs: list[dict], task: str, train_s: float, samples: int, has_test: bool = True) -> dict:
+    """Final metrics: the last epoch's values, plus the val-selected epoch with test beside it
+    (harness/selection.py); `metric`/`metric_value` name the reported number."""
+    from noisebench.harness.selection import selection_summary
+
     final = {k: v for k, v in (epochs[-1] if epochs else {}).items() if k not in ("epoch_s", "samples_per_s")}
     final["epochs_done"] = len(epochs)
     final["train_s"] = train_s
     final["samples_per_s"] = samples / train_s if train_s > 0 else None
+    sel = selection_summary(epochs, task, has_test and any("test_loss" in e for e in epochs))
     if task == "classification":
-        accs = [e["val_acc"] for e in epochs if "val_acc" in e]
-        final["best_val_acc"] = max(accs) if accs else None
-        final["metric"] = "val_acc"
+        final["best_val_acc"] = sel["selected_val_acc"]
     else:
-        losses = [e["val_loss"] for e in epochs if "val_loss" in e]
-        final["best_val_loss"] = min(losses) if losses else None
-        final["metric"] = "val_loss"
-    final["metric_value"] = final.get(final["metric"])
+        final["best_val_loss"] = sel["selected_val_loss"]
+    final.update(sel)
     return final
 
 
-def execute_run(cfg: RunConfig, progress: bool = False, on_epoch=None) -> RunResult:
+def execute_run(cfg: RunConfig, progress: bool = False, on_epoch=None, checkpoint_dir: str | Path | None = None) -> RunResult:
     """Train one configuration from fresh weights and return its result (never writes the DB).
 
-    `on_epoch(metrics)` is called after each epoch (e.g. to drive a progress display)."""
+    `on_epoch(metrics)` is called after each epoch (e.g. to drive a progress display).
+    `checkpoint_dir`: save the selected and last weights there (harness/run_artifacts.py); the
+    learned activation parameters are recorded in every run's final metrics."""
     import torch
 
     from noisebench.harness.divergence import DivergencePolicy
-    from noisebench.harness.lr_schedules import make_schedule
+    from noisebench.harness.lr_schedules import make_scheduler
     from noisebench.harness.models import build_model
+    from noisebench.harness.activations import resolve_activation
+    from noisebench.harness.run_artifacts import BestWeights, SiteTracker, learned_activation_params, save_checkpoints
     from noisebench.harness.train_loop import TrainSettings, steps_per_epoch, train
+
+    from noisebench.harness.identity import run_identity, run_key
 
     started = time.time()
     t0 = time.perf_counter()
     device = resolve_device(cfg.device)
-    data, meta = prepare(cfg, device)
+    data, meta = prepare(cfg, device, for_training=True)
     info = data_info(meta)
     info["val_split"] = data.val_name
+    if cfg.recipe:
+        info["recipe"] = cfg.recipe
     extra = cfg.extra_dict()
+    identity = run_identity(cfg)  # on this machine: the key says what actually ran
     base = dict(
-        key=cfg.key(), config=cfg.to_dict(), device=str(device) + (f" ({torch.cuda.get_device_name(device)})" if device.type == "cuda" else ""),
+        key=run_key(cfg, identity), config=cfg.to_dict(), device=str(device) + (f" ({torch.cuda.get_device_name(device)})" if device.type == "cuda" else ""),
         hostname=socket.gethostname(), code_version=code_version(), data_info=info, started_at=started,
+        identity=identity,
     )
     bar = None
     try:
         torch.manual_seed(cfg.seed)
         num_outputs = data.num_classes if data.task == "classification" else 1
-        model = build_model(cfg.model, cfg.activation, data.in_shape, num_outputs).to(device)
+        sites = SiteTracker(resolve_activation(cfg.activation))
+        model = build_model(cfg.model, sites, data.in_shape, num_outputs).to(device)
+        best = BestWeights(data.task) if checkpoint_dir is not None else None
         channels_last = device.type == "cuda" and data.images
         if channels_last:
             model = model.to(memory_format=torch.channels_last)
         model_fn = torch.compile(model) if cfg.compile else None
         opt = _make_optimizer(cfg, model.parameters(), extra)
         spe = steps_per_epoch(len(data.train), min(cfg.batch_size, len(data.train)))
-        sched = make_schedule(cfg.lr_policy, cfg.lr, spe, cfg.epochs, extra)
+        sched = make_scheduler(cfg.lr_policy, opt, cfg.lr, spe, cfg.epochs, extra)
         div = DivergencePolicy(margin=float(extra.get("chance_margin", 0.02)))
         settings = TrainSettings(
             epochs=cfg.epochs, batch_size=cfg.batch_size, optimizer=opt, schedule=sched, seed=cfg.seed,
@@ -367,6 +416,8 @@ def execute_run(cfg: RunConfig, progress: bool = False, on_epoch=None) -> RunRes
                 shown = {k: f"{m[k]:.4g}" for k in ("train_loss", "val_loss", "val_acc") if k in m}
                 bar.set_postfix(shown, refresh=False)
                 bar.update(1)
+            if best is not None:
+                best.update(model, m)
             if on_epoch is not None:
                 on_epoch(m)
 
@@ -382,7 +433,11 @@ def execute_run(cfg: RunConfig, progress: bool = False, on_epoch=None) -> RunRes
     finally:
         if bar is not None:
             bar.close()
-    final = summarize(out.epochs, data.task, out.train_s, out.samples)
+    final = summarize(out.epochs, data.task, out.train_s, out.samples, has_test=data.test is not None)
+    final["activation_params"] = learned_activation_params(sites.sites)
+    if best is not None and out.epochs:
+        final["checkpoints"] = save_checkpoints(checkpoint_dir, base["key"], model, best, int(out.epochs[-1]["epoch"]),
+                                                base["config"], identity)
     status = "null" if out.null_cause else "ok"
     return RunResult(status=status, null_cause=out.null_cause, epochs=out.epochs, final=final,
                      wall_s=time.perf_counter() - t0, **base)
@@ -418,6 +473,8 @@ def preflight(cfg: RunConfig) -> dict:
         dx = f.datasets.get("train/x")
         if dx is None:
             raise UserError(f"{cfg.data}: no train split")
+        if "val" not in f.splits:
+            raise no_val_error(cfg.data)
         images = dx.dtype.kind == "u" and len(dx.shape) in (3, 4)
     info = data_info(meta)
     _check_model_for_data(cfg, info["task"], images, cfg.data)

@@ -1,8 +1,14 @@
-"""Summary statistics over seeds: mean ± std, 95% CI (Student t), Welch's t-test."""
+"""Summary statistics over seeds: mean ± std, 95% CI (Student t), Welch's t-test, Holm's step-down
+correction for comparing several activations against one baseline.
+
+Undefined quantities are NaN, never 0: a CI or a test needs at least two finite values per group,
+and Welch's test is undefined when both groups have zero spread (0/0). Report code prints NaN as "n/a".
+"""
 
 from __future__ import annotations
 
 import math
+import warnings
 from dataclasses import dataclass
 
 import numpy as np
@@ -12,15 +18,17 @@ import numpy as np
 class Summary:
     n: int
     mean: float
-    std: float  # sample std (ddof=1); 0 for n == 1
+    std: float  # sample std (ddof=1); NaN for n == 1 (undefined, shown as "n = 1")
     ci_lo: float
     ci_hi: float
 
     def fmt(self, digits: int = 4) -> str:
+        """'mean ± std'; one value prints as 'value (n = 1)' (no spread is known); none as '—'."""
         if self.n == 0:
             return "—"
-        s = f"{self.mean:.{digits}g} ± {self.std:.2g}"
-        return s
+        if self.n == 1:
+            return f"{self.mean:.{digits}g} (n = 1)"
+        return f"{self.mean:.{digits}g} ± {self.std:.2g}"
 
     def fmt_ci(self, digits: int = 4) -> str:
         if self.n < 2:
@@ -28,30 +36,63 @@ class Summary:
         return f"[{self.ci_lo:.{digits}g}, {self.ci_hi:.{digits}g}]"
 
 
+def _finite(values) -> list[float]:
+    return [float(x) for x in values if x is not None and math.isfinite(float(x))]
+
+
 def summarize(values, confidence: float = 0.95) -> Summary:
-    """Mean, sample std and the t-distribution confidence interval of the mean (finite values only)."""
+    """Mean, sample std and the t-distribution confidence interval of the mean (finite values only):
+    mean ± t(1 − α/2, n − 1) · s / √n."""
     from scipy import stats
 
-    v = np.asarray([x for x in values if x is not None and math.isfinite(x)], dtype=float)
+    v = np.asarray(_finite(values), dtype=float)
     n = len(v)
     if n == 0:
         return Summary(0, float("nan"), float("nan"), float("nan"), float("nan"))
     mean = float(v.mean())
     if n == 1:
-        return Summary(1, mean, 0.0, float("nan"), float("nan"))
+        return Summary(1, mean, float("nan"), float("nan"), float("nan"))
     std = float(v.std(ddof=1))
     half = float(stats.t.ppf(0.5 + confidence / 2, n - 1)) * std / math.sqrt(n)
     return Summary(n, mean, std, mean - half, mean + half)
 
 
 def welch_p(a, b) -> float:
-    """Two-sided p-value of Welch's unequal-variance t-test; NaN if either side has < 2 values."""
+    """Two-sided p-value of Welch's unequal-variance t-test.
+
+    NaN (undefined) if either group has fewer than 2 finite values or both groups have zero
+    spread, up to rounding (the statistic is 0/0 or ±∞ with zero degrees of freedom)."""
     from scipy import stats
 
-    a = [x for x in a if x is not None and math.isfinite(x)]
-    b = [x for x in b if x is not None and math.isfinite(x)]
+    a, b = _finite(a), _finite(b)
     if len(a) < 2 or len(b) < 2:
         return float("nan")
-    if np.std(a) == 0 and np.std(b) == 0:
-        return 1.0 if np.mean(a) == np.mean(b) else 0.0
-    return float(stats.ttest_ind(a, b, equal_var=False).pvalue)
+    if _no_spread(a) and _no_spread(b):
+        return float("nan")
+    with warnings.catch_warnings():  # scipy warns when one group is constant; the test is still defined
+        warnings.simplefilter("ignore", RuntimeWarning)
+        p = float(stats.ttest_ind(a, b, equal_var=False).pvalue)
+    return p if math.isfinite(p) else float("nan")
+
+
+def _no_spread(x: list[float]) -> bool:
+    """All values equal up to rounding (e.g. 0.9 − 0.7 vs 0.91 − 0.71 as seed deltas)."""
+    return float(np.ptp(x)) <= 1e-12 * max(1.0, float(np.max(np.abs(x))))
+
+
+def holm(pvalues) -> list[float]:
+    """Holm's step-down adjusted p-values (the `multipletests(method="holm")` of statsmodels).
+
+    With the m defined p-values sorted ascending, p(1) ≤ … ≤ p(m):
+    adj(i) = max over j ≤ i of min(1, (m − j + 1) · p(j)), returned in the input order.
+    NaN entries (undefined tests) are left out of the family and stay NaN.
+    """
+    p = [float(x) if x is not None else float("nan") for x in pvalues]
+    idx = sorted((i for i, x in enumerate(p) if math.isfinite(x)), key=lambda i: p[i])
+    m = len(idx)
+    out = [float("nan")] * len(p)
+    running = 0.0
+    for rank, i in enumerate(idx):
+        running = max(running, min(1.0, (m - rank) * p[i]))
+        out[i] = running
+    return out

@@ -104,7 +104,7 @@ class TrainSettings:
     epochs: int
     batch_size: int
     optimizer: torch.optim.Optimizer
-    schedule: Callable[[int], float]
+    schedule: torch.optim.lr_scheduler.LRScheduler  # stepped after every optimizer step
     seed: int
     device: torch.device
     autocast: bool = False
@@ -197,15 +197,14 @@ def train(
             if data.augment == "crop_flip":
                 xb = crop_flip(xb, aug_gen)
             xb = to_input(data, xb, s.channels_last)
-            lr = s.schedule(it)
-            for g in s.optimizer.param_groups:
-                g["lr"] = lr
+            lr = s.optimizer.param_groups[0]["lr"]
             with torch.autocast(s.device.type, dtype=torch.bfloat16, enabled=s.autocast):
                 out = fwd(xb)
             loss = loss_fn(out, yb)
             s.optimizer.zero_grad(set_to_none=True)
             loss.backward()
             s.optimizer.step()
+            s.schedule.step()
             losses.append(loss.detach())
             sizes.append(yb.shape[0])
             it += 1
@@ -216,7 +215,7 @@ def train(
         dt = time.perf_counter() - t0
         t_train += dt
         samples += seen
-        m = {"epoch": epoch, "lr": s.schedule(max(0, it - 1)), "train_loss": float(run_loss) / max(1, seen)}
+        m = {"epoch": epoch, "lr": lr, "train_loss": float(run_loss) / max(1, seen)}
         if math.isfinite(m["train_loss"]):
             v = evaluate(model, data, data.val, s, model_fn)
             m.update({f"val_{k}": val for k, val in v.items()})

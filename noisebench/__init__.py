@@ -1,3 +1,34 @@
-"""noisebench: reproducible corrupted datasets and an activation-robustness benchmark harness."""
+"""noisebench: reproducible corrupted datasets and an activation-robustness benchmark harness.
+
+The plug-in decorators live at the top level so a plug-in file needs only ``import noisebench as nb``.
+"""
 
 __version__ = "0.1.0"
+
+from noisebench.registry import (  # noqa: E402 - light module, no torch/h5py
+    register_activation,
+    register_corruption,
+    register_model,
+    register_source,
+)
+
+_LAZY = {
+    "corrupt": "noisebench.corrupt_api",
+    "flip_labels": "noisebench.api",
+    "synth": "noisebench.api",
+    "open_dataset": "noisebench.vision_dataset",
+    "ImageData": "noisebench.generators.custom_image_source",
+    "Study": "noisebench.study_api",
+    "run_study": "noisebench.study_api",
+}
+
+__all__ = ["__version__", *_LAZY, "register_activation", "register_corruption", "register_model", "register_source"]
+
+
+def __getattr__(name: str):
+    # the data/harness API loads lazily: `import noisebench` stays light for plug-in files
+    if name in _LAZY:
+        import importlib
+
+        return getattr(importlib.import_module(_LAZY[name]), name)
+    raise AttributeError(f"module 'noisebench' has no attribute {name!r}")

@@ -50,9 +50,12 @@ _state = {"debug": bool(os.environ.get("NOISEBENCH_DEBUG"))}
 COMMAND_MODULES = [
     "noisebench.cli_data",
     "noisebench.cli_images",
+    "noisebench.cli_corrupt",
     "noisebench.cli_zoo",
     "noisebench.cli_harness",
     "noisebench.cli_grid",
+    "noisebench.cli_export",
+    "noisebench.cli_share",
 ]
 
 
@@ -66,9 +69,20 @@ def _version(value: bool):
 def _root(
     debug: bool = typer.Option(False, "--debug", help="Show full tracebacks instead of one-line errors."),
     version: bool = typer.Option(False, "--version", callback=_version, is_eager=True, help="Print the version."),
+    plugin: list[str] = typer.Option(
+        None, "--plugin",
+        help="Load a plug-in first: a .py file or a module name that registers corruptions, sources, models or "
+             "activations with noisebench.register_* (repeatable; worker processes load it too). "
+             "Example: noisebench --plugin myplug.py zoo",
+    ),
 ):
     if debug:
         _state["debug"] = True
+    if plugin:
+        from noisebench.plugins import load_plugin
+
+        for p in plugin:
+            load_plugin(p)
 
 
 def _load_commands() -> None:

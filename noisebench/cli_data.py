@@ -30,7 +30,7 @@ def synth(
     out: Path = typer.Option(DEFAULT_OUT, help="Output folder."),
     force: bool = typer.Option(False, "--force", help="Overwrite existing output files."),
 ):
-    """Build the clean and dirty hidden-function regression dataset (SPEC §2), streamed, any size.
+    """Build the clean and dirty hidden-function regression dataset (docs/FORMAT.md), streamed, any size.
 
     Writes OUT/synth-ROWS-clean.h5 and OUT/synth-ROWS-dirty.h5 (suffix -sSEED for seed != 0);
     both share one train/val split and the val split is clean in both.
@@ -57,15 +57,32 @@ def info(file: Path = typer.Argument(..., help="A noisebench HDF5 file.")):
         typer.echo(render(f))
 
 
+class VerificationFailed(UserError):
+    """The file is readable but its data or attributes differ from what was recorded (exit status 1)."""
+
+    exit_code = 1
+
+
 @app.command(epilog="Example: noisebench verify datasets_cache/cifar10-psi16.h5")
 def verify(file: Path = typer.Argument(..., help="A noisebench HDF5 file.")):
-    """Recompute every dataset's sha256 and compare with the recorded ones (exit 1 on mismatch)."""
+    """Recompute every dataset's sha256 and the metadata digest over all attributes; compare them with the
+    recorded ones. Exit 0 when all match, 1 when data or attributes changed, 2 when the file is unreadable."""
+    from noisebench.h5format import METADATA_ROW, SPLIT_ROW
     from noisebench.h5format import verify as _verify
 
     rows = _verify(file)
-    bad = [r for r in rows if r[1] != "ok"]
-    for name, status, detail in rows:  # names and details come from the file: no control characters
+    labels = {SPLIT_ROW: ("split", "the split record"), METADATA_ROW: ("attributes", "the attributes")}
+    data = [r for r in rows if r[0] not in labels]
+    rest = [r for r in rows if r[0] in labels]
+    for name, status, detail in data:  # names and details come from the file: no control characters
         typer.echo(clean(f"{status:<9} {name}" + (f"  {detail}" if status != "ok" else "")))
-    if bad:
-        raise UserError(f"{file}: {len(bad)} of {len(rows)} datasets failed verification")
-    typer.echo(clean(f"{file}: all {len(rows)} checksums match"))
+    for name, status, detail in rest:
+        typer.echo(clean(f"{status:<9} {labels[name][0]}  " + (detail if status != "ok" else
+                                                             "(metadata digest)" if name == METADATA_ROW else detail)))
+    bad_data = [r for r in data if r[1] != "ok"]
+    bad_rest = [labels[r[0]][1] for r in rest if r[1] != "ok"]
+    if bad_data or bad_rest:
+        what = ([f"{len(bad_data)} of {len(data)} datasets"] if bad_data else []) + bad_rest
+        raise VerificationFailed(f"{file}: {' and '.join(what)} failed verification")
+    split = "; split record consistent" if any(r[0] == SPLIT_ROW for r in rest) else ""
+    typer.echo(clean(f"{file}: all {len(data)} checksums match{split}; attributes unchanged (metadata digest)"))

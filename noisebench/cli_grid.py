@@ -26,7 +26,7 @@ data = ["datasets_cache/synth-7000-dirty.h5"]  # dirty files bring their clean t
 models = ["mlp"]                 # optional (default: the dataset's recipe)
 activations = ["relu", "elu", "tact"]  # or "all"
 lrs = [1e-4, 1e-3, 1e-2]         # optional (default: the recipe's)
-seeds = 3                        # or [0, 1, 2]
+seeds = 3                        # or [0, 1, 2] (default 3)
 epochs = 20                      # optional overrides: batch_size, optimizer,
                                  # lr_policy, weight_decay, step_size, gamma,
                                  # momentum, augment, device, add_clean
@@ -40,12 +40,13 @@ def grid(
     model: Optional[str] = typer.Option(None, "--model", help="Model(s), comma-separated (default: each dataset's recipe)."),
     activation: Optional[str] = typer.Option(None, "--activation", help="Activation(s), comma-separated, or all."),
     lr: Optional[str] = typer.Option(None, "--lr", help="Learning rate(s), comma-separated (default: recipe)."),
-    seeds: Optional[str] = typer.Option(None, "--seeds", help="N (seeds 0..N-1) or a list: 0,3,7 (default 1)."),
+    seeds: Optional[str] = typer.Option(None, "--seeds", help="N (seeds 0..N-1) or a list: 0,3,7 (default 3, as in robustness)."),
     epochs: Optional[int] = typer.Option(None, help="Override the recipe's epochs."),
     batch_size: Optional[int] = typer.Option(None, help="Override the recipe's batch size."),
     optimizer: Optional[str] = typer.Option(None, help="Override the optimizer: adam, adamw, sgd."),
     lr_policy: Optional[str] = typer.Option(None, help="Override the LR policy: fixed, step, triangular, onecycle."),
     weight_decay: Optional[float] = typer.Option(None, help="Override the recipe's weight decay."),
+    subset: Optional[int] = typer.Option(None, "--subset", help="Smoke study: a stratified subset of N rows of every split (part of the run identity)."),
     device: Optional[str] = typer.Option(None, help="auto (CUDA if the worker has one), cpu, cuda."),
     executor: str = typer.Option("local", "--executor", help="local (this machine) or ray (a Ray cluster)."),
     jobs: int = typer.Option(1, "--jobs", help="local: runs at once in worker processes (with GPUs: one process per GPU)."),
@@ -57,6 +58,7 @@ def grid(
     spread: bool = typer.Option(False, "--spread", help="ray: spread runs over nodes (SPREAD scheduling) instead of packing."),
     db: Path = typer.Option(DEFAULT_DB, "--db", help="Results database (SQLite), written by this process only."),
     force: bool = typer.Option(False, "--force", help="Rerun runs already in the database."),
+    save_checkpoint: bool = typer.Option(False, "--save-checkpoint", help="Save selected and last weights to checkpoints/ next to the database (Ray: a path all nodes share)."),
     dry_run: bool = typer.Option(False, "--dry-run", help="Print the expanded runs and which are done; train nothing."),
 ):
     """Expand a grid of runs and train what is not yet in the database, here or on a Ray cluster.
@@ -66,9 +68,20 @@ def grid(
     from noisebench.harness.executors import LocalExecutor, RayExecutor, dry_run_rows, run_grid
     from noisebench.harness.grid_config import GridSpec, expand, load_grid, parse_list, parse_lrs, parse_seeds
     from noisebench.harness.results_db import ResultsDB
+    from noisebench.harness.run_artifacts import checkpoint_dir_for
+    from noisebench.harness.subset import validate_subset
 
     if executor not in ("local", "ray"):
         raise UserError(f"--executor must be local or ray, got {executor!r}")
+    from noisebench import bounds
+
+    bounds.check_int(jobs, "--jobs", 1, bounds.MAX_JOBS)
+    bounds.check_int(retries, "--retries", 0, 100)
+    bounds.check_real(cpus_per_run, "--cpus-per-run", 0.0, 1024.0, lo_open=True)
+    if gpus_per_run is not None:
+        bounds.check_real(gpus_per_run, "--gpus-per-run", 0.0, 64.0)
+    if max_in_flight is not None:
+        bounds.check_int(max_in_flight, "--max-in-flight", 1, 1_000_000)
     spec = load_grid(config) if config is not None else GridSpec()
     if config is None and not data:
         raise UserError("give a grid file (noisebench grid CONFIG.toml) or --data FILE --activation NAMES")
@@ -79,7 +92,7 @@ def grid(
         lrs=parse_lrs(lr) if lr is not None else None,
         seeds=parse_seeds(seeds) if seeds is not None else None,
         epochs=epochs, batch_size=batch_size, optimizer=optimizer, lr_policy=lr_policy, weight_decay=weight_decay,
-        device=device,
+        device=device, subset=validate_subset(subset),
     )
     if config is None and activation is None:
         spec.activations = ["relu"]
@@ -105,11 +118,12 @@ def grid(
                    + (f"; all {len(rows)} would run again (--force)" if force else ""))
         return
 
+    ckpt = checkpoint_dir_for(db) if save_checkpoint else None
     if executor == "ray":
         ex = RayExecutor(address=address, gpus_per_run=gpus_per_run, cpus_per_run=cpus_per_run, retries=retries,
-                         max_in_flight=max_in_flight, spread=spread)
+                         max_in_flight=max_in_flight, spread=spread, checkpoint_dir=ckpt)
     else:
-        ex = LocalExecutor(jobs=jobs)
+        ex = LocalExecutor(jobs=jobs, checkpoint_dir=ckpt)
 
     def on_result(c, res, node, out):
         f = res.final or {}

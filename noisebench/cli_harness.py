@@ -12,26 +12,40 @@ from noisebench.errors import UserError
 from noisebench.safe_text import clean
 
 DEFAULT_DB = Path("results/noisebench.db")
-_STAGING = ".report-staging"
 DEFAULT_DATASETS = Path("datasets_cache")
 
 _DB_HELP = "Results database (SQLite)."
 _POLICY_HELP = "LR policy: fixed, step (StepLR), triangular (Smith's CLR), onecycle (fastai one-cycle)."
 
 
-def _knobs(step_size, gamma, momentum, augment) -> dict:
-    k = {"step_size": step_size, "gamma": gamma, "momentum": momentum, "augment": augment}
+_CKPT_HELP = ("Save the selected-epoch and last-epoch weights to checkpoints/ next to the database, "
+              "keyed by run identity (torch.load(..., weights_only=True) reads them).")
+_SUBSET_HELP = ("Smoke study: train/evaluate on a stratified subset of N rows of every split (the same rows in "
+                "every run; part of the run's identity, so subset runs are separate runs).")
+
+
+def _knobs(step_size, gamma, momentum, augment, subset=None) -> dict:
+    from noisebench.harness.subset import validate_subset
+
+    k = {"step_size": step_size, "gamma": gamma, "momentum": momentum, "augment": augment,
+         "subset": validate_subset(subset)}
     return {a: b for a, b in k.items() if b is not None}
 
 
 def _activations(spec: str) -> list[str]:
     from noisebench.harness.activations import activation_names, resolve_activation
+    from noisebench.safe_input import has_control
 
+    if has_control(spec):
+        raise UserError(f"--activation {spec[:60]!r} contains control characters (newline, escape, ...); refusing it")
     if spec.strip().lower() == "all":
         return activation_names()
+    from noisebench.harness.activations import dedupe_activations
+
     names = [a.strip() for a in spec.split(",") if a.strip()]
     if not names:
         raise UserError("--activation is empty; give a name, a comma-separated list, or all")
+    names = dedupe_activations(names, "--activation")
     for a in names:
         resolve_activation(a)
     return names
@@ -52,16 +66,24 @@ def train(
     gamma: Optional[float] = typer.Option(None, help="StepLR factor (policy step)."),
     momentum: Optional[float] = typer.Option(None, help="SGD momentum (default 0.9)."),
     augment: Optional[str] = typer.Option(None, help="none or crop_flip (default: crop_flip for CIFAR, else none)."),
+    subset: Optional[int] = typer.Option(None, "--subset", help=_SUBSET_HELP),
     seed: int = typer.Option(0, help="Seed of the weights, data order and augmentation."),
     device: str = typer.Option("auto", help="auto (CUDA if available), cpu, cuda, cuda:N."),
     compile: bool = typer.Option(False, "--compile", help="torch.compile the model (GPU; slower start)."),
     db: Path = typer.Option(DEFAULT_DB, "--db", help=_DB_HELP),
     force: bool = typer.Option(False, "--force", help="Train again even if this exact run is in the database."),
+    save_checkpoint: bool = typer.Option(False, "--save-checkpoint", help=_CKPT_HELP),
+    dry_run: bool = typer.Option(False, "--dry-run", help="Verify the data and print the run key and every input it hashes; train nothing, write nothing."),
 ):
-    """Train one model on one file from fresh weights, record it in the database, print its metrics."""
+    """Train one model on one file from fresh weights, record it in the database, print its metrics.
+
+    The reported epoch is selected on the val split (max val top-1; min val MSE for regression);
+    test is reported at that epoch, beside the last epoch's values. The data is re-hashed against
+    its recorded checksums before use (cached per unchanged file)."""
     from noisebench.harness.recipes import recipe_for
     from noisebench.harness.results_db import ResultsDB
     from noisebench.harness.robustness import _meta, config_from_recipe
+    from noisebench.harness.run_artifacts import checkpoint_dir_for
     from noisebench.harness.runner import data_role, execute_run, preflight
 
     meta = _meta(data)
@@ -73,28 +95,62 @@ def train(
         from noisebench.harness.recipes import RECIPES
 
         recipe = RECIPES["cifar10"]
+    typer.echo(f"recipe: {recipe.name} ({recipe.source})" if recipe.source else f"recipe: {recipe.name}")
     recipe = recipe.with_overrides(model=model, epochs=epochs, batch_size=batch_size, lr=lr, optimizer=optimizer,
                                    lr_policy=lr_policy, weight_decay=weight_decay)
     cfg = config_from_recipe(data, data_role(meta), recipe, activation, seed, device, compile,
-                             _knobs(step_size, gamma, momentum, augment))
+                             _knobs(step_size, gamma, momentum, augment, subset))
     preflight(cfg)
+    if dry_run:
+        _print_key_inputs(cfg)
+        return
     with ResultsDB(db) as rdb:
         if rdb.has(cfg.key()) and not force:
             r = rdb.runs(key=cfg.key())[0]
             typer.echo(clean(f"already in {db} (status {r['status']}, final {r['metric']} = {r['metric_value']}); --force to retrain"))
             return
-        res = execute_run(cfg, progress=True, on_epoch=lambda m: typer.echo(_epoch_line(m)))
+        res = execute_run(cfg, progress=True, on_epoch=lambda m: typer.echo(_epoch_line(m)),
+                          checkpoint_dir=checkpoint_dir_for(db) if save_checkpoint else None)
         rdb.record(res)
     f = res.final
     if res.status == "failed":
         raise UserError(f"run failed: {res.error}")
     extra = f" — null run: {res.null_cause}" if res.status == "null" else ""
     sps = f.get("samples_per_s")
+    if res.status == "ok":
+        typer.echo(clean(_selection_line(f)))
     typer.echo(clean(
-        f"{cfg.label()}: {res.status}{extra}; final {f.get('metric')} = {f.get('metric_value')}; "
+        f"{cfg.label()}: {res.status}{extra}; reported {f.get('metric')} = {f.get('metric_value')}; "
         f"{res.wall_s:.1f} s wall, {sps:.0f} samples/s on {res.device}; recorded in {db}" if sps else
         f"{cfg.label()}: {res.status}{extra}; recorded in {db}"
     ))
+
+
+def _fmt(v) -> str:
+    return "n/a" if v is None else f"{v:.4g}" if isinstance(v, float) else str(v)
+
+
+def _selection_line(f: dict) -> str:
+    """'selected epoch 7 by max_val_acc: val 0.81, test 0.80; last epoch 10: val 0.79, test 0.78'."""
+    x = "acc" if f.get("selection_metric") == "val_acc" else "loss"
+    return (f"selected epoch {f.get('selected_epoch')} by {f.get('selection_rule')} (val only): "
+            f"val {_fmt(f.get(f'selected_val_{x}'))}, test {_fmt(f.get(f'selected_test_{x}'))}; "
+            f"last epoch {f.get('last_epoch')}: val {_fmt(f.get(f'last_val_{x}'))}, test {_fmt(f.get(f'last_test_{x}'))}")
+
+
+def _print_key_inputs(cfg) -> None:
+    """`train --dry-run`: the run key and every input it is the hash of."""
+    import json
+
+    from noisebench.harness.identity import key_inputs, run_identity, run_key
+
+    ident = run_identity(cfg)
+    typer.echo(f"run key: {run_key(cfg, ident)}")
+    typer.echo("key inputs (the sha256 of their canonical JSON):")
+    typer.echo(json.dumps(key_inputs(cfg, ident), indent=2, sort_keys=True))
+    typer.echo(f"recorded beside it (information, not in the key): git_commit = {ident.get('git_commit')}, "
+               f"data path = {cfg.data}, recipe = {cfg.recipe or '-'}")
+    typer.echo("dry run: nothing trained, nothing recorded")
 
 
 def _epoch_line(m: dict) -> str:
@@ -125,35 +181,46 @@ def robustness(
     step_size: Optional[int] = typer.Option(None, help="StepLR step in epochs (policy step)."),
     gamma: Optional[float] = typer.Option(None, help="StepLR factor (policy step)."),
     momentum: Optional[float] = typer.Option(None, help="SGD momentum (default 0.9)."),
+    subset: Optional[int] = typer.Option(None, "--subset", help=_SUBSET_HELP),
     device: str = typer.Option("auto", help="auto (CUDA if available), cpu, cuda, cuda:N."),
     compile: bool = typer.Option(False, "--compile", help="torch.compile each model (GPU)."),
     jobs: int = typer.Option(1, "--jobs", "-j", help="Runs trained at once in worker processes (CPU: 1 thread each; use the number of free cores). Results do not depend on it."),
     db: Path = typer.Option(DEFAULT_DB, "--db", help=_DB_HELP),
     force: bool = typer.Option(False, "--force", help="Rerun configurations already in the database."),
+    save_checkpoint: bool = typer.Option(False, "--save-checkpoint", help=_CKPT_HELP),
 ):
     """Train each activation on the clean and the dirty variant of each dataset over seeds; print
     clean, dirty and delta (mean ± std, 95% t CI) and the null-run count. Resumable: finished runs are skipped."""
     from noisebench.harness.grid_config import preflight_all
     from noisebench.harness.results_db import ResultsDB
     from noisebench.harness.robustness import format_table, pair_for, plan, run_grid, suite_files, summarize
+    from noisebench.harness.run_artifacts import checkpoint_dir_for
 
     if seeds < 1:
         raise UserError(f"--seeds must be >= 1, got {seeds}")
     if jobs < 1:
         raise UserError(f"--jobs must be >= 1, got {jobs}")
+    from noisebench import bounds
+
+    bounds.check_seed_count(seeds)
+    bounds.check_int(jobs, "--jobs", 1, bounds.MAX_JOBS)
     files = list(data or [])
     if suite:
         files += suite_files(suite, datasets_dir)
     if not files:
         raise UserError("give --data DIRTY_FILE or --suite synth|mnist|psi|all")
     acts = _activations(activation)
-    pairs = [pair_for(f) for f in files]
+    pairs = [pair_for(f) for f in files]  # refuses pairs that are not clean/dirty twins
+    for p in pairs:
+        typer.echo(f"{p.dirty.name} (clean twin {p.clean.name}): recipe {p.recipe.name}"
+                   + (f" ({p.recipe.source})" if p.recipe.source else ""))
     overrides = dict(model=model, epochs=epochs, batch_size=batch_size, lr=lr, optimizer=optimizer,
                      lr_policy=lr_policy, weight_decay=weight_decay)
-    configs = plan(pairs, acts, list(range(seeds)), overrides, device, compile, _knobs(step_size, gamma, momentum, None))
+    configs = plan(pairs, acts, list(range(seeds)), overrides, device, compile, _knobs(step_size, gamma, momentum, None, subset))
     preflight_all(configs)  # bad settings fail here, before the database is created
     with ResultsDB(db) as rdb:
-        out = run_grid(configs, rdb, force=force, jobs=jobs, preflight=False)
+        out = run_grid(configs, rdb, force=force, jobs=jobs, preflight=False,
+                       checkpoint_dir=checkpoint_dir_for(db) if save_checkpoint else None)
         rows = summarize(rdb, configs)
     typer.echo(clean(format_table(rows), keep_newlines=True))
     typer.echo(clean(f"{out.ran} runs trained ({out.ok} ok, {out.null} null, {out.failed} failed), {out.skipped} already in {db}"))
@@ -161,52 +228,59 @@ def robustness(
         typer.echo(clean(f"failed: {label}: {err}"), err=True)
 
 
-@app.command(epilog="Example: noisebench report --db results/noisebench.db --out results/report --baseline relu")
+@app.command(epilog="Examples: noisebench report    (writes results/reports/<study>/)\n\n"
+             "noisebench report --db results/noisebench.db --out results/paper --baseline relu --force")
 def report(
     db: Path = typer.Option(DEFAULT_DB, "--db", help=_DB_HELP),
-    out: Path = typer.Option(Path("results/report"), "--out", help="Output folder for report.md, CSVs and PNGs."),
+    out: Optional[Path] = typer.Option(None, "--out", help="Output folder (default: results/reports/STUDY, named after "
+                                       "the datasets, models, activations, epochs, LRs and LR policies in it)."),
     baseline: str = typer.Option("relu", help="Activation the p-values compare against."),
     dataset: Optional[str] = typer.Option(None, help="Only this dataset (e.g. synth, mnist, cifar10)."),
     model: Optional[str] = typer.Option(None, help="Only this model."),
-    plots: bool = typer.Option(True, "--plots/--no-plots", help="Write PNG plots."),
+    plots: bool = typer.Option(True, "--plots/--no-plots", help="Write the figures (PNG, PDF, SVG)."),
+    force: bool = typer.Option(False, "--force", help="Replace a report already in the output folder."),
 ):
-    """Markdown + CSV tables (rows = data/setting, columns = activation, best marked, p vs baseline,
-    null runs) and PNG plots (curves with std bands, delta bars with 95% CI) from the database."""
-    from noisebench.harness.report_plots import plot_curves, plot_deltas
-    from noisebench.harness.report_tables import build_markdown, collect, write_csv
+    """Tables as markdown, CSV and LaTeX (rows = data/setting, columns = activation; mean ± std over seeds,
+    Δ with 95% t CIs, Welch p vs the baseline with Holm-adjusted p, null-run accounting) and figures as
+    PNG + PDF + SVG (curves, Δ bars sorted by Δ, Δ vs corruption level). Refuses to replace an existing
+    report without --force; writes atomically."""
+    import time
+
+    from noisebench import __version__
+    from noisebench.harness.report_latex import build_latex
+    from noisebench.harness.report_output import REPORTS_DIR, Staging, check_target, study_name
+    from noisebench.harness.report_plots import plot_curves, plot_delta_vs_level, plot_deltas
+    from noisebench.harness.report_tables import build_markdown, build_tables, collect, write_csv
     from noisebench.harness.results_db import ResultsDB
-    from noisebench.safe_output import check_final, create_temp, discard, place, remove_stale_temps
 
     filters = {k: v for k, v in (("dataset", dataset), ("model", model)) if v}
-    if out.exists() and not out.is_dir():
-        raise UserError(f"--out {out} is a file; give a folder")
+    if out is not None:
+        check_target(out, force)
     with ResultsDB(db, readonly=True) as rdb:
         rd = collect(rdb, baseline=baseline, **filters)
         if not rd.groups:
             raise UserError(f"no runs in {db}" + (f" matching {filters}" if filters else "") + "; run `noisebench robustness` first")
         if baseline not in rd.activations:
             typer.echo(clean(f"note: baseline {baseline!r} has no runs; p-values are n/a (use --baseline)"), err=True)
-        out.mkdir(parents=True, exist_ok=True)
-        # everything is written into a private staging folder, then moved into --out file by file;
-        # a symlink or non-regular file planted at an output name is refused, never written through
-        remove_stale_temps(out / _STAGING)
-        stage = create_temp(out / _STAGING, directory=True)
-        try:
-            md = build_markdown(rd)
-            (stage / "report.md").write_text(md)
-            staged = [stage / "report.md"] + write_csv(rd, stage)
+        study = study_name(rd)
+        target = out if out is not None else REPORTS_DIR / study
+        tables = build_tables(rd)
+        md = build_markdown(rd, tables)
+        with Staging(target, force) as st:
+            st.path("report.md").write_text(md)
+            st.path("tables.tex").write_text(build_latex(tables))
+            write_csv(rd, st.dir)
             if plots:
-                staged += plot_curves(rd, rdb, stage) + plot_deltas(rd, stage)
-            written = [out / Path(p).relative_to(stage) for p in staged]
-            for f in written:
-                check_final(f, force=True, what="report file")
-            for p, f in zip(staged, written):
-                f.parent.mkdir(parents=True, exist_ok=True)
-                place(p, f, force=True, what="report file")
-        finally:
-            discard(stage)
-    typer.echo(clean(md, keep_newlines=True))
-    typer.echo(clean("wrote " + ", ".join(str(p) for p in written)))
+                plot_curves(rd, rdb, st.dir)
+                plot_deltas(rd, st.dir)
+                plot_delta_vs_level(rd, st.dir)
+            written = st.commit({"study": study, "db": str(db), "baseline": baseline, "filters": filters,
+                                 "activations": rd.activations, "noisebench_version": __version__,
+                                 "written_utc": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime())})
+    typer.echo(clean(md, keep_newlines=True))  # names in the tables come from the database
+    figs = [p for p in written if p.suffix in (".png", ".pdf", ".svg")]
+    typer.echo(clean(f"wrote {target}/: " + ", ".join(p.name for p in written if p not in figs)
+                     + (f" and {len(figs) // 3} figures as PNG, PDF and SVG" if figs else "")))
 
 
 @app.command("lr-find", epilog="Example: noisebench lr-find --model resnet18_tv --data datasets_cache/cifar10-psi16.h5 --plot lr_find.png")
@@ -231,6 +305,12 @@ def lr_find_cmd(
     from noisebench.harness.robustness import _meta, config_from_recipe
     from noisebench.harness.runner import data_role, preflight
 
+    from noisebench import bounds
+
+    bounds.check_lr(start_lr, "--start-lr")
+    bounds.check_lr(end_lr, "--end-lr")
+    bounds.check_int(iters, "--iters", 1, bounds.MAX_LR_FIND_ITERS)
+    bounds.check_seed(seed)
     meta = _meta(data)
     try:
         recipe = recipe_for(meta)

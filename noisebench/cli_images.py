@@ -10,7 +10,7 @@ import typer
 from noisebench.cli import app, make_app
 from noisebench.cli_data import DEFAULT_OUT, progress_bar
 from noisebench.errors import UserError
-from noisebench.safe_text import clean, has_control
+from noisebench.safe_text import clean
 
 SOURCE_HELP = (
     "Local copy to read instead of datasets_cache/raw: the official layout (CIFAR-10 python batches / MNIST idx files, "
@@ -32,8 +32,31 @@ def _out_dir(out: Path) -> Path:
     return out
 
 
-def _sfx(seed: int) -> str:
-    return f"-s{seed}" if seed else ""
+SPLIT_SEED_HELP = ("Seed of the val split, independent of the noise --seed: every corrupted file of one source and "
+                   "its clean reference share the same val images when built with the same --split-seed and --val-size.")
+
+
+def _val_help(default: int) -> str:
+    return (f"Images carved from the official training set into a seeded, stratified val split (default {default:,}; "
+            "scaled down to 1/6 of the training set when it has fewer than 6 times as many images). "
+            "Model selection uses val; test is only reported.")
+
+
+def _check_split_options(val_size: int, split_seed: int) -> None:
+    """--val-size and --split-seed inside their documented bounds (docs/BOUNDS.md), before any work."""
+    from noisebench import bounds
+
+    bounds.check_int(val_size, "--val-size", 1, bounds.MAX_VAL_SIZE)
+    bounds.check_seed(split_seed, "--split-seed")
+
+
+def _numbers(seed: int, workers: int | None = None) -> None:
+    """Seeds and worker counts inside their documented bounds (docs/BOUNDS.md), before any work."""
+    from noisebench import bounds
+
+    bounds.check_seed(seed)
+    if workers is not None:
+        bounds.check_int(workers, "--workers", 1, bounds.MAX_WORKERS)
 
 
 def _precheck(default, source, name, force, paths_for, download=False) -> None:
@@ -42,6 +65,10 @@ def _precheck(default, source, name, force, paths_for, download=False) -> None:
 
     if source is not None and download:
         raise UserError("give either --source PATH or --download, not both")
+    if name is not None:
+        from noisebench.safe_input import check_stem
+
+        check_stem(name, "--name")
     nm = predicted_name(default, source, name)
     if nm:
         precheck_outputs(paths_for(nm), force)
@@ -50,8 +77,6 @@ def _precheck(default, source, name, force, paths_for, download=False) -> None:
 def _load(default: str, source, download, no_verify, out, name):
     from noisebench.generators.image_builds import resolve_source
 
-    if name is not None and ("/" in name or not name.strip() or name.startswith(".") or has_control(name)):
-        raise UserError(f"--name {name!r} must be a plain file-name stem")
     return resolve_source(default, source, download, not no_verify, out, name)
 
 
@@ -60,7 +85,13 @@ def _load(default: str, source, download, no_verify, out, name):
 def make_psi(
     level: Optional[List[float]] = typer.Option(None, "--level", help="Peak photon count ψ (any positive number; repeatable). Lower = noisier."),
     all_levels: bool = typer.Option(False, "--all", help="Build the paper set ψ = 8, 16, 32, 64."),
-    seed: int = typer.Option(0, help="Random seed; the same seed gives byte-identical files (any thread count)."),
+    seed: int = typer.Option(0, help="Noise seed; the same seed gives byte-identical files (any thread count)."),
+    val_size: int = typer.Option(5000, "--val-size", help=_val_help(5000)),
+    split_seed: int = typer.Option(0, "--split-seed", help=SPLIT_SEED_HELP),
+    independent_levels: bool = typer.Option(
+        False, "--independent-levels",
+        help="Give each level its own random numbers (files named -indep). By default all levels of one --seed share "
+             "them (common random numbers: differences between levels are then less noisy)."),
     source: Optional[Path] = typer.Option(None, "--source", help=SOURCE_HELP),
     download: bool = typer.Option(False, "--download", help=DOWNLOAD_HELP),
     no_verify: bool = typer.Option(False, "--no-verify", help=NO_VERIFY_HELP),
@@ -69,14 +100,15 @@ def make_psi(
     out: Path = typer.Option(DEFAULT_OUT, help="Output folder."),
     force: bool = typer.Option(False, "--force", help="Overwrite existing output files."),
 ):
-    """Poisson photon-limited noise of peak ψ on CIFAR-10 (train and test): y = clip(round(Poisson(ψ·x/255)·255/ψ), 0, 255).
+    """Poisson photon-limited noise of peak ψ on CIFAR-10 (train, val and test): y = clip(round(Poisson(ψ·x/255)·255/ψ), 0, 255).
 
-    Writes OUT/cifar10-psiLEVEL.h5 (suffix -sSEED for seed != 0), plus the clean reference OUT/cifar10.h5 if it is
-    missing. ψ plays the role of c in CIFAR-10-C shot noise (c = 500..50 for severities 1-5): ψ=64 lies between severities 4 and 5, ψ=32/16/8 are beyond 5.
-    See docs/IMAGES.md.
+    Writes OUT/cifar10-psiLEVEL.h5 (suffix -sSEED for seed != 0, -splitN for --split-seed N != 0), plus the clean
+    reference OUT/cifar10.h5 (same val split) if it is missing. ψ plays the role of c in CIFAR-10-C shot noise
+    (c = 500..50 for severities 1-5): ψ=64 lies between severities 4 and 5, ψ=32/16/8 are beyond 5.
+    See docs/IMAGES.md and docs/PROTOCOL.md.
     """
-    from noisebench.corruptors.poisson_photon import PAPER_LEVELS, format_level, validate_level
-    from noisebench.generators.image_builds import build_psi
+    from noisebench.corruptors.poisson_photon import PAPER_LEVELS, validate_level
+    from noisebench.generators.image_builds import build_psi, psi_name
 
     levels = list(level or [])
     if all_levels:
@@ -86,23 +118,28 @@ def make_psi(
     levels = [validate_level(lv) for lv in levels]  # before loading anything
     if workers is not None and workers < 1:
         raise UserError(f"--workers must be >= 1, got {workers}")
+    _numbers(seed=seed, workers=workers)
+    _check_split_options(val_size, split_seed)
     _out_dir(out)
     # some levels already there: build_psi keeps (skips) those built from this source; all there: refused now
     def _psi_paths(nm):
-        ps = [out / f"{nm}-psi{format_level(lv)}{_sfx(seed)}.h5" for lv in levels]
+        ps = [out / psi_name(nm, lv, seed, split_seed, independent_levels) for lv in levels]
         return ps if all(p.exists() for p in ps) else []
 
     _precheck("cifar10", source, name, force, _psi_paths, download)
     data = _load("cifar10", source, download, no_verify, out, name)
     total = len(levels) * (data.x_train.shape[0] + data.x_test.shape[0])
     with progress_bar(total, f"psi {data.name}", unit="img") as bar:
-        paths = build_psi(data, levels, out, seed=seed, force=force, workers=workers, progress=bar.update)
+        paths = build_psi(data, levels, out, seed=seed, force=force, workers=workers, progress=bar.update,
+                          val_size=val_size, split_seed=split_seed, independent_levels=independent_levels)
     for p in paths:
         typer.echo(clean(f"wrote {p}"))
 
 
 @make_app.command("cifar10", epilog="Example: noisebench make cifar10 --download")
 def make_cifar10(
+    val_size: int = typer.Option(5000, "--val-size", help=_val_help(5000)),
+    split_seed: int = typer.Option(0, "--split-seed", help=SPLIT_SEED_HELP),
     source: Optional[Path] = typer.Option(None, "--source", help=SOURCE_HELP),
     download: bool = typer.Option(False, "--download", help=DOWNLOAD_HELP),
     no_verify: bool = typer.Option(False, "--no-verify", help=NO_VERIFY_HELP),
@@ -110,28 +147,25 @@ def make_cifar10(
     out: Path = typer.Option(DEFAULT_OUT, help="Output folder."),
     force: bool = typer.Option(False, "--force", help="Overwrite an existing output file."),
 ):
-    """The clean CIFAR-10 reference (OUT/cifar10.h5) in the same format as the ψ files, so runs compare like with like."""
-    from noisebench.generators.image_builds import build_clean_images, clean_path
+    """The clean CIFAR-10 reference (OUT/cifar10.h5) in the same format as the ψ files, so runs compare like with like:
+    train/val (carved from the official 50,000 training images) and the official test set."""
+    from noisebench.generators.image_builds import build_clean_images, clean_name, clean_path
 
+    _check_split_options(val_size, split_seed)
     _out_dir(out)
-    _precheck("cifar10", source, name, force, lambda nm: [out / f"{nm}.h5"], download)
+    _precheck("cifar10", source, name, force, lambda nm: [out / clean_name(nm, split_seed)], download)
     data = _load("cifar10", source, download, no_verify, out, name)
-    check = clean_path(data, out)
+    check = clean_path(data, out, split_seed)
     with progress_bar(data.x_train.shape[0] + data.x_test.shape[0], f"clean {data.name}", unit="img") as bar:
-        p = build_clean_images(data, out, force=force, progress=bar.update)
+        p = build_clean_images(data, out, force=force, progress=bar.update, val_size=val_size, split_seed=split_seed)
     assert p == check
     typer.echo(clean(f"wrote {p}"))
 
 
-def _val_help() -> str:
-    return ("Images carved from train into a fixed, seeded, stratified val split; scaled down to 1/6 of the "
-            "training set when the source is smaller (0 = no val split).")
-
-
 @make_app.command("mnist", epilog="Example: noisebench make mnist --download")
 def make_mnist(
-    val_size: int = typer.Option(10000, "--val-size", help=_val_help()),
-    seed: int = typer.Option(0, help="Seed of the val split (same as the flipped files' --seed)."),
+    val_size: int = typer.Option(10000, "--val-size", help=_val_help(10000)),
+    split_seed: int = typer.Option(0, "--split-seed", help=SPLIT_SEED_HELP),
     source: Optional[Path] = typer.Option(None, "--source", help=SOURCE_HELP),
     download: bool = typer.Option(False, "--download", help=DOWNLOAD_HELP),
     no_verify: bool = typer.Option(False, "--no-verify", help=NO_VERIFY_HELP),
@@ -143,15 +177,14 @@ def make_mnist(
 
     Images stay 28×28 in the file; resizing to 64 is the model's input transform.
     """
-    from noisebench.generators.image_builds import build_split_clean
+    from noisebench.generators.image_builds import build_split_clean, clean_name
 
     _out_dir(out)
-    if val_size < 0:
-        raise UserError(f"--val-size must be >= 0, got {val_size}")
-    _precheck("mnist", source, name, force, lambda nm: [out / f"{nm}{_sfx(seed)}.h5"], download)
+    _check_split_options(val_size, split_seed)
+    _precheck("mnist", source, name, force, lambda nm: [out / clean_name(nm, split_seed)], download)
     data = _load("mnist", source, download, no_verify, out, name)
     with progress_bar(data.x_train.shape[0] + data.x_test.shape[0], f"clean {data.name}", unit="img") as bar:
-        p = build_split_clean(data, out, val_size=val_size, seed=seed, force=force, progress=bar.update)
+        p = build_split_clean(data, out, val_size=val_size, split_seed=split_seed, force=force, progress=bar.update)
     typer.echo(clean(f"wrote {p}"))
 
 
@@ -162,8 +195,9 @@ def make_mnist_flip(
     rate: float = typer.Option(0.1, "--rate", help="Probability that a training label is flipped, in [0, 1]."),
     mode: str = typer.Option("symmetric", "--mode", help="symmetric: to a uniformly chosen *different* class; pair: i -> i+1 mod K."),
     matrix: Optional[Path] = typer.Option(None, "--matrix", help="Custom K×K transition matrix (.npy/.csv/.txt; rows = true class, row-stochastic). Overrides --rate/--mode."),
-    val_size: int = typer.Option(10000, "--val-size", help=_val_help()),
-    seed: int = typer.Option(0, help="Seed of the flips and of the val split."),
+    val_size: int = typer.Option(10000, "--val-size", help=_val_help(10000)),
+    seed: int = typer.Option(0, help="Seed of the flips (the val split has its own --split-seed)."),
+    split_seed: int = typer.Option(0, "--split-seed", help=SPLIT_SEED_HELP),
     source: Optional[Path] = typer.Option(None, "--source", help=SOURCE_HELP),
     download: bool = typer.Option(False, "--download", help=DOWNLOAD_HELP),
     no_verify: bool = typer.Option(False, "--no-verify", help=NO_VERIFY_HELP),
@@ -171,9 +205,10 @@ def make_mnist_flip(
     out: Path = typer.Option(DEFAULT_OUT, help="Output folder."),
     force: bool = typer.Option(False, "--force", help="Overwrite an existing output file."),
 ):
-    """Label-flipped MNIST: training labels flipped (SPEC §3); val and test stay clean.
+    """Label-flipped MNIST: training labels flipped (docs/IMAGES.md); val and test stay clean.
 
-    Writes OUT/mnist-flipRATE.h5 (pair mode: mnist-pairRATE.h5; --matrix: mnist-matrix-<sha8>.h5; -sSEED for seed != 0)
+    Writes OUT/mnist-flipRATE.h5 (pair mode: mnist-pairRATE.h5; --matrix: mnist-matrix-<sha8>.h5; -sSEED for seed != 0,
+    -splitN for --split-seed N != 0)
     and the clean reference OUT/mnist.h5 (same split) if missing. The clean labels and the flip mask are stored in
     truth/; the nominal and realized flip rates and the confusion matrix in the attributes (`noisebench info`).
     Images stay 28×28 in the file; resizing to 64 is the model's input transform.
@@ -186,20 +221,24 @@ def make_mnist_flip(
         validate_rate(rate)
         if mode not in ("symmetric", "pair"):
             raise UserError(f"--mode must be symmetric or pair (or give --matrix FILE), got {mode!r}")
-    elif not matrix.exists():
-        raise UserError(f"--matrix {matrix}: no such file")
-    if val_size < 0:
-        raise UserError(f"--val-size must be >= 0, got {val_size}")
-    if matrix is None:
-        from noisebench.corruptors.label_flip import format_rate
+    else:
+        from noisebench.bounds import MAX_MATRIX_BYTES
+        from noisebench.safe_input import check_regular
 
-        tag = f"{'flip' if mode == 'symmetric' else 'pair'}{format_rate(rate)}"
-        _precheck("mnist", source, name, force, lambda nm: [out / f"{nm}-{tag}{_sfx(seed)}.h5"], download)
+        if matrix.is_dir():
+            raise UserError(f"--matrix {matrix}: is a directory; give a .npy, .csv or .txt file")
+        check_regular(matrix, "--matrix", MAX_MATRIX_BYTES)  # before loading anything: no FIFO, device or huge file
+    _check_split_options(val_size, split_seed)
+    _numbers(seed=seed)
+    if matrix is None:
+        from noisebench.generators.image_builds import flip_name
+
+        _precheck("mnist", source, name, force, lambda nm: [out / flip_name(nm, seed, mode, rate, None, split_seed)], download)
     data = _load("mnist", source, download, no_verify, out, name)
     m = load_matrix(matrix, data.num_classes) if matrix is not None else None
     with progress_bar(data.x_train.shape[0] + data.x_test.shape[0], f"flip {data.name}", unit="img") as bar:
         paths = build_flip(data, out, rate=rate, mode=mode, matrix=m, val_size=val_size, seed=seed, force=force,
-                           progress=bar.update)
+                           progress=bar.update, split_seed=split_seed)
     for p in paths:
         typer.echo(clean(f"wrote {p}"))
     typer.echo(f"{paths[-1].name}: {describe_flip(paths[-1])}")

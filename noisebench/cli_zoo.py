@@ -16,19 +16,27 @@ def _param_count(build) -> int:
     return sum(p.numel() for p in module.parameters() if p.requires_grad)
 
 
+def _origin(registry, name: str) -> str:
+    e = registry.get(name)
+    return "" if e.builtin else f"  [{e.origin}]"
+
+
 @app.command(epilog="Example: noisebench zoo")
 def zoo():
-    """List activations (with their own trainable parameter count) and models (with their parameter
-    count using relu at the default input shape).
+    """List activations (with their own trainable parameter count), models (with their parameter
+    count using relu at the default input shape) and corruptions (with their parameters and
+    severities), plug-ins included (noisebench --plugin FILE zoo).
 
     Any nn.Module class also works as an activation: --activation mypkg.mod:MyAct.
     """
     from noisebench.harness.activations import ACTIVATIONS
     from noisebench.harness.models import MODELS, build_model
+    from noisebench.registry import ACTIVATIONS as ACT_REG
+    from noisebench.registry import MODELS as MODEL_REG
 
     typer.echo("activations (name, trainable parameters, formula):")
     for name, spec in ACTIVATIONS.items():
-        typer.echo(f"  {name:<11} {_param_count(spec.factory):>3}  {spec.description}")
+        typer.echo(f"  {name:<11} {_param_count(spec.factory):>3}  {spec.description}{_origin(ACT_REG, name)}")
     typer.echo("  (aliases: silu -> swish, leakyrelu -> leaky_relu; or your own: --activation mypkg.mod:MyAct)")
     typer.echo("")
     typer.echo("models (name, parameters with relu, task, default input, description):")
@@ -36,4 +44,14 @@ def zoo():
         outputs = 1 if spec.task == "regression" else 10
         n = _param_count(lambda: build_model(name, "relu", spec.default_input, outputs))
         shape = "x".join(str(s) for s in spec.default_input)
-        typer.echo(f"  {name:<12} {n:>11,}  {spec.task:<14} {shape:<8} {spec.description}")
+        typer.echo(f"  {name:<12} {n:>11,}  {spec.task:<14} {shape:<8} {spec.description}{_origin(MODEL_REG, name)}")
+    from noisebench.registry import CORRUPTIONS
+
+    typer.echo("")
+    typer.echo("corruptions (name, acts on, parameters, severities 1-5):")
+    for e in CORRUPTIONS.entries():
+        params = ", ".join(f"{k}={v!r}" for k, v in e.meta.get("params", {}).items()) or "-"
+        sev = e.meta.get("severities") or {}
+        levels = "; ".join("/".join(f"{v}" for v in sev[s].values()) for s in sorted(sev)) if sev else "-"
+        origin = "" if e.builtin else f"  [{e.origin}]"
+        typer.echo(f"  {e.name:<18} {e.meta.get('target', '?'):<7} {params:<24} {levels}{origin}")

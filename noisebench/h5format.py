@@ -25,8 +25,9 @@ from noisebench.safe_output import (check_final, create_temp, discard, disk_erro
                                     remove_stale_temps)
 
 FORMAT_MAGIC = "noisebench-dataset"
-FORMAT_VERSION = 1
-KINDS = ("synth", "psi", "mnist-flip", "clean")
+FORMAT_VERSION = 2  # 2: val split everywhere, `split`, `source_fingerprint`, `metadata_sha256`
+MIN_FORMAT_VERSION = 2  # older files are refused with the command that rebuilds them
+KINDS = ("synth", "psi", "mnist-flip", "clean", "corrupt", "corrupt-test")
 SPLITS = ("train", "val", "test")
 
 # Compression chosen by measurement (bench/compression.py, bench/RESULTS.md): integer data
@@ -58,10 +59,10 @@ MAX_EXPANSION = 1100
 EXPANSION_SLACK_BYTES = 1 << 20
 # Typed root attributes: a wrong type is a damaged/hostile file, refused with one line.
 _STR_ATTRS = ("noisebench_format", "kind", "variant", "task", "created", "noisebench_version", "pair_key",
-              "dataset", "clean_reference", "flip_mode")
+              "dataset", "clean_reference", "flip_mode", "source_fingerprint", "metadata_sha256")
 _INT_ATTRS = ("format_version", "seed", "n_flipped")
 _REAL_ATTRS = ("psi", "nominal_rate", "realized_rate")
-_DICT_JSON_ATTRS = ("params", "source", "checksums")
+_DICT_JSON_ATTRS = ("params", "source", "checksums", "split")
 
 
 def _h5py():
@@ -356,6 +357,17 @@ class DatasetWriter:
         a["checksums"] = to_json(checksums)
         for k, v in self.attrs.items():
             a[k] = to_json(v) if isinstance(v, (dict, list, tuple)) else v
+        record_metadata_digest(self._h5, str(self.path))
+
+
+def record_metadata_digest(h5, where: str = "") -> None:
+    """(Re)record the root `metadata_sha256` of an h5py file open for writing, over all its other attributes.
+
+    The writer calls it last; a tool that deliberately rewrites attributes calls it to re-seal the file."""
+    from noisebench import metadata_digest
+
+    h5.attrs[metadata_digest.DIGEST_ATTR] = metadata_digest.record(
+        metadata_digest.collect(h5, lambda attrs, n: _read_attr(attrs, n, where), where))
 
 
 def _discard_sink() -> int:
@@ -501,6 +513,37 @@ def _check_dataset_inner(dset, name: str, where: str) -> None:
     if logical > MAX_EXPANSION * stored + EXPANSION_SLACK_BYTES:
         raise UserError(f"{where}: dataset {name} declares {logical} bytes but stores only {stored}; refusing it "
                         "(unallocated or impossible compression ratio)")
+
+
+# What the writers store, and so all the reader accepts for a split's x and y (see docs/FORMAT.md):
+# images uint8 (N,H,W) or (N,H,W,C) with C = 1 or 3 and int64 labels; tabular float32 (N,F) with
+# float32 regression targets or int64 class labels. Anything else (float16/float64 inputs, int8 or
+# float labels, 5-channel or zero-size images) is refused when the file is opened.
+SPLIT_X_DTYPES = {"uint8": "images", "float32": "tabular"}
+
+
+def check_split_dtypes(dx, dy, task: str, where: str) -> None:
+    xd, yd = np.dtype(dx.dtype), np.dtype(dy.dtype)
+    xs, ys = tuple(dx.shape), tuple(dy.shape)
+    if xd.str not in ("|u1", "<f4") or xd.name not in SPLIT_X_DTYPES:
+        raise UserError(f"{where}: inputs x are {xd.str}; noisebench files hold uint8 images or float32 features")
+    if len(ys) != 1:
+        raise UserError(f"{where}: y has shape {ys}; expected one target per sample (N,)")
+    if xd.name == "uint8":
+        if len(xs) not in (3, 4) or (len(xs) == 4 and xs[3] not in (1, 3)):
+            raise UserError(f"{where}: images must be uint8 (N,H,W) or (N,H,W,C) with C = 1 or 3, got {xs}")
+        if not all(1 <= v <= 4096 for v in xs[1:3]):
+            raise UserError(f"{where}: image size {xs[1:3]} outside 1..4096 pixels per side")
+    elif len(xs) != 2 or xs[1] < 1:
+        raise UserError(f"{where}: float inputs must be tabular (N, features) with at least one feature, got {xs}")
+    if task == "classification":
+        if yd.str != "<i8":
+            raise UserError(f"{where}: classification labels must be integers stored as int64, got {yd.str}")
+    elif task == "regression":
+        if yd.str != "<f4":
+            raise UserError(f"{where}: regression targets must be float32, got {yd.str}")
+    else:
+        raise UserError(f"{where}: unknown task {task!r} (classification or regression)")
 
 
 @dataclass
@@ -667,11 +710,17 @@ def _open_validated(path: Path, chunk_cache_bytes: int | None = None) -> Noisebe
         if missing:
             raise UserError(f"{where}: damaged noisebench file, missing attribute(s) {', '.join(missing)}")
         _check_attr_types(meta, where)
+        if meta["format_version"] < 1:
+            raise UserError(f"{where}: format_version {meta['format_version']} is not a valid version (1..{FORMAT_VERSION})")
         if meta["format_version"] > FORMAT_VERSION:
             raise UserError(
                 f"{where}: format_version {meta['format_version']} is newer than this noisebench understands "
                 f"({FORMAT_VERSION}); upgrade noisebench"
             )
+        if meta["format_version"] < MIN_FORMAT_VERSION:
+            from noisebench.rebuild_hint import old_version_message
+
+            raise UserError(old_version_message(where, meta))
         if meta["kind"] not in KINDS:
             raise UserError(f"{where}: unknown dataset kind {meta['kind']!r}")
         for key in _DICT_JSON_ATTRS:
@@ -694,6 +743,7 @@ def _open_validated(path: Path, chunk_cache_bytes: int | None = None) -> Noisebe
             nx, ny = nbf.datasets[f"{s}/x"].shape[0], nbf.datasets[f"{s}/y"].shape[0]
             if nx != ny:
                 raise UserError(f"{where}: split {s} has {nx} inputs but {ny} targets")
+            check_split_dtypes(nbf.datasets[f"{s}/x"], nbf.datasets[f"{s}/y"], nbf.task, f"{where} [{s}]")
         return nbf
     except BaseException as e:
         try:
@@ -706,8 +756,54 @@ def _open_validated(path: Path, chunk_cache_bytes: int | None = None) -> Noisebe
         raise
 
 
+METADATA_ROW = "(attributes)"
+SPLIT_ROW = "(split)"
+
+
+def indices_sha256(indices: np.ndarray) -> str:
+    """sha256 of sorted indices as int64 little-endian bytes (the `split` record's val_indices_sha256)."""
+    a = np.sort(np.asarray(indices, dtype=np.int64)).astype("<i8", copy=False)
+    return hashlib.sha256(np.ascontiguousarray(a).tobytes()).hexdigest()
+
+
+def split_status(f: NoisebenchFile) -> tuple[str, str] | None:
+    """Does the `split` record match the stored splits (sizes, and truth/val_index's sha256 where stored)?
+    None for files without a split record."""
+    sp = f.meta.get("split")
+    if not sp:
+        return None
+    problems = []
+    for s in ("train", "val", "test"):
+        want = sp.get(f"n_{s}")
+        have = f.datasets[f"{s}/y"].shape[0] if s in f.splits else 0
+        if want != have:
+            problems.append(f"n_{s} {want} but the file holds {have}")
+    vi = f.datasets.get("truth/val_index")
+    if vi is not None:
+        if vi.shape and vi.shape[0] > 50_000_000:
+            problems.append("truth/val_index is implausibly large")
+        elif indices_sha256(vi[()]) != sp.get("val_indices_sha256"):
+            problems.append("truth/val_index does not match val_indices_sha256")
+    return ("MISMATCH", "; ".join(problems)) if problems else ("ok", "sizes and val indices match the record")
+
+
+def metadata_status(f: NoisebenchFile) -> tuple[str, str]:
+    """(status, detail) of the file's attributes against its recorded metadata digest: ok / CHANGED / MISSING.
+
+    CHANGED names the attributes edited, added or removed since the file was written."""
+    from noisebench import metadata_digest
+
+    where = str(f.path)
+    attrs = metadata_digest.collect(f.h5, lambda a, n: _read_attr(a, n, where), where)
+    return metadata_digest.check(f.meta.get(metadata_digest.DIGEST_ATTR), attrs)
+
+
 def verify(path: str | Path) -> list[tuple[str, str, str]]:
-    """Recompute every recorded sha256. Returns [(dataset, status, detail)]; status is ok/MISMATCH/MISSING/UNLISTED."""
+    """Recompute every recorded sha256 and the metadata digest.
+
+    Returns [(name, status, detail)]: one row per dataset (status ok/MISMATCH/MISSING/UNLISTED) and a last
+    row named METADATA_ROW for the attributes (ok/CHANGED/MISSING); for files with a `split` record, a row
+    named SPLIT_ROW before it (ok/MISMATCH: the record against the stored sizes and val indices)."""
     rows = []
     with open_file(path) as f:
         recorded: dict = f.meta["checksums"]
@@ -730,6 +826,10 @@ def verify(path: str | Path) -> list[tuple[str, str, str]]:
         for name in f.datasets:
             if name not in recorded:
                 rows.append((name, "UNLISTED", "dataset not covered by any checksum"))
+        split = split_status(f)
+        if split is not None:
+            rows.append((SPLIT_ROW, *split))
+        rows.append((METADATA_ROW, *metadata_status(f)))
     return rows
 
 

@@ -52,6 +52,13 @@ def render(f: NoisebenchFile) -> str:
         if key in m:
             lines.append(f"{label}: nominal {m[key]}, realized {m.get('realized_rate', '?')}")
     lines += _image_lines(m)
+    sp = m.get("split") or {}
+    if isinstance(sp, dict) and sp:
+        lines.append(f"split:     {sp.get('method', '?')}, seed {sp.get('seed')}: {sp.get('n_train')} train / "
+                     f"{sp.get('n_val')} val / {sp.get('n_test')} test (val indices sha256 "
+                     f"{str(sp.get('val_indices_sha256', ''))[:16]}...)")
+    if m.get("source_fingerprint"):
+        lines.append(f"source fp: {m['source_fingerprint']}")
     lines.append("splits:")
     for s, shapes in f.split_shapes().items():
         x, y = f.datasets[f"{s}/x"], f.datasets[f"{s}/y"]

@@ -63,7 +63,9 @@ def write_preview(file: Path, out: Path, per_class: int = 4, split: str = "train
         clean = None
         ref = f.meta.get("clean_reference")
         label = f"ψ={f.meta['psi']:g}" if "psi" in f.meta else "dirty"
-        if ref and f.kind == "psi":
+        if f.kind == "corrupt":
+            label = f"{f.meta.get('corruption')}" + (f" severity {f.meta['severity']}" if f.meta.get("severity") else "")
+        if ref and f.kind in ("psi", "corrupt"):
             ref_path = file.parent / str(ref)
             if ref_path.exists():
                 with open_file(ref_path) as g:

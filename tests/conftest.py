@@ -43,3 +43,15 @@ def pytest_configure(config):
         torch.set_num_threads(min(2, os.cpu_count() or 1))
     except Exception:  # pragma: no cover
         pass
+
+
+@pytest.fixture(autouse=True, scope="session")
+def _private_cache_dir(tmp_path_factory):
+    """Verification cache (NOISEBENCH_CACHE_DIR) in a temporary folder, never the user's home."""
+    old = os.environ.get("NOISEBENCH_CACHE_DIR")
+    os.environ["NOISEBENCH_CACHE_DIR"] = str(tmp_path_factory.mktemp("nb-cache"))
+    yield
+    if old is None:
+        os.environ.pop("NOISEBENCH_CACHE_DIR", None)
+    else:
+        os.environ["NOISEBENCH_CACHE_DIR"] = old

@@ -54,7 +54,7 @@ REFERENCE = {
 
 
 def tact_reference(x: float, alpha: float, beta: float) -> float:
-    """SPEC section 4, the original (A, B, C) form."""
+    """docs/STUDIES.md §4, the original (A, B, C) form."""
     a, b, c = alpha / 2, 0.5 - alpha / 2, (1 + beta) / 2
     return (a * x + b) * (math.tanh(c * x) + 1)
 

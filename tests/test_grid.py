@@ -75,10 +75,10 @@ def test_defaults_from_recipe_and_seed_count(synth, tmp_path):
 
 def test_explicit_clean_file_is_not_duplicated(synth, tmp_path):
     p = _toml(tmp_path, f'[grid]\ndata = ["{synth}/synth-300-clean.h5", "{synth}/synth-300-dirty.h5"]\n'
-                        'activations = ["relu"]\nepochs = 1\n')
+                        'activations = ["relu"]\nepochs = 1\nseeds = 1\n')
     cfgs = expand(load_grid(p))
     assert [c.role for c in cfgs] == ["clean", "dirty"]
-    p2 = _toml(tmp_path, f'[grid]\ndata = ["{synth}/synth-300-dirty.h5"]\nactivations = ["relu"]\nadd_clean = false\n', "g2.toml")
+    p2 = _toml(tmp_path, f'[grid]\ndata = ["{synth}/synth-300-dirty.h5"]\nactivations = ["relu"]\nadd_clean = false\nseeds = 1\n', "g2.toml")
     assert [c.role for c in expand(load_grid(p2))] == ["dirty"]
 
 
@@ -184,6 +184,8 @@ def test_cli_flags_override_file(cli, synth, tmp_path):
     assert r.code == 0, r.err
     assert "8 runs:" in r.out and "mlp/tanh/dirty/lr0.01/s5" in r.out and "relu" not in r.out
     r = cli("grid", "--data", synth / "synth-300-dirty.h5", "--activation", "relu", "--dry-run", "--db", db)
+    assert r.code == 0 and "6 runs:" in r.out  # 3 seeds by default, as in robustness
+    r = cli("grid", "--data", synth / "synth-300-dirty.h5", "--dry-run", "--db", db, "--subset", "50", "--seeds", "1")
     assert r.code == 0 and "2 runs:" in r.out
     r = cli("grid", "--db", db)
     assert r.code == 2 and "give a grid file" in r.err

@@ -41,7 +41,9 @@ def test_runconfig_key_and_roundtrip(synth):
     d = json.loads(json.dumps(c.to_dict()))
     c2 = RunConfig.from_dict(d)
     assert c2 == c and c2.key() == c.key()
-    assert replace(c, device="cuda:3", compile=True).key() == c.key()  # where/how fast: not in the key
+    assert replace(c, device="cuda:3").key() == replace(c, device="cuda:0").key()  # device type, not index
+    for change in (dict(device="cuda:3"), dict(compile=True)):  # device type and compile are in the identity
+        assert replace(c, **change).key() != c.key()
     assert replace(c, data="/elsewhere/x.h5").key() == c.key()  # the content digest identifies the data
     for change in (dict(seed=1), dict(lr=1e-2), dict(activation="elu"), dict(extra=(("gamma", 0.5),))):
         assert replace(c, **change).key() != c.key()
@@ -51,7 +53,9 @@ def test_runconfig_key_and_roundtrip(synth):
 def test_execute_run_ok_and_result_is_portable(synth):
     r = execute_run(_cfg(synth[0]))
     assert r.status == "ok" and r.null_cause is None and len(r.epochs) == 2
-    assert r.final["metric"] == "val_loss" and r.final["val_mse"] == r.final["val_loss"] > 0
+    assert r.final["metric"] == "selected_val_loss" and r.final["val_mse"] == r.final["val_loss"] > 0
+    assert r.final["selection_rule"] == "min_val_loss" and r.final["last_epoch"] == 2
+    assert r.final["metric_value"] == min(e["val_loss"] for e in r.epochs)  # synth has no test split
     assert r.epochs[-1]["samples_per_s"] > 0 and r.hostname and r.code_version and r.device == "cpu"
     r2 = pickle.loads(pickle.dumps(r))
     assert RunResult.from_dict(json.loads(json.dumps(r2.to_dict()))).to_dict() == r.to_dict()

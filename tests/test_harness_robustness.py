@@ -36,8 +36,10 @@ def test_robustness_table_agrees_with_db(cli, synth, tmp_path):
         rows = d.runs()
         assert len(rows) == 8 and {x["status"] for x in rows} == {"ok"}
         for act in ("relu", "tanh"):
-            clean = {x["seed"]: x["final"]["val_loss"] for x in rows if x["activation"] == act and x["role"] == "clean"}
-            dirty = {x["seed"]: x["final"]["val_loss"] for x in rows if x["activation"] == act and x["role"] == "dirty"}
+            # synth has train/val only: the compared number is val MSE at the val-selected epoch
+            assert {x["final"]["metric"] for x in rows} == {"selected_val_loss"}
+            clean = {x["seed"]: x["final"]["selected_val_loss"] for x in rows if x["activation"] == act and x["role"] == "clean"}
+            dirty = {x["seed"]: x["final"]["selected_val_loss"] for x in rows if x["activation"] == act and x["role"] == "dirty"}
             assert sorted(clean) == sorted(dirty) == [0, 1]
             c, dd = stat_summary(clean.values()), stat_summary(dirty.values())
             delta = stat_summary([dirty[s] - clean[s] for s in clean])
@@ -138,7 +140,11 @@ def test_image_datasets_end_to_end(cli, tmp_path):
     pytest.importorskip("noisebench.generators.image_builds")
     from official_format_fixtures import build_tiny_image_files
 
+    from trust_helpers import ensure_val_split
+
     paths = build_tiny_image_files(tmp_path, n_cifar_train=40, n_cifar_test=16, n_mnist_train=60, n_mnist_test=20)
+    for name in ("cifar10", "cifar10-psi16"):  # files of format version 1 have no val split
+        ensure_val_split(paths[name])
     db = tmp_path / "r.db"
     # MNIST: CNN, StepLR recipe; the flipped file finds mnist.h5 through clean_reference
     r = cli("robustness", "--activation", "relu", "--data", paths["mnist-flip0.1"], "--seeds", "1", "--epochs", "1",
@@ -154,7 +160,10 @@ def test_image_datasets_end_to_end(cli, tmp_path):
         assert len(rows) == 3 and all(x["status"] == "ok" for x in rows)
         img = [x for x in rows if x["model"] == "resnet18_tv"][0]
         assert 0 <= img["final"]["val_acc"] <= 1 and "val_top3" in img["final"]
-        assert img["data_info"]["val_split"] in ("val", "test")
+        assert img["data_info"]["val_split"] == "val"
+        f = img["final"]
+        assert f["metric"] == "selected_test_acc" and f["selection_rule"] == "max_val_acc"
+        assert f["metric_value"] == f["selected_test_acc"] and f["last_test_acc"] == f["test_acc"]
     # a tabular model on image data: one clear line
     r = cli("train", "--data", paths["cifar10"], "--model", "mlp", "--epochs", "1", "--db", db)
     assert r.code == 2 and "cannot train on" in r.err

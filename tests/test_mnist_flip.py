@@ -152,13 +152,18 @@ def test_make_mnist_flip_cli(cli, mnist_src, tmp_path):
 
 def test_make_mnist_matches_flip_split(cli, mnist_src, tmp_path):
     a = tmp_path / "a"
-    assert cli("make", "mnist", "--val-size", "30", "--seed", "2", "--source", mnist_src, "--no-verify", "--out", a).code == 0
-    r = cli("make", "mnist-flip", "--rate", "0.25", "--mode", "pair", "--val-size", "30", "--seed", "2",
-            "--source", mnist_src, "--no-verify", "--out", a)
+    r = cli("make", "mnist", "--val-size", "30", "--split-seed", "2", "--source", mnist_src, "--no-verify", "--out", a)
     assert r.code == 0, r.err
-    assert sorted(p.name for p in a.glob("*.h5")) == ["mnist-pair0.25-s2.h5", "mnist-s2.h5"]
-    _, noisy, mask = _flip_file_checks(a / "mnist-pair0.25-s2.h5", a / "mnist-s2.h5", 0.25)
+    r = cli("make", "mnist-flip", "--rate", "0.25", "--mode", "pair", "--val-size", "30", "--seed", "5",
+            "--split-seed", "2", "--source", mnist_src, "--no-verify", "--out", a)
+    assert r.code == 0, r.err
+    assert sorted(p.name for p in a.glob("*.h5")) == ["mnist-pair0.25-s5-split2.h5", "mnist-split2.h5"]
+    _, noisy, mask = _flip_file_checks(a / "mnist-pair0.25-s5-split2.h5", a / "mnist-split2.h5", 0.25)
     assert "warning" not in r.err
+    # another val size makes another split: the existing clean file is named as no twin
+    r = cli("make", "mnist-flip", "--rate", "0.25", "--val-size", "20", "--split-seed", "2",
+            "--source", mnist_src, "--no-verify", "--out", a)
+    assert r.code == 0 and "warning" in r.err and "not the clean twin" in r.err
 
 
 def test_matrix_file_cli(cli, mnist_src, tmp_path):
@@ -186,7 +191,7 @@ def test_matrix_file_cli(cli, mnist_src, tmp_path):
 
 
 @pytest.mark.parametrize("args", [["--rate", "-0.1"], ["--rate", "1.5"], ["--rate", "nan"], ["--mode", "diagonal"],
-                                  ["--val-size", "-3"], ["--seed", "-1"]])
+                                  ["--val-size", "-3"], ["--val-size", "0"], ["--seed", "-1"], ["--split-seed", "-1"]])
 def test_bad_flip_arguments(cli, mnist_src, tmp_path, args):
     r = cli("make", "mnist-flip", *args, "--source", mnist_src, "--no-verify", "--out", tmp_path)
     assert r.code != 0 and r.err.startswith("error:") and len(r.err.strip().splitlines()) == 1
@@ -195,8 +200,7 @@ def test_bad_flip_arguments(cli, mnist_src, tmp_path, args):
 
 def test_val_size_zero_and_checksum_error(cli, mnist_src, tmp_path):
     r = cli("make", "mnist", "--val-size", "0", "--source", mnist_src, "--no-verify", "--out", tmp_path)
-    assert r.code == 0
-    with open_file(tmp_path / "mnist.h5") as f:
-        assert f.splits == ["train", "test"]
+    assert r.code == 2 and "--val-size must be within 1.." in r.err  # every classification file has a val split
+    assert not list(tmp_path.glob("*.h5"))
     r = cli("make", "mnist-flip", "--source", mnist_src, "--out", tmp_path)
     assert r.code == 2 and "md5" in r.err

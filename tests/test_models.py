@@ -45,9 +45,9 @@ def _meta_build(name, activation="relu", in_shape=None, num_outputs=None):
 
 # Parameter counts with relu at the default input shape and 10 classes (1 output for mlp).
 PARAM_COUNTS = {
-    # 10*128+128 + 2*128 (BN) + 128*64+64 + 2*64 + 64+1 (SPEC section 2).
+    # 10*128+128 + 2*128 (BN) + 128*64+64 + 2*64 + 64+1 (docs/STUDIES.md §2).
     "mlp": 10_113,
-    # SPEC section 3: convs 260 + 4,016 + 3,480, BN 2*(10+16+24), FC 1176*512+512 + 1,024 + 512*128+128 + 256
+    # docs/STUDIES.md §3: convs 260 + 4,016 + 3,480, BN 2*(10+16+24), FC 1176*512+512 + 1,024 + 512*128+128 + 256
     # + 128*10+10.
     "mnist_cnn": 678_714,
     # kuangliu/pytorch-cifar ResNet18() (num_classes=10): 11,173,962 -- the widely quoted figure.

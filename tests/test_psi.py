@@ -169,11 +169,12 @@ def test_make_psi_writes_noisy_file_and_clean_reference(cli, cifar_src, tmp_path
         assert g.kind == "clean" and g.meta["variant"] == "clean"
         assert f.meta["pair_key"] == g.meta["pair_key"] and f.meta["dataset"] == "cifar10"
         assert f.meta["num_classes"] == 10 and "airplane" in f.meta["class_names"]
-        for s in ("train", "test"):
+        assert f.splits == g.splits == ["train", "val", "test"]
+        for s in ("train", "val", "test"):
             fx, gx = f.datasets[f"{s}/x"], g.datasets[f"{s}/x"]
             assert fx.shape == gx.shape and fx.dtype == np.uint8 and fx.shape[1:] == (32, 32, 3)
             assert np.array_equal(f.datasets[f"{s}/y"][:], g.datasets[f"{s}/y"][:])
-            assert not np.array_equal(fx[:], gx[:])  # both train and test are noisy
+            assert not np.array_equal(fx[:], gx[:])  # train, val and test are all noisy
     assert cli("verify", dirty).code == 0
     info = cli("info", dirty)
     assert "psi:" in info.out and "16" in info.out
@@ -224,7 +225,10 @@ def test_make_cifar10_clean_reference(cli, cifar_src, tmp_path):
     r = cli("make", "cifar10", "--source", cifar_src, "--no-verify", "--out", tmp_path)
     assert r.code == 0, r.err
     with open_file(tmp_path / "cifar10.h5") as f:
-        assert f.kind == "clean" and f.split_shapes()["train"]["x"] == (30, 32, 32, 3)
+        assert f.kind == "clean" and f.splits == ["train", "val", "test"]
+        shapes = f.split_shapes()
+        assert shapes["train"]["x"] == (25, 32, 32, 3) and shapes["val"]["x"] == (5, 32, 32, 3)  # 30 // 6 = 5 val
+        assert shapes["test"]["x"] == (10, 32, 32, 3)
     assert cli("make", "cifar10", "--source", cifar_src, "--no-verify", "--out", tmp_path).code == 2
 
 

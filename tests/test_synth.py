@@ -1,4 +1,4 @@
-"""The hidden-function synthetic dataset (SPEC §2): definition, statistics, determinism, bad input."""
+"""The hidden-function synthetic dataset (docs/STUDIES.md §2): definition, statistics, determinism, bad input."""
 
 from __future__ import annotations
 

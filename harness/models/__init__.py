@@ -14,12 +14,15 @@ count there).
 from __future__ import annotations
 
 import importlib
+from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Callable
 
 from torch import nn
 
 from noisebench.errors import UserError
+from noisebench.registry import MODELS as REGISTRY
+from noisebench.registry import SpecView
 from noisebench.harness.activations import resolve_activation
 
 __all__ = ["MODELS", "ModelSpec", "build_model", "model_names"]
@@ -55,34 +58,43 @@ def _lazy(module: str, func: str = "build") -> Callable[[ActFactory, tuple, int]
 
 
 def _m(name, description, task, default_input, builder, min_hw=1):
-    return name, ModelSpec(name, description, task, tuple(default_input), builder, min_hw)
+    return name, description, task, default_input, builder, min_hw
 
 
-MODELS: dict[str, ModelSpec] = dict(
-    [
-        _m("mlp", "10->128->BN->act->64->BN->act->1 regression MLP (synth; input width follows the data)",
-           "regression", (10,), _lazy("mlp")),
-        _m("mnist_cnn", "3-conv + 2-FC MNIST CNN, input resized to 64x64 inside, final 128->10 layer restored",
-           "classification", (1, 28, 28), _lazy("mnist_cnn")),
-        _m("resnet18", "CIFAR ResNet-18 (3x3 stem, no max-pool; kuangliu pytorch-cifar)",
-           "classification", IMAGE_CIFAR, _lazy("cifar_resnet", "resnet18"), 8),
-        _m("resnet18_tv", "torchvision ImageNet ResNet-18 (7x7 s2 stem + max-pool), 10 outputs: the 'simple ResNet-18'",
-           "classification", IMAGE_CIFAR, _lazy("torchvision_resnet"), 16),
-        _m("densenet121", "CIFAR DenseNet-121 (growth 32, blocks 6/12/24/16; kuangliu), act in every block",
-           "classification", IMAGE_CIFAR, _lazy("densenet", "densenet121"), 8),
-        _m("senet18", "CIFAR SE-ResNet-18, pre-activation blocks (kuangliu SENet18)",
-           "classification", IMAGE_CIFAR, _lazy("senet", "senet18"), 8),
-        _m("mobilenetv2", "CIFAR MobileNetV2 (stride-1 stem and first stage; kuangliu)",
-           "classification", IMAGE_CIFAR, _lazy("mobilenetv2"), 8),
-        _m("wrn22", "fastai wrn_22: WideResNet(num_groups=3, N=3, k=6, start_nf=16)",
-           "classification", IMAGE_CIFAR, _lazy("wide_resnet", "wrn22"), 4),
-        _m("xresnet18", "fastai XResNet-18 (3-conv stem 32/32/64, max-pool, avg-pool shortcut)",
-           "classification", IMAGE_CIFAR, _lazy("xresnet", "xresnet18"), 16),
-        _m("xresnet34", "fastai XResNet-34", "classification", IMAGE_CIFAR, _lazy("xresnet", "xresnet34"), 16),
-        _m("xresnet50", "fastai XResNet-50 (bottleneck blocks, expansion 4)",
-           "classification", IMAGE_CIFAR, _lazy("xresnet", "xresnet50"), 16),
-    ]
+_BUILTINS = (
+    _m("mlp", "10->128->BN->act->64->BN->act->1 regression MLP (synth; input width follows the data)",
+       "regression", (10,), _lazy("mlp")),
+    _m("mnist_cnn", "3-conv + 2-FC MNIST CNN, input resized to 64x64 inside, final 128->10 layer restored",
+       "classification", (1, 28, 28), _lazy("mnist_cnn")),
+    _m("resnet18", "CIFAR ResNet-18 (3x3 stem, no max-pool; kuangliu pytorch-cifar)",
+       "classification", IMAGE_CIFAR, _lazy("cifar_resnet", "resnet18"), 8),
+    _m("resnet18_tv", "torchvision ImageNet ResNet-18 (7x7 s2 stem + max-pool), 10 outputs: the 'simple ResNet-18'",
+       "classification", IMAGE_CIFAR, _lazy("torchvision_resnet"), 16),
+    _m("densenet121", "CIFAR DenseNet-121 (growth 32, blocks 6/12/24/16; kuangliu), act in every block",
+       "classification", IMAGE_CIFAR, _lazy("densenet", "densenet121"), 8),
+    _m("senet18", "CIFAR SE-ResNet-18, pre-activation blocks (kuangliu SENet18)",
+       "classification", IMAGE_CIFAR, _lazy("senet", "senet18"), 8),
+    _m("mobilenetv2", "CIFAR MobileNetV2 (stride-1 stem and first stage; kuangliu)",
+       "classification", IMAGE_CIFAR, _lazy("mobilenetv2"), 8),
+    _m("wrn22", "fastai wrn_22: WideResNet(num_groups=3, N=3, k=6, start_nf=16)",
+       "classification", IMAGE_CIFAR, _lazy("wide_resnet", "wrn22"), 4),
+    _m("xresnet18", "fastai XResNet-18 (3-conv stem 32/32/64, max-pool, avg-pool shortcut)",
+       "classification", IMAGE_CIFAR, _lazy("xresnet", "xresnet18"), 16),
+    _m("xresnet34", "fastai XResNet-34", "classification", IMAGE_CIFAR, _lazy("xresnet", "xresnet34"), 16),
+    _m("xresnet50", "fastai XResNet-50 (bottleneck blocks, expansion 4)",
+       "classification", IMAGE_CIFAR, _lazy("xresnet", "xresnet50"), 16),
 )
+for _name, _desc, _task, _shape, _builder, _min_hw in _BUILTINS:
+    REGISTRY.register(_name, _builder, module=__name__, task=_task, default_input=tuple(_shape),
+                      description=_desc, min_hw=_min_hw)
+
+
+def _spec_of(entry) -> ModelSpec:
+    m = entry.meta
+    return ModelSpec(entry.name, entry.description, m["task"], tuple(m["default_input"]), entry.obj, m.get("min_hw", 1))
+
+
+MODELS: Mapping[str, ModelSpec] = SpecView(REGISTRY, _spec_of)  # the registry as ModelSpecs
 
 
 def model_names() -> list[str]:

@@ -1,4 +1,4 @@
-"""`mlp`: the hidden-function regression MLP (SPEC section 2): IN -> 128 -> BN -> act -> 64 -> BN -> act -> OUT."""
+"""`mlp`: the hidden-function regression MLP (docs/STUDIES.md §2): IN -> 128 -> BN -> act -> 64 -> BN -> act -> OUT."""
 
 from __future__ import annotations
 

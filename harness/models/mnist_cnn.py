@@ -1,4 +1,4 @@
-"""`mnist_cnn`: the label-flipped MNIST CNN (SPEC section 3), with the original's missing 128 -> 10 layer added.
+"""`mnist_cnn`: the label-flipped MNIST CNN (docs/STUDIES.md §3), with the original's missing 128 -> 10 layer added.
 
 The source resized MNIST 28x28 -> 64x64 before the network; here the model does it itself: forward
 starts with a bilinear ``F.interpolate`` to 64x64 when the input is not already 64x64, so the stored

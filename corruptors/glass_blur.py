@@ -1,0 +1,67 @@
+"""Glass blur (CIFAR-10-C): Gaussian blur, local pixel moves, Gaussian blur.
+
+The original: x = uint8(gaussian(x, sigma)·255) (truncated); then `iterations` times, for every
+position (h, w) scanned from (H−d, W−d) down to (d+1, d+1), d = max_delta, it draws
+(dx, dy) = randint(−d, d, size=2) (so each in [−d, d−1]) and runs
+`x[h, w], x[h', w'] = x[h', w'], x[h, w]` with (h', w') = (h+dy, w+dx). With numpy views this
+tuple "swap" only *copies* x[h', w'] into x[h, w]; we reproduce what the code computes. With d = 1
+(all five CIFAR-10-C severities) every source position is one the scan has not reached yet, so one
+iteration is a single gather over the whole batch; for d > 1 the scan order matters and we loop over
+positions (vectorised over the batch). Finally gaussian(x, sigma) again.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+
+from noisebench.corruptors._image_ops import REFERENCE, check_images, check_range, from01, gaussian_hw, unit01
+from noisebench.registry import register_corruption
+
+SEVERITIES = {1: {"sigma": 0.05, "max_delta": 1, "iterations": 1}, 2: {"sigma": 0.25, "max_delta": 1, "iterations": 1},
+              3: {"sigma": 0.4, "max_delta": 1, "iterations": 1}, 4: {"sigma": 0.25, "max_delta": 1, "iterations": 2},
+              5: {"sigma": 0.4, "max_delta": 1, "iterations": 2}}
+RANGES = {"sigma": (0.0, 32.0), "max_delta": (1, 16), "iterations": (0, 10)}
+
+
+def draw_offsets(rng, n: int, h: int, w: int, d: int, iterations: int) -> np.ndarray:
+    """(n, iterations, rows, cols, 2) int64: (dx, dy) per scanned position, scan order h, w descending."""
+    rows, cols = max(0, h - 2 * d), max(0, w - 2 * d)
+    return rng.integers(-d, d, size=(n, iterations, rows, cols, 2))
+
+
+def local_moves(x: np.ndarray, off: np.ndarray, d: int) -> np.ndarray:
+    """Apply the original's scan of copies x[h, w] <- x[h+dy, w+dx] to a uint8 batch (in place)."""
+    n, h, w, _ = x.shape
+    rows, cols = off.shape[2], off.shape[3]
+    if rows == 0 or cols == 0:
+        return x
+    hs = np.arange(h - d, d, -1)  # scan order, as drawn
+    ws = np.arange(w - d, d, -1)
+    ni = np.arange(n)[:, None, None]
+    for it in range(off.shape[1]):
+        dx, dy = off[:, it, :, :, 0], off[:, it, :, :, 1]
+        if d == 1:  # sources lie up/left (dy, dx in {-1, 0}): not yet written in this scan
+            src = x[ni, hs[None, :, None] + dy, ws[None, None, :] + dx]
+            x[:, h - d : d : -1, w - d : d : -1] = src
+        else:
+            nn = np.arange(n)
+            for i, hh in enumerate(hs):
+                for j, ww in enumerate(ws):
+                    x[:, hh, ww] = x[nn, hh + dy[:, i, j], ww + dx[:, i, j]]
+    return x
+
+
+@register_corruption("glass_blur", target="images", severities=SEVERITIES, ranges=RANGES, reference=REFERENCE,
+                     description="blur, local pixel moves within max_delta, blur")
+def glass_blur(x, rng, *, sigma: float = 0.4, max_delta: int = 1, iterations: int = 1):
+    """x: uint8 (N, H, W, C) -> uint8."""
+    x = check_images(x, "glass_blur")
+    sigma = check_range("glass_blur", "sigma", sigma, *RANGES["sigma"])
+    d = check_range("glass_blur", "max_delta", max_delta, *RANGES["max_delta"], integer=True)
+    iterations = check_range("glass_blur", "iterations", iterations, *RANGES["iterations"], integer=True)
+    n, h, w, _ = x.shape
+    y = gaussian_hw(unit01(x), sigma)
+    y = (y * 255).astype(np.uint8)  # the original's np.uint8(...) truncation (values are within [0, 255])
+    off = draw_offsets(rng, n, h, w, d, iterations)
+    y = local_moves(y, off, d)
+    return from01(gaussian_hw(unit01(y), sigma))

@@ -1,0 +1,97 @@
+"""Small file-system helpers for the sharing commands (card, get, export-data).
+
+Every output is written under a temporary name in its destination folder and renamed into place
+(`os.replace`, atomic on POSIX), so an interrupted command never leaves a half-written file under
+a final name; existing outputs are replaced only when the caller passes force=True.
+"""
+
+from __future__ import annotations
+
+import os
+import shutil
+import tempfile
+from pathlib import Path
+
+from noisebench.errors import UserError
+
+
+def check_new_path(path: Path, force: bool) -> Path:
+    """Refuse an existing output (file or folder) unless force; make sure the parent is a writable folder."""
+    path = Path(path)
+    if (path.exists() or path.is_symlink()) and not force:
+        raise UserError(f"{path} already exists; pass --force to overwrite it")
+    parent = path.parent
+    if parent.exists() and not parent.is_dir():
+        raise UserError(f"cannot write {path}: {parent} is not a directory")
+    try:
+        parent.mkdir(parents=True, exist_ok=True)
+    except OSError as e:
+        raise UserError(f"cannot create output folder {parent}: {e.strerror or e}") from None
+    if not os.access(parent, os.W_OK | os.X_OK):
+        raise UserError(f"cannot write to {parent}: permission denied")
+    return path
+
+
+def _file_mode() -> int:
+    umask = os.umask(0)
+    os.umask(umask)
+    return 0o666 & ~umask
+
+
+def _dir_mode() -> int:
+    umask = os.umask(0)
+    os.umask(umask)
+    return 0o777 & ~umask
+
+
+def atomic_write_bytes(path: Path, data: bytes) -> None:
+    """Write `data` to a temp file next to `path`, fsync it, then rename it over `path`."""
+    path = Path(path)
+    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
+    try:
+        with os.fdopen(fd, "wb") as fh:
+            fh.write(data)
+            fh.flush()
+            os.fsync(fh.fileno())
+        os.chmod(tmp, _file_mode())
+        os.replace(tmp, path)
+    except BaseException:
+        Path(tmp).unlink(missing_ok=True)
+        raise
+
+
+def temp_sibling(path: Path, is_dir: bool) -> Path:
+    """A fresh hidden temporary file or folder next to `path` (the caller renames or removes it)."""
+    path = Path(path)
+    if is_dir:
+        tmp = Path(tempfile.mkdtemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent))
+        os.chmod(tmp, _dir_mode())
+        return tmp
+    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
+    os.close(fd)
+    os.chmod(tmp, _file_mode())
+    return Path(tmp)
+
+
+def replace_path(tmp: Path, final: Path) -> None:
+    """Move a finished temp file/folder to `final`, replacing what is there (callers checked --force)."""
+    tmp, final = Path(tmp), Path(final)
+    if final.is_dir() and not final.is_symlink():
+        old = Path(tempfile.mkdtemp(prefix=f".{final.name}.old.", dir=final.parent))
+        os.replace(final, old / final.name)
+        try:
+            os.replace(tmp, final)
+        except BaseException:
+            os.replace(old / final.name, final)
+            raise
+        shutil.rmtree(old, ignore_errors=True)
+    else:
+        os.replace(tmp, final)
+
+
+def remove_path(p: Path) -> None:
+    p = Path(p)
+    if p.is_dir() and not p.is_symlink():
+        shutil.rmtree(p, ignore_errors=True)
+    else:
+        p.unlink(missing_ok=True)
