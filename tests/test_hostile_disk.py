@@ -152,4 +152,4 @@ def test_full_disk_report_leaves_no_partial_report(hostile_db, tmp_path):
         r = run_cli("report", "--db", hostile_db, "--out", m / "rep")
         assert r.returncode != 0
         assert "No space left on device" in one_error_line(r.stderr)
-        assert list((m / "rep").iterdir()) == []
+        assert list((m / "rep").iterdir()) == [] and sorted(p.name for p in m.iterdir()) == ["filler.bin", "rep"]

@@ -194,37 +194,40 @@ def report_db(hostile_db):
     return hostile_db
 
 
+@pytest.mark.parametrize("force", [False, True])
 @pytest.mark.parametrize("name", ["report.md", "summary.csv"])
-def test_report_refuses_symlink_at_an_output_name(cli, report_db, tmp_path, name):
+def test_report_refuses_symlink_at_an_output_name(cli, report_db, tmp_path, name, force):
     out = tmp_path / "rep"
     out.mkdir()
     victim = tmp_path / "victim"
     victim.write_text("precious")
     (out / name).symlink_to(victim)
-    r = cli("report", "--db", report_db, "--out", out, "--no-plots")
+    r = cli("report", "--db", report_db, "--out", out, "--no-plots", *(["--force"] if force else []))
     assert_one_line_error(r)
-    assert "symbolic link" in r.err and victim.read_text() == "precious"
-    assert sorted(p.name for p in out.iterdir()) == [name], "nothing placed, staging removed"
+    assert victim.read_text() == "precious"
+    assert sorted(p.name for p in out.iterdir()) == [name], "nothing placed"
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["rep", "victim"], "staging removed"
 
 
-def test_report_rewrites_its_own_files_and_leaves_no_staging(cli, report_db, tmp_path):
+def test_report_force_rewrites_its_own_files_and_leaves_no_staging(cli, report_db, tmp_path):
     out = tmp_path / "rep"
-    for _ in range(2):
-        r = cli("report", "--db", report_db, "--out", out, "--no-plots")
-        assert r.code == 0, r.err
-    names = sorted(p.name for p in out.iterdir())
-    assert "report.md" in names and not any(n.startswith(".") for n in names)
+    assert cli("report", "--db", report_db, "--out", out, "--no-plots").code == 0
+    r = cli("report", "--db", report_db, "--out", out, "--no-plots")
+    assert_one_line_error(r)  # a report is never replaced without --force
+    r = cli("report", "--db", report_db, "--out", out, "--no-plots", "--force")
+    assert r.code == 0, r.err
+    assert "report.md" in {p.name for p in out.iterdir()}
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["rep"]
 
 
 def test_report_removes_a_killed_reports_staging_folder(cli, report_db, tmp_path):
     from noisebench.safe_output import host
 
     out = tmp_path / "rep"
-    out.mkdir()
     dead = mp.get_context("fork").Process(target=lambda: None)
     dead.start()
     dead.join()
-    stale = out / f"..report-staging.{dead.pid}@{host()}.deadbeef.tmp"
+    stale = tmp_path / f".rep.{dead.pid}@{host()}.deadbeef.tmp"
     stale.mkdir()
     (stale / "report.md").write_text("half")
     assert cli("report", "--db", report_db, "--out", out, "--no-plots").code == 0

@@ -42,7 +42,7 @@ def _signal_when(proc: subprocess.Popen, ready, sig: int, timeout: float = 90.0)
 
 
 def _interrupted_line(err: str, sig: int) -> None:
-    lines = err.strip().splitlines()
+    lines = [ln for ln in err.strip().splitlines() if not ln.startswith(("note:", "warning:"))]
     assert len(lines) == 1 and lines[0].startswith("error: interrupted") and signal.Signals(sig).name in lines[0], err
     assert "Traceback" not in err
 

@@ -45,8 +45,10 @@ def test_clean_keeps_printable_text_and_chosen_newlines():
 def _hostile_file(path: Path, **attrs) -> Path:
     from noisebench.h5format import DatasetWriter
 
-    with DatasetWriter(path, kind="clean", params=attrs.pop("params", {}), seed=0, attrs=attrs) as w:
-        for name in attrs.pop("_datasets", None) or ("train/x", "train/y"):
+    extra = attrs.pop("_datasets", None) or []
+    with DatasetWriter(path, kind="synth", task="regression", params=attrs.pop("params", {}), seed=0,
+                       attrs=attrs) as w:
+        for name in ["train/x", "train/y", "val/x", "val/y"] + extra:
             w.write(name, np.zeros((4, 2) if name.endswith("x") else (4,), np.float32))
     return path
 
@@ -69,7 +71,7 @@ def test_info_escapes_attribute_values(cli, tmp_path, attr, payload):
 
 
 def test_verify_escapes_dataset_names(cli, tmp_path):
-    p = _hostile_file(tmp_path / "f.h5", _datasets=["train/x", "train/y", "truth/\x1b[2Jevil", "truth/a\rb"])
+    p = _hostile_file(tmp_path / "f.h5", _datasets=["truth/\x1b[2Jevil", "truth/a\rb"])
     r = cli("verify", p)
     assert r.code == 0, r.err
     _terminal_safe(r.out + r.err)
