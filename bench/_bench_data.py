@@ -49,7 +49,7 @@ def synthetic_images(kind: str, n: int, seed: int, num_classes: int = 10, templa
 
 def write_synthetic(path: str | Path, kind: str = "cifar10", n_train: int = 512, n_test: int = 256,
                     seed: int = 0) -> Path:
-    """A noisebench file with train and test splits of synthetic `kind` images."""
+    """A noisebench file with train, val (n_test images) and test splits of synthetic `kind` images."""
     from noisebench.h5format import DatasetWriter
 
     path = Path(path)
@@ -57,7 +57,7 @@ def write_synthetic(path: str | Path, kind: str = "cifar10", n_train: int = 512,
                       "n_test": n_test}, seed=seed, force=True,
                       attrs={"dataset": kind, "num_classes": 10, "class_names": [str(i) for i in range(10)]})
     with w:
-        for split, n, s in (("train", n_train, seed), ("test", n_test, seed + 1)):
+        for split, n, s in (("train", n_train, seed), ("val", n_test, seed + 2), ("test", n_test, seed + 1)):
             x, y = synthetic_images(kind, n, s)
             xs = w.create(f"{split}/x", x.shape, np.uint8)
             ys = w.create(f"{split}/y", y.shape, np.int64)
@@ -79,7 +79,7 @@ def bench_files(kinds, n_train: int, n_test: int, data_dir: str | None = None, g
             if k in given:
                 out[k] = Path(given[k])
                 continue
-            p = d / f"bench-{k}-{n_train}-{n_test}.h5"
+            p = d / f"bench-{k}-{n_train}-{n_test}-val.h5"
             if not p.exists():
                 write_synthetic(p, k, n_train, n_test)
             out[k] = p

@@ -293,12 +293,21 @@ def _check_clean_twin(cref: Path, pair_key: str, rebuild: str) -> None:
 def build_psi(data: ImageData, levels: list[float], out_dir: Path, seed: int = 0, force: bool = False,
               workers: int | None = None, progress: Progress = None, with_clean: bool = True,
               blocks_per_job: int = 4, val_size: int = CIFAR_VAL_SIZE, split_seed: int = 0,
-              independent_levels: bool = False) -> list[Path]:
+              independent_levels: bool = False, device: str = "cpu", sampler: str | None = None) -> list[Path]:
     """ψ-corrupted copies of `data` (train, val and test all noisy) at each level; also the clean reference
     (same split) if missing. By default every level uses the same random numbers (common random numbers);
-    `independent_levels` gives each level its own stream."""
+    `independent_levels` gives each level its own stream.
+
+    `sampler`: "tables" (the exact table sampler, CPU threads; the default on device cpu) or "torch"
+    (torch.poisson on `device`; the default for any other device). The two draw different bytes."""
     from noisebench.corruptors.poisson_photon import PhotonNoise, validate_level
     from noisebench.h5format import DatasetWriter
+
+    sampler = sampler or ("tables" if device == "cpu" else "torch")
+    if sampler not in ("tables", "torch"):
+        raise UserError(f"unknown sampler {sampler!r}; use tables or torch")
+    if sampler == "tables" and device != "cpu":
+        raise UserError(f"the table sampler runs on the CPU; use --sampler torch for --device {device}")
 
     seed = _check_seed(seed)
     levels = [validate_level(lv) for lv in levels]
@@ -311,14 +320,22 @@ def build_psi(data: ImageData, levels: list[float], out_dir: Path, seed: int = 0
     cref = clean_path(data, out_dir, split_seed)
     crn = ("independent per level: SeedSequence(seed, spawn_key=(stream, block, level bits))" if independent_levels
            else "common to all levels of the build: SeedSequence(seed, spawn_key=(stream, block))")
-    writers = []
+    writers, noises = [], []
     for lv in levels:  # constructing the writers checks every output path before any work
         lv_path = psi_path(data, out_dir, lv, seed, split_seed, independent_levels)
         if not force and _finished_psi(lv_path, sp.pair_key, lv, seed):
             _note(f"note: kept {lv_path} (already built from this source with this level, split and seed); "
                   "--force rebuilds it")
             continue
-        params = {"level": lv, "definition": PSI_DEFINITION, "sampler": "exact inverse-CDF tables on 32-bit uniforms",
+        if sampler == "torch":
+            from noisebench.corruptors.photon_torch import TorchPhotonNoise
+
+            noises.append(TorchPhotonNoise(lv, device, independent_stream=independent_levels))
+            name = noises[-1].sampler
+        else:
+            noises.append(None)
+            name = "exact inverse-CDF tables on 32-bit uniforms"
+        params = {"level": lv, "definition": PSI_DEFINITION, "sampler": name,
                   "random_numbers": crn, "independent_levels": bool(independent_levels)} | sp.params
         attrs = _common_attrs(data, sp) | {"clean_reference": cref.name, "psi": lv}
         writers.append((lv, DatasetWriter(lv_path, kind="psi", variant="dirty", params=params, seed=seed,
@@ -334,8 +351,8 @@ def build_psi(data: ImageData, levels: list[float], out_dir: Path, seed: int = 0
             _check_clean_twin(cref, sp.pair_key, f"noisebench make cifar10 --val-size {val_size} --split-seed {split_seed}")
     parts = (("train", data.x_train[sp.train], data.y_train[sp.train]), ("val", data.x_train[sp.val], data.y_train[sp.val]),
              ("test", data.x_test, data.y_test))
-    for lv, w in writers:
-        noise = PhotonNoise(lv, independent_stream=independent_levels)
+    for (lv, w), noise in zip(writers, noises):
+        noise = noise or PhotonNoise(lv, independent_stream=independent_levels)
         with w:
             for split, x, y in parts:
                 xs = w.create(f"{split}/x", x.shape, np.uint8)

@@ -22,7 +22,12 @@ from noisebench.errors import UserError
 
 APPLICATION_ID = 0x4E425244  # "NBRD": noisebench results database
 SQLITE_MAGIC = b"SQLite format 3\x00"
-OUR_TABLES = {"meta", "runs", "epochs"}
+try:  # every table noisebench creates, from the one schema definition
+    from noisebench.harness.results_schema import TABLES as _TABLES
+
+    OUR_TABLES = {t.name for t in _TABLES}
+except ImportError:  # pragma: no cover
+    OUR_TABLES = {"meta", "runs", "epochs"}
 
 
 def _header(path: Path, follow: bool) -> bytes:

@@ -19,16 +19,13 @@ from pathlib import Path
 from typing import Any, Iterable
 
 from noisebench.errors import UserError
+from noisebench.harness import results_schema
 
 __all__ = ["FORMATS", "export", "epoch_rows", "run_rows"]
 
 FORMATS = ("csv", "jsonl", "tensorboard", "robustbench-json")
 
-RUN_FIELDS = (
-    "key", "status", "null_cause", "model", "activation", "dataset", "kind", "variant", "role", "task", "seed",
-    "epochs", "epochs_done", "batch_size", "lr", "optimizer", "lr_policy", "weight_decay", "metric", "metric_value",
-    "device", "code_version", "wall_s", "data", "data_sha256",
-)
+RUN_FIELDS = tuple(c for c in results_schema.columns("runs") if c not in results_schema.json_columns("runs"))
 ID_FIELDS = ("key", "model", "activation", "dataset", "variant", "role", "seed")
 
 

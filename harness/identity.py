@@ -216,8 +216,12 @@ def device_type(device: str) -> str:
 
 
 def precision(dev_type: str, extra: dict) -> str:
-    """What the training loop computes in: bf16 autocast on CUDA unless fp32 is asked for."""
-    return "bf16-autocast" if dev_type == "cuda" and not extra.get("fp32", False) else "fp32"
+    """What the training loop computes in: `extra["precision"]` ("bf16" / "fp32") when given, else
+    ("auto") bf16 autocast on CUDA unless the legacy `extra["fp32"]` flag asks for fp32."""
+    asked = extra.get("precision", "auto")
+    if asked == "auto":
+        return "bf16-autocast" if dev_type == "cuda" and not extra.get("fp32", False) else "fp32"
+    return "bf16-autocast" if asked == "bf16" else "fp32"
 
 
 def run_identity(cfg) -> dict:

@@ -258,7 +258,9 @@ def _md(t: Table) -> str:
 
 def build_markdown(rd: ReportData, tables: list[Table] | None = None) -> str:
     tables = build_tables(rd) if tables is None else tables
-    parts = ["# noisebench results", "",
+    parts = ["# noisebench results: train-time protocol", "",
+             "Each model trained on the clean file and on each corrupted (dirty) file, compared on their own test "
+             "splits (docs/PROTOCOL.md).",
              f"Baseline activation: `{rd.baseline}`. Statistics: mean ± sample std over seeds; 95% CI from the "
              f"t distribution; p: {P_METHOD}; adjusted p: Holm. {MIXED} marks a cell whose runs were produced "
              "with more than one code version, device type or precision.", ""]

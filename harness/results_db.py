@@ -6,6 +6,12 @@ Each `record()` is one transaction, so an interrupted grid leaves only complete 
 The `identity` column holds the run identity the key was computed from (a JSON object with
 code_version, git_commit, data_digest, plugin_hashes, device_type, precision, compile,
 torch_version); rows written before it existed read back with an empty identity.
+
+The `evaluations` table holds the test-time protocol (harness/testtime.py): the selected weights of
+a run evaluated on one test set at one severity — clean (corruption "clean", severity 0) or a
+test-only corrupted set — keyed by (run_key, corruption, severity, set_sha256, weights_sha256).
+It is created in older databases on first write; read-only views of databases that predate it
+read no evaluations. Train-time tables never read it.
 """
 
 from __future__ import annotations
@@ -18,6 +24,7 @@ from pathlib import Path
 from typing import Any
 
 from noisebench.errors import UserError
+from noisebench.harness import results_schema
 from noisebench.harness.db_guard import check_db_path, connect_target, stamp
 from noisebench.harness.pending_results import ingest as ingest_pending, save as save_pending
 from noisebench.harness.runner import RunResult
@@ -26,75 +33,12 @@ from noisebench.safe_output import disk_error
 SCHEMA_VERSION = 1
 DEFAULT_DB = Path("results/noisebench.db")
 
-_SCHEMA = """
-CREATE TABLE IF NOT EXISTS meta (name TEXT PRIMARY KEY, value TEXT NOT NULL);
-CREATE TABLE IF NOT EXISTS runs (
-    key TEXT PRIMARY KEY,
-    status TEXT NOT NULL CHECK (status IN ('ok', 'null', 'failed')),
-    null_cause TEXT,
-    error TEXT,
-    model TEXT NOT NULL,
-    activation TEXT NOT NULL,
-    data TEXT NOT NULL,
-    data_sha256 TEXT NOT NULL,
-    role TEXT NOT NULL,
-    dataset TEXT,
-    kind TEXT,
-    variant TEXT,
-    task TEXT,
-    num_classes INTEGER,
-    pair_key TEXT,
-    epochs INTEGER NOT NULL,
-    batch_size INTEGER NOT NULL,
-    lr REAL NOT NULL,
-    optimizer TEXT NOT NULL,
-    lr_policy TEXT NOT NULL,
-    weight_decay REAL NOT NULL,
-    seed INTEGER NOT NULL,
-    extra TEXT NOT NULL,
-    config TEXT NOT NULL,
-    data_info TEXT NOT NULL,
-    final TEXT NOT NULL,
-    metric TEXT,
-    metric_value REAL,
-    epochs_done INTEGER,
-    wall_s REAL,
-    samples_per_s REAL,
-    device TEXT,
-    hostname TEXT,
-    node TEXT,
-    code_version TEXT,
-    started_at REAL,
-    recorded_at REAL NOT NULL,
-    identity TEXT NOT NULL DEFAULT '{}'
-);
-CREATE INDEX IF NOT EXISTS runs_by_group ON runs (dataset, model, activation, role);
-CREATE TABLE IF NOT EXISTS epochs (
-    key TEXT NOT NULL REFERENCES runs(key) ON DELETE CASCADE,
-    epoch INTEGER NOT NULL,
-    lr REAL,
-    train_loss REAL,
-    val_loss REAL,
-    val_acc REAL,
-    val_top3 REAL,
-    test_loss REAL,
-    test_acc REAL,
-    test_top3 REAL,
-    epoch_s REAL,
-    metrics TEXT NOT NULL,
-    PRIMARY KEY (key, epoch)
-);
-"""
+_SCHEMA = results_schema.ddl()  # every table and column is declared once, in harness/results_schema.py
 
-RUN_COLUMNS = (
-    "key", "status", "null_cause", "error", "model", "activation", "data", "data_sha256", "role", "dataset", "kind",
-    "variant", "task", "num_classes", "pair_key", "epochs", "batch_size", "lr", "optimizer", "lr_policy",
-    "weight_decay", "seed", "extra", "config", "data_info", "final", "metric", "metric_value", "epochs_done",
-    "wall_s", "samples_per_s", "device", "hostname", "node", "code_version", "started_at", "recorded_at",
-    "identity",
-)
-EPOCH_COLUMNS = ("lr", "train_loss", "val_loss", "val_acc", "val_top3", "test_loss", "test_acc", "test_top3", "epoch_s")
-_JSON_COLUMNS = ("extra", "config", "data_info", "final", "identity")
+RUN_COLUMNS = results_schema.columns("runs")
+EPOCH_COLUMNS = results_schema.columns("epochs", skip=("key", "epoch", "metrics"))
+_JSON_COLUMNS = results_schema.json_columns("runs")
+EVAL_COLUMNS = results_schema.columns("evaluations")
 
 
 def _num(v: Any) -> float | None:
@@ -254,6 +198,49 @@ class ResultsDB:
         """Per-epoch metric dicts of one run, in epoch order."""
         rows = self.conn.execute("SELECT metrics FROM epochs WHERE key = ? ORDER BY epoch", (key,)).fetchall()
         return [json.loads(r[0]) for r in rows]
+
+    # -- test-time evaluations ------------------------------------------------------------------
+    def record_evaluation(self, row: dict) -> None:
+        """Insert or replace one evaluation (EVAL_COLUMNS; `identity` a dict, `recorded_at` filled in)."""
+        r = dict(row, recorded_at=row.get("recorded_at") or time.time())
+        r["identity"] = _dumps(r.get("identity") or {})
+        for k in ("acc", "loss", "top3"):
+            r[k] = _num(r.get(k))
+        r.setdefault("protocol", "test-time")
+        vals = [r.get(k) for k in EVAL_COLUMNS]
+        self.conn.execute(f"INSERT OR REPLACE INTO evaluations ({', '.join(EVAL_COLUMNS)}) "
+                          f"VALUES ({', '.join('?' for _ in EVAL_COLUMNS)})", vals)
+
+    def has_evaluation(self, run_key: str, corruption: str, severity: int, set_sha256: str, weights_sha256: str) -> bool:
+        if not self._has_table("evaluations"):
+            return False
+        r = self.conn.execute(
+            "SELECT 1 FROM evaluations WHERE run_key = ? AND corruption = ? AND severity = ? AND set_sha256 = ? "
+            "AND weights_sha256 = ?", (run_key, corruption, int(severity), set_sha256, weights_sha256)).fetchone()
+        return r is not None
+
+    def evaluations(self, **filters) -> list[dict]:
+        """Evaluations as dicts (identity decoded); filters are column=value or column=[values]."""
+        if not self._has_table("evaluations"):
+            return []
+        where, args = [], []
+        for k, v in filters.items():
+            if k not in EVAL_COLUMNS:
+                raise ValueError(f"unknown evaluations column {k!r}")
+            v = list(v) if isinstance(v, (list, tuple, set)) else [v]
+            where.append(f"{k} IN ({', '.join('?' for _ in v)})")
+            args.extend(v)
+        sql = ("SELECT * FROM evaluations" + (" WHERE " + " AND ".join(where) if where else "")
+               + " ORDER BY recorded_at, run_key, corruption, severity")
+        out = []
+        for r in self.conn.execute(sql, args):
+            d = dict(r)
+            d["identity"] = json.loads(d["identity"]) if d.get("identity") else {}
+            out.append(d)
+        return out
+
+    def _has_table(self, name: str) -> bool:
+        return self.conn.execute("SELECT 1 FROM sqlite_master WHERE type='table' AND name=?", (name,)).fetchone() is not None
 
     def count(self) -> int:
         return self.conn.execute("SELECT COUNT(*) FROM runs").fetchone()[0]

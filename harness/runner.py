@@ -112,6 +112,24 @@ def code_version() -> str:
     return f"{__version__}+g{sha}" if sha else __version__
 
 
+PRECISIONS = ("auto", "bf16", "fp32")
+
+
+def engine_paths(extra: dict, device, images: bool) -> tuple[bool, bool]:
+    """(bf16 autocast, channels_last) for a run.
+
+    Defaults ("auto"): both on CUDA only (channels_last for image models). `extra["precision"]`
+    ("bf16"/"fp32") and `extra["channels_last"]` (True/False) force them on any device, e.g. to
+    exercise the GPU code paths on a CPU (CPU autocast supports bfloat16). The legacy
+    `extra["fp32"]` flag still turns autocast off."""
+    from noisebench.harness.identity import precision
+
+    autocast = precision(device.type, extra) == "bf16-autocast"  # the run identity records the same
+    cl = extra.get("channels_last", "auto")
+    channels_last = images and (device.type == "cuda" if cl == "auto" else bool(cl))
+    return autocast, channels_last
+
+
 def resolve_device(name: str):
     import torch
 
@@ -253,6 +271,10 @@ def validate_config(cfg: RunConfig) -> None:
                             f"{f' and < {hi}' if hi != float('inf') else ' and finite'}, got {v}")
     if extra.get("augment") not in (None, "none", "crop_flip"):
         raise UserError(f"unknown augmentation {extra['augment']!r}; use none or crop_flip")
+    if extra.get("precision", "auto") not in PRECISIONS:
+        raise UserError(f"unknown precision {extra['precision']!r}; use {', '.join(PRECISIONS)}")
+    if extra.get("channels_last", "auto") not in ("auto", True, False):
+        raise UserError(f"channels_last must be auto, true or false, got {extra['channels_last']!r}")
     if cfg.optimizer not in OPTIMIZERS:
         raise UserError(f"unknown optimizer {cfg.optimizer!r}; choose one of {', '.join(OPTIMIZERS)}")
     if cfg.lr_policy not in LR_POLICIES:
@@ -393,7 +415,9 @@ def execute_run(cfg: RunConfig, progress: bool = False, on_epoch=None, checkpoin
         sites = SiteTracker(resolve_activation(cfg.activation))
         model = build_model(cfg.model, sites, data.in_shape, num_outputs).to(device)
         best = BestWeights(data.task) if checkpoint_dir is not None else None
-        channels_last = device.type == "cuda" and data.images
+        autocast, channels_last = engine_paths(extra, device, data.images)
+        if device.type == "cuda":  # same seed, same device -> same metrics (cuDNN may pick non-deterministic kernels)
+            torch.backends.cudnn.deterministic = bool(extra.get("deterministic", True))
         if channels_last:
             model = model.to(memory_format=torch.channels_last)
         model_fn = torch.compile(model) if cfg.compile else None
@@ -403,7 +427,7 @@ def execute_run(cfg: RunConfig, progress: bool = False, on_epoch=None, checkpoin
         div = DivergencePolicy(margin=float(extra.get("chance_margin", 0.02)))
         settings = TrainSettings(
             epochs=cfg.epochs, batch_size=cfg.batch_size, optimizer=opt, schedule=sched, seed=cfg.seed,
-            device=device, autocast=device.type == "cuda" and not extra.get("fp32", False),
+            device=device, autocast=autocast,
             channels_last=channels_last, divergence=div, eval_batch=2048 if device.type == "cuda" else 1024,
         )
         if progress:

@@ -130,7 +130,7 @@ def _loss_fn(task: str):
 @torch.no_grad()
 def evaluate(model: nn.Module, data: TrainData, split: SplitTensors, s: TrainSettings, model_fn=None) -> dict:
     """Mean loss (and top-1/top-3 accuracy for classification) over a whole split."""
-    fwd = model_fn or model
+    fwd = model if model_fn is None else model_fn  # not `or`: a compiled module may define __len__
     model.eval()
     loss_fn = _loss_fn(data.task)
     n = len(split)
@@ -172,7 +172,7 @@ def train(
     """Train `model` in place; returns per-epoch metrics and the null cause (None if healthy).
 
     `model_fn` is the callable used for forward passes (e.g. a torch.compile'd model)."""
-    fwd = model_fn or model
+    fwd = model if model_fn is None else model_fn  # not `or`: a compiled module may define __len__
     loss_fn = _loss_fn(data.task)
     n = len(data.train)
     bs = min(s.batch_size, n)

@@ -164,12 +164,15 @@ def _epoch_line(m: dict) -> str:
 
 
 @app.command(epilog="Examples: noisebench robustness --activation all --suite synth\n\n"
-             "noisebench robustness --activation elu,mish --data datasets_cache/cifar10-psi16.h5 --seeds 3")
+             "noisebench robustness --activation elu,mish --data datasets_cache/cifar10-psi16.h5 --seeds 3\n\n"
+             "noisebench robustness --protocol test-time --data datasets_cache/cifar10.h5 --corruptions all --activation elu,mish")
 def robustness(
     activation: str = typer.Option("relu", help="Activation(s): a name, a comma-separated list, or all (the zoo)."),
-    data: Optional[list[Path]] = typer.Option(None, "--data", help="Dirty file(s) (repeatable); the clean one is found via its clean_reference."),
+    data: Optional[list[Path]] = typer.Option(None, "--data", help="Dirty file(s) (repeatable); the clean one is found via its clean_reference. "
+                                            "Test-time: the clean file."),
     suite: Optional[str] = typer.Option(None, help="synth, mnist, psi or all: standard files in --datasets-dir."),
-    datasets_dir: Path = typer.Option(DEFAULT_DATASETS, help="Where --suite looks for the files."),
+    datasets_dir: Optional[Path] = typer.Option(None, help=f"Where --suite looks for the files (default {DEFAULT_DATASETS}); "
+                                                "test-time: where the corrupted test sets are (default: the clean file's folder)."),
     seeds: int = typer.Option(3, help="Seeds per configuration (0 .. N-1)."),
     model: Optional[str] = typer.Option(None, help="Override the dataset's model (default: the one the source study used)."),
     epochs: Optional[int] = typer.Option(None, help="Override the recipe's epochs."),
@@ -188,9 +191,30 @@ def robustness(
     db: Path = typer.Option(DEFAULT_DB, "--db", help=_DB_HELP),
     force: bool = typer.Option(False, "--force", help="Rerun configurations already in the database."),
     save_checkpoint: bool = typer.Option(False, "--save-checkpoint", help=_CKPT_HELP),
+    protocol: str = typer.Option("train-time", help="train-time: train on the clean and the dirty file, compare; "
+                                 "test-time: train once on the clean --data file, evaluate on its corrupted test sets."),
+    corruptions: str = typer.Option("all", help="Test-time: corruptions to evaluate on (comma list or all)."),
+    severity: str = typer.Option("1,2,3,4,5", help="Test-time: severities (comma list of 1..5)."),
+    baseline: str = typer.Option("relu", help="Test-time: the activation CE/mCE are normalised by (added when missing)."),
+    official: bool = typer.Option(False, "--official", help="Test-time: evaluate on the converted official CIFAR-10-C "
+                                  "files (make cifar10-c --release DIR --data CLEAN) instead of ours."),
 ):
-    """Train each activation on the clean and the dirty variant of each dataset over seeds; print
-    clean, dirty and delta (mean ± std, 95% t CI) and the null-run count. Resumable: finished runs are skipped."""
+    """Train-time protocol (default): train each activation on the clean and the dirty variant of each
+    dataset over seeds; print clean, dirty and delta (mean ± std, 95% t CI) and the null-run count.
+    Test-time protocol (--protocol test-time): train once per activation and seed on the clean file, evaluate
+    the val-selected weights on every corrupted test set and severity; print mCE and friends.
+    Resumable: finished runs and recorded evaluations are skipped."""
+    if protocol not in ("train-time", "test-time"):
+        raise UserError(f"--protocol must be train-time or test-time, got {protocol!r}")
+    if protocol == "test-time":
+        from noisebench.cli_testtime import run_testtime
+
+        return run_testtime(
+            data=data, suite=suite, datasets_dir=datasets_dir, activations=_activations(activation), seeds=seeds,
+            overrides=dict(model=model, epochs=epochs, batch_size=batch_size, lr=lr, optimizer=optimizer,
+                           lr_policy=lr_policy, weight_decay=weight_decay),
+            knobs=_knobs(step_size, gamma, momentum, None, subset), device=device, compile=compile, jobs=jobs, db=db,
+            force=force, corruptions=corruptions, severity=severity, baseline=baseline, official=official)
     from noisebench.harness.grid_config import preflight_all
     from noisebench.harness.results_db import ResultsDB
     from noisebench.harness.robustness import format_table, pair_for, plan, run_grid, suite_files, summarize
@@ -206,7 +230,7 @@ def robustness(
     bounds.check_int(jobs, "--jobs", 1, bounds.MAX_JOBS)
     files = list(data or [])
     if suite:
-        files += suite_files(suite, datasets_dir)
+        files += suite_files(suite, datasets_dir or DEFAULT_DATASETS)
     if not files:
         raise UserError("give --data DIRTY_FILE or --suite synth|mnist|psi|all")
     acts = _activations(activation)
@@ -222,6 +246,7 @@ def robustness(
         out = run_grid(configs, rdb, force=force, jobs=jobs, preflight=False,
                        checkpoint_dir=checkpoint_dir_for(db) if save_checkpoint else None)
         rows = summarize(rdb, configs)
+    typer.echo("train-time protocol (trained on the clean and on the dirty file)")
     typer.echo(clean(format_table(rows), keep_newlines=True))
     typer.echo(clean(f"{out.ran} runs trained ({out.ok} ok, {out.null} null, {out.failed} failed), {out.skipped} already in {db}"))
     for label, err in out.failures[:5]:
@@ -239,11 +264,15 @@ def report(
     model: Optional[str] = typer.Option(None, help="Only this model."),
     plots: bool = typer.Option(True, "--plots/--no-plots", help="Write the figures (PNG, PDF, SVG)."),
     force: bool = typer.Option(False, "--force", help="Replace a report already in the output folder."),
+    protocol: str = typer.Option("all", help="all (both protocols the database holds, in separate sections), "
+                                 "train-time, or test-time (the CIFAR-10-C-style evaluations only)."),
 ):
-    """Tables as markdown, CSV and LaTeX (rows = data/setting, columns = activation; mean ± std over seeds,
+    """Train-time tables as markdown, CSV and LaTeX (rows = data/setting, columns = activation; mean ± std over seeds,
     Δ with 95% t CIs, Welch p vs the baseline with Holm-adjusted p, null-run accounting) and figures as
-    PNG + PDF + SVG (curves, Δ bars sorted by Δ, Δ vs corruption level). Refuses to replace an existing
-    report without --force; writes atomically."""
+    PNG + PDF + SVG (curves, Δ bars sorted by Δ, Δ vs corruption level). When the database holds test-time
+    evaluations (`robustness --protocol test-time`), their tables (clean and mean corruption accuracy, CE,
+    mCE, relative mCE, accuracy per corruption × severity) and figures follow in a section of their own.
+    Refuses to replace an existing report without --force; writes atomically."""
     import time
 
     from noisebench import __version__
@@ -253,29 +282,46 @@ def report(
     from noisebench.harness.report_tables import build_markdown, build_tables, collect, write_csv
     from noisebench.harness.results_db import ResultsDB
 
+    from noisebench.harness import report_testtime as rtt
+
+    if protocol not in ("all", "train-time", "test-time"):
+        raise UserError(f"--protocol must be all, train-time or test-time, got {protocol!r}")
     filters = {k: v for k, v in (("dataset", dataset), ("model", model)) if v}
     if out is not None:
         check_target(out, force)
     with ResultsDB(db, readonly=True) as rdb:
         rd = collect(rdb, baseline=baseline, **filters)
-        if not rd.groups:
-            raise UserError(f"no runs in {db}" + (f" matching {filters}" if filters else "") + "; run `noisebench robustness` first")
+        tt = rtt.collect_testtime(rdb, baseline, **filters) if protocol != "train-time" else []
+        if not rd.groups or (protocol == "test-time" and not tt):
+            what = "test-time evaluations" if protocol == "test-time" else "runs"
+            raise UserError(f"no {what} in {db}" + (f" matching {filters}" if filters else "") + "; run `noisebench robustness` first")
         if baseline not in rd.activations:
             typer.echo(clean(f"note: baseline {baseline!r} has no runs; p-values are n/a (use --baseline)"), err=True)
-        study = study_name(rd)
+        study = study_name(rd) + ("_test-time" if protocol == "test-time" else "")
         target = out if out is not None else REPORTS_DIR / study
-        tables = build_tables(rd)
-        md = build_markdown(rd, tables)
+        tables = build_tables(rd) if protocol != "test-time" else []
+        md = build_markdown(rd, tables) if protocol != "test-time" else ""
+        tt_tables = rtt.build_testtime_tables(tt)
+        if tt_tables:
+            md = (md + "\n" if md else "") + rtt.testtime_markdown(tt_tables)
         with Staging(target, force) as st:
             st.path("report.md").write_text(md)
-            st.path("tables.tex").write_text(build_latex(tables))
-            write_csv(rd, st.dir)
-            if plots:
+            st.path("tables.tex").write_text(build_latex(tables + tt_tables))
+            if protocol != "test-time":
+                write_csv(rd, st.dir)
+            if tt:
+                rtt.write_testtime_csv(tt, st.dir)
+            if plots and protocol != "test-time":
                 plot_curves(rd, rdb, st.dir)
                 plot_deltas(rd, st.dir)
                 plot_delta_vs_level(rd, st.dir)
+            if plots and tt:
+                from noisebench.harness.report_testtime_plots import plot_testtime
+
+                plot_testtime(tt, st.dir)
             written = st.commit({"study": study, "db": str(db), "baseline": baseline, "filters": filters,
                                  "activations": rd.activations, "noisebench_version": __version__,
+                                 "protocols": (["train-time"] if protocol != "test-time" else []) + (["test-time"] if tt else []),
                                  "written_utc": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime())})
     typer.echo(clean(md, keep_newlines=True))  # names in the tables come from the database
     figs = [p for p in written if p.suffix in (".png", ".pdf", ".svg")]

@@ -81,7 +81,8 @@ def _load(default: str, source, download, no_verify, out, name):
 
 
 @make_app.command("psi", epilog="Examples: noisebench make psi --level 16 --download\n\n"
-                               "          noisebench make psi --all --source ~/data/cifar-10-batches-py")
+                               "          noisebench make psi --all --source ~/data/cifar-10-batches-py\n\n"
+                               "          noisebench make psi --all --device cuda --source ~/data/cifar-10-batches-py")
 def make_psi(
     level: Optional[List[float]] = typer.Option(None, "--level", help="Peak photon count ψ (any positive number; repeatable). Lower = noisier."),
     all_levels: bool = typer.Option(False, "--all", help="Build the paper set ψ = 8, 16, 32, 64."),
@@ -97,6 +98,10 @@ def make_psi(
     no_verify: bool = typer.Option(False, "--no-verify", help=NO_VERIFY_HELP),
     name: Optional[str] = typer.Option(None, "--name", help=NAME_HELP),
     workers: Optional[int] = typer.Option(None, "--workers", help="Threads for the noise (default: CPU cores, at most 8). Output does not depend on it."),
+    device: str = typer.Option("cpu", "--device", help="cpu (exact table sampler, CPU threads) or cuda[:N] (torch.poisson on the GPU; "
+                               "a different draw: files differ from cpu builds, the sampler is recorded in the file)."),
+    sampler: Optional[str] = typer.Option(None, "--sampler", help="tables or torch (default: tables on cpu, torch elsewhere); "
+                                          "--device cpu --sampler torch runs the GPU code path on the CPU."),
     out: Path = typer.Option(DEFAULT_OUT, help="Output folder."),
     force: bool = typer.Option(False, "--force", help="Overwrite existing output files."),
 ):
@@ -120,6 +125,15 @@ def make_psi(
         raise UserError(f"--workers must be >= 1, got {workers}")
     _numbers(seed=seed, workers=workers)
     _check_split_options(val_size, split_seed)
+    if sampler not in (None, "tables", "torch"):
+        raise UserError(f"unknown --sampler {sampler!r}; use tables or torch")
+    if device != "cpu" or sampler == "torch":  # check the device (and levels on it) before loading anything
+        from noisebench.corruptors.photon_torch import TorchPhotonNoise
+
+        if sampler == "tables":
+            raise UserError(f"the table sampler runs on the CPU; use --sampler torch for --device {device}")
+        for lv in levels:
+            TorchPhotonNoise(lv, device)
     _out_dir(out)
     # some levels already there: build_psi keeps (skips) those built from this source; all there: refused now
     def _psi_paths(nm):
@@ -131,7 +145,8 @@ def make_psi(
     total = len(levels) * (data.x_train.shape[0] + data.x_test.shape[0])
     with progress_bar(total, f"psi {data.name}", unit="img") as bar:
         paths = build_psi(data, levels, out, seed=seed, force=force, workers=workers, progress=bar.update,
-                          val_size=val_size, split_seed=split_seed, independent_levels=independent_levels)
+                          val_size=val_size, split_seed=split_seed, independent_levels=independent_levels,
+                          device=device, sampler=sampler)
     for p in paths:
         typer.echo(clean(f"wrote {p}"))
 

@@ -159,6 +159,20 @@ def _pool():
     return _compress_pool
 
 
+_hash_pool = None
+
+
+def _hasher():
+    """One thread that runs sha256 updates in submission order (hashlib releases the GIL on big
+    buffers, so hashing overlaps the HDF5 writes of the calling thread)."""
+    global _hash_pool
+    if _hash_pool is None:
+        from concurrent.futures import ThreadPoolExecutor
+
+        _hash_pool = ThreadPoolExecutor(1, thread_name_prefix="nb-sha256")
+    return _hash_pool
+
+
 class StreamingArray:
     """A dataset of known final shape filled in row order; its sha256 is computed on the fly.
 
@@ -168,11 +182,17 @@ class StreamingArray:
     all cores instead of one (bench/RESULTS.md, "psi build").
     """
 
-    def __init__(self, dset):
+    def __init__(self, dset, mirror_of: "StreamingArray | None" = None, hash_in_thread: bool = False):
         self.dset = dset
         self.rows = dset.shape[0]
         self.filled = 0
         self._hash = hashlib.sha256()
+        # mirror_of: a stream the caller fills with exactly the same blocks (e.g. a split shared by
+        # two files); its digest is reused instead of hashing the same bytes twice.
+        self._mirror = mirror_of
+        # hash_in_thread: hash on the background thread; the caller must not modify a block after append.
+        self._threaded = hash_in_thread
+        self._pending: list = []
         self._chunk = dset.chunks[0] if dset.chunks else 0
         self._direct = bool(
             self._chunk and dset.compression == COMPRESSION and not dset.shuffle and not dset.fletcher32
@@ -189,7 +209,14 @@ class StreamingArray:
                 self._write_chunks(block)
             else:
                 self.dset[self.filled : self.filled + n] = block
-            sha256_update(self._hash, block)
+            if self._mirror is not None:
+                pass
+            elif self._threaded:
+                self._pending.append(_hasher().submit(sha256_update, self._hash, block))
+                if len(self._pending) > 8:  # bounded memory: at most 8 blocks waiting per stream
+                    self._pending.pop(0).result()
+            else:
+                sha256_update(self._hash, block)
             self.filled += n
 
     def _write_chunks(self, block: np.ndarray) -> None:
@@ -215,6 +242,12 @@ class StreamingArray:
     def hexdigest(self) -> str:
         if self.filled != self.rows:
             raise ValueError(f"{self.dset.name}: {self.filled} of {self.rows} rows written")
+        if self._mirror is not None:
+            if self._mirror.rows != self.rows:
+                raise ValueError(f"{self.dset.name}: mirrored stream has {self._mirror.rows} rows, not {self.rows}")
+            return self._mirror.hexdigest()
+        while self._pending:
+            self._pending.pop(0).result()
         return self._hash.hexdigest()
 
 
@@ -308,8 +341,12 @@ class DatasetWriter:
         self._tmp = None
 
     # -- content --------------------------------------------------------------
-    def create(self, name: str, shape: tuple[int, ...], dtype, chunk_rows: int | None = None) -> StreamingArray:
-        """Declare a dataset of final `shape` to be filled in row order with `.append`."""
+    def create(self, name: str, shape: tuple[int, ...], dtype, chunk_rows: int | None = None,
+               mirror_of: StreamingArray | None = None, hash_in_thread: bool = False) -> StreamingArray:
+        """Declare a dataset of final `shape` to be filled in row order with `.append`.
+
+        `mirror_of` / `hash_in_thread`: see `StreamingArray` (both only change how the digest is
+        computed, never the digest)."""
         dtype = np.dtype(dtype)
         shape = tuple(int(s) for s in shape)
         if chunk_rows is None:
@@ -322,7 +359,7 @@ class DatasetWriter:
                 kwargs["compression_opts"] = COMPRESSION_LEVEL
                 kwargs["shuffle"] = dtype.itemsize > 1
         dset = self._h5.create_dataset(name, shape=shape, dtype=dtype, track_times=False, **kwargs)
-        stream = StreamingArray(dset)
+        stream = StreamingArray(dset, mirror_of=mirror_of, hash_in_thread=hash_in_thread)
         self._streams[name] = stream
         return stream
 

@@ -75,3 +75,21 @@ def test_tensorboard_export_reads_back(cli, db, tmp_path):
 def test_bad_format_is_one_line(cli, db, tmp_path):
     r = cli("export", "--db", db, "--format", "parquet", "--out", tmp_path)
     assert r.code != 0 and "--format must be one of" in r.err
+
+
+def test_results_schema_is_declared_once():
+    """The DDL, the column lists and docs/RESULTS.md all come from harness/results_schema.py."""
+    import sqlite3
+    from pathlib import Path
+
+    from noisebench.harness import export, results_db, results_schema
+
+    doc = (Path(__file__).resolve().parents[1] / "docs" / "RESULTS.md").read_text()
+    assert results_schema.markdown() in doc  # regenerate the page when the schema changes
+    con = sqlite3.connect(":memory:")
+    con.executescript(results_db._SCHEMA)
+    for t in results_schema.TABLES:
+        cols = [r[1] for r in con.execute(f"PRAGMA table_info({t.name})")]
+        assert cols == [c.name for c in t.columns]
+    assert results_db.RUN_COLUMNS == results_schema.columns("runs")
+    assert set(export.RUN_FIELDS) <= set(results_db.RUN_COLUMNS)

@@ -1,0 +1,111 @@
+"""CLI: `noisebench robustness --protocol test-time` (harness/testtime.py does the work)."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import typer
+
+from noisebench.errors import UserError
+
+
+def parse_severities(spec: str) -> list[int]:
+    out = []
+    for part in str(spec).split(","):
+        part = part.strip()
+        if not part:
+            continue
+        try:
+            s = int(part)
+        except ValueError:
+            raise UserError(f"--severity: {part[:20]!r} is not an integer; give a comma list of 1..5") from None
+        if not 1 <= s <= 5:
+            raise UserError(f"--severity: {s} is outside 1..5")
+        if s in out:
+            raise UserError(f"--severity lists {s} twice")
+        out.append(s)
+    if not out:
+        raise UserError("--severity is empty; give a comma list of 1..5")
+    return sorted(out)
+
+
+def run_testtime(*, data, suite, datasets_dir, activations, seeds, overrides, knobs, device, compile, jobs, db, force,
+                 corruptions, severity, baseline, official) -> None:
+    from noisebench import bounds
+    from noisebench.generators.cifar10c_builds import resolve_names
+    from noisebench.harness.activations import resolve_activation
+    from noisebench.harness.grid_config import preflight_all
+    from noisebench.harness.report_data import _setting
+    from noisebench.harness.report_testtime import collect_testtime, summary_text
+    from noisebench.harness.results_db import ResultsDB
+    from noisebench.harness.run_artifacts import checkpoint_dir_for
+    from noisebench.harness.testtime import corrupted_sets, evaluate_study, plan_training, train_missing, with_baseline
+
+    if suite:
+        raise UserError("--suite is for the train-time protocol; the test-time protocol takes the clean file as --data")
+    files = list(data or [])
+    if len(files) != 1:
+        raise UserError("--protocol test-time takes exactly one --data: the clean file (e.g. datasets_cache/cifar10.h5)")
+    bounds.check_seed_count(seeds)
+    bounds.check_int(jobs, "--jobs", 1, bounds.MAX_JOBS)
+    clean = files[0]
+    sevs = parse_severities(severity)
+    names = _release_names(corruptions) if official else resolve_names(corruptions)
+    resolve_activation(baseline)
+    acts = with_baseline(activations, baseline)
+    if acts != list(activations):
+        typer.echo(f"baseline {baseline} added to the study (CE and mCE are normalised by it)")
+    configs = plan_training(clean, acts, list(range(seeds)), overrides, device, compile, knobs)
+    preflight_all(configs)  # bad settings fail before any set is built or the database is created
+    sets = corrupted_sets(clean, names, sevs, datasets_dir, release=official, note=typer.echo)
+    root = checkpoint_dir_for(db)
+    typer.echo(f"test-time protocol: {len(configs)} clean runs ({len(acts)} activations × {seeds} seeds) on "
+               f"{Path(clean).name}, each evaluated on {len(sets)} corrupted test sets × severities "
+               f"{','.join(map(str, sevs))}; weights in {root}")
+    with ResultsDB(db) as rdb:
+        if force:
+            out = train_missing(configs, _Forced(rdb), root, jobs, note=typer.echo)
+        else:
+            out = train_missing(configs, rdb, root, jobs, note=typer.echo)
+        out = evaluate_study(configs, rdb, sets, sevs, root, note=typer.echo, out=out)
+        row = rdb.runs(key=configs[0].key())
+        studies = collect_testtime(rdb, baseline, keys=[c.key() for c in configs], corruptions=names,
+                                   severities=sevs, origin="release" if official else "ours")
+        studies = [s for s in studies if not row or s.setting == _setting(row[0])]
+    for st in studies:
+        typer.echo(summary_text(st))
+    typer.echo(f"{out.trained} runs trained ({out.retrained} of them to save missing weights), {out.reused} reused "
+               f"from {db}; {out.evaluated} evaluations recorded, {out.already} already there")
+    for label, status in out.not_ok:
+        typer.echo(f"not evaluated: {label} ({status})", err=True)
+    for label, err in out.failures[:5]:
+        typer.echo(f"failed: {label}: {err}", err=True)
+
+
+def _release_names(spec: str) -> list[str] | None:
+    """--official: None for all (every converted official set found), else the listed names as released
+    (the benchmark's motion_blur, snow, frost, spatter included)."""
+    from noisebench.generators.cifar10c_builds import RELEASE_NAME_RE
+
+    if spec.strip().lower() == "all":
+        return None
+    names = [n.strip().lower().replace("-", "_") for n in spec.split(",") if n.strip()]
+    bad = [n for n in names if not RELEASE_NAME_RE.match(n)]
+    if bad or not names:
+        raise UserError(f"--corruptions: {bad[0][:40]!r} is not a corruption name" if bad else "--corruptions is empty")
+    if len(set(names)) != len(names):
+        raise UserError("--corruptions lists a name twice")
+    return names
+
+
+class _Forced:
+    """A view of the database in which no run is done yet (--force: train every run again)."""
+
+    def __init__(self, db):
+        self._db = db
+
+    def has(self, key: str) -> bool:
+        return False
+
+    def __getattr__(self, name):
+        return getattr(self._db, name)
