@@ -142,8 +142,8 @@ def _main(argv: list[str] | None) -> None:
         from noisebench.safe_output import disk_error
 
         why = disk_error(e) or e.strerror or e
-        where = f" ({e.filename})" if getattr(e, "filename", None) else ""
-        print(f"error: {_one_line(why)}{_one_line(where)}", file=sys.stderr)
+        where = f" ({_one_line(e.filename)})" if getattr(e, "filename", None) else ""
+        print(f"error: {_one_line(why)}{where}", file=sys.stderr)
         sys.exit(1)
     except Exception as e:  # noqa: BLE001 - the last resort: still one line
         if _state["debug"]:
