@@ -36,7 +36,9 @@ def validate_rate(rate) -> float:
 
 
 def format_rate(rate: float) -> str:
-    return f"{float(rate):.10g}"
+    """0.1 → '0.1' (used in file names); exact, so distinct rates never share a name."""
+    short = f"{float(rate):.10g}"
+    return short if float(short) == float(rate) else repr(float(rate))
 
 
 def load_matrix(path: Path, num_classes: int) -> np.ndarray:

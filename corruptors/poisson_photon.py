@@ -69,9 +69,13 @@ def validate_level(level) -> float:
 
 
 def format_level(psi: float) -> str:
-    """16 → '16', 12.5 → '12.5' (used in file names)."""
+    """16 → '16', 12.5 → '12.5' (used in file names). Exact: distinct levels never share a name
+    (16.00000000001 → '16.00000000001'; the shortest repr that reads back as the same float)."""
     psi = float(psi)
-    return str(int(psi)) if psi.is_integer() else f"{psi:.10g}"
+    if psi.is_integer():
+        return str(int(psi))
+    short = f"{psi:.10g}"
+    return short if float(short) == psi else repr(psi)
 
 
 def photon_reference(x: np.ndarray, psi: float, rng: np.random.Generator) -> np.ndarray:

@@ -346,7 +346,7 @@ def build(
     cw = DatasetWriter(clean_path, variant="clean", attrs=ident, **common)
     dw = DatasetWriter(dirty_path, variant="dirty", attrs=ident | {"clean_reference": clean_path.name}, **common)
     n, nt, c = p.rows, p.n_train, p.cols
-    with cw, dw:
+    with dw, cw:  # cw exits first: the clean file is placed before its dirty twin, never the reverse
         streams = {}
         for w, tag in ((cw, "clean"), (dw, "dirty")):
             # val is the same bytes in both files: the dirty file reuses the clean file's val digests

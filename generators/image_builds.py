@@ -23,6 +23,7 @@ from typing import Callable
 import numpy as np
 
 from noisebench.errors import UserError
+from noisebench.safe_text import clean, has_control
 from noisebench.generators.custom_image_source import ImageData
 
 RAW_DIR_NAME = "raw"
@@ -36,7 +37,7 @@ Progress = Callable[[int], None] | None
 
 
 def _note(msg: str) -> None:
-    print(msg, file=sys.stderr)
+    print(clean(msg), file=sys.stderr)  # paths and names come from arguments: no control characters
 
 
 def seed_suffix(seed: int) -> str:
@@ -75,7 +76,7 @@ def resolve_source(default: str, source: Path | None, download: bool, verify: bo
                             "or --source PATH for a local copy (official layout, image folder or .npz)")
         source = raw
     data = load_source(Path(source), prefer=default, verify=verify, name=name)
-    if not data.name or "/" in data.name or data.name.startswith("."):
+    if not data.name or "/" in data.name or data.name.startswith(".") or has_control(data.name):
         raise UserError(f"cannot derive a dataset name from {source}; pass --name")
     return data
 
@@ -171,6 +172,37 @@ def _existing_pair_key(path: Path) -> str | None:
             return str(f.meta.get("pair_key", ""))
     except UserError:
         return None
+
+
+def _finished_psi(path: Path, pair_key: str, level: float, seed: int) -> bool:
+    """A complete ψ file of this source, split, level and seed is already at `path` (a resumed multi-level build)."""
+    import os
+    import stat
+
+    from noisebench.h5format import open_file
+
+    try:
+        if not stat.S_ISREG(os.lstat(path).st_mode):
+            return False
+        with open_file(path) as f:
+            m = f.meta
+            return (m.get("kind") == "psi" and m.get("pair_key") == pair_key and m.get("psi") == level
+                    and m.get("seed") == seed)
+    except (OSError, UserError):
+        return False
+
+
+def _build_clean_once(build: Callable[[], Path], cref: Path, pair_key: str) -> list[Path]:
+    """Build the missing clean twin; if a concurrent build placed the same one first, use theirs."""
+    from noisebench.safe_output import OutputExists
+
+    try:
+        return [build()]
+    except OutputExists:
+        if _existing_pair_key(cref) != pair_key:
+            raise
+        _note(f"note: {cref} was just built by another process from the same source; using it")
+        return []
 
 
 # ------------------------------------------------------------------ the val split
@@ -290,6 +322,11 @@ def build_psi(data: ImageData, levels: list[float], out_dir: Path, seed: int = 0
            else "common to all levels of the build: SeedSequence(seed, spawn_key=(stream, block))")
     writers, noises = [], []
     for lv in levels:  # constructing the writers checks every output path before any work
+        lv_path = psi_path(data, out_dir, lv, seed, split_seed, independent_levels)
+        if not force and _finished_psi(lv_path, sp.pair_key, lv, seed):
+            _note(f"note: kept {lv_path} (already built from this source with this level, split and seed); "
+                  "--force rebuilds it")
+            continue
         if sampler == "torch":
             from noisebench.corruptors.photon_torch import TorchPhotonNoise
 
@@ -301,18 +338,20 @@ def build_psi(data: ImageData, levels: list[float], out_dir: Path, seed: int = 0
         params = {"level": lv, "definition": PSI_DEFINITION, "sampler": name,
                   "random_numbers": crn, "independent_levels": bool(independent_levels)} | sp.params
         attrs = _common_attrs(data, sp) | {"clean_reference": cref.name, "psi": lv}
-        writers.append(DatasetWriter(psi_path(data, out_dir, lv, seed, split_seed, independent_levels), kind="psi",
-                                     variant="dirty", params=params, seed=seed, source=data.source,
-                                     pair_key=sp.pair_key, force=force, attrs=attrs))
+        writers.append((lv, DatasetWriter(lv_path, kind="psi", variant="dirty", params=params, seed=seed,
+                                          source=data.source, pair_key=sp.pair_key, force=force, attrs=attrs)))
+    if not writers:
+        raise UserError(f"every requested level is already in {out_dir}; pass --force to rebuild them")
     made = []
     if with_clean:
         if not cref.exists():
-            made.append(build_split_clean(data, out_dir, val_size=val_size, split_seed=split_seed))
+            made += _build_clean_once(lambda: build_split_clean(data, out_dir, val_size=val_size, split_seed=split_seed),
+                                      cref, sp.pair_key)
         else:
             _check_clean_twin(cref, sp.pair_key, f"noisebench make cifar10 --val-size {val_size} --split-seed {split_seed}")
     parts = (("train", data.x_train[sp.train], data.y_train[sp.train]), ("val", data.x_train[sp.val], data.y_train[sp.val]),
              ("test", data.x_test, data.y_test))
-    for lv, w, noise in zip(levels, writers, noises):
+    for (lv, w), noise in zip(writers, noises):
         noise = noise or PhotonNoise(lv, independent_stream=independent_levels)
         with w:
             for split, x, y in parts:
@@ -363,7 +402,8 @@ def build_flip(data: ImageData, out_dir: Path, rate: float = 0.1, mode: str = "s
     made = []
     if with_clean:
         if not cref.exists():
-            made.append(build_split_clean(data, out_dir, val_size=val_size, split_seed=split_seed))
+            made += _build_clean_once(lambda: build_split_clean(data, out_dir, val_size=val_size, split_seed=split_seed),
+                                      cref, sp.pair_key)
         else:
             _check_clean_twin(cref, sp.pair_key, f"noisebench make mnist --val-size {val_size} --split-seed {split_seed}")
     with w:

@@ -129,9 +129,12 @@ def _ray_task(cfg_dict: dict, fault: str | None, cpu_only: bool, checkpoint_dir:
 _LOCAL_GPU = {"id": None}
 
 
-def _local_init(gpu_queue) -> None:
+def _local_init(gpu_queue, parent_pid: int | None = None) -> None:
     import torch
 
+    from noisebench.signals import worker_init
+
+    worker_init(parent_pid)  # Ctrl-C is the driver's to handle; die with the driver (no orphans)
     torch.set_num_threads(1)
     if gpu_queue is not None:
         gpu = gpu_queue.get()
@@ -190,12 +193,17 @@ class LocalExecutor:
             queue = ctx.Queue()
             for i in range(self.jobs):
                 queue.put(i % n_gpu)
-        ex = ProcessPoolExecutor(max_workers=self.jobs, mp_context=ctx, initializer=_local_init, initargs=(queue,))
+        ex = ProcessPoolExecutor(max_workers=self.jobs, mp_context=ctx, initializer=_local_init,
+                                 initargs=(queue, os.getpid()))
+        from noisebench.signals import Reaper
+
+        reaper = Reaper()  # kills the workers should this process die before they could notice
         try:
             from noisebench.progress import worker_mode
 
             wmode = worker_mode(self.progress)
             futs = {ex.submit(_local_task, c.to_dict(), self.fault, self.checkpoint_dir, wmode): c for c in todo}
+            reaper.add(p.pid for p in list((getattr(ex, "_processes", None) or {}).values()))
             for f in as_completed(futs):
                 c = futs[f]
                 try:
@@ -213,8 +221,15 @@ class LocalExecutor:
             ex.shutdown(wait=False, cancel_futures=True)
             for proc in procs:
                 proc.terminate()
+            for proc in procs:  # reap them, so none outlives this process
+                proc.join(timeout=5)
+                if proc.is_alive():
+                    proc.kill()
+                    proc.join(timeout=5)
+            reaper.close()
             raise
         ex.shutdown(wait=True)
+        reaper.close()
 
 
 def _cuda_count() -> int:
@@ -398,6 +413,7 @@ def run_grid(configs: list[RunConfig], db, executor, force: bool = False, prefli
     `preflight` checks every (file, model, activation) on the driver before any run starts (bad
     input fails the whole grid at once, as a UserError)."""
     from noisebench.harness.grid_config import preflight_all
+    from noisebench.signals import check as check_interrupted
 
     out = GridOutcome(planned=len(configs))
     todo, done_already = split_done(configs, db, force)
@@ -407,6 +423,7 @@ def run_grid(configs: list[RunConfig], db, executor, force: bool = False, prefli
 
     def done(c: RunConfig, res: RunResult, node: str | None) -> None:
         record(db, res, node)
+        check_interrupted()  # a signal whose exception was swallowed still stops the grid here
         out.ran += 1
         setattr(out, res.status, getattr(out, res.status) + 1)
         out.nodes[node or "?"] += 1

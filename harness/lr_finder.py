@@ -124,7 +124,7 @@ def lr_find(cfg, start_lr: float = 1e-7, end_lr: float = 10.0, num_iter: int = 1
     return LRFindResult(lrs, losses, smoothed, s, si)
 
 
-def plot(res: LRFindResult, path, title: str = "") -> None:
+def plot(res: LRFindResult, path, title: str = "", fmt: str | None = None) -> None:
     import matplotlib
 
     matplotlib.use("Agg")
@@ -148,5 +148,5 @@ def plot(res: LRFindResult, path, title: str = "") -> None:
     ax.grid(True, which="both", alpha=0.3)
     ax.legend()
     fig.tight_layout()
-    fig.savefig(path)
+    fig.savefig(path, format=fmt)
     plt.close(fig)

@@ -18,11 +18,10 @@ import hashlib
 import json
 import os
 import re
-import shutil
-import tempfile
 from pathlib import Path
 
 from noisebench.errors import UserError
+from noisebench.safe_output import create_temp, discard, remove_stale_temps
 
 MANIFEST = "report.json"
 REPORTS_DIR = Path("results/reports")
@@ -97,7 +96,8 @@ class Staging:
         check_target(self.out, force)
         try:
             self.out.parent.mkdir(parents=True, exist_ok=True)
-            self.dir = Path(tempfile.mkdtemp(prefix=f".{self.out.name}.tmp-", dir=self.out.parent))
+            remove_stale_temps(self.out)  # staging folders a SIGKILLed report left behind
+            self.dir = create_temp(self.out, directory=True)  # .NAME.PID@HOST.X.tmp, removed on any exit path
             umask = os.umask(0)
             os.umask(umask)
             os.chmod(self.dir, 0o777 & ~umask)  # mkdtemp makes it 0700; the report folder gets the usual mode
@@ -108,7 +108,7 @@ class Staging:
         return self
 
     def __exit__(self, *exc) -> None:
-        shutil.rmtree(self.dir, ignore_errors=True)
+        discard(self.dir)
 
     def path(self, name: str) -> Path:
         return self.dir / name

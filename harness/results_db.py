@@ -25,7 +25,10 @@ from typing import Any
 
 from noisebench.errors import UserError
 from noisebench.harness import results_schema
+from noisebench.harness.db_guard import check_db_path, connect_target, stamp
+from noisebench.harness.pending_results import ingest as ingest_pending, save as save_pending
 from noisebench.harness.runner import RunResult
+from noisebench.safe_output import disk_error
 
 SCHEMA_VERSION = 1
 DEFAULT_DB = Path("results/noisebench.db")
@@ -57,20 +60,19 @@ def _dumps(o: Any) -> str:
 class ResultsDB:
     def __init__(self, path: str | Path = DEFAULT_DB, readonly: bool = False):
         self.path = Path(path)
-        if self.path.is_dir():
-            raise UserError(f"--db {self.path} is a folder; give a database file name")
-        if readonly and not self.path.exists():
-            raise UserError(f"results database {self.path} not found; run `noisebench robustness` or `train` first")
+        check_db_path(self.path, readonly)  # ours, a regular file, writable: checked before SQLite opens it
         if not readonly:
             try:
                 self.path.parent.mkdir(parents=True, exist_ok=True)
             except OSError as e:
                 raise UserError(f"cannot create folder for --db {self.path}: {e.strerror or e}") from None
         try:
-            self.conn = sqlite3.connect(str(self.path), timeout=60, isolation_level=None)
+            target, uri = connect_target(self.path, readonly)
+            self.conn = sqlite3.connect(target, timeout=60, isolation_level=None, uri=uri)
             self.conn.row_factory = sqlite3.Row
             self.conn.execute("PRAGMA busy_timeout = 60000")
             if not readonly:
+                stamp(self.conn)
                 self.conn.execute("PRAGMA journal_mode = WAL")
             self.conn.execute("PRAGMA foreign_keys = ON")
             if not readonly:
@@ -81,9 +83,13 @@ class ResultsDB:
                 self._migrate()
             v = self.conn.execute("SELECT value FROM meta WHERE name='schema_version'").fetchone()
         except sqlite3.DatabaseError as e:
-            raise UserError(f"{self.path} is not a noisebench results database ({e})") from None
+            why = disk_error(e) or (str(e) if isinstance(e, sqlite3.OperationalError) else None)
+            raise UserError(f"cannot open {self.path}: {why}" if why else
+                            f"{self.path} is not a noisebench results database ({e})") from None
         if v is None or int(v[0]) > SCHEMA_VERSION:
             raise UserError(f"{self.path}: results database schema {v[0] if v else '?'} is not supported by this noisebench")
+        if not readonly:
+            ingest_pending(self)
 
     # -- writing -----------------------------------------------------------------------------
     def _migrate(self) -> None:
@@ -98,7 +104,21 @@ class ResultsDB:
         """Insert or replace the run `result.key` and its epochs, in one transaction.
 
         `node` says where it trained (a Ray node "IP/node-id", or "local:HOSTNAME"; default: the hostname).
+        If the database cannot take it (full disk, I/O error, ...), the result is kept as a pending JSON
+        file, recorded on the next start, and a UserError says where it is.
         """
+        try:
+            self._record_now(result, node)
+        except (sqlite3.Error, OSError) as e:
+            kept = save_pending(self.path, result.to_dict(), node)
+            why = disk_error(e) or " ".join(str(e).split())
+            if kept is None:  # nowhere on disk either: the last copy goes to stdout, as one JSON line
+                print(json.dumps({"pending_result": result.to_dict(), "node": node}, sort_keys=True), flush=True)
+            where = (f"its result is kept in {kept} and will be recorded the next time {self.path} is opened"
+                     if kept else "no file could hold its result either, so it was printed on stdout as JSON")
+            raise UserError(f"could not record run {result.key[:12]} in {self.path} ({why}); {where}") from None
+
+    def _record_now(self, result: RunResult, node: str | None = None) -> None:
         cfg = result.config
         info = result.data_info or {}
         final = result.final or {}
@@ -131,7 +151,10 @@ class ResultsDB:
                 )
             c.execute("COMMIT")
         except BaseException:
-            c.execute("ROLLBACK")
+            try:
+                c.execute("ROLLBACK")
+            except sqlite3.Error:  # SQLite may have rolled back already (full disk)
+                pass
             raise
 
     # -- reading -----------------------------------------------------------------------------

@@ -147,8 +147,12 @@ def _psi(level=None, all_levels=False, seed=0, val_size=5000, split_seed=0, inde
         for lv in levels:
             TorchPhotonNoise(lv, device)
     out = _out_dir(out)
-    _precheck("cifar10", source, name, force,
-              lambda nm: [out / psi_name(nm, lv, seed, split_seed, independent_levels) for lv in levels], download)
+
+    def _psi_paths(nm):  # some levels already there: build_psi keeps (skips) those built from this source
+        ps = [out / psi_name(nm, lv, seed, split_seed, independent_levels) for lv in levels]
+        return ps if all(p.exists() for p in ps) else []  # all there: refused now
+
+    _precheck("cifar10", source, name, force, _psi_paths, download)
     data = _load("cifar10", source, download, no_verify, out, name)
     with _bar(len(levels) * (data.x_train.shape[0] + data.x_test.shape[0]), f"psi {data.name}") as b:
         return Built(build_psi(data, levels, out, seed=seed, force=force, workers=workers, progress=b.update,

@@ -23,6 +23,7 @@ _Abort = getattr(_click_exc, "Abort", None) or getattr(typer, "Abort", None) or 
 
 from noisebench import __version__
 from noisebench.errors import UserError
+from noisebench.safe_text import clean
 
 app = typer.Typer(
     name="noisebench",
@@ -94,11 +95,32 @@ def _load_commands() -> None:
 
 
 def _one_line(msg: str) -> str:
-    return " ".join(str(msg).split())
+    """One terminal-safe line: whitespace runs collapsed, control characters escaped."""
+    return clean(" ".join(str(msg).split()))
+
+
+def _interrupted(signum: int) -> None:
+    import signal as _signal
+
+    name = _signal.Signals(signum).name if signum in iter(_signal.Signals) else f"signal {signum}"
+    print(f"error: interrupted ({name}); finished work is kept, unfinished outputs were removed", file=sys.stderr)
+    sys.exit(128 + signum)
 
 
 def main(argv: list[str] | None = None) -> None:
     """Console entry point."""
+    from noisebench import signals
+
+    restore = signals.install()
+    try:
+        _main(argv)
+    finally:
+        restore()
+
+
+def _main(argv: list[str] | None) -> None:
+    from noisebench import signals
+
     _load_commands()
     try:
         rv = app(args=argv, prog_name="noisebench", standalone_mode=False)
@@ -111,22 +133,25 @@ def main(argv: list[str] | None = None) -> None:
         print(f"error: {_one_line(e.format_message())} (see --help)", file=sys.stderr)
         sys.exit(e.exit_code)
     except _Abort:
-        print("error: aborted", file=sys.stderr)
-        sys.exit(130)
-    except KeyboardInterrupt:
-        print("error: interrupted; completed work is saved", file=sys.stderr)
-        sys.exit(130)
+        _interrupted(signals.received() or 2)
+    except KeyboardInterrupt as e:
+        _interrupted(getattr(e, "signum", None) or signals.received() or 2)
     except OSError as e:
         if _state["debug"]:
             raise
-        where = f" ({e.filename})" if getattr(e, "filename", None) else ""
-        print(f"error: {_one_line(e.strerror or e)}{where}", file=sys.stderr)
+        from noisebench.safe_output import disk_error
+
+        why = disk_error(e) or e.strerror or e
+        where = f" ({_one_line(e.filename)})" if getattr(e, "filename", None) else ""
+        print(f"error: {_one_line(why)}{where}", file=sys.stderr)
         sys.exit(1)
     except Exception as e:  # noqa: BLE001 - the last resort: still one line
         if _state["debug"]:
             raise
         print(f"error: {type(e).__name__}: {_one_line(e)} (rerun with --debug for the traceback)", file=sys.stderr)
         sys.exit(1)
+    if signals.received():  # typer turns KeyboardInterrupt into a plain exit code 130
+        _interrupted(signals.received())
     sys.exit(rv if isinstance(rv, int) else 0)
 
 

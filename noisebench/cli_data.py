@@ -9,6 +9,7 @@ import typer
 from noisebench.build_api import DEFAULT_OUT  # one default for the CLI and nb.build
 from noisebench.cli import app
 from noisebench.errors import UserError
+from noisebench.safe_text import clean
 
 
 def progress_bar(total: int, desc: str, unit: str = "row"):
@@ -36,7 +37,7 @@ def synth(
     from noisebench.build_api import build
 
     paths = build("synth", rows=rows, cols=cols, dirty_frac=dirty_frac, sigma=sigma, seed=seed, out=out, force=force)
-    typer.echo("\n".join(f"wrote {p}" for p in paths) + f"  ({paths.note})")
+    typer.echo(clean("\n".join(f"wrote {p}" for p in paths) + f"  ({paths.note})", keep_newlines=True))
 
 
 @app.command(epilog="Example: noisebench info datasets_cache/synth-7000-dirty.h5")
@@ -66,15 +67,15 @@ def verify(file: Path = typer.Argument(..., help="A noisebench HDF5 file.")):
     labels = {SPLIT_ROW: ("split", "the split record"), METADATA_ROW: ("attributes", "the attributes")}
     data = [r for r in rows if r[0] not in labels]
     rest = [r for r in rows if r[0] in labels]
-    for name, status, detail in data:
-        typer.echo(f"{status:<9} {name}" + (f"  {detail}" if status != "ok" else ""))
+    for name, status, detail in data:  # names and details come from the file: no control characters
+        typer.echo(clean(f"{status:<9} {name}" + (f"  {detail}" if status != "ok" else "")))
     for name, status, detail in rest:
-        typer.echo(f"{status:<9} {labels[name][0]}  " + (detail if status != "ok" else
-                                                       "(metadata digest)" if name == METADATA_ROW else detail))
+        typer.echo(clean(f"{status:<9} {labels[name][0]}  " + (detail if status != "ok" else
+                                                             "(metadata digest)" if name == METADATA_ROW else detail)))
     bad_data = [r for r in data if r[1] != "ok"]
     bad_rest = [labels[r[0]][1] for r in rest if r[1] != "ok"]
     if bad_data or bad_rest:
         what = ([f"{len(bad_data)} of {len(data)} datasets"] if bad_data else []) + bad_rest
         raise VerificationFailed(f"{file}: {' and '.join(what)} failed verification")
     split = "; split record consistent" if any(r[0] == SPLIT_ROW for r in rest) else ""
-    typer.echo(f"{file}: all {len(data)} checksums match{split}; attributes unchanged (metadata digest)")
+    typer.echo(clean(f"{file}: all {len(data)} checksums match{split}; attributes unchanged (metadata digest)"))

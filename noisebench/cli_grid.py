@@ -9,6 +9,7 @@ import typer
 
 from noisebench.cli import app
 from noisebench.errors import UserError
+from noisebench.safe_text import clean
 
 DEFAULT_DB = Path("results/noisebench.db")
 
@@ -117,7 +118,7 @@ def grid(
             if rdb is not None:
                 rdb.close()
         for state, c in rows:
-            typer.echo(f"{state:<6} {c.key()[:12]}  {c.label():<40} {c.data}")
+            typer.echo(clean(f"{state:<6} {c.key()[:12]}  {c.label():<40} {c.data}"))
         n = {s: sum(1 for r in rows if r[0] == s) for s in ("done", "null", "failed", "todo")}
         typer.echo(f"{len(rows)} runs: {n['done'] + n['null']} done ({n['null']} null), "
                    f"{n['failed']} failed (will run again), {n['todo']} to run"
@@ -134,15 +135,19 @@ def grid(
     else:
         ex = LocalExecutor(jobs=jobs, checkpoint_dir=ckpt, progress=mode)
 
+    from noisebench.harness.grid_config import preflight_all
+
+    preflight_all(configs)  # the whole config is valid before the database is created
     with ResultsDB(db) as rdb:
         todo = sum(1 for c in configs if force or not rdb.has(c.key()))
         say(f"{len(configs)} runs in the grid, {todo} to train; executor: {ex.describe()}; database: {db}", mode)
         with StudyProgress(mode, todo) as bar:
-            out = run_grid(configs, rdb, ex, force=force, on_result=lambda c, res, node, o: bar.done(c, res, node))
+            out = run_grid(configs, rdb, ex, force=force, preflight=False,
+                           on_result=lambda c, res, node, o: bar.done(c, res, node))
     nodes = ", ".join(f"{n}: {k}" for n, k in sorted(out.nodes.items()))
     typer.echo(f"{out.ran} runs trained ({out.ok} ok, {out.null} null, {out.failed} failed), "
                f"{out.skipped} already in {db}" + (f"; runs per node: {nodes}" if nodes else ""))
     if out.failed:
         for label, err in out.failures[:5]:
-            typer.echo(f"failed: {label}: {err}", err=True)
+            typer.echo(clean(f"failed: {label}: {err}"), err=True)
         typer.echo(f"{out.failed} runs failed; run the same command again to retry them", err=True)

@@ -9,6 +9,7 @@ import typer
 
 from noisebench.cli import app
 from noisebench.errors import UserError
+from noisebench.safe_text import clean
 
 DEFAULT_DB = Path("results/noisebench.db")
 DEFAULT_DATASETS = Path("datasets_cache")
@@ -111,7 +112,7 @@ def train(
     with ResultsDB(db) as rdb:
         if rdb.has(cfg.key()) and not force:
             r = rdb.runs(key=cfg.key())[0]
-            typer.echo(f"already in {db} (status {r['status']}, final {r['metric']} = {r['metric_value']}); --force to retrain")
+            typer.echo(clean(f"already in {db} (status {r['status']}, final {r['metric']} = {r['metric_value']}); --force to retrain"))
             return
         res = execute_run(cfg, progress=mode, checkpoint_dir=checkpoint_dir_for(db) if save_checkpoint else None)
         rdb.record(res)
@@ -121,12 +122,12 @@ def train(
     extra = f" — null run: {res.null_cause}" if res.status == "null" else ""
     sps = f.get("samples_per_s")
     if res.status == "ok":
-        typer.echo(_selection_line(f))
-    typer.echo(
+        typer.echo(clean(_selection_line(f)))
+    typer.echo(clean(
         f"{cfg.label()}: {res.status}{extra}; reported {f.get('metric')} = {f.get('metric_value')}; "
         f"{res.wall_s:.1f} s wall, {sps:.0f} samples/s on {res.device}; recorded in {db}" if sps else
         f"{cfg.label()}: {res.status}{extra}; recorded in {db}"
-    )
+    ))
 
 
 def _fmt(v) -> str:
@@ -247,10 +248,10 @@ def robustness(
                        checkpoint_dir=checkpoint_dir_for(db) if save_checkpoint else None)
         rows = summarize(rdb, configs)
     typer.echo("train-time protocol (trained on the clean and on the dirty file)")
-    typer.echo(format_table(rows))
-    typer.echo(f"{out.ran} runs trained ({out.ok} ok, {out.null} null, {out.failed} failed), {out.skipped} already in {db}")
+    typer.echo(clean(format_table(rows), keep_newlines=True))
+    typer.echo(clean(f"{out.ran} runs trained ({out.ok} ok, {out.null} null, {out.failed} failed), {out.skipped} already in {db}"))
     for label, err in out.failures[:5]:
-        typer.echo(f"failed: {label}: {err}", err=True)
+        typer.echo(clean(f"failed: {label}: {err}"), err=True)
 
 
 @app.command(epilog="Examples: noisebench report    (writes results/reports/<study>/)\n\n"
@@ -296,7 +297,7 @@ def report(
             what = "test-time evaluations" if protocol == "test-time" else "runs"
             raise UserError(f"no {what} in {db}" + (f" matching {filters}" if filters else "") + "; run `noisebench robustness` first")
         if baseline not in rd.activations:
-            typer.echo(f"note: baseline {baseline!r} has no runs; p-values are n/a (use --baseline)", err=True)
+            typer.echo(clean(f"note: baseline {baseline!r} has no runs; p-values are n/a (use --baseline)"), err=True)
         study = study_name(rd) + ("_test-time" if protocol == "test-time" else "")
         target = out if out is not None else REPORTS_DIR / study
         tables = build_tables(rd) if protocol != "test-time" else []
@@ -323,10 +324,10 @@ def report(
                                  "activations": rd.activations, "noisebench_version": __version__,
                                  "protocols": (["train-time"] if protocol != "test-time" else []) + (["test-time"] if tt else []),
                                  "written_utc": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime())})
-    typer.echo(md)
+    typer.echo(clean(md, keep_newlines=True))  # names in the tables come from the database
     figs = [p for p in written if p.suffix in (".png", ".pdf", ".svg")]
-    typer.echo(f"wrote {target}/: " + ", ".join(p.name for p in written if p not in figs)
-               + (f" and {len(figs) // 3} figures as PNG, PDF and SVG" if figs else ""))
+    typer.echo(clean(f"wrote {target}/: " + ", ".join(p.name for p in written if p not in figs)
+                     + (f" and {len(figs) // 3} figures as PNG, PDF and SVG" if figs else "")))
 
 
 @app.command("lr-find", epilog="Example: noisebench lr-find --model resnet18_tv --data datasets_cache/cifar10-psi16.h5 --plot lr_find.png")
@@ -342,7 +343,8 @@ def lr_find_cmd(
     iters: int = typer.Option(100, help="Steps in the sweep (exponentially spaced LRs)."),
     seed: int = typer.Option(0, help="Seed of the weights and data order."),
     device: str = typer.Option("auto", help="auto, cpu, cuda, cuda:N."),
-    plot: Optional[Path] = typer.Option(None, help="Save the loss-vs-LR plot (PNG) here."),
+    plot: Optional[Path] = typer.Option(None, help="Save the loss-vs-LR plot here (PNG; .pdf/.svg by suffix)."),
+    force: bool = typer.Option(False, "--force", help="Overwrite an existing --plot file."),
 ):
     """LR range test: exponential LR sweep, smoothed loss, suggestion at the steepest descent."""
     from noisebench.harness.lr_finder import lr_find, plot as plot_lr
@@ -367,6 +369,7 @@ def lr_find_cmd(
                                    lr=start_lr, lr_policy="fixed", epochs=1)
     cfg = config_from_recipe(data, data_role(meta), recipe, activation, seed, device)
     preflight(cfg)
+    plot_format = _check_plot_path(plot, force) if plot is not None else None  # before the sweep
     res = lr_find(cfg, start_lr, end_lr, iters, progress=True)
     if res.suggestion is None:
         raise UserError(f"the loss diverged too early to suggest an LR ({len(res.lrs)} finite steps); lower --start-lr or raise --iters")
@@ -374,7 +377,27 @@ def lr_find_cmd(
                f"(swept {res.lrs[0]:.1e} .. {res.lrs[-1]:.1e} in {len(res.lrs)} steps; minimum smoothed loss at "
                f"{res.lrs[int(min(range(len(res.smoothed)), key=res.smoothed.__getitem__))]:.3g})")
     if plot is not None:
-        if plot.parent and not plot.parent.exists():
-            plot.parent.mkdir(parents=True, exist_ok=True)
-        plot_lr(res, plot, title=f"LR range test: {cfg.model}/{cfg.activation} on {Path(cfg.data).name}")
-        typer.echo(f"wrote {plot}")
+        from noisebench.safe_output import atomic_output
+
+        with atomic_output(plot, force, what="plot") as tmp:  # exclusive without --force; never through a symlink
+            plot_lr(res, tmp, title=f"LR range test: {cfg.model}/{cfg.activation} on {Path(cfg.data).name}",
+                    fmt=plot_format)
+        typer.echo(clean(f"wrote {plot}"))
+
+
+def _check_plot_path(plot: Path, force: bool) -> str:
+    """Refuse a bad --plot before any work; returns the image format its suffix names."""
+    from matplotlib.backend_bases import FigureCanvasBase
+
+    from noisebench.safe_output import check_final
+
+    fmt = plot.suffix.lower().lstrip(".") or "png"
+    if fmt not in FigureCanvasBase.get_supported_filetypes():
+        raise UserError(f"--plot {plot}: unsupported image type .{fmt} (use .png, .pdf or .svg)")
+    check_final(plot, force, what="--plot")
+    folder = plot.parent if str(plot.parent) else Path(".")
+    try:
+        folder.mkdir(parents=True, exist_ok=True)
+    except OSError as e:
+        raise UserError(f"--plot {plot}: cannot create folder {folder} ({e.strerror or e})") from None
+    return fmt

@@ -11,6 +11,7 @@ import typer
 from noisebench.cli import app, make_app
 from noisebench.build_api import DEFAULT_OUT, build
 from noisebench.errors import UserError
+from noisebench.safe_text import clean
 
 SOURCE_HELP = (
     "Local copy to read instead of datasets_cache/raw: the official layout (CIFAR-10 python batches / MNIST idx files, "
@@ -36,9 +37,9 @@ def _val_help(default: int) -> str:
 
 def _wrote(paths) -> None:
     for p in paths:
-        typer.echo(f"wrote {p}")
+        typer.echo(clean(f"wrote {p}"))
     if getattr(paths, "note", ""):
-        typer.echo(paths.note)
+        typer.echo(clean(paths.note))
 
 
 @make_app.command("psi", epilog="Examples: noisebench make psi --level 16 --download\n\n"
@@ -158,7 +159,8 @@ def preview(
 
     if per_class < 1 or per_class > 50:
         raise UserError(f"--per-class must be within 1..50, got {per_class}")
-    if out.exists() and not force:
-        raise UserError(f"{out} already exists; pass --force to overwrite it")
+    from noisebench.safe_output import check_final
+
+    check_final(out, force, what="--out")  # existing without --force, symlinks, non-regular files: refused
     info = write_preview(file, out, per_class=per_class, split=split)
-    typer.echo(f"wrote {out} ({info})")
+    typer.echo(clean(f"wrote {out} ({info})"))

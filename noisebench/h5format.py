@@ -13,9 +13,6 @@ import datetime as _dt
 import hashlib
 import json
 import os
-import re
-import socket
-import tempfile
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Iterator
@@ -24,6 +21,8 @@ import numpy as np
 
 from noisebench import __version__
 from noisebench.errors import UserError
+from noisebench.safe_output import (check_final, create_temp, discard, disk_error, host, pid_alive, place,
+                                    remove_stale_temps)
 
 FORMAT_MAGIC = "noisebench-dataset"
 FORMAT_VERSION = 2  # 2: val split everywhere, `split`, `source_fingerprint`, `metadata_sha256`
@@ -117,10 +116,7 @@ def to_json(obj: Any) -> str:
 def check_output_path(path: Path, force: bool) -> Path:
     """Validate an output file path before any work starts (one clear error, nothing written)."""
     path = Path(path)
-    if path.exists() and path.is_dir():
-        raise UserError(f"output path {path} is a directory; give a file name")
-    if path.exists() and not force:
-        raise UserError(f"{path} already exists; pass --force to overwrite it")
+    check_final(path, force)  # symlinks and non-regular files refused; existing without --force refused
     parent = path.parent if str(path.parent) else Path(".")
     if parent.exists() and not parent.is_dir():
         raise UserError(f"cannot write {path}: {parent} is not a directory")
@@ -281,44 +277,68 @@ class DatasetWriter:
         self._streams: dict[str, StreamingArray] = {}
         self._h5 = None
         self._tmp: Path | None = None
+        self._fd, self._fd_id = -1, None
 
     # -- context management -------------------------------------------------
     def __enter__(self) -> "DatasetWriter":
         h5py = _h5py()
-        fd, tmp = tempfile.mkstemp(prefix=f".{self.path.name}.{os.getpid()}@{_host()}.", suffix=".tmp",
-                                   dir=self.path.parent)
-        os.close(fd)
-        self._tmp = Path(tmp)
+        remove_stale_temps(self.path)  # a killed earlier writer's leftovers (dead pid, this host)
+        self._tmp = create_temp(self.path)  # O_EXCL|O_NOFOLLOW, removed on any exit path
         try:
             self._h5 = h5py.File(self._tmp, "w", libver=("v110", "latest"), track_order=True)
-        except Exception:
-            self._tmp.unlink(missing_ok=True)
+            self._fd = int(self._h5.id.get_vfd_handle())
+            self._fd_id = _ident(os.fstat(self._fd))
+        except BaseException as e:
+            discard(self._tmp)
+            self._tmp = None
+            _raise_disk_error(e, self.path)
             raise
         return self
 
     def __exit__(self, exc_type, exc, tb) -> bool:
+        if exc_type is not None:
+            self._abandon()
+            if exc is not None:
+                _raise_disk_error(exc, self.path)
+            return False
         try:
-            if exc_type is None:
-                self._finalize()
-                self._h5.close()
-                self._h5 = None
-                with open(self._tmp, "rb+") as f:
-                    os.fsync(f.fileno())
-                umask = os.umask(0)
-                os.umask(umask)
-                os.chmod(self._tmp, 0o666 & ~umask)  # mkstemp creates 0600; give the usual file mode
-                os.replace(self._tmp, self.path)
-                self._tmp = None
-                remove_stale_temps(self.path)
-        finally:
-            if self._h5 is not None:
-                try:
-                    self._h5.close()
-                except Exception:
-                    pass
-            if self._tmp is not None:
-                self._tmp.unlink(missing_ok=True)
+            self._finalize()
+            self._h5.flush()  # a full disk fails here, with every object still open (a failing close crashed libhdf5)
+            self._h5.close()
+            self._h5 = None
+            with open(self._tmp, "rb+") as f:
+                os.fsync(f.fileno())
+            tmp, self._tmp = self._tmp, None
+            place(tmp, self.path, self.force)  # exclusive without --force: one of two racing writers wins
+        except BaseException as e:
+            self._abandon()
+            _raise_disk_error(e, self.path)
+            raise
+        remove_stale_temps(self.path)
         return False
+
+    def _abandon(self) -> None:
+        """Drop the unfinished file. Its HDF5 handle is closed with its descriptor pointed at an
+        anonymous in-memory file: after a failed write (full disk) libhdf5 retries the flush when
+        the file is closed or at exit, and crashed the process (SIGSEGV) doing so."""
+        if self._h5 is not None:
+            try:
+                if _ident(os.fstat(self._fd)) == self._fd_id:  # still our temp file's descriptor
+                    sink = _discard_sink()
+                    try:
+                        os.dup2(sink, self._fd)
+                    finally:
+                        os.close(sink)
+            except Exception:  # noqa: BLE001 - best effort; the file is discarded either way
+                pass
+            self._streams.clear()
+            try:
+                self._h5.close()
+            except Exception:  # noqa: BLE001
+                pass
+            self._h5 = None
+        discard(self._tmp)
+        self._tmp = None
 
     # -- content --------------------------------------------------------------
     def create(self, name: str, shape: tuple[int, ...], dtype, chunk_rows: int | None = None,
@@ -387,46 +407,34 @@ def record_metadata_digest(h5, where: str = "") -> None:
         metadata_digest.collect(h5, lambda attrs, n: _read_attr(attrs, n, where), where))
 
 
-def _host() -> str:
-    return re.sub(r"[^A-Za-z0-9-]", "-", socket.gethostname())[:64] or "host"
-
-
-def _pid_alive(pid: int) -> bool:
+def _discard_sink() -> int:
+    """A descriptor that accepts any write: an anonymous in-memory file (it also takes HDF5's final
+    truncate), or /dev/null where a file-size limit (ulimit -f) would fail writes to a file."""
     try:
-        os.kill(pid, 0)
-    except ProcessLookupError:
-        return False
-    except (PermissionError, OverflowError, ValueError):
-        return True  # exists (another user's) or unparsable: keep the file
-    return True
+        import resource
+
+        limited = resource.getrlimit(resource.RLIMIT_FSIZE)[0] != resource.RLIM_INFINITY
+    except (ImportError, OSError, ValueError):  # pragma: no cover
+        limited = True
+    if hasattr(os, "memfd_create") and not limited:
+        return os.memfd_create("nb-discard")
+    return os.open(os.devnull, os.O_RDWR)
 
 
-def remove_stale_temps(path: Path) -> list[Path]:
-    """Delete `.NAME.PID@HOST.*.tmp` files of `path` left by a killed writer on this host.
+def _ident(st: os.stat_result) -> tuple[int, int]:
+    return st.st_dev, st.st_ino
 
-    Only temp files whose writer process no longer exists are removed: a concurrent writer's file
-    (live pid) and files from other hosts (a shared folder) are left alone. Returns what was removed.
-    """
-    path = Path(path)
-    pat = re.compile(r"^\." + re.escape(path.name) + r"\.(\d+)@([A-Za-z0-9-]+)\.[A-Za-z0-9_]+\.tmp$")
-    host, removed = _host(), []
-    try:
-        entries = list(path.parent.iterdir())
-    except OSError:
-        return removed
-    for q in entries:
-        m = pat.match(q.name)
-        if not m or m.group(2) != host:
-            continue
-        pid = int(m.group(1))
-        if pid == os.getpid() or _pid_alive(pid):
-            continue
-        try:
-            q.unlink()
-            removed.append(q)
-        except OSError:
-            pass
-    return removed
+
+def _raise_disk_error(e: BaseException, path: Path) -> None:
+    """A full disk / quota / file-size limit / I/O error while writing `path` becomes one line."""
+    if isinstance(e, Exception) and not isinstance(e, UserError):
+        why = disk_error(e)
+        if why is not None:
+            raise UserError(f"cannot write {path}: {why}; nothing was written (temp file removed)") from None
+
+
+_host = host  # names kept for callers and tests
+_pid_alive = pid_alive
 
 
 # ---------------------------------------------------------------------------- reading

@@ -5,15 +5,7 @@ from __future__ import annotations
 import json
 
 from noisebench.h5format import NoisebenchFile
-
-
-def printable(text: str) -> str:
-    """Text as readable Unicode (ψ, §, é as themselves) with control and format characters escaped
-    (\\uXXXX), so a hostile file cannot drive the terminal."""
-    import unicodedata
-
-    bad = ("Cc", "Cf", "Cs", "Co", "Cn", "Zl", "Zp")
-    return "".join(f"\\u{ord(ch):04x}" if unicodedata.category(ch) in bad else ch for ch in str(text))
+from noisebench.safe_text import clean
 
 
 RATE_KEYS = ("rate", "dirty_frac", "nominal_rate", "realized_rate")
@@ -64,13 +56,13 @@ def render(f: NoisebenchFile) -> str:
     lines = [
         f"file:      {f.path}",
         f"kind:      {m['kind']} ({m.get('variant', '?')}, {m.get('task', '?')})",
-        f"params:    {printable(_fmt_params(m['params']))}",
+        f"params:    {_fmt_params(m['params'])}",
         f"seed:      {m['seed']}",
         f"created:   {m['created']} by noisebench {m.get('noisebench_version', '?')} (format v{m['format_version']})",
     ]
     src = m.get("source") or {}
     if src:
-        lines.append("source:    " + printable(json.dumps(src, sort_keys=True, ensure_ascii=False)))
+        lines.append("source:    " + json.dumps(src, sort_keys=True, ensure_ascii=False))  # ψ, § as themselves
     if "num_classes" in m:
         lines.append(f"classes:   {m['num_classes']}")
     if "nominal_rate" in m:
@@ -92,4 +84,4 @@ def render(f: NoisebenchFile) -> str:
     if truth:
         lines.append("truth:     " + ", ".join(f"{k} {tuple(f.datasets[k].shape)}" for k in truth))
     lines.append(f"checksums: {len(m['checksums'])} datasets (sha256); run `noisebench verify` to check them")
-    return "\n".join(lines)
+    return "\n".join(clean(line) for line in lines)  # values come from the file: no control characters

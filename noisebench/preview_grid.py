@@ -102,11 +102,11 @@ def write_preview(file: Path, out: Path, per_class: int = 4, split: str = "train
         axes[r][0].set_ylabel(names[c], rotation=0, ha="right", va="center", fontsize=9)
     fig.suptitle(title, fontsize=10)
     fig.tight_layout()
-    tmp = out.with_name(f".{out.name}.{os.getpid()}.tmp.png")
+    from noisebench.safe_output import atomic_output
+
     try:
-        fig.savefig(tmp, dpi=100)
-        os.replace(tmp, out)
+        with atomic_output(out, force=True, what="preview") as tmp:  # private temp; never through a symlink
+            fig.savefig(tmp, dpi=100, format="png")
     finally:
         plt.close(fig)
-        tmp.unlink(missing_ok=True)
     return f"{len(rows)} classes × {per_class} examples" + (", clean | noisy pairs" if clean is not None else "")

@@ -50,6 +50,9 @@ def say(text: str, mode: str) -> None:
     """One message on stdout that never glues onto a bar (nothing in quiet mode)."""
     if mode == "quiet":
         return
+    from noisebench.safe_text import clean
+
+    text = clean(text)  # names and errors come from files and the database: no control characters
     if mode == "bars":
         from tqdm import tqdm
 
@@ -129,7 +132,7 @@ class RunProgress:
                 self._batches = None
             self._bar.update(1)
         elif self.mode == "lines":
-            print(epoch_line(m, self.label, self.epochs), flush=True)
+            say(epoch_line(m, self.label, self.epochs), "lines")
 
     def close(self) -> None:
         for b in (self._batches, self._bar):
