@@ -93,12 +93,15 @@ def _dry_run(p, configs, db: Path, data_dir: Path, force: bool, measure: bool) -
     for r in p.reported:
         where = ", ".join(f"{k} {v}" for k, v in (("data", r.data), ("model", r.model)) if v)
         typer.echo(f"- {r.source}" + (f" ({where})" if where else "") + f"; ours: {r.ours}")
-        typer.echo("    " + (r.rows or "") + "  " + "  ".join(f"{c:>8}" for c in r.columns))
+        w = max([len(r.rows or "")] + [len(str(row[0])) for row in r.values])
+        cols = ["every activation" if c == "*" else c for c in r.columns]
+        typer.echo(f"    {r.rows or '':<{w}}  " + "  ".join(f"{c:>8}" for c in cols))
         for row in r.values:
-            typer.echo(f"    {str(row[0]) or '':<6}" + "  ".join(f"{v:8.4g}" for v in row[1:]))
+            typer.echo(f"    {str(row[0]):<{w}}  " + "  ".join(f"{v:>{max(8, len(c))}.4g}" for v, c in zip(row[1:], cols)))
     typer.echo(f"\nprojected time of the {len(todo)} runs to do: {fmt_seconds(pr['seconds'])} on this machine's "
-               f"{pr['device']} ({pr['sample_epochs'] / 1e6:.1f} M sample-epochs; estimated from {pr['method']}); "
-               f"one GPU: {fmt_seconds(pr['gpu_seconds'])}"
+               f"{pr['device']} ({pr['sample_epochs'] / 1e6:.1f} M sample-epochs; "
+               + (f"estimated from {pr['method']}); " if pr["seconds"] is not None else f"{pr['method']}); ")
+               + f"one GPU: {fmt_seconds(pr['gpu_seconds'])}"
                + ("" if pr["gpu_seconds"] is not None else " (no GPU throughput in bench/RESULTS.md yet)"))
 
 
