@@ -4,7 +4,8 @@ For each published number (a study preset's [[reported]] tables) and each group 
 describes (same data file, model, LR when the table's rows are LRs, activation; "*" columns apply to
 every activation), the table shows our mean ± std over seeds, our 95% t confidence interval of the
 mean, the reported value, the difference (ours − reported) and whether the reported value lies
-inside our 95% CI (n/a with fewer than two seeds). Our number is the final metric named by the
+inside our 95% CI (n/a with fewer than two seeds). Null runs (diverged, e.g. at LR 1) are counted
+beside the mean, never averaged in. Our number is the final metric named by the
 preset (default: test accuracy at the last epoch, which is what the studies reported), never a
 number selected on test. Groups that differ in another setting (e.g. fixed vs one-cycle LR) get one
 line each, labelled with that setting.
@@ -33,6 +34,7 @@ class Comparison:
     metric: str  # our metric key
     reported: float
     ours: Summary
+    nulls: int = 0  # null runs (diverged) of the group: counted, never averaged in
 
     @property
     def diff(self) -> float:
@@ -48,22 +50,26 @@ class Comparison:
     @property
     def verdict(self) -> str:
         if self.ours.n == 0:
-            return "not run"
+            return f"null runs only ({self.nulls})" if self.nulls else "not run"
         return {True: "yes", False: "no", None: f"n/a (n = {self.ours.n})"}[self.inside]
 
 
-def _groups(runs: list[dict], metric: str) -> dict:
-    """(file stem, model, lr, activation, setting) -> {seed: value} over ok runs with a finite `metric`."""
+def _groups(runs: list[dict], metric: str) -> tuple[dict, dict]:
+    """(file stem, model, lr, activation, setting) -> {seed: value} over ok runs with a finite `metric`,
+    and the same key -> number of null runs."""
     out: dict = {}
+    nulls: dict = {}
     for r in runs:
-        if r.get("status") != "ok":
+        k = (Path(r["data"]).stem, r["model"], float(r["lr"]), r["activation"], _setting(r))
+        if r.get("status") == "null":
+            nulls[k] = nulls.get(k, 0) + 1
+            out.setdefault(k, {})
             continue
         v = (r.get("final") or {}).get(metric)
-        if v is None or not math.isfinite(float(v)):
+        if r.get("status") != "ok" or v is None or not math.isfinite(float(v)):
             continue
-        k = (Path(r["data"]).stem, r["model"], float(r["lr"]), r["activation"], _setting(r))
         out.setdefault(k, {})[int(r["seed"])] = float(v)
-    return out
+    return out, nulls
 
 
 def _vary_label(setting: tuple, all_settings: list) -> str:
@@ -80,7 +86,7 @@ def compare(runs: list[dict], reported: list, layout_axis: str = "data") -> list
     """Every (published number, matching group of our runs); a number with no runs gives one 'not run' line."""
     out = []
     for rep in reported:
-        groups = _groups(runs, rep.ours)
+        groups, nulls = _groups(runs, rep.ours)
         for row in rep.values:
             rv, vals = row[0], row[1:]
             for col, value in zip(rep.columns, vals):
@@ -107,7 +113,7 @@ def compare(runs: list[dict], reported: list, layout_axis: str = "data") -> list
                                           col, rep.ours, float(value), summarize([])))
                 for k in hits:
                     out.append(Comparison(rep.source, k[0], k[1], _vary_label(k[4], settings), label, k[3], rep.ours,
-                                          float(value), summarize(groups[k].values())))
+                                          float(value), summarize(groups[k].values()), nulls.get(k, 0)))
     return out
 
 
@@ -134,7 +140,7 @@ def reported_tables(comparisons: list[Comparison], reported: list) -> list[Table
         body = []
         for c in rows:
             body.append([c.data, c.model] + ([c.row] if rep.rows == "lr" else []) + [c.setting or "—", c.activation,
-                        c.ours.fmt(), c.ours.fmt_ci(), _f(c.reported), _signed(c.diff), c.verdict])
+                        c.ours.fmt() + (f" (+{c.nulls} null)" if c.nulls and c.ours.n else ""), c.ours.fmt_ci(), _f(c.reported), _signed(c.diff), c.verdict])
         inside = [c.inside for c in rows if c.inside is not None]
         tables.append(Table(
             f"reported-{i + 1}", f"Reported: {rep.source}",
@@ -151,9 +157,9 @@ def write_reported_csv(comparisons: list[Comparison], out_dir: Path) -> Path:
     with open(p, "w", newline="") as f:
         w = csv.writer(f)
         w.writerow(["source", "data", "model", "setting", "row", "activation", "our_metric", "n", "mean", "std",
-                    "ci95_lo", "ci95_hi", "reported", "diff", "reported_inside_ci95"])
+                    "ci95_lo", "ci95_hi", "null_runs", "reported", "diff", "reported_inside_ci95"])
         for c in comparisons:
             w.writerow([c.source, c.data, c.model, c.setting, c.row, c.activation, c.metric, c.ours.n, c.ours.mean,
-                        c.ours.std, c.ours.ci_lo, c.ours.ci_hi, c.reported, c.diff,
+                        c.ours.std, c.ours.ci_lo, c.ours.ci_hi, c.nulls, c.reported, c.diff,
                         "" if c.inside is None else c.inside])
     return p

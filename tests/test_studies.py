@@ -224,3 +224,23 @@ def test_flip_rot30_is_a_valid_augment_everywhere():
     assert "flip_rot30" in AUGMENTS
     with pytest.raises(UserError, match="flip_rot30"):
         validate(GridSpec(data=[Path("x.h5")], activations=["relu"], knobs={"augment": "rot"}), check_files=False)
+
+
+def test_reported_column_counts_null_runs(tmp_path):
+    from noisebench.harness.report_reported import compare
+    from noisebench.harness.results_db import ResultsDB
+    from noisebench.harness.studies.preset import _reported
+
+    ok, null = _run("relu", 0, 0.5, lr=1.0), _run("relu", 1, 0.5, lr=1.0)
+    null.status, null.final = "null", {}
+    with ResultsDB(tmp_path / "r.db") as db:
+        db.record(ok)
+        db.record(null)
+        rows = db.runs()
+    rep = _reported("t", {"model": "densenet121", "metric": "test_acc", "rows": "lr", "columns": ["relu", "tact"],
+                          "values": [[1.0, 0.0998, 0.1]], "source": "Table 2.4"})
+    relu, tact = compare(rows, [rep])
+    assert relu.ours.n == 1 and relu.nulls == 1 and relu.verdict == "n/a (n = 1)"
+    assert tact.verdict == "not run"
+    null_only = compare([r for r in rows if r["status"] == "null"], [rep])[0]
+    assert null_only.verdict == "null runs only (1)"
