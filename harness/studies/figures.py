@@ -32,14 +32,14 @@ def _row_order(axis: str, v):
 
 
 def cells(runs: list[dict], axis: str, metric: str | None) -> dict:
-    """panel label -> {(row value, activation): [values over seeds]} for ok runs."""
+    """panel label -> {(row value, activation): [values over seeds]} for ok runs; a null run adds NaN."""
     out: dict = {}
     for r in runs:
-        if r.get("status") != "ok":
-            continue
         final = r.get("final") or {}
         v = final.get(metric) if metric else final.get("metric_value")
-        if v is None or not math.isfinite(float(v)):
+        if r.get("status") == "null":
+            v = float("nan")
+        elif r.get("status") != "ok" or v is None or not math.isfinite(float(v)):
             continue
         stem = Path(r["data"]).stem
         row = {"lr": float(r["lr"]), "model": r["model"], "data": stem}[axis]
@@ -74,29 +74,32 @@ def plot_layout(runs: list[dict], axis: str, activations: list, metric: str | No
         metric = next(((r.get("final") or {}).get("metric") for r in runs if (r.get("final") or {}).get("metric")), None)
     hib = higher_is_better(metric) if metric else True
     for panel, cell in sorted(cells(runs, axis, metric).items()):
-        rows = sorted({r for r, _ in cell}, key=lambda v: _row_order(axis, v))
+        rows = sorted({r for r, _ in cell}, key=lambda v: _row_order(axis, v))  # rows with null runs only too
         acts = [a for a in activations if any((r, a) in cell for r in rows)]
         if not rows or not acts:
             continue
         rep = _reported_lookup(comparisons, panel, axis)
-        mean = np.array([[np.mean(cell[(r, a)]) if (r, a) in cell else np.nan for a in acts] for r in rows])
+        ok = {k: [v for v in vs if math.isfinite(v)] for k, vs in cell.items()}
+        mean = np.array([[np.mean(ok[(r, a)]) if ok.get((r, a)) else np.nan for a in acts] for r in rows])
         fig, ax = plt.subplots(figsize=(1.6 + 1.25 * len(acts), 1.2 + 0.62 * len(rows)), dpi=110)
         shade = mean if hib else -mean
         ax.imshow(shade, cmap="viridis", aspect="auto")
-        lo, hi = np.nanmin(shade), np.nanmax(shade)
-        best = np.nanargmax if hib else np.nanargmin
+        ax.set_facecolor("0.85")  # cells without a value (null runs only)
+        lo, hi = (np.nanmin(shade), np.nanmax(shade)) if np.isfinite(shade).any() else (0.0, 0.0)
         for i, r in enumerate(rows):
-            jb = best(mean[i]) if np.isfinite(mean[i]).any() else -1
+            jb = _unique_best(mean[i], hib)
             for j, a in enumerate(acts):
                 if (r, a) not in cell:
                     continue
-                s = summarize(cell[(r, a)])
-                col = mean[:, j]
-                dag = " †" if np.isfinite(col).sum() > 1 and i == best(col) else ""
-                txt = f"{s.mean:.3f}{dag}\n±{s.std:.3f}" if s.n > 1 else f"{s.mean:.3f}{dag}\nn=1"
+                s = summarize(ok[(r, a)])
+                n_null = len(cell[(r, a)]) - s.n
+                dag = " †" if _unique_best(mean[:, j], hib) == i else ""
+                txt = (f"{s.mean:.3f}{dag}\n±{s.std:.3f}" if s.n > 1 else f"{s.mean:.3f}{dag}\nn=1") if s.n else "—"
+                if n_null:
+                    txt += f"\nnull {n_null}/{len(cell[(r, a)])}"
                 if (r, a) in rep:
                     txt += f"\nrep {rep[(r, a)]:.3f}"
-                light = hi > lo and (shade[i, j] - lo) / (hi - lo) > 0.6  # viridis is light at the top
+                light = not np.isfinite(shade[i, j]) or (hi > lo and (shade[i, j] - lo) / (hi - lo) > 0.6)
                 ax.text(j, i, txt, ha="center", va="center", fontsize=7, color="black" if light else "white",
                         fontweight="bold" if j == jb else "normal")
                 if j == jb:
@@ -112,14 +115,26 @@ def plot_layout(runs: list[dict], axis: str, activations: list, metric: str | No
     return written
 
 
+def _unique_best(values: np.ndarray, hib: bool) -> int:
+    """Index of the best finite value when it is unique (ties, e.g. all at chance, mark nothing); else -1."""
+    v = np.asarray(values, dtype=float)
+    fin = np.isfinite(v)
+    if fin.sum() < 2:
+        return -1
+    b = np.nanmax(v) if hib else np.nanmin(v)
+    idx = np.flatnonzero(fin & np.isclose(v, b, rtol=0, atol=1e-12))
+    return int(idx[0]) if len(idx) == 1 else -1
+
+
 def _plot_lines(plt, panel, cell, rows, acts, axis, metric, rep, out_dir) -> list[Path]:
     if len(rows) < 2:
         return []
     fig, ax = plt.subplots(figsize=(7, 4.4), dpi=110)
     x = np.array(rows, dtype=float) if axis == "lr" else np.arange(len(rows))
     for a in acts:
-        m = np.array([np.mean(cell[(r, a)]) if (r, a) in cell else np.nan for r in rows])
-        s = np.array([np.std(cell[(r, a)], ddof=1) if len(cell.get((r, a), [])) > 1 else 0.0 for r in rows])
+        vals = [[v for v in cell.get((r, a), []) if math.isfinite(v)] for r in rows]
+        m = np.array([np.mean(v) if v else np.nan for v in vals])
+        s = np.array([np.std(v, ddof=1) if len(v) > 1 else 0.0 for v in vals])
         col = activation_color(a)
         ax.plot(x, m, marker="o", color=col, lw=1.5, label=a)
         ax.fill_between(x, m - s, m + s, color=col, alpha=0.15, lw=0)
