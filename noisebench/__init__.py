@@ -19,6 +19,7 @@ _LAZY = {
     "open_dataset": "noisebench.vision_dataset",
     "Study": "noisebench.study_api",
     "run_study": "noisebench.study_api",
+    "run_preset": "noisebench.study_api",
 }
 
 __all__ = ["__version__", *_LAZY, "register_activation", "register_corruption", "register_model", "register_source"]

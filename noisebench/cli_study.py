@@ -175,18 +175,17 @@ def study(
 
 
 def _run(p, flags, configs, data_dir, db, out, source, download, no_verify, executor, jobs, address, plots, force):
-    from noisebench.harness.executors import LocalExecutor, RayExecutor, run_grid
-    from noisebench.harness.results_db import ResultsDB
     from noisebench.harness.studies.datasets import build_missing
     from noisebench.harness.studies.plan import plan
     from noisebench.harness.studies.report import STUDIES_DIR, check_out, write_report
+    from noisebench.study_api import _run_configs, make_executor
 
     target = out if out is not None else STUDIES_DIR / p.name
     check_out(target, p.name, force)  # before any work
     build_missing(p, data_dir, source=source, download=download, verify=not no_verify,
                   echo=lambda m: typer.echo(m, err=True))
     configs = plan(p, data_dir, flags)  # the built files' digests: the real run keys
-    ex = RayExecutor(address=address) if executor == "ray" else LocalExecutor(jobs=jobs)
+    ex = make_executor(executor, jobs, address=address)
 
     def on_result(c, res, node, o):
         f = res.final or {}
@@ -194,9 +193,10 @@ def _run(p, flags, configs, data_dir, db, out, source, download, no_verify, exec
         what = f"error: {res.error}" if res.status == "failed" else f"null run: {res.null_cause}" if res.status == "null" else what
         typer.echo(f"[{o.ran + o.skipped}/{o.planned}] {c.label()} {res.status} {what} ({res.wall_s:.1f} s)")
 
-    with ResultsDB(db) as rdb:
-        typer.echo(f"study {p.name}: {len(configs)} runs; executor: {ex.describe()}; database: {db}")
-        res = run_grid(configs, rdb, ex, force=force, on_result=on_result)
+    typer.echo(f"study {p.name}: {len(configs)} runs; executor: {ex.describe()}; database: {db}")
+    outcome: list = []
+    _run_configs(configs, db, ex, force, on_result, outcome)
+    res = outcome[0]
     typer.echo(f"{res.ran} runs trained ({res.ok} ok, {res.null} null, {res.failed} failed), {res.skipped} already in {db}")
     for label, err in res.failures[:5]:
         typer.echo(f"failed: {label}: {err}", err=True)

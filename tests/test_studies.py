@@ -244,3 +244,23 @@ def test_reported_column_counts_null_runs(tmp_path):
     assert tact.verdict == "not run"
     null_only = compare([r for r in rows if r["status"] == "null"], [rep])[0]
     assert null_only.verdict == "null runs only (1)"
+
+
+def test_run_preset_from_python_then_projection_from_measured_runs(tmp_path):
+    import noisebench as nb
+    from noisebench.harness.results_db import ResultsDB
+    from noisebench.harness.studies.cost import project
+    from noisebench.harness.studies.plan import StudyFlags, plan
+
+    kw = dict(seeds=1, epochs=1, subset=64, activations=["relu"])
+    rows = nb.run_preset("synth-robustness", data_dir=tmp_path / "d", db=tmp_path / "r.db", **kw)
+    assert [(r["role"], r["status"]) for r in rows] == [("clean", "ok"), ("dirty", "ok")]
+    configs = plan(load_preset("synth-robustness"), tmp_path / "d", StudyFlags(seeds=[0, 1, 2], epochs=20))
+    with ResultsDB(tmp_path / "r.db", readonly=True) as db:
+        pr = project(configs, probe=False, db=db)  # no probe: only the runs in the database
+    assert pr["runs"] == 42 and pr["seconds"] > 0 and "runs in the database" in pr["method"]
+    assert pr["gpu_seconds"] is None
+    from noisebench.errors import UserError
+
+    with pytest.raises(UserError, match="executor must be local or ray"):
+        nb.run_preset("synth-robustness", data_dir=tmp_path / "d", db=tmp_path / "r.db", executor="k8s", **kw)
