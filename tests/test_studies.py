@@ -264,3 +264,28 @@ def test_run_preset_from_python_then_projection_from_measured_runs(tmp_path):
 
     with pytest.raises(UserError, match="executor must be local or ray"):
         nb.run_preset("synth-robustness", data_dir=tmp_path / "d", db=tmp_path / "r.db", executor="k8s", **kw)
+
+
+@pytest.mark.parametrize("edit, msg", [
+    (lambda t: t.replace('rows = "lr"', 'rows = "epoch"'), "rows must be one of"),
+    (lambda t: t.replace("[1e-4, 0.903349", '["x", 0.903349'), "positive LRs"),
+    (lambda t: t.replace("0.903349, ", ""), "one number per column"),
+    (lambda t: t.replace('build = "cifar10"', 'build = "imagenet"'), "build must be one of"),
+    (lambda t: t.replace('data = ["cifar10.h5"]', 'data = ["other.h5"]'), "not built by its [[datasets]]"),
+    (lambda t: t.replace('lrs = [', 'learning_rates = ['), "unknown key [grid] 'learning_rates'"),
+    (lambda t: t + "\n[extra]\nx = 1\n", "unknown table 'extra'"),
+    (lambda t: t.replace("[[grid]]", "[grid]"), "one or more [[grid]] tables"),
+    (lambda t: t[:40], "not valid TOML"),
+])
+def test_a_broken_copy_of_a_preset_fails_in_one_line(cli, tmp_path, edit, msg):
+    f = tmp_path / "mine.toml"
+    f.write_text(edit((PRESET_DIR / "lr-sweep.toml").read_text()))
+    r = cli("study", f, "--dry-run", "--no-measure", "--data-dir", tmp_path / "d", "--db", tmp_path / "x.db")
+    assert r.code != 0 and r.err.count("\n") == 1 and r.err.startswith("error: ") and msg in r.err, r.err
+
+
+def test_a_copied_preset_runs_under_its_own_path(cli, tmp_path):
+    f = tmp_path / "mine.toml"
+    f.write_text((PRESET_DIR / "lr-sweep.toml").read_text().replace("lrs = [1e-4, 1e-3, 1e-2, 1e-1, 1.0]", "lrs = [1e-3]"))
+    r = cli("study", f, "--dry-run", "--no-measure", "--data-dir", tmp_path / "d", "--db", tmp_path / "x.db")
+    assert r.code == 0 and "45 runs: 0 already in" in r.out

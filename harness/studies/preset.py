@@ -117,7 +117,7 @@ def parse_preset(doc: dict, src: str, path: Path | None = None) -> Preset:
         raise UserError(f"{src}: missing [study] table")
     name = _need(src, st, "name", str, "[study]")
     layout = st.get("layout", "dataset x activation")
-    if layout.split(" x ")[0].strip() not in ("lr", "model", "dataset", "data"):
+    if not isinstance(layout, str) or layout.split(" x ")[0].strip() not in ("lr", "model", "dataset", "data"):
         raise UserError(f"{src}: [study] layout must be 'lr x activation', 'model x activation' or "
                         f"'dataset x activation', got {layout!r}")
     builds = []
@@ -130,7 +130,10 @@ def parse_preset(doc: dict, src: str, path: Path | None = None) -> Preset:
             raise UserError(f"{src}: [[datasets]] build = {b!r} takes {', '.join(BUILDS[b]) or 'no other keys'}, "
                             f"not {sorted(extra)[0]!r}")
         if b == "synth":
-            builds.append(DatasetBuild(b, rows=int(_need(src, t, "rows", int, "[[datasets]] synth"))))
+            rows = _need(src, t, "rows", int, "[[datasets]] synth")
+            if not 10 <= rows <= 10**10:
+                raise UserError(f"{src}: [[datasets]] synth rows must be in [10, 1e10], got {rows}")
+            builds.append(DatasetBuild(b, rows=rows))
         elif b == "psi":
             lv = t.get("levels")
             if not isinstance(lv, list) or not lv or not all(isinstance(x, (int, float)) for x in lv):
@@ -168,6 +171,12 @@ def _reported(src: str, t) -> Reported:
     for r in vals:
         if not isinstance(r, list) or len(r) != len(cols) + 1:
             raise UserError(f"{src}: [[reported]] each values row is [row value, one number per column]; got {r!r}")
+        if rows == "lr":
+            ok = isinstance(r[0], (int, float)) and not isinstance(r[0], bool) and math.isfinite(r[0])
+            if not ok or not r[0] > 0:
+                raise UserError(f"{src}: [[reported]] rows = \"lr\" needs positive LRs as row values, got {r[0]!r}")
+        elif not isinstance(r[0], str):
+            raise UserError(f"{src}: [[reported]] row values must be strings (a model or data name, or \"\"), got {r[0]!r}")
         out.append((r[0],) + tuple(_number(src, v) for v in r[1:]))
     ours = t.get("ours") or DEFAULT_OURS.get(metric, metric)
     return Reported(metric, ours, tuple(c.lower() for c in cols), tuple(out), str(t.get("source", "")), rows,
