@@ -275,7 +275,7 @@ def test_run_preset_from_python_then_projection_from_measured_runs(tmp_path):
     (lambda t: t.replace('lrs = [', 'learning_rates = ['), "unknown key [grid] 'learning_rates'"),
     (lambda t: t + "\n[extra]\nx = 1\n", "unknown table 'extra'"),
     (lambda t: t.replace("[[grid]]", "[grid]"), "one or more [[grid]] tables"),
-    (lambda t: t[:40], "not valid TOML"),
+    (lambda t: t + "\n[study\n", "not valid TOML"),
 ])
 def test_a_broken_copy_of_a_preset_fails_in_one_line(cli, tmp_path, edit, msg):
     f = tmp_path / "mine.toml"
