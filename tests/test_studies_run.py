@@ -5,7 +5,6 @@ published numbers beside ours; a second invocation trains nothing (resume) and r
 from __future__ import annotations
 
 import csv
-from pathlib import Path
 
 import pytest
 
