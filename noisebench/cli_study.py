@@ -136,7 +136,7 @@ def study(
     address: Optional[str] = typer.Option(None, "--address", help="ray: auto or HOST:PORT (default: RAY_ADDRESS, else a local Ray)."),
     device: Optional[str] = typer.Option(None, "--device", help="auto (CUDA if present), cpu, cuda."),
     export: Optional[Path] = typer.Option(None, "--export", help="Write the study as an editable grid TOML file and stop."),
-    measure: bool = typer.Option(True, "--measure/--no-measure", help="Measure throughput here for the projected time."),
+    measure: bool = typer.Option(True, "--measure/--no-measure", help="Measure throughput here for the projected time (the first time a few seconds per model, then cached)."),
     plots: bool = typer.Option(True, "--plots/--no-plots", help="Write the figures (PNG, PDF, SVG)."),
     force: bool = typer.Option(False, "--force", help="Rerun runs already in the database; replace another report in --out or the --export file."),
 ):
