@@ -9,6 +9,10 @@
     epochs = 20                       # optional overrides: batch_size, optimizer, lr_policy, weight_decay,
                                       # step_size, gamma, momentum, augment, device, add_clean
 
+A file may hold several `[[grid]]` tables instead of one `[grid]` (e.g. a study exported by
+`noisebench study NAME --export`): `load_grids(path)` returns one GridSpec per table and
+`expand_all(specs)` runs them in file order, each run once.
+
 `load_grid(path)` parses and validates (one-line `UserError`s naming the file and key);
 `expand(spec)` turns a `GridSpec` into `RunConfig`s in a stable order (clean before dirty for each
 seed), with every data path made absolute (workers on other machines read the same shared path).
@@ -27,7 +31,7 @@ from noisebench.bounds import MAX_GRID_BYTES, check_lr, check_run_config, check_
 from noisebench.errors import UserError
 from noisebench.plugins import load_plugin
 from noisebench.safe_input import check_name, has_control, read_text
-from noisebench.harness.run_config import LR_POLICIES, OPTIMIZERS, RunConfig
+from noisebench.harness.run_config import AUGMENTS, LR_POLICIES, OPTIMIZERS, RunConfig
 
 # key -> (kind, help) ; kinds: paths, names, floats, seeds, int, float, str, bool
 GRID_KEYS: dict[str, str] = {
@@ -111,6 +115,14 @@ def _toml_loads(text: str):
 
 def load_grid(path: str | Path) -> GridSpec:
     """Parse and validate a grid TOML file (structure and types; names and files are checked by `validate`)."""
+    specs = load_grids(path)
+    if len(specs) != 1:
+        raise UserError(f"{path}: {len(specs)} [[grid]] tables; this needs one [grid] table")
+    return specs[0]
+
+
+def load_grids(path: str | Path) -> list[GridSpec]:
+    """Every grid of a TOML file: one `[grid]` table or several `[[grid]]` tables, in file order."""
     p = Path(path)
     if not p.exists():
         raise UserError(f"grid file {p} not found")
@@ -121,7 +133,21 @@ def load_grid(path: str | Path) -> GridSpec:
         doc = _toml_loads(text)
     except ValueError as e:
         raise UserError(f"{p}: not valid TOML ({e})") from None
-    return parse_grid(doc, source=str(p))
+    return parse_grids(doc, source=str(p))
+
+
+def parse_grids(doc: dict, source: str = "grid") -> list[GridSpec]:
+    """GridSpecs from a parsed document: {"grid": {...}} (one) or {"grid": [{...}, ...]} (`[[grid]]` tables)."""
+    g = doc.get("grid")
+    if not isinstance(g, list):
+        return [parse_grid(doc, source)]
+    if not g:
+        raise UserError(f"{source}: no [[grid]] tables")
+    if len(g) > 1000:
+        raise UserError(f"{source}: {len(g)} [[grid]] tables (at most 1000)")
+    rest = {k: v for k, v in doc.items() if k != "grid"}
+    return [parse_grid(rest | {"grid": t}, source if len(g) == 1 else f"{source} [[grid]] #{i + 1}")
+            for i, t in enumerate(g)]
 
 
 def _check(src: str, key: str, kind: str, v: Any) -> Any:
@@ -294,7 +320,7 @@ def parse_seeds(text: str) -> list[int]:
 
 
 # -- validation and expansion --------------------------------------------------------------------
-def validate(spec: GridSpec) -> None:
+def validate(spec: GridSpec, check_files: bool = True) -> None:
     """Names, values and files (cheap: no data loaded). Raises UserError naming the source."""
     from noisebench.harness.activations import activation_names, resolve_activation
     from noisebench.harness.models import MODELS, model_names
@@ -321,20 +347,29 @@ def validate(spec: GridSpec) -> None:
     if pol is not None and pol not in LR_POLICIES:
         raise UserError(f"{pre}unknown lr_policy {pol!r}; choose one of {', '.join(LR_POLICIES)}")
     aug = spec.knobs.get("augment")
-    if aug is not None and aug not in ("none", "crop_flip"):
-        raise UserError(f"{pre}unknown augment {aug!r}; use none or crop_flip")
-    for p in spec.data:
+    if aug is not None and aug not in AUGMENTS:
+        raise UserError(f"{pre}unknown augment {aug!r}; use {', '.join(AUGMENTS)}")
+    for p in spec.data if check_files else ():
         if not p.exists():
             raise UserError(f"{pre}data file {p} not found")
         if p.is_dir():
             raise UserError(f"{pre}data path {p} is a folder; give noisebench .h5 files")
 
 
-def _files_for(path: Path, add_clean: bool) -> list[tuple[Path, str, dict]]:
-    """[(path, role, meta)] for one listed file: a dirty file with a clean_reference brings its clean twin first."""
+def _files_for(path: Path, add_clean: bool, meta_of=None) -> list[tuple[Path, str, dict]]:
+    """[(path, role, meta)] for one listed file: a dirty file with a clean_reference brings its clean twin first.
+
+    `meta_of(path)` replaces reading the files' attributes (a plan made before the files exist: the
+    study planner passes the attributes the builders will write)."""
     from noisebench.harness.robustness import _meta, pair_for
     from noisebench.harness.runner import data_role
 
+    if meta_of is not None:
+        meta = meta_of(path)
+        if data_role(meta) == "dirty" and add_clean and meta.get("clean_reference"):
+            clean = path.parent / Path(str(meta["clean_reference"])).name
+            return [(clean.resolve(), "clean", meta_of(clean)), (path.resolve(), "dirty", meta)]
+        return [(path.resolve(), data_role(meta), meta)]
     meta = _meta(path)
     role = data_role(meta)
     if role == "dirty" and add_clean and meta.get("clean_reference"):
@@ -343,19 +378,30 @@ def _files_for(path: Path, add_clean: bool) -> list[tuple[Path, str, dict]]:
     return [(path.resolve(), role, meta)]
 
 
-def expand(spec: GridSpec) -> list[RunConfig]:
+def expand_all(specs: list[GridSpec], meta_of=None) -> list[RunConfig]:
+    """The runs of several grids in order, each run once (by run key)."""
+    out, seen = [], set()
+    for spec in specs:
+        for c in expand(spec, meta_of):
+            if c.key() not in seen:
+                seen.add(c.key())
+                out.append(c)
+    return out
+
+
+def expand(spec: GridSpec, meta_of=None) -> list[RunConfig]:
     """Every run of the grid, in order: data file, model, activation, LR, seed, then clean/dirty.
 
     Duplicates (e.g. a clean file listed explicitly and also added as a dirty file's twin) are
-    dropped by run key, keeping the first."""
+    dropped by run key, keeping the first. `meta_of` (see `_files_for`) plans without the files."""
     from noisebench.harness.recipes import RECIPES, recipe_for
     from noisebench.harness.robustness import policy_extra
     from noisebench.harness.runner import checksums_digest
 
-    validate(spec)
+    validate(spec, check_files=meta_of is None)
     out, seen = [], set()
     for listed in spec.data:
-        files = _files_for(Path(listed), spec.add_clean)
+        files = _files_for(Path(listed), spec.add_clean, meta_of)
         # The recipe comes from the listed file (the dirty one of a pair) so both twins share it.
         try:
             recipe = recipe_for(files[-1][2])

@@ -57,7 +57,7 @@ def lr_find(cfg, start_lr: float = 1e-7, end_lr: float = 10.0, num_iter: int = 1
     from noisebench.errors import UserError
     from noisebench.harness.models import build_model
     from noisebench.harness.runner import _make_optimizer, prepare, resolve_device
-    from noisebench.harness.train_loop import _loss_fn, crop_flip, to_input
+    from noisebench.harness.train_loop import _loss_fn, crop_flip, flip_rotate, to_input
 
     if not (0 < start_lr < end_lr):
         raise UserError(f"need 0 < --start-lr < --end-lr, got {start_lr} and {end_lr}")
@@ -94,6 +94,8 @@ def lr_find(cfg, start_lr: float = 1e-7, end_lr: float = 10.0, num_iter: int = 1
             xb = data.train.x[idx]
             if data.augment == "crop_flip":
                 xb = crop_flip(xb, aug_gen)
+            elif data.augment == "flip_rot30":
+                xb = flip_rotate(xb, aug_gen)
             xb = to_input(data, xb, False)
             lr = start_lr * mult**i
             for g in opt.param_groups:

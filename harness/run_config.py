@@ -18,6 +18,9 @@ from typing import Any
 ROLES = ("clean", "dirty", "single")
 OPTIMIZERS = ("adam", "adamw", "sgd")
 LR_POLICIES = ("fixed", "step", "triangular", "onecycle")
+# On-device batch augmentations (harness/train_loop.py): none; crop_flip = random crop (4 px zero padding) +
+# horizontal flip p=0.5; flip_rot30 = horizontal flip p=0.4 + rotation by U(-30, 30) degrees (the Mish benchmark).
+AUGMENTS = ("none", "crop_flip", "flip_rot30")
 # Fields left out of the configuration part of the key: `device` and `compile` enter the key
 # resolved (device type, precision, compile flag) through the run identity; `data`, `role` and
 # `recipe` are labels (the data is identified by its content digest, the recipe by its values).

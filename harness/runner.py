@@ -25,7 +25,7 @@ from pathlib import Path
 
 from noisebench import __version__
 from noisebench.errors import UserError
-from noisebench.harness.run_config import LR_POLICIES, OPTIMIZERS, RunConfig
+from noisebench.harness.run_config import AUGMENTS, LR_POLICIES, OPTIMIZERS, RunConfig
 
 STATUSES = ("ok", "null", "failed")
 _DATA_CACHE: dict = {}
@@ -269,8 +269,8 @@ def validate_config(cfg: RunConfig) -> None:
         if not ok:
             raise UserError(f"--{knob.replace('_', '-')} must be {'>' if lo_open else '>='} {lo}"
                             f"{f' and < {hi}' if hi != float('inf') else ' and finite'}, got {v}")
-    if extra.get("augment") not in (None, "none", "crop_flip"):
-        raise UserError(f"unknown augmentation {extra['augment']!r}; use none or crop_flip")
+    if extra.get("augment") is not None and extra["augment"] not in AUGMENTS:
+        raise UserError(f"unknown augmentation {extra['augment']!r}; use {', '.join(AUGMENTS)}")
     if extra.get("precision", "auto") not in PRECISIONS:
         raise UserError(f"unknown precision {extra['precision']!r}; use {', '.join(PRECISIONS)}")
     if extra.get("channels_last", "auto") not in ("auto", True, False):
@@ -331,8 +331,8 @@ def prepare(cfg: RunConfig, device, for_training: bool = False):
     aug = extra.get("augment")
     if aug is None:
         aug = "crop_flip" if images and info["dataset"] in ("cifar10", "psi") else "none"
-    if aug not in ("none", "crop_flip"):
-        raise UserError(f"unknown augmentation {aug!r}; use none or crop_flip")
+    if aug not in AUGMENTS:
+        raise UserError(f"unknown augmentation {aug!r}; use {', '.join(AUGMENTS)}")
     nc = info["num_classes"]
     from noisebench.torch_data import check_training_arrays
 

@@ -3,8 +3,8 @@
 Design for speed (GPU) and low overhead (CPU):
 - every split is loaded once as tensors on the device (images stay uint8 NHWC there); a batch is
   an index into them, so there is no DataLoader and no per-sample Python;
-- CIFAR-style augmentation (random crop with 4-pixel zero padding + horizontal flip) is a tensor
-  op on the uint8 batch, on the device;
+- CIFAR-style augmentation (random crop with 4-pixel zero padding + horizontal flip, or the Mish
+  benchmark's flip p=0.4 + rotation within ±30°) is a tensor op on the uint8 batch, on the device;
 - on CUDA: bf16 autocast, channels_last for image models, optional torch.compile;
 - loss is accumulated on the device and read once per epoch (no sync per step).
 """
@@ -42,7 +42,7 @@ class TrainData:
     task: str  # "classification" | "regression"
     num_classes: int | None
     images: bool
-    augment: str = "none"  # "none" | "crop_flip"
+    augment: str = "none"  # "none" | "crop_flip" | "flip_rot30"
     mean: torch.Tensor | None = None  # per-channel, images only
     std: torch.Tensor | None = None
     val_name: str = "val"
@@ -83,6 +83,27 @@ def crop_flip(xb: torch.Tensor, gen: torch.Generator | None, pad: int = 4) -> to
     out = padded[torch.arange(b, device=xb.device)[:, None, None], rows, cols]
     flip = torch.rand(b, device=xb.device, generator=gen) < 0.5
     return torch.where(flip[:, None, None, None], out.flip(2), out)
+
+
+def flip_rotate(xb: torch.Tensor, gen: torch.Generator | None, p_flip: float = 0.4,
+                degrees: float = 30.0) -> torch.Tensor:
+    """torchvision's RandomHorizontalFlip(p_flip) + RandomRotation(degrees) on a uint8 NHWC (or NHW) batch, on
+    its device: each image flipped with probability p_flip, then rotated about its centre by an angle drawn
+    uniformly from [-degrees, degrees], nearest-neighbour sampling, corners filled with 0 (torchvision's defaults)."""
+    squeeze = xb.ndim == 3
+    x = xb.unsqueeze(-1) if squeeze else xb
+    b = x.shape[0]
+    flip = torch.rand(b, device=x.device, generator=gen) < p_flip
+    x = torch.where(flip[:, None, None, None], x.flip(2), x)
+    ang = (torch.rand(b, device=x.device, generator=gen) * 2 - 1) * math.radians(degrees)
+    cos, sin = torch.cos(ang), torch.sin(ang)
+    theta = torch.stack([torch.stack([cos, -sin, torch.zeros_like(cos)], 1),
+                         torch.stack([sin, cos, torch.zeros_like(cos)], 1)], 1)
+    xf = x.permute(0, 3, 1, 2).float()
+    grid = F.affine_grid(theta, list(xf.shape), align_corners=False)
+    out = F.grid_sample(xf, grid, mode="nearest", padding_mode="zeros", align_corners=False)
+    out = out.round_().clamp_(0, 255).to(xb.dtype).permute(0, 2, 3, 1)
+    return out[..., 0] if squeeze else out.contiguous()
 
 
 def to_input(data: TrainData, xb: torch.Tensor, channels_last: bool) -> torch.Tensor:
@@ -198,6 +219,8 @@ def train(
             yb = ys[b * bs : (b + 1) * bs]
             if data.augment == "crop_flip":
                 xb = crop_flip(xb, aug_gen)
+            elif data.augment == "flip_rot30":
+                xb = flip_rotate(xb, aug_gen)
             xb = to_input(data, xb, s.channels_last)
             lr = s.optimizer.param_groups[0]["lr"]
             with torch.autocast(s.device.type, dtype=torch.bfloat16, enabled=s.autocast):

@@ -22,6 +22,7 @@ _LAZY = {
     "ImageData": "noisebench.generators.custom_image_source",
     "Study": "noisebench.study_api",
     "run_study": "noisebench.study_api",
+    "run_preset": "noisebench.study_api",
 }
 
 __all__ = ["__version__", *_LAZY, "register_activation", "register_corruption", "register_model", "register_source"]

@@ -54,6 +54,7 @@ COMMAND_MODULES = [
     "noisebench.cli_zoo",
     "noisebench.cli_harness",
     "noisebench.cli_grid",
+    "noisebench.cli_study",
     "noisebench.cli_export",
     "noisebench.cli_share",
 ]

@@ -30,12 +30,14 @@ seeds = 3                        # or [0, 1, 2] (default 3)
 epochs = 20                      # optional overrides: batch_size, optimizer,
                                  # lr_policy, weight_decay, step_size, gamma,
                                  # momentum, augment, device, add_clean
+Several [[grid]] tables (e.g. from `noisebench study NAME --export`) run
+in file order, each run once; flags apply to every table.
 """
 
 
 @app.command(epilog=_EPILOG)
 def grid(
-    config: Optional[Path] = typer.Argument(None, help="Grid TOML file ([grid] table); flags below override it."),
+    config: Optional[Path] = typer.Argument(None, help="Grid TOML file (one [grid] or several [[grid]] tables); flags below override it."),
     data: Optional[list[Path]] = typer.Option(None, "--data", help="Data file(s), one per flag (repeat --data; a comma can be part of a file name); a dirty file brings its clean twin."),
     model: Optional[list[str]] = typer.Option(None, "--model", metavar="NAME[,NAME...]", help="Model(s): a comma list or repeated flags (default: each dataset's recipe)."),
     activation: Optional[list[str]] = typer.Option(None, "--activation", metavar="NAME[,NAME...]", help="Activation(s): a comma list or repeated flags, or all."),
@@ -68,7 +70,7 @@ def grid(
     Resumable: stop it any time and start the same command again; only missing (or failed) runs
     are trained. Results are recorded by this process as they arrive, one row per run."""
     from noisebench.harness.executors import LocalExecutor, RayExecutor, dry_run_rows, run_grid
-    from noisebench.harness.grid_config import GridSpec, expand, load_grid, parse_list, parse_lrs, parse_seeds
+    from noisebench.harness.grid_config import GridSpec, expand_all, load_grids, parse_list, parse_lrs, parse_seeds
     from noisebench.harness.results_db import ResultsDB
     from noisebench.harness.run_artifacts import checkpoint_dir_for
     from noisebench.harness.subset import validate_subset
@@ -89,10 +91,10 @@ def grid(
     # repeated flags and comma lists are the same thing: --lr 1e-3 --lr 1e-2 == --lr 1e-3,1e-2
     model, activation, lr = (",".join(split_list(v, f)) if v else None
                              for v, f in ((model, "--model"), (activation, "--activation"), (lr, "--lr")))
-    spec = load_grid(config) if config is not None else GridSpec()
+    specs = load_grids(config) if config is not None else [GridSpec()]
     if config is None and not data:
         raise UserError("give a grid file (noisebench grid CONFIG.toml) or --data FILE --activation NAMES")
-    spec = spec.with_flags(
+    specs = [spec.with_flags(
         data=list(data) if data else None,
         models=parse_list(model, "--model") if model is not None else None,
         activations=parse_list(activation, "--activation") if activation is not None else None,
@@ -100,15 +102,15 @@ def grid(
         seeds=parse_seeds(seeds) if seeds is not None else None,
         epochs=epochs, batch_size=batch_size, optimizer=optimizer, lr_policy=lr_policy, weight_decay=weight_decay,
         device=device, subset=validate_subset(subset),
-    )
+    ) for spec in specs]
     if config is None and activation is None:
-        spec.activations = ["relu"]
+        specs[0].activations = ["relu"]
     for name, v in (("--epochs", epochs), ("--batch-size", batch_size)):
         if v is not None and v < 1:
             raise UserError(f"{name} must be >= 1, got {v}")
     if weight_decay is not None and weight_decay < 0:
         raise UserError(f"--weight-decay must be >= 0, got {weight_decay}")
-    configs = expand(spec)
+    configs = expand_all(specs)
 
     if dry_run:
         rdb = ResultsDB(db, readonly=True) if db.exists() else None

@@ -67,7 +67,7 @@ def train(
     step_size: Optional[int] = typer.Option(None, help="StepLR step in epochs (policy step)."),
     gamma: Optional[float] = typer.Option(None, help="StepLR factor (policy step)."),
     momentum: Optional[float] = typer.Option(None, help="SGD momentum (default 0.9)."),
-    augment: Optional[str] = typer.Option(None, help="none or crop_flip (default: crop_flip for CIFAR, else none)."),
+    augment: Optional[str] = typer.Option(None, help="none, crop_flip or flip_rot30 (flip p=0.4 + rotation ±30°) (default: crop_flip for CIFAR, else none)."),
     subset: Optional[int] = typer.Option(None, "--subset", help=_SUBSET_HELP),
     seed: int = typer.Option(0, help="Seed of the weights, data order and augmentation."),
     device: str = typer.Option("auto", help="auto (CUDA if available), cpu, cuda, cuda:N."),

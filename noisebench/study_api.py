@@ -6,6 +6,8 @@ rule: runs already in the database are not trained again).
     rows = nb.run_study(data=["datasets_cache/synth-7000-dirty.h5"], activations=["relu", "elu"],
                         seeds=2, epochs=5, db="results/noisebench.db")
     rows.to_pandas()   # when pandas is installed
+
+    rows = nb.run_preset("synth-robustness", seeds=1)   # a shipped study preset (docs/STUDIES.md)
 """
 
 from __future__ import annotations
@@ -16,7 +18,7 @@ from typing import Any, Sequence
 
 from noisebench.errors import UserError
 
-__all__ = ["Study", "StudyRows", "run_study"]
+__all__ = ["Study", "StudyRows", "run_preset", "run_study"]
 
 
 class StudyRows(list):
@@ -70,8 +72,6 @@ class Study:
 
     def run(self) -> StudyRows:
         """Train what is not yet in the database; returns every run of the study (done before or now)."""
-        from noisebench.harness.executors import LocalExecutor, RayExecutor, run_grid
-        from noisebench.harness.results_db import ResultsDB
         from noisebench.harness.run_artifacts import checkpoint_dir_for
         from noisebench.progress import MODES, StudyProgress, choose
 
@@ -80,18 +80,64 @@ class Study:
         mode = choose() if self.progress is True else (self.progress or "quiet")
         if mode not in MODES:
             raise UserError(f"progress must be True, False or one of {', '.join(MODES)}, got {self.progress!r}")
-        if self.executor == "ray":
-            ex = RayExecutor(checkpoint_dir=ckpt, progress=mode)
-        elif self.executor == "local":
-            ex = LocalExecutor(jobs=self.jobs, checkpoint_dir=ckpt, progress=mode)
-        else:
-            raise UserError(f"executor must be local or ray, got {self.executor!r}")
-        with ResultsDB(self.db) as rdb:
-            todo = sum(1 for c in configs if self.force or not rdb.has(c.key()))
-            with StudyProgress(mode, todo) as bar:
-                run_grid(configs, rdb, ex, force=self.force, on_result=lambda c, res, node, o: bar.done(c, res, node))
-            by_key = {r["key"]: r for r in rdb.runs()}
-        return StudyRows(by_key[c.key()] for c in configs if c.key() in by_key)
+        return _run_configs(configs, self.db, make_executor(self.executor, self.jobs, ckpt, progress=mode),
+                            self.force, progress=mode)
+
+
+def make_executor(kind: str, jobs: int = 1, checkpoint_dir=None, address: str | None = None, progress: str = "quiet"):
+    """The executor `grid`/`study` use: "local" (jobs worker processes) or "ray" (address: None, auto, HOST:PORT)."""
+    from noisebench.harness.executors import LocalExecutor, RayExecutor
+
+    if kind == "ray":
+        return RayExecutor(address=address, checkpoint_dir=checkpoint_dir, progress=progress)
+    if kind == "local":
+        return LocalExecutor(jobs=jobs, checkpoint_dir=checkpoint_dir, progress=progress)
+    raise UserError(f"executor must be local or ray, got {kind!r}")
+
+
+def _run_configs(configs: list, db, ex, force: bool, on_result=None, outcome: list | None = None,
+                 progress: str = "quiet") -> StudyRows:
+    from noisebench.harness.executors import run_grid
+    from noisebench.harness.results_db import ResultsDB
+    from noisebench.progress import StudyProgress
+
+    with ResultsDB(db) as rdb:
+        todo = sum(1 for c in configs if force or not rdb.has(c.key()))
+        with StudyProgress(progress, todo) as bar:
+
+            def done(c, res, node, o):
+                bar.done(c, res, node)
+                if on_result is not None:
+                    on_result(c, res, node, o)
+
+            out = run_grid(configs, rdb, ex, force=force, on_result=done)
+        keys = {c.key() for c in configs}
+        by_key = {r["key"]: r for r in rdb.runs() if r["key"] in keys}
+    if outcome is not None:
+        outcome.append(out)
+    return StudyRows(by_key[c.key()] for c in configs if c.key() in by_key)
+
+
+def run_preset(name: str, data_dir: str | Path = "datasets_cache", db: str | Path = "results/noisebench.db",
+               source: str | Path | None = None, download: bool = False, verify: bool = True,
+               executor: str = "local", jobs: int = 1, address: str | None = None, force: bool = False,
+               seeds: int | Sequence[int] | None = None, epochs: int | None = None, subset: int | None = None,
+               activations: Sequence[str] | None = None, device: str | None = None, on_result=None,
+               outcome: list | None = None) -> StudyRows:
+    """Run a study preset (a name from `noisebench study list`, or a preset .toml path) as
+    `noisebench study NAME` does, without the report: build missing datasets in `data_dir`, train
+    what is not yet in `db`; returns every run of the study. `outcome` (a list) receives the GridOutcome."""
+    from noisebench.harness.studies.datasets import build_missing
+    from noisebench.harness.studies.plan import StudyFlags, plan
+    from noisebench.harness.studies.preset import load_preset
+
+    p = load_preset(str(name))
+    flags = StudyFlags(seeds=list(range(seeds)) if isinstance(seeds, int) else (list(seeds) if seeds else None),
+                       epochs=epochs, subset=subset, activations=list(activations) if activations else None,
+                       device=device)
+    build_missing(p, Path(data_dir), source=Path(source) if source else None, download=download, verify=verify)
+    configs = plan(p, Path(data_dir), flags)
+    return _run_configs(configs, db, make_executor(executor, jobs, address=address), force, on_result, outcome)
 
 
 def run_study(data: Sequence[str | Path], activations: Sequence[str] = ("relu",), **kwargs: Any) -> StudyRows:

@@ -1,0 +1,69 @@
+"""Every study preset end to end, offline: datasets built from tiny official-format fixtures (--source),
+a smoke grid (--subset, 1 epoch, 1 seed; one activation for the CNN presets), the report with the
+published numbers beside ours; a second invocation trains nothing (resume) and rewrites the report."""
+
+from __future__ import annotations
+
+import csv
+
+import pytest
+
+pytestmark = pytest.mark.slow
+
+# preset -> (source, extra flags, runs of the smoke grid)
+SMOKE = {
+    "synth-robustness": (None, ["--subset", "64"], 7 * 2),
+    "mnist-flip-robustness": ("mnist", ["--subset", "20", "--activation", "relu,tanh"], 2 * 2),
+    "psi-resnet18": ("cifar", ["--subset", "10", "--activation", "relu"], 2 * 5),
+    "mish-benchmark": ("cifar", ["--subset", "10", "--activation", "relu"], 3 + 1),
+    "lr-sweep": ("cifar", ["--subset", "10", "--activation", "relu"], 3 * 5),
+    "fastai-baselines": ("cifar", ["--subset", "10"], 4),
+}
+PLOTS = ("synth-robustness", "lr-sweep")  # figures for one layout by data and one by LR; the rest --no-plots
+
+
+@pytest.fixture(scope="module")
+def env(tmp_path_factory):
+    from official_format_fixtures import write_cifar10_batches, write_mnist_idx
+
+    root = tmp_path_factory.mktemp("studies")
+    return {"root": root, "cifar": write_cifar10_batches(root / "src", 40, 20),
+            "mnist": write_mnist_idx(root / "src", 60, 20), "data": root / "data", "db": root / "r.db"}
+
+
+@pytest.mark.parametrize("name", list(SMOKE))
+def test_preset_runs_end_to_end_offline(cli, env, name):
+    src, flags, n = SMOKE[name]
+    out = env["root"] / "reports" / name
+    args = ["study", name, "--data-dir", env["data"], "--db", env["db"], "--out", out, "--epochs", "1", "--seeds", "1",
+            *flags] + (["--source", env[src], "--no-verify"] if src else [])
+    r = cli(*args, *([] if name in PLOTS else ["--no-plots"]))
+    assert r.code == 0, r.err + r.out
+    assert f"study {name}: {n} runs" in r.out and " 0 failed)" in r.out  # (runs another preset shares are reused)
+    md = (out / "report.md").read_text()
+    assert md.startswith(f"# Study {name}") and f"{n} of {n} runs of the study" in md
+    rep = list(csv.DictReader(open(out / "reported.csv")))
+    if name == "synth-robustness":
+        assert rep == [] and "No published numbers" in md
+    else:
+        assert "## Reported: " in md and rep
+        ours = [x for x in rep if x["n"] == "1"]
+        assert ours and all(x["reported_inside_ci95"] == "" for x in ours)  # one seed: no CI, never "inside"
+        assert all(abs(float(x["diff"]) - (float(x["mean"]) - float(x["reported"]))) < 1e-12 for x in ours)
+    if name in PLOTS:
+        axis = "data" if name == "synth-robustness" else "lr"
+        assert list(out.glob("layout_*.png")) and list(out.glob(f"by_{axis}_*.svg")) and list(out.glob("curves_*.pdf"))
+    again = cli(*args, "--no-plots")  # resumable: the same command trains nothing and rewrites its own report
+    assert again.code == 0 and f"0 runs trained (0 ok, 0 null, 0 failed), {n} already in" in again.out
+    dry = cli("study", name, "--dry-run", "--no-measure", "--data-dir", env["data"], "--db", env["db"],
+              "--epochs", "1", "--seeds", "1", *flags)
+    assert f"{n} runs: {n} already in" in dry.out
+
+
+def test_report_folder_of_another_study_is_not_replaced(cli, env):
+    other = env["root"] / "reports" / "synth-robustness"
+    if not (other / "report.md").exists():
+        pytest.skip("needs the synth-robustness run above")
+    r = cli("study", "mnist-flip-robustness", "--data-dir", env["data"], "--db", env["db"], "--out", other,
+            "--source", env["mnist"], "--no-verify", "--epochs", "1", "--seeds", "1", "--subset", "20")
+    assert r.code != 0 and "already holds a report" in r.err
