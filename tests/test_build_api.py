@@ -143,7 +143,7 @@ def test_help_code_and_docs_are_self_contained():
     root = Path(__file__).resolve().parents[1]
     bad = re.compile(r"\bSPEC\b|\.\./shared|shared/SPEC")
     files = [p for d in ("noisebench", "harness", "generators", "corruptors", "docs", "examples")
-             for p in (root / d).rglob("*") if p.suffix in (".py", ".md", ".toml")]
+             for p in (root / d).rglob("*") if p.suffix in (".py", ".md", ".toml")] + [root / "README.md"]
     assert len(files) > 50
     hits = [f"{p.relative_to(root)}:{i}" for p in files for i, line in enumerate(p.read_text("utf-8").splitlines(), 1)
             if bad.search(line)]

@@ -243,6 +243,35 @@ def test_plugin_model_and_activation_train_and_record(cli, myplug, tmp_path, cle
     assert run["model"] == "tinycnn" and run["activation"] == "halfrelu" and run["status"] == "ok"
 
 
+def test_plugin_file_end_to_end_make_train_report(cli, myplug, tmp_path, clean_registries):
+    """The plug-in file as written: make corrupt with its corruption, train its model with its
+    activation on that file, then report."""
+    from official_format_fixtures import write_cifar10_batches
+
+    from noisebench.h5format import open_file
+
+    src = write_cifar10_batches(tmp_path / "src", n_train=60, n_test=20).parent
+    out = tmp_path / "dc"
+    r = cli("--plugin", myplug, "make", "corrupt", "invert", "--param", "strength=1", "--source", src,
+            "--no-verify", "--out", out)
+    assert r.code == 0, r.err
+    made = out / "cifar10-invert-strength1.h5"
+    with open_file(made) as f:
+        assert set(f.splits) == {"train", "val", "test"} and f.meta["clean_reference"]
+        x = f.datasets["test/x"][...]
+    with open_file(out / "cifar10.h5") as f:
+        assert (x == 255 - f.datasets["test/x"][...]).all()  # the plug-in's corruption, applied exactly
+    db = tmp_path / "r.db"
+    r = cli("--plugin", myplug, "train", "--model", "tinycnn", "--activation", "halfrelu", "--data", made,
+            "--epochs", "1", "--batch-size", "16", "--db", db)
+    assert r.code == 0, r.err
+    with ResultsDB(db) as d:
+        (run,) = d.runs()
+    assert set(run["identity"]["plugin_hashes"]) == {"activation:halfrelu", "model:tinycnn"}
+    rep = cli("report", "--db", db, "--out", tmp_path / "rep", "--no-plots")
+    assert rep.code == 0, rep.err and "halfrelu" in (tmp_path / "rep" / "report.md").read_text()
+
+
 @pytest.mark.slow
 def test_plugin_activation_in_parallel_workers(cli, myplug, tmp_path, clean_registries):
     """--jobs 2 starts fresh (spawned) worker processes: they load the plug-in from the environment."""
