@@ -16,7 +16,7 @@ import time
 import h5py
 import numpy as np
 
-from noisebench.generators.hidden_function_synth import HiddenFunctionDataset, SynthParams
+from noisebench.generators.synth.generator import HiddenFunctionDataset, SynthParams
 
 
 def payloads():

@@ -68,7 +68,7 @@ class SynthArrays(NamedTuple):
 def synth(rows: int = 7000, seed: int = 0, *, cols: int = 10, dirty_frac: float = 0.1, sigma: float = 0.5) -> SynthArrays:
     """The hidden-function regression set in memory: the same numbers as the files of
     ``noisebench synth --rows ROWS --seed SEED`` (clean and dirty train, the shared clean val)."""
-    from noisebench.generators.hidden_function_synth import BLOCK, HiddenFunctionDataset, SynthParams, _compute_block
+    from noisebench.generators.synth.generator import BLOCK, HiddenFunctionDataset, SynthParams, _compute_block
 
     if isinstance(rows, bool) or not isinstance(rows, (int, np.integer)) or not 2 <= int(rows) <= MAX_API_SYNTH_ROWS:
         raise UserError(f"rows must be an integer in [2, {MAX_API_SYNTH_ROWS:,}] (larger: noisebench synth streams to a file)")

@@ -107,7 +107,7 @@ def _bar(total: int, desc: str, unit: str = "img"):
 
 # -- the builders (parameter names and defaults = the CLI command's) ------------------------------
 def _synth(rows=7000, cols=10, dirty_frac=0.1, sigma=0.5, seed=0, out=DEFAULT_OUT, force=False) -> Built:
-    from noisebench.generators.hidden_function_synth import SynthParams, build as build_synth
+    from noisebench.generators.synth.generator import SynthParams, build as build_synth
 
     p = SynthParams(rows=rows, cols=cols, dirty_frac=dirty_frac, sigma=sigma, seed=seed)
     p.validate()

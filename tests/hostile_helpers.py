@@ -23,7 +23,7 @@ ROOT = Path(__file__).resolve().parent.parent
 _RACER = """
 import os, sys, time
 from noisebench.cli import main, _load_commands
-import noisebench.generators.hidden_function_synth, noisebench.generators.image_builds, h5py
+import noisebench.generators.synth.generator, noisebench.generators.image_builds, h5py
 _load_commands()
 go = sys.argv[1]
 open(go + "." + str(os.getpid()), "w").close()
@@ -120,7 +120,7 @@ def hostile_inputs(tmp_path_factory):
     """Tiny inputs shared by the hostile suites (never written to): a synth pair and official-format sources."""
     from official_format_fixtures import write_cifar10_batches, write_mnist_idx
 
-    from noisebench.generators.hidden_function_synth import SynthParams, build
+    from noisebench.generators.synth.generator import SynthParams, build
 
     root = tmp_path_factory.mktemp("hostile-inputs")
     clean, dirty = build(SynthParams(rows=2000), root / "data", workers=1)

@@ -12,7 +12,7 @@ from official_format_fixtures import build_tiny_image_files, write_npz  # noqa: 
 def build_share_files(tmpdir) -> dict:
     """{'cifar10', 'cifar10-psi16', 'mnist', 'mnist-flip0.1', 'synth-clean', 'synth-dirty', 'lab', 'lab-psi8', 'out'}."""
     from noisebench.generators.custom_image_source import load_npz
-    from noisebench.generators.hidden_function_synth import SynthParams, build
+    from noisebench.generators.synth.generator import SynthParams, build
     from noisebench.generators.image_builds import build_psi
 
     tmpdir = Path(tmpdir)

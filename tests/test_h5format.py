@@ -9,7 +9,7 @@ import numpy as np
 import pytest
 
 from noisebench.errors import UserError
-from noisebench.generators.hidden_function_synth import SynthParams, build
+from noisebench.generators.synth.generator import SynthParams, build
 from noisebench.h5format import DatasetWriter, open_file, verify
 
 

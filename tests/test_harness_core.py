@@ -21,7 +21,7 @@ torch.set_num_threads(1)
 
 @pytest.fixture(scope="module")
 def synth(tmp_path_factory):
-    from noisebench.generators.hidden_function_synth import SynthParams, build
+    from noisebench.generators.synth.generator import SynthParams, build
 
     out = tmp_path_factory.mktemp("synth")
     clean, dirty = build(SynthParams(rows=300), out)

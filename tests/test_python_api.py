@@ -80,7 +80,7 @@ def test_flip_labels_realized_transition():
 
 
 def test_synth_arrays_equal_the_files(tmp_path):
-    from noisebench.generators.hidden_function_synth import SynthParams, build
+    from noisebench.generators.synth.generator import SynthParams, build
 
     a = nb.synth(300, seed=4)
     clean, dirty = build(SynthParams(rows=300, seed=4), tmp_path)

@@ -24,7 +24,7 @@ from official_format_fixtures import write_cifar10_batches, write_mnist_idx  # n
 @pytest.fixture(scope="module")
 def ws(tmp_path_factory):
     """Inputs shared by the matrix (never written to by the cases)."""
-    from noisebench.generators.hidden_function_synth import SynthParams, build
+    from noisebench.generators.synth.generator import SynthParams, build
 
     root = tmp_path_factory.mktemp("inputs")
     clean, dirty = build(SynthParams(rows=70), root / "data", workers=1)

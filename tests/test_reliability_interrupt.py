@@ -138,7 +138,7 @@ def _db_count(db: Path) -> int:
 
 
 def test_sigkill_robustness_mid_grid_then_resume(cli, tmp_path):
-    from noisebench.generators.hidden_function_synth import SynthParams, build
+    from noisebench.generators.synth.generator import SynthParams, build
     from noisebench.harness.results_db import ResultsDB
 
     _, dirty = build(SynthParams(rows=140), tmp_path / "data", workers=1)

@@ -9,14 +9,14 @@ import h5py
 import numpy as np
 import pytest
 
-from noisebench.generators.hidden_function_synth import (
+from noisebench.generators.synth.generator import (
     BLOCK,
     HiddenFunctionDataset,
     SynthParams,
     apply_function,
     build,
 )
-from noisebench.generators.index_permutation import IndexPermutation
+from noisebench.generators.synth.permutation import IndexPermutation
 
 
 def _read(path):
@@ -183,7 +183,7 @@ def test_cli_synth_unwritable_out(cli, tmp_path):
 
 @pytest.mark.parametrize("n", [5, 7000, 3 * BLOCK + 7, 1 << 40])
 def test_compiled_permutation_matches_numpy_reference(n):
-    from noisebench.generators import synth_kernel
+    from noisebench.generators.synth import kernel as synth_kernel
 
     p = IndexPermutation(n, np.array([11, 22, 33, 44], dtype=np.uint64))
     idx = np.arange(min(n, 50_000))
@@ -241,7 +241,7 @@ def test_bytes_pinned_for_same_seed_and_rows(tmp_path):
 
 @pytest.mark.parametrize("n", [2, 5, 7000, 3 * BLOCK + 7, (1 << 31) + 5, 1 << 32])
 def test_narrow_permutation_kernel_matches_reference(n):
-    from noisebench.generators import synth_kernel
+    from noisebench.generators.synth import kernel as synth_kernel
 
     p = IndexPermutation(n, np.array([11, 22, 33, 44], dtype=np.uint64))
     count = min(n, 40_000)
@@ -254,8 +254,8 @@ def test_narrow_permutation_kernel_matches_reference(n):
 
 @pytest.mark.parametrize("rows,cols", [(7000, 10), (3 * BLOCK + 7, 12), (1000, 1)])
 def test_narrow_block_kernel_is_bit_identical_to_row_kernel(rows, cols):
-    from noisebench.generators import synth_kernel
-    from noisebench.generators.hidden_function_synth import DOMAIN_LO
+    from noisebench.generators.synth import kernel as synth_kernel
+    from noisebench.generators.synth.generator import DOMAIN_LO
 
     g = HiddenFunctionDataset(SynthParams(rows=rows, cols=cols, seed=4))
     perm0 = g.col_perms[0]

@@ -131,7 +131,7 @@ def build_missing(preset: Preset, data_dir: Path, source: Path | None = None, do
         b = planned_files(preset)[name].build
         echo(f"building {data_dir / name} ...")
         if b.build == "synth":
-            from noisebench.generators.hidden_function_synth import SynthParams, build
+            from noisebench.generators.synth.generator import SynthParams, build
 
             p = SynthParams(rows=b.rows)
             if any((data_dir / n).exists() for n in _synth_names(b.rows)):

@@ -32,7 +32,7 @@ from typing import Callable
 import numpy as np
 
 from noisebench.errors import UserError
-from noisebench.generators.index_permutation import IndexPermutation
+from noisebench.generators.synth.permutation import IndexPermutation
 
 BLOCK = 1 << 16  # rows per deterministic block
 DOMAIN_LO, DOMAIN_HI = -875.0, 875.0
@@ -178,7 +178,7 @@ class HiddenFunctionDataset:
 
     def block(self, start: int, stop: int) -> tuple[np.ndarray, np.ndarray]:
         """Clean rows [start, stop): standardised X (float64, rows x cols) and y (float64)."""
-        from noisebench.generators import synth_kernel
+        from noisebench.generators.synth import kernel as synth_kernel
 
         xs = np.empty((stop - start, self.p.cols))
         y = np.empty(stop - start)
@@ -222,7 +222,7 @@ class HiddenFunctionDataset:
         perm = self.dirty_perm
         if perm.dtype == np.uint64:
             return perm(np.arange(start, stop, dtype=np.uint64))
-        from noisebench.generators import synth_kernel
+        from noisebench.generators.synth import kernel as synth_kernel
 
         count = stop - start
         v, bad, w = (np.empty(count, np.uint32) for _ in range(3))
@@ -246,7 +246,7 @@ class HiddenFunctionDataset:
 def _warm_kernel(gen: "HiddenFunctionDataset") -> None:
     """Load the compiled kernels (numba import + on-disk cache) on one row with placeholder statistics."""
     try:
-        from noisebench.generators import synth_kernel
+        from noisebench.generators.synth import kernel as synth_kernel
 
         perm0 = gen.col_perms[0]
         if perm0.dtype == np.uint64:

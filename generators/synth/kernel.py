@@ -1,7 +1,7 @@
 """Compiled (numba) row kernel of the hidden-function dataset: one pass per row, no temporaries.
 
 The same definition as `HiddenFunctionDataset.block_numpy` (the readable reference, used by the
-tests to check this kernel): the keyed Feistel permutation of `index_permutation.py`, evaluated
+tests to check this kernel): the keyed Feistel permutation of `permutation.py`, evaluated
 per scalar, then standardisation and the hidden functions. About 10x faster than the numpy
 version, which spends its time allocating temporaries (bench/synth_build.py).
 """
