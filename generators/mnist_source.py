@@ -167,6 +167,9 @@ def download_mnist(root: Path) -> Path:
 
 @register_source(
     "mnist", description="MNIST, official idx files (gz or plain): 60,000 + 10,000 grey 28x28 digits",
+    recipe=dict(model="mnist_cnn", optimizer="adam", lr=1e-3, weight_decay=1e-5, batch_size=128, epochs=25,
+                lr_policy="step", metric="val_acc", extra={"gamma": 0.7, "step_size": 2},
+                source="CNN, Adam 1e-3, wd 1e-5, StepLR(2, 0.7), batch 128, 25 epochs"),
     official=True, provenance_kind="mnist-idx", files=dict(OFFICIAL_MD5),
     title="MNIST",
     url="http://yann.lecun.com/exdb/mnist/",

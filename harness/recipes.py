@@ -8,6 +8,7 @@ the robustness delta is formed so that a positive delta always means "the dirty 
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from dataclasses import dataclass, field, replace
 
 from noisebench.errors import UserError
@@ -43,18 +44,48 @@ class Recipe:
         return replace(self, **{k: v for k, v in kw.items() if v is not None})
 
 
-RECIPES: dict[str, Recipe] = {
-    "synth": Recipe("synth", "mlp", "adam", 1e-3, 1e-10, 64, 20, "fixed", "val_loss",
-                    source="MLP, MSE, Adam 1e-3, wd 1e-10, batch 64, 20 epochs"),
-    "mnist": Recipe("mnist", "mnist_cnn", "adam", 1e-3, 1e-5, 128, 25, "step", "val_acc",
-                    extra=(("gamma", 0.7), ("step_size", 2)),
-                    source="CNN, Adam 1e-3, wd 1e-5, StepLR(2, 0.7), batch 128, 25 epochs"),
-    "cifar10": Recipe("cifar10", "resnet18_tv", "adam", 1e-3, 0.0, 128, 30, "fixed", "val_acc",
-                      source="simple ResNet-18 (torchvision), Adam 1e-3, batch 128, 30 epochs, fixed LR"),
-}
+# The generated regression set has no source; image sources declare their recipe where they
+# register (`recipe=` metadata of nb.register_source: generators/cifar10_source.py, mnist_source.py).
+SYNTH_RECIPE = Recipe("synth", "mlp", "adam", 1e-3, 1e-10, 64, 20, "fixed", "val_loss",
+                      source="MLP, MSE, Adam 1e-3, wd 1e-10, batch 64, 20 epochs")
 
-# dataset attribute or kind -> recipe
-_ALIASES = {"synth": "synth", "mnist": "mnist", "mnist-flip": "mnist", "cifar10": "cifar10", "psi": "cifar10"}
+
+def _from_source(entry) -> Recipe | None:
+    r = entry.meta.get("recipe")
+    if not isinstance(r, dict):
+        return None
+    extra = tuple(sorted((str(k), v) for k, v in (r.get("extra") or {}).items()))
+    return Recipe(entry.name, r["model"], r["optimizer"], float(r["lr"]), float(r["weight_decay"]),
+                  int(r["batch_size"]), int(r["epochs"]), r["lr_policy"], r["metric"], extra, r.get("source", ""))
+
+
+class _Recipes(Mapping):
+    """name -> Recipe: the synthetic set's, then every registered source that declares one."""
+
+    def _all(self) -> dict:
+        from noisebench.registry import SOURCES
+
+        out = {"synth": SYNTH_RECIPE}
+        for e in SOURCES.entries():
+            r = _from_source(e)
+            if r is not None:
+                out[e.name] = r
+        return out
+
+    def __getitem__(self, name: str) -> Recipe:
+        return self._all()[name]
+
+    def __iter__(self):
+        return iter(self._all())
+
+    def __len__(self) -> int:
+        return len(self._all())
+
+
+RECIPES: Mapping[str, Recipe] = _Recipes()
+
+# file kinds whose recipe is their source dataset's (the `dataset` attribute names the source)
+_ALIASES = {"mnist-flip": "mnist", "psi": "cifar10"}
 
 # Custom image sources (npz arrays, image folders): the recipe follows the images' size and channels.
 CUSTOM_SOURCE_KINDS = ("npz", "image-folder")
@@ -102,8 +133,9 @@ def recipe_for(meta_or_dataset) -> Recipe:
     else:
         names = [meta_or_dataset]
     for n in names:
-        if n in _ALIASES:
-            return RECIPES[_ALIASES[n]]
+        n = _ALIASES.get(n, n)
+        if n in RECIPES:
+            return RECIPES[n]
     raise UserError(
         f"no default recipe for dataset {names[0]!r}; known: {', '.join(RECIPES)} "
         "(pass --model, --lr, --epochs, ... explicitly)"

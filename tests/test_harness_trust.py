@@ -320,8 +320,8 @@ def test_custom_sources_get_a_recipe_for_their_images(cli, tmp_path):
                          ((10, 96, 96, 3), "resnet18_tv"), ((10, 40, 40, 1), "resnet18")):
         for kind in ("clean", "psi"):
             r = recipe_for({"source": {"kind": "npz"}, "kind": kind, "dataset": "mine", SHAPE_KEY: shape})
-            assert r.model == model and r.name.startswith("custom") and r is not RECIPES["cifar10"]
-    assert recipe_for({"dataset": "cifar10", "kind": "psi"}) is RECIPES["cifar10"]
+            assert r.model == model and r.name.startswith("custom") and r != RECIPES["cifar10"]
+    assert recipe_for({"dataset": "cifar10", "kind": "psi"}) == RECIPES["cifar10"]
     f = write_images(tmp_path / "mine.h5", source={"kind": "npz", "path": "x.npz"}, attrs={"dataset": "mine"})
     db = tmp_path / "r.db"
     r = cli("train", "--data", f, "--epochs", "1", "--batch-size", "8", "--device", "cpu", "--db", db)
