@@ -299,3 +299,20 @@ def register_model(
 def register_activation(name: str, *, description: str = "", **meta: Any) -> Callable[[Any], Any]:
     """Register an ``nn.Module`` class (or zero-argument factory) built fresh at every nonlinearity."""
     return ACTIVATIONS.decorator(name, description=description, **meta)
+
+
+def corruption_table() -> str:
+    """The severity table of every registered corruption that has one, as markdown (the README's
+    table is this output; a test keeps them equal)."""
+    rows = ["| corruption | parameter(s) | severity 1 | 2 | 3 | 4 | 5 |", "|---|---|---|---|---|---|---|"]
+    for e in CORRUPTIONS.entries():
+        sev = e.meta.get("severities") or {}
+        if not sev:
+            continue
+        keys = list(sev[min(sev)])
+
+        def cell(d: Mapping) -> str:
+            return " / ".join(f"{d[k]:g}" if isinstance(d[k], float) else str(d[k]) for k in keys)
+
+        rows.append(f"| `{e.name}` | {', '.join(keys)} | " + " | ".join(cell(sev[s]) for s in sorted(sev)) + " |")
+    return "\n".join(rows)

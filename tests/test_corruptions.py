@@ -411,3 +411,13 @@ def test_glass_blur_with_larger_moves_follows_the_scan_order():
                     y[h, w], y[h + dy, w + dx] = y[h + dy, w + dx], y[h, w]
         ref.append(rounded(sk_gaussian(y / 255.0, sigma)))
     assert_within_one(ours, np.stack(ref))
+
+
+def test_readme_severity_table_is_the_registry():
+    """The README's table of corruptions and severities is generated from the registry."""
+    from pathlib import Path
+
+    from noisebench.registry import corruption_table
+
+    readme = (Path(__file__).resolve().parents[1] / "README.md").read_text()
+    assert corruption_table() in readme
