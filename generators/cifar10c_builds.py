@@ -51,7 +51,7 @@ def find_corrupted_sets(clean_file: Path, datasets_dir: Path | None = None, seed
                         release: bool = False) -> dict[str, Path]:
     """{corruption: path} of the test-only files next to (or in `datasets_dir`) built from `clean_file`
     (checked through `clean_test_sha256`)."""
-    from noisebench.h5format import open_file
+    from noisebench.h5reader import open_file
 
     clean_file = Path(clean_file)
     folder = Path(datasets_dir) if datasets_dir is not None else clean_file.parent
@@ -73,7 +73,7 @@ def find_corrupted_sets(clean_file: Path, datasets_dir: Path | None = None, seed
 
 def read_severity(path: Path, severity: int) -> tuple[np.ndarray, np.ndarray]:
     """(x, y) of one severity of a test-only file (kind corrupt-test), in the clean file's order."""
-    from noisebench.h5format import open_file
+    from noisebench.h5reader import open_file
 
     with open_file(path) as f:
         if f.kind != "corrupt-test":
@@ -93,7 +93,7 @@ def read_severity(path: Path, severity: int) -> tuple[np.ndarray, np.ndarray]:
 
 
 def _clean_identity(clean_file: Path) -> tuple[np.ndarray, np.ndarray, dict]:
-    from noisebench.h5format import check_fits_in_memory, open_file
+    from noisebench.h5reader import check_fits_in_memory, open_file
 
     with open_file(clean_file) as f:
         if f.meta.get("variant") != "clean":
@@ -156,7 +156,7 @@ def build_cifar10_c(clean_file: Path, names: list[str], severities: list[int], o
     saturate on grey images) fails before any file is written - or, with `skip_unsupported`, is left
     out with a note."""
     from noisebench.generators.image_builds import _check_seed
-    from noisebench.h5format import DatasetWriter
+    from noisebench.h5writer import DatasetWriter
 
     seed = _check_seed(seed)
     clean_file = Path(clean_file)
@@ -166,7 +166,7 @@ def build_cifar10_c(clean_file: Path, names: list[str], severities: list[int], o
     for name in names:  # everything checked before any work
         entry = image_corruption(name)
         plist = [resolve_params(entry, s) for s in severities]
-        from noisebench.h5format import check_output_path
+        from noisebench.h5writer import check_output_path
 
         check_output_path(c_path(clean_file.stem, out_dir, entry.name, seed), force)
         plans.append((entry, plist))
@@ -226,7 +226,7 @@ def build_release(release_dir: Path, out_dir: Path, clean_file: Path | None = No
                   force: bool = False, progress: Progress = None) -> list[Path]:
     """Convert the official CIFAR-10-C layout (DIR/<corruption>.npy: 5·N images stacked by severity 1..5,
     DIR/labels.npy: the 5·N labels) into test-only files, paired with `clean_file` when given."""
-    from noisebench.h5format import DatasetWriter, check_output_path
+    from noisebench.h5writer import DatasetWriter, check_output_path
 
     release_dir = Path(release_dir)
     if not release_dir.is_dir():

@@ -279,7 +279,7 @@ def build_corrupt(data: ImageData, name: str, out_dir: Path, severities: list[in
     the val split of `make psi` / `make cifar10` (same --val-size and --split-seed: the same val images), and the
     clean twin if missing."""
     from noisebench.generators import image_builds as ib
-    from noisebench.h5format import DatasetWriter
+    from noisebench.h5writer import DatasetWriter
 
     seed = ib._check_seed(seed)
     val_size = ib.CIFAR_VAL_SIZE if val_size is None else int(val_size)

@@ -221,7 +221,7 @@ def _image_files(root: Path, split: str, classes: list[str], where: str) -> list
 def load_image_folder(root: Path, name: str | None = None) -> ImageData:
     """Every image is read exactly (noisebench.safe_image: size, mode and bomb checks); the whole
     source's pixel count is checked against the limit and free memory before the array is made."""
-    from noisebench.h5format import available_memory
+    from noisebench.h5reader import available_memory
     from noisebench.safe_image import read_image
 
     root = Path(root)

@@ -98,7 +98,7 @@ def predicted_name(default: str, source: Path | None, name: str | None) -> str |
 
 def precheck_outputs(paths: list[Path], force: bool) -> None:
     """Fail on existing outputs (without --force) before reading or downloading any data."""
-    from noisebench.h5format import check_output_path
+    from noisebench.h5writer import check_output_path
 
     for p in paths:
         check_output_path(p, force)
@@ -165,7 +165,7 @@ def flip_path(data: ImageData, out_dir: Path, seed: int, mode: str, rate: float,
 
 
 def _existing_pair_key(path: Path) -> str | None:
-    from noisebench.h5format import open_file
+    from noisebench.h5reader import open_file
 
     try:
         with open_file(path) as f:
@@ -179,7 +179,7 @@ def _finished_psi(path: Path, pair_key: str, level: float, seed: int) -> bool:
     import os
     import stat
 
-    from noisebench.h5format import open_file
+    from noisebench.h5reader import open_file
 
     try:
         if not stat.S_ISREG(os.lstat(path).st_mode):
@@ -264,7 +264,7 @@ def build_split_clean(data: ImageData, out_dir: Path, val_size: int = 10000, spl
                       progress: Progress = None) -> Path:
     """The clean reference: train and val (seeded, stratified, carved from the official training set) and the
     official test set; the same split as every corrupted twin built with the same --val-size and --split-seed."""
-    from noisebench.h5format import DatasetWriter
+    from noisebench.h5writer import DatasetWriter
 
     sp = _split_params(data, val_size, split_seed)
     w = DatasetWriter(clean_path(data, out_dir, split_seed), kind="clean", variant="clean", params=sp.params,
@@ -301,7 +301,7 @@ def build_psi(data: ImageData, levels: list[float], out_dir: Path, seed: int = 0
     `sampler`: "tables" (the exact table sampler, CPU threads; the default on device cpu) or "torch"
     (torch.poisson on `device`; the default for any other device). The two draw different bytes."""
     from noisebench.corruptors.poisson_photon import PhotonNoise, validate_level
-    from noisebench.h5format import DatasetWriter
+    from noisebench.h5writer import DatasetWriter
 
     sampler = sampler or ("tables" if device == "cpu" else "torch")
     if sampler not in ("tables", "torch"):
@@ -376,7 +376,7 @@ def build_flip(data: ImageData, out_dir: Path, rate: float = 0.1, mode: str = "s
     """Label-flipped training labels (val and test stay clean) + the clean reference (same split) if missing.
     `seed` draws the flips, `split_seed` the val split."""
     from noisebench.corruptors.label_flip import MODES, flip_labels, validate_matrix, validate_rate
-    from noisebench.h5format import DatasetWriter
+    from noisebench.h5writer import DatasetWriter
 
     seed = _check_seed(seed)
     if matrix is not None:
@@ -418,7 +418,7 @@ def build_flip(data: ImageData, out_dir: Path, rate: float = 0.1, mode: str = "s
 
 
 def describe_flip(path: Path) -> str:
-    from noisebench.h5format import open_file
+    from noisebench.h5reader import open_file
 
     with open_file(path) as f:
         m = f.meta

@@ -18,7 +18,7 @@ import json
 
 import numpy as np
 
-from noisebench.h5format import indices_sha256  # noqa: F401 - re-exported: the split record's definition
+from noisebench.h5reader import indices_sha256  # noqa: F401 - re-exported: the split record's definition
 
 
 

@@ -1,6 +1,6 @@
 """Verified data at training time: re-hash a file's arrays before it is used, cache the success.
 
-`verify_for_training(path)` runs the format's own verification (noisebench.h5format.verify: every
+`verify_for_training(path)` runs the format's own verification (noisebench.h5reader.verify: every
 recorded sha256 recomputed) and refuses the file in one line on any mismatch, missing or
 unlisted dataset. A success is remembered in a small JSON cache file keyed by the file's
 absolute path, size, mtime_ns, inode and the digest of its recorded checksums, so repeated runs
@@ -96,7 +96,7 @@ def verify_for_training(path: str | Path) -> str:
     """Verify `path`'s arrays against its recorded checksums (cached); returns the checksums digest.
 
     Raises UserError (one line) when the file does not verify: nothing may be trained on it."""
-    from noisebench.h5format import open_file, verify
+    from noisebench.h5reader import open_file, verify
     from noisebench.harness.runner import checksums_digest
 
     path = Path(path)

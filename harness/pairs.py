@@ -43,7 +43,7 @@ def _short(v) -> str:
 
 
 def _facts(path: Path) -> dict:
-    from noisebench.h5format import open_file
+    from noisebench.h5reader import open_file
 
     with open_file(path) as f:
         meta = dict(f.meta)

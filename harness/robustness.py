@@ -38,7 +38,7 @@ class DataPair:
 
 def _meta(path: Path) -> dict:
     """A file's root attributes, plus its train/x shape under recipes.SHAPE_KEY (for custom recipes)."""
-    from noisebench.h5format import open_file
+    from noisebench.h5reader import open_file
     from noisebench.harness.recipes import SHAPE_KEY
 
     path = Path(path)

@@ -52,7 +52,7 @@ def corrupted_sets(clean: Path, names: list[str] | None, severities: list[int], 
     build_cifar10_c when missing (ours; the converted official files are never built here, and
     `names` None means every one found)."""
     from noisebench.generators.cifar10c_builds import build_cifar10_c, find_corrupted_sets
-    from noisebench.h5format import open_file
+    from noisebench.h5reader import open_file
 
     folder = Path(datasets_dir) if datasets_dir is not None else Path(clean).parent
     if not folder.is_dir():
@@ -138,7 +138,7 @@ def file_sha256(path: Path) -> str:
 
 
 def _clean_test_labels(clean: Path) -> np.ndarray:
-    from noisebench.h5format import open_file
+    from noisebench.h5reader import open_file
 
     with open_file(clean) as f:
         return f.datasets["test/y"][()]

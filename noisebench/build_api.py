@@ -267,7 +267,7 @@ def _cifar10_c(corruptions="all", severity="1,2,3,4,5", data=None, release=None,
     if not clean.exists():
         raise UserError(f"{clean}: no clean file; build it with `noisebench make cifar10` (or pass --data FILE)")
     target = _out_dir(out or clean.parent)
-    from noisebench.h5format import open_file
+    from noisebench.h5reader import open_file
 
     with open_file(clean) as f:
         n = f.datasets["test/x"].shape[0] if "test" in f.splits else 0

@@ -43,7 +43,7 @@ def synth(
 @app.command(epilog="Example: noisebench info datasets_cache/synth-7000-dirty.h5")
 def info(file: Path = typer.Argument(..., help="A noisebench HDF5 file.")):
     """Print a readable card: kind, parameters, splits and shapes, provenance."""
-    from noisebench.h5format import open_file
+    from noisebench.h5reader import open_file
     from noisebench.info_card import render
 
     with open_file(file) as f:
@@ -60,8 +60,8 @@ class VerificationFailed(UserError):
 def verify(file: Path = typer.Argument(..., help="A noisebench HDF5 file.")):
     """Recompute every dataset's sha256 and the metadata digest over all attributes; compare them with the
     recorded ones. Exit 0 when all match, 1 when data or attributes changed, 2 when the file is unreadable."""
-    from noisebench.h5format import METADATA_ROW, SPLIT_ROW
-    from noisebench.h5format import verify as _verify
+    from noisebench.h5reader import METADATA_ROW, SPLIT_ROW
+    from noisebench.h5reader import verify as _verify
 
     rows = _verify(file)
     labels = {SPLIT_ROW: ("split", "the split record"), METADATA_ROW: ("attributes", "the attributes")}

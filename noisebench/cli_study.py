@@ -107,7 +107,7 @@ def _dry_run(p, configs, db: Path, data_dir: Path, force: bool, measure: bool) -
 
 def _export(p, specs, target: Path, force: bool) -> None:
     from noisebench.harness.studies.export import grids_toml
-    from noisebench.h5format import check_output_path
+    from noisebench.h5writer import check_output_path
 
     check_output_path(target, force)
     text = grids_toml(p, specs)

@@ -28,7 +28,7 @@ from typing import Any
 import numpy as np
 
 from noisebench.errors import UserError
-from noisebench.h5format import open_file
+from noisebench.h5reader import open_file
 
 SLAB_BYTES = 32 << 20
 MAX_GROUP_ATTR_BYTES = 1 << 20

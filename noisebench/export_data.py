@@ -29,7 +29,7 @@ from typing import Callable
 import numpy as np
 
 from noisebench.errors import UserError
-from noisebench.h5format import open_file
+from noisebench.h5reader import open_file
 from noisebench.share_io import check_new_path, remove_path, replace_path, temp_sibling
 
 FORMATS = ("npz", "imagefolder", "hf")

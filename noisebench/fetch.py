@@ -189,7 +189,7 @@ def _download(url: str, part: Path, max_bytes: int, timeout: float, attempts: in
 
 
 def _verify_and_place(part: Path, final: Path, sha256: str, url: str) -> None:
-    from noisebench.h5format import verify
+    from noisebench.h5reader import verify
 
     actual = _sha256(part)
     if actual != sha256:

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import json
 
-from noisebench.h5format import NoisebenchFile
+from noisebench.h5reader import NoisebenchFile
 from noisebench.safe_text import clean
 
 

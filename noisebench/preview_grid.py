@@ -37,7 +37,7 @@ def write_preview(file: Path, out: Path, per_class: int = 4, split: str = "train
     matplotlib.use("Agg")
     import matplotlib.pyplot as plt
 
-    from noisebench.h5format import open_file
+    from noisebench.h5reader import open_file
 
     file, out = Path(file), Path(out)
     if out.suffix.lower() != ".png":

@@ -86,7 +86,7 @@ def read_npz(path, required: tuple, optional: tuple = (), max_elements: dict | N
             wanted = [k for k in required + tuple(optional) if k in members]
             infos = {k: zf.getinfo(members[k]) for k in wanted}
             declared = sum(i.file_size for i in infos.values())
-            from noisebench.h5format import available_memory
+            from noisebench.h5reader import available_memory
 
             avail = available_memory()
             if declared > bounds.MAX_NPZ_BYTES or (avail is not None and declared > avail):

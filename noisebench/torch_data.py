@@ -7,7 +7,7 @@ from pathlib import Path
 import numpy as np
 
 from noisebench.errors import UserError
-from noisebench.h5format import open_file
+from noisebench.h5reader import open_file
 
 
 class H5SplitDataset:
@@ -125,7 +125,7 @@ def load_split(path: str | Path, split: str = "train", device=None):
     """Load a whole split as tensors (x keeps its stored dtype, e.g. uint8 NHWC), optionally on `device`."""
     import torch
 
-    from noisebench.h5format import check_fits_in_memory
+    from noisebench.h5reader import check_fits_in_memory
 
     with open_file(path) as f:
         if split not in f.splits:

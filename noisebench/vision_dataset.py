@@ -16,7 +16,7 @@ from typing import Any, Callable
 import numpy as np
 
 from noisebench.errors import UserError
-from noisebench.h5format import check_fits_in_memory, open_file
+from noisebench.h5reader import check_fits_in_memory, open_file
 
 __all__ = ["NoisebenchDataset", "open_dataset"]
 

@@ -225,15 +225,15 @@ def test_tampered_file_refused_records_nothing_and_cannot_shadow(cli, synth, tmp
 
 
 def test_verification_is_cached_per_unchanged_file(synth, tmp_path, monkeypatch):
-    from noisebench import h5format
+    from noisebench import h5reader
     from noisebench.harness import data_verify
 
     monkeypatch.setenv("NOISEBENCH_CACHE_DIR", str(tmp_path / "cache"))
     f = tmp_path / "a.h5"
     shutil.copy(synth[1], f)
     calls = []
-    real = h5format.verify
-    monkeypatch.setattr(h5format, "verify", lambda p: calls.append(p) or real(p))
+    real = h5reader.verify
+    monkeypatch.setattr(h5reader, "verify", lambda p: calls.append(p) or real(p))
     data_verify.clear_memo()
     data_verify.verify_for_training(f)
     data_verify.clear_memo()  # a new process: only the cache file remembers

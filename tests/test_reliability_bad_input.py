@@ -221,9 +221,9 @@ def test_unwritable_output_folder(cli, tmp_path):
 # ------------------------------------------------------------------ disk full
 def _enospc_after(monkeypatch, n_ok: int):
     """Make every StreamingArray.append after the first n_ok raise ENOSPC (a full disk mid-build)."""
-    from noisebench import h5format
+    from noisebench import h5writer
 
-    real = h5format.StreamingArray.append
+    real = h5writer.StreamingArray.append
     calls = {"n": 0}
 
     def append(self, block):
@@ -232,7 +232,7 @@ def _enospc_after(monkeypatch, n_ok: int):
             raise OSError(errno.ENOSPC, os.strerror(errno.ENOSPC))
         return real(self, block)
 
-    monkeypatch.setattr(h5format.StreamingArray, "append", append)
+    monkeypatch.setattr(h5writer.StreamingArray, "append", append)
     return calls
 
 

@@ -17,7 +17,8 @@ import pytest
 sys.path.insert(0, str(Path(__file__).parent))
 from official_format_fixtures import write_cifar10_batches  # noqa: E402
 
-from noisebench.h5format import DatasetWriter, remove_stale_temps, verify  # noqa: E402
+from noisebench.h5format import DatasetWriter, verify  # noqa: E402
+from noisebench.safe_output import remove_stale_temps  # noqa: E402
 
 ENV = dict(os.environ, OMP_NUM_THREADS="1", NUMBA_NUM_THREADS="1")
 
@@ -96,7 +97,7 @@ def test_stale_temp_cleanup_spares_live_and_foreign_writers(tmp_path):
     """Only temp files of dead writers on this host are removed; a live pid's and another host's stay."""
     import socket
 
-    from noisebench.h5format import _host
+    from noisebench.h5writer import _host
 
     target = tmp_path / "d.h5"
     dead = subprocess.Popen([sys.executable, "-c", "pass"])

@@ -35,7 +35,7 @@ def valid(tmp_path_factory):
 @pytest.fixture(autouse=True, scope="module")
 def _short_parse_timeout():
     """A hung libhdf5 parse is cut after 2 s here (60 s in production); tiny files parse in milliseconds."""
-    import noisebench.h5format as h5f
+    import noisebench.h5reader as h5f
 
     old, h5f.PARSE_TIMEOUT_S = h5f.PARSE_TIMEOUT_S, 2.0
     yield
@@ -419,7 +419,7 @@ def test_libhdf5_global_heap_hang_is_cut_off(cli, tmp_path, valid):
 
 def test_loading_more_than_available_memory_is_refused(cli, tmp_path, valid, monkeypatch):
     """A split is loaded for training only if it fits in the memory available now."""
-    import noisebench.h5format as h5f
+    import noisebench.h5reader as h5f
     from noisebench.torch_data import load_split
 
     monkeypatch.setattr(h5f, "available_memory", lambda: 1000)  # bytes

@@ -327,7 +327,7 @@ def build(
     workers: int | None = None,
 ) -> tuple[Path, Path]:
     """Stream the clean and dirty files into `out_dir`; each appears atomically (temp file + rename)."""
-    from noisebench.h5format import DatasetWriter, check_free_space
+    from noisebench.h5writer import DatasetWriter, check_free_space
 
     p.validate()
     # both files hold rows x (cols + 1) float32 uncompressed, plus the dirty file's truth: refuse up front

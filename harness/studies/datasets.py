@@ -82,7 +82,7 @@ def file_rows(path: Path, dataset: str, subset: int | None) -> tuple[int, int, t
     """(train rows, eval rows per epoch (val + test), model input shape) of a file, or of the official data
     when the file is not built yet; `subset` caps every split as the harness does."""
     if Path(path).exists():
-        from noisebench.h5format import open_file
+        from noisebench.h5reader import open_file
 
         with open_file(path) as f:
             n = {s: int(f.datasets[f"{s}/y"].shape[0]) for s in ("train", "val", "test") if f"{s}/y" in f.datasets}
