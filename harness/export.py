@@ -12,14 +12,13 @@ import csv
 import io
 import json
 import math
-import os
-import tempfile
 from collections import defaultdict
 from pathlib import Path
 from typing import Any, Iterable
 
 from noisebench.errors import UserError
 from noisebench.harness import results_schema
+from noisebench.safe_output import write_bytes
 
 __all__ = ["FORMATS", "export", "epoch_rows", "run_rows"]
 
@@ -68,18 +67,8 @@ def run_rows(db) -> list[dict]:
 
 
 def _atomic_text(path: Path, text: str, force: bool) -> Path:
-    if path.is_symlink() or (path.exists() and not force):
-        raise UserError(f"{path} exists; use --force to replace it" if not path.is_symlink()
-                        else f"{path} is a symlink; refusing to write through it")
-    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
-    try:
-        with os.fdopen(fd, "w", newline="") as fh:
-            fh.write(text)
-        os.replace(tmp, path)
-    except BaseException:
-        Path(tmp).unlink(missing_ok=True)
-        raise
-    return path
+    """Written atomically; an existing file only with --force; never through a symlink."""
+    return write_bytes(path, text.encode(), force, what="export file")
 
 
 def _csv_text(rows: list[dict], columns: Iterable[str]) -> str:

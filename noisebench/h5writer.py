@@ -21,6 +21,7 @@ from noisebench.errors import UserError
 from noisebench.h5checks import _read_attr
 from noisebench.h5spec import (COMPRESSION, COMPRESSION_LEVEL, FORMAT_MAGIC, FORMAT_VERSION, IMAGE_CHUNK_SAMPLES,
                                KINDS, TABULAR_CHUNK_ROWS, _h5py, sha256_update, to_json)
+from noisebench.safe_output import writable_parent
 from noisebench.safe_output import (check_final, create_temp, discard, disk_error, host, pid_alive, place,
                                     remove_stale_temps)
 
@@ -29,15 +30,7 @@ def check_output_path(path: Path, force: bool) -> Path:
     """Validate an output file path before any work starts (one clear error, nothing written)."""
     path = Path(path)
     check_final(path, force)  # symlinks and non-regular files refused; existing without --force refused
-    parent = path.parent if str(path.parent) else Path(".")
-    if parent.exists() and not parent.is_dir():
-        raise UserError(f"cannot write {path}: {parent} is not a directory")
-    try:
-        parent.mkdir(parents=True, exist_ok=True)
-    except OSError as e:
-        raise UserError(f"cannot create output folder {parent}: {e.strerror or e}") from None
-    if not os.access(parent, os.W_OK | os.X_OK):
-        raise UserError(f"cannot write to {parent}: permission denied")
+    writable_parent(path)
     return path
 
 

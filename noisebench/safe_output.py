@@ -201,6 +201,24 @@ def _file_mode() -> int:
     return 0o666 & ~umask
 
 
+file_mode = _file_mode  # the mode a new file gets under this process's umask
+
+
+def writable_parent(path: Path) -> Path:
+    """Create `path`'s folder if needed and check it is a writable folder (one clear error otherwise)."""
+    path = Path(path)
+    parent = path.parent if str(path.parent) else Path(".")
+    if parent.exists() and not parent.is_dir():
+        raise UserError(f"cannot write {path}: {parent} is not a directory")
+    try:
+        parent.mkdir(parents=True, exist_ok=True)
+    except OSError as e:
+        raise UserError(f"cannot create output folder {parent}: {e.strerror or e}") from None
+    if not os.access(parent, os.W_OK | os.X_OK):
+        raise UserError(f"cannot write to {parent}: permission denied")
+    return parent
+
+
 def place(tmp: Path, final: Path, force: bool, what: str = "output") -> None:
     """Move the finished `tmp` to `final` (exclusively without `force`); `tmp` is gone afterwards."""
     tmp, final = Path(tmp), Path(final)

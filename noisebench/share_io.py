@@ -13,29 +13,19 @@ import tempfile
 from pathlib import Path
 
 from noisebench.errors import UserError
+from noisebench.safe_output import file_mode, writable_parent, write_bytes
 
 
 def check_new_path(path: Path, force: bool) -> Path:
-    """Refuse an existing output (file or folder) unless force; make sure the parent is a writable folder."""
+    """Refuse an existing output (file or folder) unless force, and a symlink at its name always;
+    make sure the parent is a writable folder."""
     path = Path(path)
-    if (path.exists() or path.is_symlink()) and not force:
+    if path.is_symlink():
+        raise UserError(f"{path} is a symbolic link; refusing to write through it (remove it or choose another name)")
+    if path.exists() and not force:
         raise UserError(f"{path} already exists; pass --force to overwrite it")
-    parent = path.parent
-    if parent.exists() and not parent.is_dir():
-        raise UserError(f"cannot write {path}: {parent} is not a directory")
-    try:
-        parent.mkdir(parents=True, exist_ok=True)
-    except OSError as e:
-        raise UserError(f"cannot create output folder {parent}: {e.strerror or e}") from None
-    if not os.access(parent, os.W_OK | os.X_OK):
-        raise UserError(f"cannot write to {parent}: permission denied")
+    writable_parent(path)
     return path
-
-
-def _file_mode() -> int:
-    umask = os.umask(0)
-    os.umask(umask)
-    return 0o666 & ~umask
 
 
 def _dir_mode() -> int:
@@ -45,19 +35,8 @@ def _dir_mode() -> int:
 
 
 def atomic_write_bytes(path: Path, data: bytes) -> None:
-    """Write `data` to a temp file next to `path`, fsync it, then rename it over `path`."""
-    path = Path(path)
-    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
-    try:
-        with os.fdopen(fd, "wb") as fh:
-            fh.write(data)
-            fh.flush()
-            os.fsync(fh.fileno())
-        os.chmod(tmp, _file_mode())
-        os.replace(tmp, path)
-    except BaseException:
-        Path(tmp).unlink(missing_ok=True)
-        raise
+    """Write `data` under a temporary name next to `path`, then move it over `path` (callers checked --force)."""
+    write_bytes(path, data, force=True)
 
 
 def temp_sibling(path: Path, is_dir: bool) -> Path:
@@ -69,7 +48,7 @@ def temp_sibling(path: Path, is_dir: bool) -> Path:
         return tmp
     fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
     os.close(fd)
-    os.chmod(tmp, _file_mode())
+    os.chmod(tmp, file_mode())
     return Path(tmp)
 
 

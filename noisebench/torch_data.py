@@ -10,7 +10,30 @@ from noisebench.errors import UserError
 from noisebench.h5reader import open_file
 
 
-class H5SplitDataset:
+class LazyHandle:
+    """A noisebench file opened lazily in the process that first reads (so the object pickles into
+    DataLoader workers, each opening its own handle) and closed with the object."""
+
+    _f = None
+
+    def __getstate__(self):
+        state = self.__dict__.copy()
+        state["_f"] = None
+        return state
+
+    def close(self) -> None:
+        if self._f is not None:
+            self._f.close()
+            self._f = None
+
+    def __del__(self):
+        try:
+            self.close()
+        except Exception:  # noqa: BLE001 - interpreter shutdown
+            pass
+
+
+class H5SplitDataset(LazyHandle):
     """`torch.utils.data.Dataset` over one split of a noisebench file.
 
     The HDF5 handle is opened lazily in the process that first reads, so the object can be
@@ -41,11 +64,6 @@ class H5SplitDataset:
     def __len__(self) -> int:
         return self._len
 
-    def __getstate__(self):
-        state = self.__dict__.copy()
-        state["_f"] = None
-        return state
-
     def _open(self):
         if self._f is None:
             self._f = open_file(self.path, chunk_cache_bytes=self._cache_bytes)
@@ -64,17 +82,6 @@ class H5SplitDataset:
         if self.transform is not None:
             x = self.transform(x)
         return x, y
-
-    def close(self) -> None:
-        if self._f is not None:
-            self._f.close()
-            self._f = None
-
-    def __del__(self):
-        try:
-            self.close()
-        except Exception:
-            pass
 
 
 MAX_IMAGE_SIDE = 4096

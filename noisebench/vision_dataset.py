@@ -17,11 +17,12 @@ import numpy as np
 
 from noisebench.errors import UserError
 from noisebench.h5reader import check_fits_in_memory, open_file
+from noisebench.torch_data import LazyHandle
 
 __all__ = ["NoisebenchDataset", "open_dataset"]
 
 
-class NoisebenchDataset:
+class NoisebenchDataset(LazyHandle):
     def __init__(self, path: str | Path, split: str = "train", transform: Callable | None = None,
                  target_transform: Callable | None = None, as_tensor: bool = False):
         self.path = Path(path)
@@ -73,11 +74,6 @@ class NoisebenchDataset:
     def __len__(self) -> int:
         return self._len
 
-    def __getstate__(self):
-        state = self.__dict__.copy()
-        state["_f"] = None
-        return state
-
     def _x(self):
         if self._f is None:
             self._f = open_file(self.path)
@@ -105,17 +101,6 @@ class NoisebenchDataset:
         if self.target_transform is not None:
             target = self.target_transform(target)
         return img, target
-
-    def close(self) -> None:
-        if self._f is not None:
-            self._f.close()
-            self._f = None
-
-    def __del__(self):
-        try:
-            self.close()
-        except Exception:  # noqa: BLE001 - interpreter shutdown
-            pass
 
     def __repr__(self) -> str:
         return f"NoisebenchDataset({str(self.path)!r}, split={self.split!r}, n={self._len}, classes={len(self.classes)})"

@@ -40,7 +40,7 @@ def test_csv_export_reads_back(cli, db, tmp_path):
     assert {r["role"] for r in runs} == {"clean", "dirty"} and all(r["status"] == "ok" for r in runs)
     # never overwritten without --force
     again = cli("export", "--db", db, "--format", "csv", "--out", tmp_path)
-    assert again.code != 0 and "exists; use --force" in again.err
+    assert again.code != 0 and "already exists; pass --force" in again.err
     assert cli("export", "--db", db, "--format", "csv", "--out", tmp_path, "--force").code == 0
 
 
