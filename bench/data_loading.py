@@ -138,7 +138,7 @@ def main(argv=None) -> None:
     if args.threads:
         torch.set_num_threads(args.threads)
 
-    from noisebench.harness.runner import resolve_device
+    from noisebench.harness.run_checks import resolve_device
 
     device = resolve_device(args.device)
     n = args.images or (50_000 if args.full else 4_096)

@@ -188,7 +188,7 @@ def main() -> int:
     args.budget = lambda stage: limits[stage]
     import torch
 
-    from noisebench.harness.runner import resolve_device
+    from noisebench.harness.run_checks import resolve_device
 
     device = resolve_device(args.device)
     out: dict = {

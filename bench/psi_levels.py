@@ -81,7 +81,7 @@ def load_pixels(args) -> tuple[np.ndarray, str]:
     if args.source is None:
         rng = np.random.default_rng(args.seed)
         return rng.integers(0, 256, (args.images, 32, 32, 3), dtype=np.uint8), f"{args.images} synthetic images, uniform pixels"
-    from noisebench.generators.image_builds import resolve_source
+    from noisebench.generators.image_inputs import resolve_source
 
     data = resolve_source("cifar10", Path(args.source), False, not args.no_verify, Path("."), None)
     return data.x_train[: args.images], f"first {min(args.images, len(data.x_train))} training images of {data.name}"

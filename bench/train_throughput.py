@@ -108,7 +108,8 @@ def reference_run(path: Path, kind: str, model_name: str, act: str, args, device
 
 
 def ours_run(path: Path, model_name: str, act: str, args) -> dict:
-    from noisebench.harness.runner import config_for_file, execute_run
+    from noisebench.harness.run_data import config_for_file
+    from noisebench.harness.runner import execute_run
 
     cfg = config_for_file(path, model=model_name, activation=act, epochs=args.epochs, batch_size=args.batch_size,
                           lr=args.lr, optimizer="adam", lr_policy="fixed", weight_decay=0.0, seed=args.seed,
@@ -161,7 +162,7 @@ def main(argv=None) -> None:
     if args.threads:
         torch.set_num_threads(args.threads)
 
-    from noisebench.harness.runner import resolve_device
+    from noisebench.harness.run_checks import resolve_device
 
     device = resolve_device(args.device)
     cuda = device.type == "cuda"
@@ -185,7 +186,8 @@ def main(argv=None) -> None:
     rows = []
     with bench_files(kinds, n_train, n_test, args.data_dir, given) as files:
         # warm-up: torch/thread-pool/CUDA-context start-up costs land here, not in the first model
-        from noisebench.harness.runner import config_for_file, execute_run
+        from noisebench.harness.run_data import config_for_file
+        from noisebench.harness.runner import execute_run
         if "mnist" in files or cuda:  # (a cifar model's epoch would cost minutes on a CPU)
             warm = files.get("mnist") or files["cifar10"]
             execute_run(config_for_file(warm, model="mnist_cnn" if "mnist" in files else "resnet18",

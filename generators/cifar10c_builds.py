@@ -41,7 +41,7 @@ MAX_RELEASE_BYTES = 8 << 30
 
 
 def c_path(clean_stem: str, out_dir: Path, name: str, seed: int = 0, release: bool = False) -> Path:
-    from noisebench.generators.image_builds import seed_suffix
+    from noisebench.generators.image_inputs import seed_suffix
 
     mid = "c-release" if release else "c"
     return Path(out_dir) / f"{clean_stem}-{mid}-{name}{'' if release else seed_suffix(seed)}.h5"
@@ -155,7 +155,7 @@ def build_cifar10_c(clean_file: Path, names: list[str], severities: list[int], o
     Every (corruption, severity) is first tried on one image, so an unsupported combination (e.g.
     saturate on grey images) fails before any file is written - or, with `skip_unsupported`, is left
     out with a note."""
-    from noisebench.generators.image_builds import _check_seed
+    from noisebench.generators.image_inputs import _check_seed
     from noisebench.h5writer import DatasetWriter
 
     seed = _check_seed(seed)
@@ -181,7 +181,7 @@ def build_cifar10_c(clean_file: Path, names: list[str], severities: list[int], o
         except UserError as e:
             if not skip_unsupported:
                 raise
-            from noisebench.generators.image_builds import _note
+            from noisebench.generators.image_inputs import _note
 
             _note(f"note: skipping {entry.name}: {e}")
             continue

@@ -28,6 +28,7 @@ import numpy as np
 
 from noisebench.errors import UserError
 from noisebench.generators.custom_image_source import ImageData
+from noisebench.generators.image_inputs import _check_seed, clean_path, seed_suffix, split_suffix
 
 BLOCK_IMAGES = 256
 STREAM = {"train": 1, "val": 3, "test": 2}
@@ -249,8 +250,6 @@ def corruption_record(entry, severity: int | None, params: Mapping) -> dict:
 
 
 def corrupt_name(data_name: str, tag: str, seed: int = 0, split_seed: int = 0) -> str:
-    from noisebench.generators.image_builds import seed_suffix, split_suffix
-
     return f"{data_name}-{tag}{seed_suffix(seed)}{split_suffix(split_seed)}.h5"
 
 
@@ -281,12 +280,12 @@ def build_corrupt(data: ImageData, name: str, out_dir: Path, severities: list[in
     from noisebench.generators import image_builds as ib
     from noisebench.h5writer import DatasetWriter
 
-    seed = ib._check_seed(seed)
+    seed = _check_seed(seed)
     val_size = ib.CIFAR_VAL_SIZE if val_size is None else int(val_size)
     plan = plan_corrupt(name, list(severities or []), params)
     out_dir = Path(out_dir)
     sp = ib._split_params(data, val_size, split_seed)
-    cref = ib.clean_path(data, out_dir, split_seed)
+    cref = clean_path(data, out_dir, split_seed)
     writers = []
     for entry, sev, p, tag in plan:  # constructing the writers checks every output path first
         rec = corruption_record(entry, sev, p)

@@ -97,7 +97,7 @@ def verify_for_training(path: str | Path) -> str:
 
     Raises UserError (one line) when the file does not verify: nothing may be trained on it."""
     from noisebench.h5reader import open_file, verify
-    from noisebench.harness.runner import checksums_digest
+    from noisebench.harness.run_data import checksums_digest
 
     path = Path(path)
     if not path.exists():

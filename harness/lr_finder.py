@@ -56,7 +56,8 @@ def lr_find(cfg, start_lr: float = 1e-7, end_lr: float = 10.0, num_iter: int = 1
 
     from noisebench.errors import UserError
     from noisebench.harness.models import build_model
-    from noisebench.harness.runner import _make_optimizer, prepare, resolve_device
+    from noisebench.harness.run_checks import resolve_device
+    from noisebench.harness.runner import _make_optimizer, prepare
     from noisebench.harness.train_loop import _loss_fn, crop_flip, flip_rotate, to_input
 
     if not (0 < start_lr < end_lr):

@@ -77,7 +77,7 @@ def _load(p: Path) -> dict:
 
 def ingest(db) -> int:
     """Record every pending result of `db` (a ResultsDB open for writing); returns how many."""
-    from noisebench.harness.runner import RunResult
+    from noisebench.harness.run_data import RunResult
     from noisebench.safe_text import clean
 
     done = 0

@@ -27,7 +27,7 @@ from noisebench.errors import UserError
 from noisebench.harness import results_schema
 from noisebench.harness.db_guard import check_db_path, connect_target, stamp
 from noisebench.harness.pending_results import ingest as ingest_pending, save as save_pending
-from noisebench.harness.runner import RunResult
+from noisebench.harness.run_data import RunResult
 from noisebench.safe_output import disk_error
 
 SCHEMA_VERSION = 1

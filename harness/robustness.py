@@ -98,7 +98,7 @@ def config_from_recipe(
     path: Path, role: str, recipe: Recipe, activation: str, seed: int, device: str = "auto", compile: bool = False,
     knobs: dict | None = None,
 ) -> RunConfig:
-    from noisebench.harness.runner import checksums_digest
+    from noisebench.harness.run_data import checksums_digest
 
     meta = _meta(Path(path))
     k = dict(recipe.extra)
@@ -138,7 +138,7 @@ def run_grid(
     "quiet" shows nothing, or a mode. `jobs` > 1 trains that many runs at once in worker processes
     (one thread each); this process alone writes the database. `on_result(result, outcome)` is
     called after each recorded run (tests use it to interrupt)."""
-    from noisebench.harness.executors import LocalExecutor
+    from noisebench.harness.local_executor import LocalExecutor
     from noisebench.harness.executors import run_grid as run_on
     from noisebench.progress import StudyProgress, choose
 

@@ -7,112 +7,24 @@ selected on the val split only (harness/selection.py), and the result carries th
 (harness/identity.py) its key was computed from. Setup mistakes (missing or tampered file, wrong
 checksum digest, no val split, unknown model or activation, model/data mismatch) raise
 `UserError`; errors during training are returned as a result with status "failed" and the error,
-so one bad run does not stop a grid.
+so one bad run does not stop a grid. The result record and the data file's identity live in
+harness/run_data.py, the checks before training in harness/run_checks.py.
 """
 
 from __future__ import annotations
 
 import contextlib
-import functools
-import hashlib
-import json
 import os
 import socket
-import subprocess
 import time
-from dataclasses import asdict, dataclass, field
 from pathlib import Path
 
-from noisebench import __version__
 from noisebench.errors import UserError
-from noisebench.harness.run_config import AUGMENTS, LR_POLICIES, OPTIMIZERS, RunConfig
-
-STATUSES = ("ok", "null", "failed")
-_DATA_CACHE: dict = {}
-_DATA_CACHE_SIZE = 2  # a clean/dirty pair
-
-
-@dataclass
-class RunResult:
-    key: str
-    config: dict
-    status: str
-    null_cause: str | None = None
-    error: str | None = None
-    epochs: list = field(default_factory=list)
-    final: dict = field(default_factory=dict)
-    wall_s: float = 0.0
-    device: str = ""
-    hostname: str = ""
-    code_version: str = ""
-    data_info: dict = field(default_factory=dict)  # dataset, kind, variant, task, num_classes, pair_key
-    started_at: float = 0.0
-    identity: dict = field(default_factory=dict)  # harness/identity.py IDENTITY_KEYS
-
-    def to_dict(self) -> dict:
-        return asdict(self)
-
-    @classmethod
-    def from_dict(cls, d: dict) -> "RunResult":
-        return cls(**d)
-
-    @property
-    def run_config(self) -> RunConfig:
-        return RunConfig.from_dict(self.config)
-
-
-def checksums_digest(checksums: dict) -> str:
-    """sha256 of the sorted JSON of a file's recorded per-dataset checksums."""
-    blob = json.dumps(checksums, sort_keys=True, separators=(",", ":"))
-    return hashlib.sha256(blob.encode()).hexdigest()
-
-
-def dataset_digest(path: str | Path) -> str:
-    """The identity of a noisebench file's content, from its recorded checksums (no rehash of the data)."""
-    from noisebench.h5format import open_file
-
-    path = Path(path)
-    if not path.exists():
-        raise UserError(f"data file {path} not found")
-    with open_file(path) as f:
-        return checksums_digest(f.meta["checksums"])
-
-
-def data_role(meta: dict) -> str:
-    """'clean' or 'dirty' from a file's root attributes."""
-    if meta.get("kind") == "clean" or meta.get("variant") == "clean":
-        return "clean"
-    return "dirty"
-
-
-def data_info(meta: dict) -> dict:
-    task = meta.get("task", "classification")
-    nc = meta.get("num_classes")
-    return {
-        "dataset": meta.get("dataset") or meta.get("kind"),
-        "kind": meta.get("kind"),
-        "variant": meta.get("variant") or data_role(meta),
-        "task": task,
-        "num_classes": int(nc) if nc is not None else None,
-        "pair_key": meta.get("pair_key"),
-        "clean_reference": meta.get("clean_reference"),
-    }
-
-
-@functools.lru_cache(maxsize=1)
-def code_version() -> str:
-    """Package version plus the git commit of the source tree when there is one."""
-    here = Path(__file__).resolve().parent
-    try:
-        sha = subprocess.run(
-            ["git", "rev-parse", "--short=12", "HEAD"], cwd=here, capture_output=True, text=True, timeout=5
-        ).stdout.strip()
-    except (OSError, subprocess.SubprocessError):
-        sha = ""
-    return f"{__version__}+g{sha}" if sha else __version__
-
-
-PRECISIONS = ("auto", "bf16", "fp32")
+from noisebench.harness.run_checks import (
+    _check_file, _check_model_for_data, no_val_error, resolve_device, validate_config,
+)
+from noisebench.harness.run_config import AUGMENTS, OPTIMIZERS, RunConfig
+from noisebench.harness.run_data import RunResult, _load, code_version, data_info
 
 
 def engine_paths(extra: dict, device, images: bool) -> tuple[bool, bool]:
@@ -130,20 +42,6 @@ def engine_paths(extra: dict, device, images: bool) -> tuple[bool, bool]:
     return autocast, channels_last
 
 
-def resolve_device(name: str):
-    import torch
-
-    if name in ("auto", "", None):
-        return torch.device("cuda" if torch.cuda.is_available() else "cpu")
-    try:
-        dev = torch.device(name)
-    except RuntimeError:
-        raise UserError(f"unknown device {name!r}; use auto, cpu or cuda[:N]") from None
-    if dev.type == "cuda" and not torch.cuda.is_available():
-        raise UserError(f"device {name!r} requested but CUDA is not available; use --device cpu or auto")
-    return dev
-
-
 @contextlib.contextmanager
 def _threads(n: int | None):
     import torch
@@ -157,76 +55,6 @@ def _threads(n: int | None):
         yield
     finally:
         torch.set_num_threads(old)
-
-
-def _load(path: str, digest: str, device) -> tuple[dict, dict]:
-    """(meta, splits as tensors on device), cached for the last couple of files."""
-    import torch
-
-    from noisebench.h5format import open_file
-
-    st = Path(path).stat()
-    ck = (str(Path(path).resolve()), st.st_size, st.st_mtime_ns, st.st_ino, digest, str(device))
-    if ck in _DATA_CACHE:
-        return _DATA_CACHE[ck]
-    from noisebench.h5format import check_fits_in_memory
-
-    with open_file(path) as f:
-        meta = dict(f.meta)
-        check_fits_in_memory([f.datasets[f"{s}/{a}"] for s in f.splits for a in "xy"], str(path))
-        splits = {}
-        for s in f.splits:
-            if f"{s}/x" in f.datasets and f"{s}/y" in f.datasets:
-                splits[s] = (
-                    torch.from_numpy(f.datasets[f"{s}/x"][...]).to(device),
-                    torch.from_numpy(f.datasets[f"{s}/y"][...]).to(device),
-                )
-    if len(_DATA_CACHE) >= _DATA_CACHE_SIZE:
-        _DATA_CACHE.pop(next(iter(_DATA_CACHE)))
-    _DATA_CACHE[ck] = (meta, splits)
-    return meta, splits
-
-
-def clear_data_cache() -> None:
-    _DATA_CACHE.clear()
-
-
-def _check_file(cfg: RunConfig) -> dict:
-    """The file's root attributes, after its arrays were verified against the recorded checksums."""
-    from noisebench.h5format import open_file
-    from noisebench.harness.data_verify import verify_for_training
-
-    p = Path(cfg.data)
-    if not p.exists():
-        raise UserError(f"data file {p} not found")
-    if p.is_dir():
-        raise UserError(f"data path {p} is a folder; give a noisebench .h5 file")
-    verify_for_training(p)
-    with open_file(p) as f:
-        meta = dict(f.meta)
-    got = checksums_digest(meta["checksums"])
-    if got != cfg.data_sha256:
-        raise UserError(
-            f"{p}: content digest {got[:12]}… does not match the run's data_sha256 {cfg.data_sha256[:12]}… "
-            "(the file was rebuilt or replaced; rerun to plan against the current file)"
-        )
-    return meta
-
-
-def _check_model_for_data(cfg: RunConfig, task: str, images: bool, path: str) -> None:
-    from noisebench.harness.models import MODELS, model_names
-
-    key = cfg.model.strip().lower().replace("-", "_")
-    if key not in MODELS:
-        raise UserError(f"unknown model {cfg.model!r}; valid: {', '.join(model_names())}")
-    spec = MODELS[key]
-    if spec.task != task or spec.tabular == images:
-        what = "image classification" if images else f"tabular {task}"
-        fits = [n for n, s in MODELS.items() if s.task == task and s.tabular != images]
-        raise UserError(
-            f"model {spec.name} ({spec.task}, {'tabular' if spec.tabular else 'image'} input) cannot train on "
-            f"{path}, a {what} dataset; use {', '.join(fits) or 'another dataset'}"
-        )
 
 
 def _make_optimizer(cfg: RunConfig, params, extra: dict):
@@ -247,47 +75,6 @@ def _make_optimizer(cfg: RunConfig, params, extra: dict):
             params, lr=cfg.lr, momentum=float(extra.get("momentum", 0.9)), weight_decay=cfg.weight_decay
         )
     raise UserError(f"unknown optimizer {cfg.optimizer!r}; choose one of {', '.join(OPTIMIZERS)}")
-
-
-def validate_config(cfg: RunConfig) -> None:
-    """Cheap checks of the numbers (before any data is read)."""
-    if cfg.epochs < 1:
-        raise UserError(f"--epochs must be >= 1, got {cfg.epochs}")
-    if cfg.batch_size < 1:
-        raise UserError(f"--batch-size must be >= 1, got {cfg.batch_size}")
-    if not (0 < cfg.lr < float("inf")):
-        raise UserError(f"--lr must be > 0 and finite, got {cfg.lr}")
-    if not (0 <= cfg.weight_decay < float("inf")):
-        raise UserError(f"--weight-decay must be >= 0 and finite, got {cfg.weight_decay}")
-    extra = cfg.extra_dict()
-    for knob, lo, hi, lo_open in (("step_size", 1, float("inf"), False), ("gamma", 0, float("inf"), True),
-                                  ("momentum", 0, 1, False)):
-        v = extra.get(knob)
-        if v is None:
-            continue
-        ok = isinstance(v, (int, float)) and (lo < v if lo_open else lo <= v) and v < hi
-        if not ok:
-            raise UserError(f"--{knob.replace('_', '-')} must be {'>' if lo_open else '>='} {lo}"
-                            f"{f' and < {hi}' if hi != float('inf') else ' and finite'}, got {v}")
-    if extra.get("augment") is not None and extra["augment"] not in AUGMENTS:
-        raise UserError(f"unknown augmentation {extra['augment']!r}; use {', '.join(AUGMENTS)}")
-    if extra.get("precision", "auto") not in PRECISIONS:
-        raise UserError(f"unknown precision {extra['precision']!r}; use {', '.join(PRECISIONS)}")
-    if extra.get("channels_last", "auto") not in ("auto", True, False):
-        raise UserError(f"channels_last must be auto, true or false, got {extra['channels_last']!r}")
-    if cfg.optimizer not in OPTIMIZERS:
-        raise UserError(f"unknown optimizer {cfg.optimizer!r}; choose one of {', '.join(OPTIMIZERS)}")
-    if cfg.lr_policy not in LR_POLICIES:
-        raise UserError(f"unknown LR policy {cfg.lr_policy!r}; choose one of {', '.join(LR_POLICIES)}")
-    from noisebench.bounds import check_run_config
-
-    check_run_config(cfg)  # documented ranges (docs/BOUNDS.md), seeds, names without control characters
-
-
-def no_val_error(path) -> UserError:
-    return UserError(
-        f"{path}: no val split, so the reported epoch could only be selected on test; rebuild the file "
-        "with this noisebench (`noisebench make ...` writes train/val/test) and train on the new file")
 
 
 def _take(x, y, idx):
@@ -467,40 +254,6 @@ def execute_run(cfg: RunConfig, progress: bool | str = False, on_epoch=None, che
                      wall_s=time.perf_counter() - t0, **base)
 
 
-def config_for_file(path: str | Path, **kw) -> RunConfig:
-    """A RunConfig for `path` with its digest filled in (role from the file unless given)."""
-    from noisebench.h5format import open_file
-
-    p = Path(path)
-    if not p.exists():
-        raise UserError(f"data file {p} not found")
-    with open_file(p) as f:
-        meta = dict(f.meta)
-    kw.setdefault("role", data_role(meta))
-    return RunConfig(data=str(p), data_sha256=checksums_digest(meta["checksums"]), **kw)
-
-
 os.environ.setdefault("KMP_WARNINGS", "0")
 
 
-def preflight(cfg: RunConfig) -> dict:
-    """All checks of `execute_run` that need no data loaded (file, digest, model/data fit, activation).
-
-    Used by drivers to fail a whole grid on its first bad entry before any training starts."""
-    from noisebench.h5format import open_file
-    from noisebench.harness.activations import resolve_activation
-
-    validate_config(cfg)
-    resolve_device(cfg.device)  # an unknown device fails here, before any database is touched
-    meta = _check_file(cfg)
-    with open_file(cfg.data) as f:
-        dx = f.datasets.get("train/x")
-        if dx is None:
-            raise UserError(f"{cfg.data}: no train split")
-        if "val" not in f.splits:
-            raise no_val_error(cfg.data)
-        images = dx.dtype.kind == "u" and len(dx.shape) in (3, 4)
-    info = data_info(meta)
-    _check_model_for_data(cfg, info["task"], images, cfg.data)
-    resolve_activation(cfg.activation)
-    return info

@@ -107,7 +107,8 @@ def selected_weights(checkpoint_root: Path, key: str) -> Path:
 def train_missing(configs: list[RunConfig], db, checkpoint_root: Path, jobs: int = 1, note: Note = print,
                   out: StudyOutcome | None = None) -> StudyOutcome:
     """Train every configuration without a completed run and saved selected weights (one training each)."""
-    from noisebench.harness.executors import LocalExecutor, run_grid
+    from noisebench.harness.executors import run_grid
+    from noisebench.harness.local_executor import LocalExecutor
 
     out = out or StudyOutcome()
     todo = []
@@ -180,7 +181,8 @@ def evaluate_run(cfg: RunConfig, run: dict, ckpt: Path, wsha: str, sets: dict, t
     from noisebench.harness.activations import resolve_activation
     from noisebench.harness.identity import code_version, precision, torch_version
     from noisebench.harness.models import build_model
-    from noisebench.harness.runner import prepare, resolve_device
+    from noisebench.harness.run_checks import resolve_device
+    from noisebench.harness.runner import prepare
     from noisebench.harness.subset import subset_indices
     from noisebench.harness.train_loop import SplitTensors, TrainSettings, evaluate
 

@@ -80,7 +80,7 @@ def _numbers(seed: int, workers: int | None = None) -> None:
 
 def _precheck(default, source, name, force, paths_for, download=False) -> None:
     """Existing outputs without --force: fail before loading, verifying or downloading anything."""
-    from noisebench.generators.image_builds import precheck_outputs, predicted_name
+    from noisebench.generators.image_inputs import precheck_outputs, predicted_name
 
     if source is not None and download:
         raise UserError("give either --source PATH or --download, not both")
@@ -94,7 +94,7 @@ def _precheck(default, source, name, force, paths_for, download=False) -> None:
 
 
 def _load(default: str, source, download, no_verify, out, name):
-    from noisebench.generators.image_builds import resolve_source
+    from noisebench.generators.image_inputs import resolve_source
 
     return resolve_source(default, _opt_path(source), download, not no_verify, out, name)
 
@@ -122,7 +122,8 @@ def _psi(level=None, all_levels=False, seed=0, val_size=5000, split_seed=0, inde
          download=False, no_verify=False, name=None, workers=None, device="cpu", sampler=None, out=DEFAULT_OUT,
          force=False) -> Built:
     from noisebench.corruptors.poisson_photon import PAPER_LEVELS, validate_level
-    from noisebench.generators.image_builds import build_psi, psi_name
+    from noisebench.generators.image_builds import build_psi
+    from noisebench.generators.image_inputs import psi_name
 
     levels = []
     for lv in split_list(level, "--level"):
@@ -161,7 +162,8 @@ def _psi(level=None, all_levels=False, seed=0, val_size=5000, split_seed=0, inde
 
 
 def _clean(default: str, val_size, split_seed, source, download, no_verify, name, out, force) -> Built:
-    from noisebench.generators.image_builds import build_clean_images, build_split_clean, clean_name
+    from noisebench.generators.image_builds import build_clean_images, build_split_clean
+    from noisebench.generators.image_inputs import clean_name
 
     _check_split_options(val_size, split_seed)
     out = _out_dir(out)
@@ -188,7 +190,8 @@ def _mnist(val_size=10000, split_seed=0, source=None, download=False, no_verify=
 def _mnist_flip(rate=0.1, mode="symmetric", matrix=None, val_size=10000, seed=0, split_seed=0, source=None,
                 download=False, no_verify=False, name=None, out=DEFAULT_OUT, force=False) -> Built:
     from noisebench.corruptors.label_flip import load_matrix, validate_rate
-    from noisebench.generators.image_builds import build_flip, describe_flip, flip_name
+    from noisebench.generators.image_builds import build_flip, describe_flip
+    from noisebench.generators.image_inputs import flip_name
 
     out = _out_dir(out)
     matrix = _opt_path(matrix)

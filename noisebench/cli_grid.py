@@ -69,8 +69,11 @@ def grid(
 
     Resumable: stop it any time and start the same command again; only missing (or failed) runs
     are trained. Results are recorded by this process as they arrive, one row per run."""
-    from noisebench.harness.executors import LocalExecutor, RayExecutor, dry_run_rows, run_grid
-    from noisebench.harness.grid_config import GridSpec, expand_all, load_grids, parse_list, parse_lrs, parse_seeds
+    from noisebench.harness.executors import dry_run_rows, run_grid
+    from noisebench.harness.local_executor import LocalExecutor
+    from noisebench.harness.ray_executor import RayExecutor
+    from noisebench.harness.grid_config import expand_all
+    from noisebench.harness.grid_spec import GridSpec, load_grids, parse_list, parse_lrs, parse_seeds
     from noisebench.harness.results_db import ResultsDB
     from noisebench.harness.run_artifacts import checkpoint_dir_for
     from noisebench.harness.subset import validate_subset

@@ -144,7 +144,7 @@ def study(
     (resumable: runs already in the database are skipped, as in `grid`), and write its report with the
     studies' published numbers beside ours (difference, and whether each lies inside our 95% CI)."""
     from noisebench import bounds
-    from noisebench.harness.grid_config import parse_list, parse_seeds
+    from noisebench.harness.grid_spec import parse_list, parse_seeds
     from noisebench.harness.studies.plan import StudyFlags, plan, specs as make_specs
     from noisebench.harness.studies.preset import load_preset
     from noisebench.harness.subset import validate_subset

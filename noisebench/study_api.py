@@ -51,7 +51,7 @@ class Study:
     #                                                 step_size, gamma, momentum, augment, subset
 
     def spec(self):
-        from noisebench.harness.grid_config import KNOB_KEYS, OVERRIDE_KEYS, GridSpec
+        from noisebench.harness.grid_spec import KNOB_KEYS, OVERRIDE_KEYS, GridSpec
 
         unknown = set(self.overrides) - set(OVERRIDE_KEYS) - set(KNOB_KEYS)
         if unknown:
@@ -86,7 +86,8 @@ class Study:
 
 def make_executor(kind: str, jobs: int = 1, checkpoint_dir=None, address: str | None = None, progress: str = "quiet"):
     """The executor `grid`/`study` use: "local" (jobs worker processes) or "ray" (address: None, auto, HOST:PORT)."""
-    from noisebench.harness.executors import LocalExecutor, RayExecutor
+    from noisebench.harness.local_executor import LocalExecutor
+    from noisebench.harness.ray_executor import RayExecutor
 
     if kind == "ray":
         return RayExecutor(address=address, checkpoint_dir=checkpoint_dir, progress=progress)

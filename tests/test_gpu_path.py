@@ -17,7 +17,8 @@ import pytest
 import torch
 from torch import nn
 
-from noisebench.harness.runner import config_for_file, engine_paths, execute_run
+from noisebench.harness.run_data import config_for_file
+from noisebench.harness.runner import engine_paths, execute_run
 
 pytestmark = pytest.mark.gpu_path
 
@@ -161,7 +162,7 @@ def test_bf16_and_fp32_are_distinct_runs(cifar_file, tiny_models):
 
 def test_bad_precision_is_a_user_error(cifar_file):
     from noisebench.errors import UserError
-    from noisebench.harness.runner import validate_config
+    from noisebench.harness.run_checks import validate_config
 
     with pytest.raises(UserError, match="precision"):
         validate_config(_cfg(cifar_file, extra={"precision": "fp8"}))

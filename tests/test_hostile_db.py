@@ -28,7 +28,7 @@ def data(hostile_inputs):
 def _result(data, n_epochs: int = 40, activation: str = "relu"):
     from noisebench.harness.recipes import recipe_for
     from noisebench.harness.robustness import _meta, config_from_recipe
-    from noisebench.harness.runner import RunResult
+    from noisebench.harness.run_data import RunResult
 
     cfg = config_from_recipe(data["dirty"], "dirty", recipe_for(_meta(data["dirty"])), activation, 0, "cpu")
     epochs = [{"epoch": i + 1, "lr": 1e-3, "train_loss": 1.0 / (i + 1), "val_loss": 1.0 / (i + 2)} for i in range(n_epochs)]
@@ -198,7 +198,7 @@ _RECORD = """
 import json, resource, signal, sys
 from noisebench.errors import UserError
 from noisebench.harness.results_db import ResultsDB
-from noisebench.harness.runner import RunResult
+from noisebench.harness.run_data import RunResult
 db, res, limit = sys.argv[1], RunResult.from_dict(json.load(open(sys.argv[2]))), int(sys.argv[3])
 d = ResultsDB(db)
 if limit < 0:  # the disk fills up while the run trains

@@ -116,7 +116,7 @@ def test_dataset_names_with_control_characters_refused(cli, tmp_path, name):
 
 def test_report_escapes_names_from_the_database(cli, hostile_db, tmp_path):
     from noisebench.harness.results_db import ResultsDB
-    from noisebench.harness.runner import RunResult
+    from noisebench.harness.run_data import RunResult
 
     db = copy_db(hostile_db, tmp_path / "r.db")
     with ResultsDB(db) as d:

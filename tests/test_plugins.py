@@ -219,7 +219,7 @@ def test_plugin_source_is_part_of_the_run_key(tmp_path, myplug, clean_registries
 
 def test_grid_toml_plugins_key(tmp_path, myplug, clean_registries):
     pytest.importorskip("tomllib")
-    from noisebench.harness.grid_config import load_grid
+    from noisebench.harness.grid_spec import load_grid
 
     toml = myplug.parent / "g.toml"
     toml.write_text('[grid]\ndata = ["x.h5"]\nactivations = ["halfrelu"]\nplugins = ["myplug.py"]\n')

@@ -15,7 +15,7 @@ from pathlib import Path
 import pytest
 
 from noisebench.harness.results_db import ResultsDB
-from noisebench.harness.runner import RunResult
+from noisebench.harness.run_data import RunResult
 from noisebench.harness.stats import Summary, holm, summarize, welch_p
 
 

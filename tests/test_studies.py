@@ -92,7 +92,8 @@ def test_study_list_and_user_errors(cli, tmp_path):
 
 
 def test_export_writes_an_editable_grid_that_grid_accepts(cli, tmp_path):
-    from noisebench.harness.grid_config import expand_all, load_grids
+    from noisebench.harness.grid_config import expand_all
+    from noisebench.harness.grid_spec import load_grids
     from noisebench.harness.studies.datasets import meta_reader
     from noisebench.harness.studies.plan import plan
 
@@ -124,7 +125,7 @@ def test_grid_runs_several_grid_tables_once_each(cli, tmp_path):
 
 # -- the published-numbers column: a worked example ---------------------------------------------
 def _run(act, seed, value, model="densenet121", data="cifar10", lr=1e-3):
-    from noisebench.harness.runner import RunResult
+    from noisebench.harness.run_data import RunResult
 
     cfg = dict(model=model, activation=act, data=f"/data/{data}.h5", data_sha256="0" * 64, role="clean", epochs=3,
                batch_size=128, lr=lr, optimizer="adam", lr_policy="fixed", weight_decay=0.0, seed=seed, device="cpu",
@@ -218,7 +219,8 @@ def test_flip_rot30_is_seeded_and_does_what_it_says():
 
 def test_flip_rot30_is_a_valid_augment_everywhere():
     from noisebench.errors import UserError
-    from noisebench.harness.grid_config import GridSpec, validate
+    from noisebench.harness.grid_config import validate
+    from noisebench.harness.grid_spec import GridSpec
     from noisebench.harness.run_config import AUGMENTS
 
     assert "flip_rot30" in AUGMENTS

@@ -56,7 +56,7 @@ def clean_file(tmp_path_factory):
 
 def test_tiny_test_time_study_end_to_end_and_resume(cli, clean_file, tmp_path, monkeypatch, tiny_model):
     import noisebench.harness.runner as runner
-    from noisebench.harness.runner import dataset_digest
+    from noisebench.harness.run_data import dataset_digest
 
     trained = []
     real = runner.execute_run
@@ -162,7 +162,7 @@ ACC = {  # activation -> seed -> (clean, {(corruption, severity): accuracy})
 
 def _fill(db_path: Path) -> None:
     from noisebench.harness.run_config import RunConfig
-    from noisebench.harness.runner import RunResult
+    from noisebench.harness.run_data import RunResult
 
     with ResultsDB(db_path) as d:
         for act, seeds in ACC.items():

@@ -103,7 +103,8 @@ def file_rows(path: Path, dataset: str, subset: int | None) -> tuple[int, int, t
 def build_missing(preset: Preset, data_dir: Path, source: Path | None = None, download: bool = False,
                   verify: bool = True, echo=print) -> list[Path]:
     """Build every file of the preset not in `data_dir` (existing files are reused, never overwritten)."""
-    from noisebench.generators.image_builds import build_flip, build_psi, build_split_clean, resolve_source
+    from noisebench.generators.image_builds import build_flip, build_psi, build_split_clean
+    from noisebench.generators.image_inputs import resolve_source
 
     data_dir = Path(data_dir)
     if data_dir.exists() and not data_dir.is_dir():

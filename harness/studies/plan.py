@@ -41,7 +41,7 @@ def grid_tables(preset: Preset, data_dir: Path) -> list[dict]:
 
 
 def specs(preset: Preset, data_dir: Path, flags: StudyFlags | None = None) -> list:
-    from noisebench.harness.grid_config import parse_grids
+    from noisebench.harness.grid_spec import parse_grids
 
     f = flags or StudyFlags()
     src = f"study {preset.name}" if preset.path is None else str(preset.path)
@@ -59,7 +59,7 @@ def plan(preset: Preset, data_dir: Path, flags: StudyFlags | None = None) -> lis
 
 def is_predicted(cfg) -> bool:
     """True when a run was planned for a file not built yet."""
-    from noisebench.harness.runner import checksums_digest
+    from noisebench.harness.run_data import checksums_digest
 
     name = Path(cfg.data).name
     return cfg.data_sha256 == checksums_digest({PREDICTED: name})

@@ -82,7 +82,7 @@ def preset_path(name: str) -> Path:
 
 
 def load_preset(name: str) -> Preset:
-    from noisebench.harness.grid_config import _toml_loads
+    from noisebench.harness.grid_spec import _toml_loads
     from noisebench.safe_input import read_text
 
     p = preset_path(name)

@@ -1,0 +1,112 @@
+"""CLI: `robustness`, the clean-vs-dirty (train-time) or corrupted-test-set (test-time) study of activations."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Optional
+
+import typer
+
+from noisebench.cli import app
+from noisebench.cli_harness_options import (
+    _CKPT_HELP, _DB_HELP, _POLICY_HELP, _QUIET_HELP, _SUBSET_HELP, DEFAULT_DATASETS, DEFAULT_DB, _activations, _knobs,
+)
+from noisebench.errors import UserError
+from noisebench.safe_text import clean
+
+
+@app.command(epilog="Examples: noisebench robustness --activation all --suite synth\n\n"
+             "noisebench robustness --activation elu,mish --data datasets_cache/cifar10-psi16.h5 --seeds 3\n\n"
+             "noisebench robustness --protocol test-time --data datasets_cache/cifar10.h5 --corruptions all --activation elu,mish")
+def robustness(
+    activation: list[str] = typer.Option(["relu"], "--activation", metavar="NAME[,NAME...]",
+                                         help="Activation(s): a name, a comma list (relu,elu) or repeated flags, or all (the zoo)."),
+    data: Optional[list[Path]] = typer.Option(None, "--data", help="Dirty file(s), one per flag (repeat --data; a comma can be part of a file name); the clean one is found via its clean_reference. "
+                                            "Test-time: the clean file."),
+    suite: Optional[str] = typer.Option(None, help="synth, mnist, psi or all: standard files in --datasets-dir."),
+    datasets_dir: Optional[Path] = typer.Option(None, help=f"Where --suite looks for the files (default {DEFAULT_DATASETS}); "
+                                                "test-time: where the corrupted test sets are (default: the clean file's folder)."),
+    seeds: int = typer.Option(3, help="Seeds per configuration (0 .. N-1)."),
+    model: Optional[str] = typer.Option(None, help="Override the dataset's model (default: the one the source study used)."),
+    epochs: Optional[int] = typer.Option(None, help="Override the recipe's epochs."),
+    batch_size: Optional[int] = typer.Option(None, help="Override the recipe's batch size."),
+    lr: Optional[float] = typer.Option(None, help="Override the recipe's learning rate."),
+    optimizer: Optional[str] = typer.Option(None, help="Override the optimizer: adam, adamw, sgd."),
+    lr_policy: Optional[str] = typer.Option(None, help=_POLICY_HELP),
+    weight_decay: Optional[float] = typer.Option(None, help="Override the recipe's weight decay."),
+    step_size: Optional[int] = typer.Option(None, help="StepLR step in epochs (policy step)."),
+    gamma: Optional[float] = typer.Option(None, help="StepLR factor (policy step)."),
+    momentum: Optional[float] = typer.Option(None, help="SGD momentum (default 0.9)."),
+    subset: Optional[int] = typer.Option(None, "--subset", help=_SUBSET_HELP),
+    device: str = typer.Option("auto", help="auto (CUDA if available), cpu, cuda, cuda:N."),
+    compile: bool = typer.Option(False, "--compile", help="torch.compile each model (GPU)."),
+    jobs: int = typer.Option(1, "--jobs", "-j", help="Runs trained at once in worker processes (CPU: 1 thread each; use the number of free cores). Results do not depend on it."),
+    db: Path = typer.Option(DEFAULT_DB, "--db", help=_DB_HELP),
+    force: bool = typer.Option(False, "--force", help="Rerun configurations already in the database."),
+    save_checkpoint: bool = typer.Option(False, "--save-checkpoint", help=_CKPT_HELP),
+    quiet: bool = typer.Option(False, "--quiet", "-q", help=_QUIET_HELP),
+    protocol: str = typer.Option("train-time", help="train-time: train on the clean and the dirty file, compare; "
+                                 "test-time: train once on the clean --data file, evaluate on its corrupted test sets."),
+    corruptions: str = typer.Option("all", help="Test-time: corruptions to evaluate on (comma list or all)."),
+    severity: str = typer.Option("1,2,3,4,5", help="Test-time: severities (comma list of 1..5)."),
+    baseline: str = typer.Option("relu", help="Test-time: the activation CE/mCE are normalised by (added when missing)."),
+    official: bool = typer.Option(False, "--official", help="Test-time: evaluate on the converted official CIFAR-10-C "
+                                  "files (make cifar10-c --release DIR --data CLEAN) instead of ours."),
+):
+    """Train-time protocol (default): train each activation on the clean and the dirty variant of each
+    dataset over seeds; print clean, dirty and delta (mean ± std, 95% t CI) and the null-run count.
+    Test-time protocol (--protocol test-time): train once per activation and seed on the clean file, evaluate
+    the val-selected weights on every corrupted test set and severity; print mCE and friends.
+    Resumable: finished runs and recorded evaluations are skipped."""
+    from noisebench.build_api import split_list
+
+    if protocol not in ("train-time", "test-time"):
+        raise UserError(f"--protocol must be train-time or test-time, got {protocol!r}")
+    if protocol == "test-time":
+        from noisebench.cli_testtime import run_testtime
+
+        return run_testtime(
+            data=data, suite=suite, datasets_dir=datasets_dir, seeds=seeds,
+            activations=_activations(",".join(split_list(activation, "--activation"))),
+            overrides=dict(model=model, epochs=epochs, batch_size=batch_size, lr=lr, optimizer=optimizer,
+                           lr_policy=lr_policy, weight_decay=weight_decay),
+            knobs=_knobs(step_size, gamma, momentum, None, subset), device=device, compile=compile, jobs=jobs, db=db,
+            force=force, corruptions=corruptions, severity=severity, baseline=baseline, official=official)
+    from noisebench.harness.grid_config import preflight_all
+    from noisebench.harness.results_db import ResultsDB
+    from noisebench.harness.robustness import format_table, pair_for, plan, run_grid, suite_files, summarize
+    from noisebench.harness.run_artifacts import checkpoint_dir_for
+    from noisebench.progress import choose, say
+
+    mode = choose(quiet)
+    if seeds < 1:
+        raise UserError(f"--seeds must be >= 1, got {seeds}")
+    if jobs < 1:
+        raise UserError(f"--jobs must be >= 1, got {jobs}")
+    from noisebench import bounds
+
+    bounds.check_seed_count(seeds)
+    bounds.check_int(jobs, "--jobs", 1, bounds.MAX_JOBS)
+    files = list(data or [])
+    if suite:
+        files += suite_files(suite, datasets_dir or DEFAULT_DATASETS)
+    if not files:
+        raise UserError("give --data DIRTY_FILE or --suite synth|mnist|psi|all")
+    acts = _activations(",".join(split_list(activation, "--activation")))
+    pairs = [pair_for(f) for f in files]  # refuses pairs that are not clean/dirty twins
+    for p in pairs:
+        say(f"{p.dirty.name} (clean twin {p.clean.name}): recipe {p.recipe.name}"
+            + (f" ({p.recipe.source})" if p.recipe.source else ""), mode)
+    overrides = dict(model=model, epochs=epochs, batch_size=batch_size, lr=lr, optimizer=optimizer,
+                     lr_policy=lr_policy, weight_decay=weight_decay)
+    configs = plan(pairs, acts, list(range(seeds)), overrides, device, compile, _knobs(step_size, gamma, momentum, None, subset))
+    preflight_all(configs)  # bad settings fail here, before the database is created
+    with ResultsDB(db) as rdb:
+        out = run_grid(configs, rdb, force=force, jobs=jobs, preflight=False, progress=mode,
+                       checkpoint_dir=checkpoint_dir_for(db) if save_checkpoint else None)
+        rows = summarize(rdb, configs)
+    typer.echo("train-time protocol (trained on the clean and on the dirty file)")
+    typer.echo(clean(format_table(rows), keep_newlines=True))
+    typer.echo(clean(f"{out.ran} runs trained ({out.ok} ok, {out.null} null, {out.failed} failed), {out.skipped} already in {db}"))
+    for label, err in out.failures[:5]:
+        typer.echo(clean(f"failed: {label}: {err}"), err=True)
