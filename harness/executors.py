@@ -93,8 +93,13 @@ def _fault(spec: str | None, cfg: RunConfig) -> None:
     raise ValueError(f"{FAULT_ENV}: unknown mode {mode!r}")
 
 
+def run_outputs(checkpoint_dir=None, tensorboard_dir=None) -> dict:
+    """What a worker writes besides the result: execute_run's checkpoint_dir / tensorboard_dir (as str)."""
+    return {k: str(v) for k, v in (("checkpoint_dir", checkpoint_dir), ("tensorboard_dir", tensorboard_dir)) if v is not None}
+
+
 def execute_config(cfg_dict: dict, fault: str | None = None, where: str = "", checkpoint_dir: str | None = None,
-                   progress: str = "quiet") -> RunResult:
+                   tensorboard_dir: str | None = None, progress: str = "quiet") -> RunResult:
     """Train one run on this machine. Setup errors (UserError: missing file, digest mismatch, ...)
     become a failed result; anything else escapes (so Ray retries it). `progress`: a mode of
     noisebench/progress.py (workers get "lines" or "quiet")."""
@@ -103,7 +108,7 @@ def execute_config(cfg_dict: dict, fault: str | None = None, where: str = "", ch
     cfg = RunConfig.from_dict(cfg_dict)
     _fault(fault, cfg)
     try:
-        return execute_run(cfg, progress=progress, checkpoint_dir=checkpoint_dir)
+        return execute_run(cfg, progress=progress, checkpoint_dir=checkpoint_dir, tensorboard_dir=tensorboard_dir)
     except UserError as e:
         return failed_result(cfg, f"{e}" + (f" (on {where})" if where else ""))
 

@@ -11,6 +11,7 @@ from __future__ import annotations
 import csv
 import io
 import json
+import shutil
 import math
 from collections import defaultdict
 from pathlib import Path
@@ -114,27 +115,20 @@ def run_label(r: dict) -> str:
 
 
 def _write_tensorboard(db, out: Path, force: bool) -> list[Path]:
-    try:
-        from torch.utils.tensorboard import SummaryWriter  # optional extra: pip install tensorboard
-    except ImportError:
-        raise UserError("TensorBoard export needs the tensorboard package: pip install tensorboard "
-                        "(or pip install 'noisebench[tensorboard]')") from None
+    from noisebench.harness.run_artifacts import summary_writer, write_scalars
+
     written = []
     for r in db.runs():
         d = out / "tensorboard" / run_label(r)
-        if d.exists() and not force:
-            raise UserError(f"{d} exists; use --force to replace it")
+        if d.is_symlink() or (d.exists() and not force):
+            raise UserError(f"{d} exists; pass --force to replace it" if not d.is_symlink()
+                            else f"{d} is a symbolic link; refusing to write through it")
         if d.exists():
-            import shutil
-
             shutil.rmtree(d)
         d.mkdir(parents=True)
-        with SummaryWriter(log_dir=str(d)) as w:
+        with summary_writer(d) as w:
             for e in db.epochs(r["key"]):
-                for k, v in e.items():
-                    if k != "epoch" and isinstance(v, (int, float)) and not isinstance(v, bool) and math.isfinite(v):
-                        group = k.split("_", 1)[0] if k.split("_", 1)[0] in ("train", "val", "test") else "misc"
-                        w.add_scalar(f"{group}/{k}", float(v), int(e["epoch"]))
+                write_scalars(w, e, int(e["epoch"]))
         written.append(d)
     return written
 

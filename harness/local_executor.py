@@ -11,7 +11,7 @@ import socket
 from pathlib import Path
 
 from noisebench.errors import UserError
-from noisebench.harness.executors import FAULT_ENV, Done, execute_config, failed_result
+from noisebench.harness.executors import FAULT_ENV, Done, execute_config, failed_result, run_outputs
 from noisebench.harness.run_config import RunConfig
 from noisebench.harness.run_data import RunResult
 
@@ -31,8 +31,8 @@ def _local_init(gpu_queue, parent_pid: int | None = None) -> None:
         os.environ["CUDA_VISIBLE_DEVICES"] = str(gpu)
 
 
-def _local_task(cfg_dict: dict, fault: str | None, checkpoint_dir: str | None = None, progress: str = "quiet"):
-    res = execute_config(cfg_dict, fault, checkpoint_dir=checkpoint_dir, progress=progress)
+def _local_task(cfg_dict: dict, fault: str | None, outputs: dict | None = None, progress: str = "quiet"):
+    res = execute_config(cfg_dict, fault, progress=progress, **(outputs or {}))
     gpu = _LOCAL_GPU["id"]
     return res.to_dict(), f"local:{socket.gethostname()}" + (f":gpu{gpu}" if gpu is not None else "")
 
@@ -45,13 +45,14 @@ class LocalExecutor:
 
     name = "local"
 
-    def __init__(self, jobs: int = 1, checkpoint_dir: str | Path | None = None, progress: str = "quiet"):
+    def __init__(self, jobs: int = 1, checkpoint_dir: str | Path | None = None, progress: str = "quiet",
+                 tensorboard_dir: str | Path | None = None):
         if jobs < 1:
             raise UserError(f"--jobs must be >= 1, got {jobs}")
         self.jobs = jobs
         self.progress = progress
         self.fault = os.environ.get(FAULT_ENV)
-        self.checkpoint_dir = None if checkpoint_dir is None else str(checkpoint_dir)
+        self.outputs = run_outputs(checkpoint_dir, tensorboard_dir)
 
     def describe(self) -> str:
         return "local, in-process" if self.jobs == 1 else f"local, {self.jobs} processes"
@@ -61,7 +62,7 @@ class LocalExecutor:
             node = f"local:{socket.gethostname()}"
             for c in todo:
                 try:
-                    d, _ = _local_task(c.to_dict(), self.fault, self.checkpoint_dir, self.progress)
+                    d, _ = _local_task(c.to_dict(), self.fault, self.outputs, self.progress)
                     res = RunResult.from_dict(d)
                 except Exception as e:  # noqa: BLE001 - a run's crash is its result; the grid goes on
                     res = failed_result(c, f"{type(e).__name__}: {e}")
@@ -87,7 +88,7 @@ class LocalExecutor:
             from noisebench.progress import worker_mode
 
             wmode = worker_mode(self.progress)
-            futs = {ex.submit(_local_task, c.to_dict(), self.fault, self.checkpoint_dir, wmode): c for c in todo}
+            futs = {ex.submit(_local_task, c.to_dict(), self.fault, self.outputs, wmode): c for c in todo}
             reaper.add(p.pid for p in list((getattr(ex, "_processes", None) or {}).values()))
             for f in as_completed(futs):
                 c = futs[f]

@@ -16,14 +16,14 @@ from pathlib import Path
 
 from noisebench.errors import UserError
 from noisebench.plugins import ENV_VAR as PLUGINS_ENV
-from noisebench.harness.executors import FAULT_ENV, Done, execute_config, failed_result
+from noisebench.harness.executors import FAULT_ENV, Done, execute_config, failed_result, run_outputs
 from noisebench.harness.run_config import RunConfig
 from noisebench.harness.run_data import RunResult
 
 RAY_INSTALL_HINT = "Ray is not installed; install the extra with: pip install 'noisebench[ray]'"
 
 
-def _ray_task(cfg_dict: dict, fault: str | None, cpu_only: bool, checkpoint_dir: str | None = None,
+def _ray_task(cfg_dict: dict, fault: str | None, cpu_only: bool, outputs: dict | None = None,
               progress: str = "quiet"):
     import ray
 
@@ -31,8 +31,8 @@ def _ray_task(cfg_dict: dict, fault: str | None, cpu_only: bool, checkpoint_dir:
     node = f"{ray.util.get_node_ip_address()}/{ctx.get_node_id()[:12]}"
     if cpu_only and cfg_dict.get("device", "auto") == "auto":
         cfg_dict = dict(cfg_dict, device="cpu")  # device is not part of the run key
-    res = execute_config(cfg_dict, fault, where=f"node {node} ({socket.gethostname()})", checkpoint_dir=checkpoint_dir,
-                         progress=progress)
+    res = execute_config(cfg_dict, fault, where=f"node {node} ({socket.gethostname()})", progress=progress,
+                         **(outputs or {}))
     return res.to_dict(), node
 
 
@@ -70,7 +70,8 @@ class RayExecutor:
 
     def __init__(self, address: str | None = None, gpus_per_run: float | None = None, cpus_per_run: float = 1.0,
                  retries: int = 2, max_in_flight: int | None = None, spread: bool = False, init_kwargs: dict | None = None,
-                 checkpoint_dir: str | Path | None = None, progress: str = "quiet"):
+                 checkpoint_dir: str | Path | None = None, progress: str = "quiet",
+                 tensorboard_dir: str | Path | None = None):
         if retries < 0:
             raise UserError(f"--retries must be >= 0, got {retries}")
         if gpus_per_run is not None and gpus_per_run < 0:
@@ -89,8 +90,8 @@ class RayExecutor:
         self.spread = spread
         self.init_kwargs = dict(init_kwargs or {})
         self.fault = os.environ.get(FAULT_ENV)
-        # checkpoints are written by the worker: on a multi-node cluster this must be a shared path
-        self.checkpoint_dir = None if checkpoint_dir is None else str(checkpoint_dir)
+        # checkpoints and curves are written by the worker: on a multi-node cluster, shared paths
+        self.outputs = run_outputs(checkpoint_dir, tensorboard_dir)
         # workers never draw bars: one line per epoch (forwarded by Ray to the driver) under "lines"
         from noisebench.progress import worker_mode
 
@@ -165,7 +166,7 @@ class RayExecutor:
                     c = next(queue, None)
                     if c is None:
                         return
-                    pending[task.remote(c.to_dict(), self.fault, cpu_only, self.checkpoint_dir, self.worker_progress)] = c
+                    pending[task.remote(c.to_dict(), self.fault, cpu_only, self.outputs, self.worker_progress)] = c
 
             submit()
             try:

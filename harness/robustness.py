@@ -129,7 +129,7 @@ def plan(
 
 def run_grid(
     configs: list[RunConfig], db, force: bool = False, progress: bool | str = True,
-    on_result: Callable | None = None, jobs: int = 1, preflight: bool = True, checkpoint_dir=None,
+    on_result: Callable | None = None, jobs: int = 1, preflight: bool = True, checkpoint_dir=None, tensorboard_dir=None,
 ):
     """Run every config not yet in `db` (all of them with force) on this machine, recording each
     when it completes, with progress (noisebench/progress.py): the local executor of `robustness`.
@@ -151,7 +151,7 @@ def run_grid(
             if on_result is not None:
                 on_result(res, out)
 
-        ex = LocalExecutor(jobs=jobs, checkpoint_dir=checkpoint_dir, progress=mode)
+        ex = LocalExecutor(jobs=jobs, checkpoint_dir=checkpoint_dir, progress=mode, tensorboard_dir=tensorboard_dir)
         return run_on(configs, db, ex, force=force, preflight=preflight, on_result=step)
 
 

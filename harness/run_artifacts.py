@@ -22,7 +22,8 @@ from torch import nn
 
 from noisebench.harness.selection import RULES
 
-__all__ = ["SiteTracker", "BestWeights", "learned_activation_params", "save_checkpoints", "checkpoint_dir_for"]
+__all__ = ["SiteTracker", "BestWeights", "LiveCurves", "learned_activation_params", "save_checkpoints",
+           "checkpoint_dir_for", "summary_writer", "write_scalars"]
 
 MAX_LISTED_VALUES = 256  # per parameter name: all values up to this many sites, else only statistics
 
@@ -108,3 +109,37 @@ def save_checkpoints(root: str | Path, key: str, model: nn.Module, best: BestWei
         _save(dict(common, state_dict=state, epoch=epoch, which=which), p)
         paths[which] = str(p)
     return paths
+
+
+def summary_writer(log_dir: str | Path | None = None):
+    """A TensorBoard SummaryWriter class (log_dir None) or writer (optional dependency: `pip install tensorboard`)."""
+    try:
+        from torch.utils.tensorboard import SummaryWriter  # optional extra, only when TensorBoard output is asked for
+    except ImportError:
+        from noisebench.errors import UserError
+
+        raise UserError("TensorBoard output needs the tensorboard package: pip install tensorboard "
+                        "(or pip install 'noisebench[tensorboard]')") from None
+    return SummaryWriter if log_dir is None else SummaryWriter(log_dir=str(log_dir))
+
+
+def write_scalars(writer, metrics: dict, step: int) -> None:
+    """One epoch's finite numeric metrics as scalars grouped train/, val/, test/, misc/."""
+    for k, v in metrics.items():
+        if k != "epoch" and isinstance(v, (int, float)) and not isinstance(v, bool) and math.isfinite(v):
+            group = k.split("_", 1)[0] if k.split("_", 1)[0] in ("train", "val", "test") else "misc"
+            writer.add_scalar(f"{group}/{k}", float(v), int(step))
+
+
+class LiveCurves:
+    """``--tensorboard DIR``: an event folder per run (``LABEL-KEY8``), written after every epoch."""
+
+    def __init__(self, root: str | Path, label: str, key: str):
+        self.writer = summary_writer(Path(root) / f"{label.replace('/', '-')}-{key[:8]}")
+
+    def epoch(self, metrics: dict) -> None:
+        write_scalars(self.writer, metrics, int(metrics["epoch"]))
+        self.writer.flush()
+
+    def close(self) -> None:
+        self.writer.close()

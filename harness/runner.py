@@ -163,21 +163,24 @@ def summarize(epochs: list[dict], task: str, train_s: float, samples: int, has_t
     return final
 
 
-def execute_run(cfg: RunConfig, progress: bool | str = False, on_epoch=None, checkpoint_dir: str | Path | None = None) -> RunResult:
+def execute_run(cfg: RunConfig, progress: bool | str = False, on_epoch=None, checkpoint_dir: str | Path | None = None,
+                tensorboard_dir: str | Path | None = None) -> RunResult:
     """Train one configuration from fresh weights and return its result (never writes the DB).
 
     `progress`: False/"quiet" shows nothing, "bars" an epoch bar and a batch bar for long epochs,
     "lines" one plain line per epoch, True chooses by terminal (noisebench/progress.py).
     `on_epoch(metrics)` is called after each epoch.
     `checkpoint_dir`: save the selected and last weights there (harness/run_artifacts.py); the
-    learned activation parameters are recorded in every run's final metrics."""
+    learned activation parameters are recorded in every run's final metrics.
+    `tensorboard_dir`: live TensorBoard curves, one event folder per run, written after every epoch."""
     import torch
 
     from noisebench.harness.divergence import DivergencePolicy
     from noisebench.harness.lr_schedules import make_scheduler
     from noisebench.harness.models import build_model
     from noisebench.harness.activations import resolve_activation
-    from noisebench.harness.run_artifacts import BestWeights, SiteTracker, learned_activation_params, save_checkpoints
+    from noisebench.harness.run_artifacts import (BestWeights, LiveCurves, SiteTracker, learned_activation_params,
+                                                  save_checkpoints)
     from noisebench.harness.train_loop import TrainSettings, steps_per_epoch, train
 
     from noisebench.harness.identity import run_identity, run_key
@@ -197,7 +200,7 @@ def execute_run(cfg: RunConfig, progress: bool | str = False, on_epoch=None, che
         hostname=socket.gethostname(), code_version=code_version(), data_info=info, started_at=started,
         identity=identity,
     )
-    bar = None
+    bar = curves = None
     try:
         torch.manual_seed(cfg.seed)
         num_outputs = data.num_classes if data.task == "classification" else 1
@@ -223,12 +226,15 @@ def execute_run(cfg: RunConfig, progress: bool | str = False, on_epoch=None, che
 
         mode = choose() if progress is True else (progress or "quiet")
         bar = RunProgress(mode, cfg.label(), cfg.epochs, spe) if mode != "quiet" else None
+        curves = LiveCurves(tensorboard_dir, cfg.label(), base["key"]) if tensorboard_dir is not None else None
 
         def _on_epoch(m):
             if bar is not None:
                 bar.epoch(m)
             if best is not None:
                 best.update(model, m)
+            if curves is not None:
+                curves.epoch(m)
             if on_epoch is not None:
                 on_epoch(m)
 
@@ -244,6 +250,8 @@ def execute_run(cfg: RunConfig, progress: bool | str = False, on_epoch=None, che
     finally:
         if bar is not None:
             bar.close()
+        if curves is not None:
+            curves.close()
     final = summarize(out.epochs, data.task, out.train_s, out.samples, has_test=data.test is not None)
     final["activation_params"] = learned_activation_params(sites.sites)
     if best is not None and out.epochs:

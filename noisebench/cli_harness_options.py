@@ -16,6 +16,8 @@ _POLICY_HELP = "LR policy: fixed, step (StepLR), triangular (Smith's CLR), onecy
 
 _CKPT_HELP = ("Save the selected-epoch and last-epoch weights to checkpoints/ next to the database, "
               "keyed by run identity (torch.load(..., weights_only=True) reads them).")
+_TB_HELP = ("Write live TensorBoard curves (train/val/test metrics and lr per epoch) into DIR, one event folder per "
+            "run (needs `pip install tensorboard`; view with `tensorboard --logdir DIR`).")
 _QUIET_HELP = ("Print only the summary: no progress bars (terminal) and no per-epoch/per-run lines (otherwise "
                "printed, one per line, when output is not a terminal).")
 _SUBSET_HELP = ("Smoke study: train/evaluate on a stratified subset of N rows of every split (the same rows in "

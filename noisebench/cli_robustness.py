@@ -9,7 +9,7 @@ import typer
 
 from noisebench.cli import app
 from noisebench.cli_harness_options import (
-    _CKPT_HELP, _DB_HELP, _POLICY_HELP, _QUIET_HELP, _SUBSET_HELP, DEFAULT_DATASETS, DEFAULT_DB, _activations, _knobs,
+    _CKPT_HELP, _TB_HELP, _DB_HELP, _POLICY_HELP, _QUIET_HELP, _SUBSET_HELP, DEFAULT_DATASETS, DEFAULT_DB, _activations, _knobs,
 )
 from noisebench.errors import UserError
 from noisebench.safe_text import clean
@@ -44,6 +44,7 @@ def robustness(
     db: Path = typer.Option(DEFAULT_DB, "--db", help=_DB_HELP),
     force: bool = typer.Option(False, "--force", help="Rerun configurations already in the database."),
     save_checkpoint: bool = typer.Option(False, "--save-checkpoint", help=_CKPT_HELP),
+    tensorboard: Optional[Path] = typer.Option(None, "--tensorboard", metavar="DIR", help=_TB_HELP),
     quiet: bool = typer.Option(False, "--quiet", "-q", help=_QUIET_HELP),
     protocol: str = typer.Option("train-time", help="train-time: train on the clean and the dirty file, compare; "
                                  "test-time: train once on the clean --data file, evaluate on its corrupted test sets."),
@@ -79,6 +80,10 @@ def robustness(
     from noisebench.progress import choose, say
 
     mode = choose(quiet)
+    if tensorboard is not None:
+        from noisebench.harness.run_artifacts import summary_writer
+
+        summary_writer()  # the optional package is there before any training starts (else one line)
     if seeds < 1:
         raise UserError(f"--seeds must be >= 1, got {seeds}")
     if jobs < 1:
@@ -103,7 +108,7 @@ def robustness(
     preflight_all(configs)  # bad settings fail here, before the database is created
     with ResultsDB(db) as rdb:
         out = run_grid(configs, rdb, force=force, jobs=jobs, preflight=False, progress=mode,
-                       checkpoint_dir=checkpoint_dir_for(db) if save_checkpoint else None)
+                       checkpoint_dir=checkpoint_dir_for(db) if save_checkpoint else None, tensorboard_dir=tensorboard)
         rows = summarize(rdb, configs)
     typer.echo("train-time protocol (trained on the clean and on the dirty file)")
     typer.echo(clean(format_table(rows), keep_newlines=True))

@@ -9,7 +9,7 @@ import typer
 
 from noisebench.cli import app
 from noisebench.cli_harness_options import (
-    _CKPT_HELP, _DB_HELP, _POLICY_HELP, _QUIET_HELP, _SUBSET_HELP, DEFAULT_DB, _knobs,
+    _CKPT_HELP, _TB_HELP, _DB_HELP, _POLICY_HELP, _QUIET_HELP, _SUBSET_HELP, DEFAULT_DB, _knobs,
 )
 from noisebench.errors import UserError
 from noisebench.safe_text import clean
@@ -37,6 +37,7 @@ def train(
     db: Path = typer.Option(DEFAULT_DB, "--db", help=_DB_HELP),
     force: bool = typer.Option(False, "--force", help="Train again even if this exact run is in the database."),
     save_checkpoint: bool = typer.Option(False, "--save-checkpoint", help=_CKPT_HELP),
+    tensorboard: Optional[Path] = typer.Option(None, "--tensorboard", metavar="DIR", help=_TB_HELP),
     dry_run: bool = typer.Option(False, "--dry-run", help="Verify the data and print the run key and every input it hashes; train nothing, write nothing."),
     quiet: bool = typer.Option(False, "--quiet", "-q", help=_QUIET_HELP),
 ):
@@ -55,6 +56,10 @@ def train(
     from noisebench.progress import choose, say
 
     mode = choose(quiet)
+    if tensorboard is not None:
+        from noisebench.harness.run_artifacts import summary_writer
+
+        summary_writer()  # the optional package is there before any training starts (else one line)
     meta = _meta(data)
     try:
         recipe = recipe_for(meta)
@@ -78,7 +83,8 @@ def train(
             r = rdb.runs(key=cfg.key())[0]
             typer.echo(clean(f"already in {db} (status {r['status']}, final {r['metric']} = {r['metric_value']}); --force to retrain"))
             return
-        res = execute_run(cfg, progress=mode, checkpoint_dir=checkpoint_dir_for(db) if save_checkpoint else None)
+        res = execute_run(cfg, progress=mode, checkpoint_dir=checkpoint_dir_for(db) if save_checkpoint else None,
+                          tensorboard_dir=tensorboard)
         rdb.record(res)
     f = res.final
     if res.status == "failed":
