@@ -93,3 +93,24 @@ def test_results_schema_is_declared_once():
         assert cols == [c.name for c in t.columns]
     assert results_db.RUN_COLUMNS == results_schema.columns("runs")
     assert set(export.RUN_FIELDS) <= set(results_db.RUN_COLUMNS)
+
+
+def test_live_tensorboard_curves_from_train_and_robustness(cli, tmp_path):
+    pytest.importorskip("tensorboard")
+    from tensorboard.backend.event_processing.event_accumulator import EventAccumulator
+
+    from noisebench.generators.synth.generator import SynthParams, build
+
+    clean, dirty = build(SynthParams(rows=300), tmp_path)
+    tb = tmp_path / "tb"
+    r = cli("train", "--data", dirty, "--epochs", "3", "--db", tmp_path / "r.db", "--tensorboard", tb, "--quiet")
+    assert r.code == 0, r.err
+    (run,) = list(tb.iterdir())
+    assert run.name.startswith("mlp-relu-dirty")
+    acc = EventAccumulator(str(run))
+    acc.Reload()
+    assert [e.step for e in acc.Scalars("val/val_loss")] == [1, 2, 3]
+    r = cli("robustness", "--data", dirty, "--activation", "elu", "--seeds", "1", "--epochs", "2",
+            "--db", tmp_path / "r.db", "--tensorboard", tb, "--quiet")
+    assert r.code == 0, r.err
+    assert len(list(tb.iterdir())) == 3  # + elu clean and elu dirty
