@@ -14,7 +14,10 @@ from pathlib import Path
 from noisebench.bounds import check_run_config
 from noisebench.errors import UserError
 from noisebench.harness.grid_spec import GridSpec
+from noisebench.harness.pairs import file_meta, pair_for
+from noisebench.harness.recipes import RECIPES, Recipe, policy_extra, recipe_for
 from noisebench.harness.run_config import AUGMENTS, LR_POLICIES, OPTIMIZERS, RunConfig
+from noisebench.harness.run_data import checksums_digest, data_role
 
 
 # -- validation and expansion --------------------------------------------------------------------
@@ -59,20 +62,17 @@ def _files_for(path: Path, add_clean: bool, meta_of=None) -> list[tuple[Path, st
 
     `meta_of(path)` replaces reading the files' attributes (a plan made before the files exist: the
     study planner passes the attributes the builders will write)."""
-    from noisebench.harness.robustness import _meta, pair_for
-    from noisebench.harness.run_data import data_role
-
     if meta_of is not None:
         meta = meta_of(path)
         if data_role(meta) == "dirty" and add_clean and meta.get("clean_reference"):
             clean = path.parent / Path(str(meta["clean_reference"])).name
             return [(clean.resolve(), "clean", meta_of(clean)), (path.resolve(), "dirty", meta)]
         return [(path.resolve(), data_role(meta), meta)]
-    meta = _meta(path)
+    meta = file_meta(path)
     role = data_role(meta)
     if role == "dirty" and add_clean and meta.get("clean_reference"):
         pair = pair_for(path)
-        return [(pair.clean.resolve(), "clean", _meta(pair.clean)), (path.resolve(), "dirty", meta)]
+        return [(pair.clean.resolve(), "clean", file_meta(pair.clean)), (path.resolve(), "dirty", meta)]
     return [(path.resolve(), role, meta)]
 
 
@@ -92,10 +92,6 @@ def expand(spec: GridSpec, meta_of=None) -> list[RunConfig]:
 
     Duplicates (e.g. a clean file listed explicitly and also added as a dirty file's twin) are
     dropped by run key, keeping the first. `meta_of` (see `_files_for`) plans without the files."""
-    from noisebench.harness.recipes import RECIPES, recipe_for
-    from noisebench.harness.robustness import policy_extra
-    from noisebench.harness.run_data import checksums_digest
-
     validate(spec, check_files=meta_of is None)
     out, seen = [], set()
     for listed in spec.data:
@@ -123,7 +119,7 @@ def expand(spec: GridSpec, meta_of=None) -> list[RunConfig]:
                                 model=r.model, activation=act, data=str(path), data_sha256=digests[str(path)],
                                 role=role, epochs=r.epochs, batch_size=r.batch_size, lr=lr, optimizer=r.optimizer,
                                 lr_policy=r.lr_policy, weight_decay=r.weight_decay, seed=seed, device=spec.device,
-                                extra=extra,
+                                compile=spec.compile, extra=extra, recipe=r.name,
                             )
                             check_run_config(cfg)
                             k = cfg.key()
@@ -143,3 +139,18 @@ def preflight_all(configs: list[RunConfig]) -> None:
         if sig not in seen:
             preflight(c)
             seen.add(sig)
+
+
+def config_from_recipe(
+    path: Path, role: str, recipe: Recipe, activation: str, seed: int, device: str = "auto", compile: bool = False,
+    knobs: dict | None = None,
+) -> RunConfig:
+    meta = file_meta(Path(path))
+    k = dict(recipe.extra)
+    k.update({a: b for a, b in (knobs or {}).items() if b is not None})
+    return RunConfig(
+        model=recipe.model, activation=activation, data=str(path), data_sha256=checksums_digest(meta["checksums"]),
+        role=role, epochs=recipe.epochs, batch_size=recipe.batch_size, lr=recipe.lr, optimizer=recipe.optimizer,
+        lr_policy=recipe.lr_policy, weight_decay=recipe.weight_decay, seed=seed, device=device, compile=compile,
+        extra=policy_extra(recipe.lr_policy, k), recipe=recipe.name,
+    )

@@ -74,6 +74,7 @@ class GridSpec:
     device: str = "auto"
     add_clean: bool = True
     source: str = "flags"
+    compile: bool = False
 
     def with_flags(self, **flags) -> "GridSpec":
         """A copy with the non-None flags replacing the file's values (flags win)."""

@@ -15,9 +15,12 @@ corruption and nothing else.
 from __future__ import annotations
 
 import json
+from dataclasses import dataclass
 from pathlib import Path
 
 from noisebench.errors import UserError
+from noisebench.h5reader import open_file
+from noisebench.harness.recipes import SHAPE_KEY, Recipe, recipe_for
 
 # kinds whose corruption changes the training targets (train/y is then not compared)
 LABEL_CORRUPTING_KINDS = ("mnist-flip", "synth")
@@ -107,3 +110,43 @@ def check_twins(clean: str | Path, dirty: str | Path) -> None:
     if d:
         raise UserError(f"{dirty} and {clean} are not clean/dirty twins: {'; '.join(d)}; "
                         "rebuild the dirty file from the same source and split as its clean file")
+
+
+@dataclass(frozen=True)
+class DataPair:
+    dataset: str
+    clean: Path
+    dirty: Path
+    recipe: Recipe
+
+
+def file_meta(path: Path) -> dict:
+    """A file's root attributes, plus its train/x shape under recipes.SHAPE_KEY (for custom recipes)."""
+    path = Path(path)
+    if not path.exists():
+        raise UserError(f"data file {path} not found")
+    if path.is_dir():
+        raise UserError(f"data path {path} is a folder; give a noisebench .h5 file")
+    with open_file(path) as f:
+        meta = dict(f.meta)
+        dx = f.datasets.get("train/x")
+        if dx is not None:
+            meta[SHAPE_KEY] = tuple(int(n) for n in dx.shape)
+    return meta
+
+
+def pair_for(dirty: Path) -> DataPair:
+    """The clean/dirty pair for a dirty file (the clean one named by its clean_reference attribute)."""
+    dirty = Path(dirty)
+    meta = file_meta(dirty)
+    if meta.get("kind") == "clean" or meta.get("variant") == "clean":
+        raise UserError(f"{dirty} is a clean file; pass the dirty variant (its clean counterpart is found automatically)")
+    ref = meta.get("clean_reference")
+    if not ref:
+        raise UserError(f"{dirty} has no clean_reference attribute, so its clean counterpart is unknown")
+    clean = dirty.parent / Path(str(ref)).name
+    if not clean.exists():
+        raise UserError(f"{dirty}: its clean counterpart {clean} is missing (build it next to the dirty file)")
+    check_twins(clean, dirty)
+    recipe = recipe_for(meta)
+    return DataPair(str(meta.get("dataset") or meta.get("kind")), clean, dirty, recipe)

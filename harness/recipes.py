@@ -9,7 +9,7 @@ the robustness delta is formed so that a positive delta always means "the dirty 
 from __future__ import annotations
 
 from collections.abc import Mapping
-from dataclasses import dataclass, field, replace
+from dataclasses import dataclass, replace
 
 from noisebench.errors import UserError
 
@@ -89,7 +89,7 @@ _ALIASES = {"mnist-flip": "mnist", "psi": "cifar10"}
 
 # Custom image sources (npz arrays, image folders): the recipe follows the images' size and channels.
 CUSTOM_SOURCE_KINDS = ("npz", "image-folder")
-SHAPE_KEY = "_x_shape"  # set by harness.robustness._meta: the train/x shape (N, H, W[, C])
+SHAPE_KEY = "_x_shape"  # set by harness.pairs.file_meta: the train/x shape (N, H, W[, C])
 
 
 def recipe_for_images(shape) -> Recipe:
@@ -120,7 +120,7 @@ def recipe_for(meta_or_dataset) -> Recipe:
     """The recipe for a file's root attributes (dataset, else kind) or a dataset name.
 
     Files built from a custom source (npz, image folder) get `recipe_for_images` of their train/x
-    shape (meta[SHAPE_KEY], as harness.robustness._meta provides), never the CIFAR-10 one."""
+    shape (meta[SHAPE_KEY], as harness.pairs.file_meta provides), never the CIFAR-10 one."""
     if isinstance(meta_or_dataset, dict):
         src = meta_or_dataset.get("source") or {}
         if isinstance(src, dict) and src.get("kind") in CUSTOM_SOURCE_KINDS:
@@ -149,3 +149,20 @@ SUITES: dict[str, list[tuple[str, str]]] = {
     "psi": [("cifar10-psi16.h5", "noisebench make psi --level 16 --download --out {dir} (also writes the clean cifar10.h5)")],
 }
 SUITE_NAMES = ("synth", "mnist", "psi", "all")
+
+
+# RunConfig.extra knobs: those of each LR policy, and the ones every run may set
+POLICY_KNOBS = {
+    "fixed": (),
+    "step": ("step_size", "gamma"),
+    "triangular": ("base_lr", "base_div", "half_cycle"),
+    "onecycle": ("div", "final_div", "pct_start"),
+}
+GENERAL_KNOBS = ("augment", "momentum", "betas", "chance_margin", "fp32", "subset")
+
+
+def policy_extra(policy: str, knobs: dict) -> tuple:
+    """RunConfig.extra: only the knobs that matter for this LR policy (and general ones), so an
+    unused knob never changes a run's key."""
+    keep = set(POLICY_KNOBS.get(policy, ())) | set(GENERAL_KNOBS)
+    return tuple(sorted((k, v) for k, v in knobs.items() if k in keep and v is not None))

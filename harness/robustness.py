@@ -15,63 +15,12 @@ from pathlib import Path
 from typing import Callable, Iterable
 
 from noisebench.errors import UserError
-from noisebench.harness.recipes import RECIPES, SUITES, Recipe, recipe_for
+from noisebench.harness.grid_config import expand
+from noisebench.harness.grid_spec import GridSpec
+from noisebench.harness.pairs import DataPair, file_meta
+from noisebench.harness.recipes import SUITES, Recipe, recipe_for
 from noisebench.harness.run_config import RunConfig
 from noisebench.harness.stats import Summary, summarize as summarize_values
-
-POLICY_KNOBS = {
-    "fixed": (),
-    "step": ("step_size", "gamma"),
-    "triangular": ("base_lr", "base_div", "half_cycle"),
-    "onecycle": ("div", "final_div", "pct_start"),
-}
-GENERAL_KNOBS = ("augment", "momentum", "betas", "chance_margin", "fp32", "subset")
-
-
-@dataclass(frozen=True)
-class DataPair:
-    dataset: str
-    clean: Path
-    dirty: Path
-    recipe: Recipe
-
-
-def _meta(path: Path) -> dict:
-    """A file's root attributes, plus its train/x shape under recipes.SHAPE_KEY (for custom recipes)."""
-    from noisebench.h5reader import open_file
-    from noisebench.harness.recipes import SHAPE_KEY
-
-    path = Path(path)
-    if not path.exists():
-        raise UserError(f"data file {path} not found")
-    if path.is_dir():
-        raise UserError(f"data path {path} is a folder; give a noisebench .h5 file")
-    with open_file(path) as f:
-        meta = dict(f.meta)
-        dx = f.datasets.get("train/x")
-        if dx is not None:
-            meta[SHAPE_KEY] = tuple(int(n) for n in dx.shape)
-    return meta
-
-
-def pair_for(dirty: Path) -> DataPair:
-    """The clean/dirty pair for a dirty file (the clean one named by its clean_reference attribute)."""
-    dirty = Path(dirty)
-    meta = _meta(dirty)
-    if meta.get("kind") == "clean" or meta.get("variant") == "clean":
-        raise UserError(f"{dirty} is a clean file; pass the dirty variant (its clean counterpart is found automatically)")
-    ref = meta.get("clean_reference")
-    if not ref:
-        raise UserError(f"{dirty} has no clean_reference attribute, so its clean counterpart is unknown")
-    clean = dirty.parent / Path(str(ref)).name
-    if not clean.exists():
-        raise UserError(f"{dirty}: its clean counterpart {clean} is missing (build it next to the dirty file)")
-    from noisebench.harness.pairs import check_twins
-
-    check_twins(clean, dirty)
-    recipe = recipe_for(meta)
-    return DataPair(str(meta.get("dataset") or meta.get("kind")), clean, dirty, recipe)
-
 
 def suite_files(suite: str, datasets_dir: Path) -> list[Path]:
     names = list(SUITES) if suite == "all" else [suite]
@@ -87,44 +36,21 @@ def suite_files(suite: str, datasets_dir: Path) -> list[Path]:
     return out
 
 
-def policy_extra(policy: str, knobs: dict) -> tuple:
-    """RunConfig.extra: only the knobs that matter for this LR policy (and general ones), so an
-    unused knob never changes a run's key."""
-    keep = set(POLICY_KNOBS.get(policy, ())) | set(GENERAL_KNOBS)
-    return tuple(sorted((k, v) for k, v in knobs.items() if k in keep and v is not None))
-
-
-def config_from_recipe(
-    path: Path, role: str, recipe: Recipe, activation: str, seed: int, device: str = "auto", compile: bool = False,
-    knobs: dict | None = None,
-) -> RunConfig:
-    from noisebench.harness.run_data import checksums_digest
-
-    meta = _meta(Path(path))
-    k = dict(recipe.extra)
-    k.update({a: b for a, b in (knobs or {}).items() if b is not None})
-    return RunConfig(
-        model=recipe.model, activation=activation, data=str(path), data_sha256=checksums_digest(meta["checksums"]),
-        role=role, epochs=recipe.epochs, batch_size=recipe.batch_size, lr=recipe.lr, optimizer=recipe.optimizer,
-        lr_policy=recipe.lr_policy, weight_decay=recipe.weight_decay, seed=seed, device=device, compile=compile,
-        extra=policy_extra(recipe.lr_policy, k), recipe=recipe.name,
-    )
-
-
 def plan(
     pairs: Iterable[DataPair], activations: list[str], seeds: list[int], overrides: dict | None = None,
     device: str = "auto", compile: bool = False, knobs: dict | None = None,
 ) -> list[RunConfig]:
-    """Every (dataset, activation, seed, clean|dirty) run, clean before dirty, in a stable order."""
-    out = []
+    """Every (dataset, activation, seed, clean|dirty) run, clean before dirty: a robustness study is a
+    grid of its dirty files, expanded by the one planner (harness/grid_config.py)."""
     ov = {k: v for k, v in (overrides or {}).items() if v is not None}
-    for p in pairs:
-        r = p.recipe.with_overrides(**ov)
-        for act in activations:
-            for s in seeds:
-                for role, path in (("clean", p.clean), ("dirty", p.dirty)):
-                    out.append(config_from_recipe(path, role, r, act, s, device, compile, knobs))
-    return out
+    models = [ov.pop("model")] if "model" in ov else None
+    lrs = [ov.pop("lr")] if "lr" in ov else None
+    # one expansion per pair, so every pair keeps its clean runs (twins shared by several dirty files
+    # appear once per pair here; the driver trains each run key once)
+    return [c for p in pairs
+            for c in expand(GridSpec(data=[p.dirty], models=models, activations=list(activations), lrs=lrs,
+                                     seeds=list(seeds), overrides=ov, knobs=dict(knobs or {}), device=device,
+                                     compile=compile))]
 
 
 def run_grid(
@@ -207,7 +133,7 @@ def summarize(db, configs: list[RunConfig], pairs: list[DataPair] | None = None)
     runs = {r["key"]: r for r in db.runs(key=keys)} if keys else {}
     for g in order:
         dirty_path, model, act = g
-        meta = _meta(Path(dirty_path))
+        meta = file_meta(Path(dirty_path))
         recipe = recipe_for(meta)
         from noisebench.harness.selection import metric_label as sel_label
 

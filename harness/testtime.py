@@ -90,9 +90,10 @@ def plan_training(clean: Path, activations: list[str], seeds: list[int], overrid
                   device: str = "auto", compile: bool = False, knobs: dict | None = None) -> list[RunConfig]:
     """One clean run per (activation, seed): the same configurations the train-time protocol trains on the clean file."""
     from noisebench.harness.recipes import recipe_for
-    from noisebench.harness.robustness import _meta, config_from_recipe
+    from noisebench.harness.grid_config import config_from_recipe
+    from noisebench.harness.pairs import file_meta
 
-    meta = _meta(Path(clean))
+    meta = file_meta(Path(clean))
     if meta.get("variant") != "clean":
         raise UserError(f"{clean}: a {meta.get('kind')} file ({meta.get('variant')}); the test-time protocol trains on "
                         "the clean file (e.g. cifar10.h5) and evaluates on its corrupted test sets")

@@ -31,7 +31,8 @@ def lr_find_cmd(
     """LR range test: exponential LR sweep, smoothed loss, suggestion at the steepest descent."""
     from noisebench.harness.lr_finder import lr_find, plot as plot_lr
     from noisebench.harness.recipes import RECIPES, recipe_for
-    from noisebench.harness.robustness import _meta, config_from_recipe
+    from noisebench.harness.grid_config import config_from_recipe
+    from noisebench.harness.pairs import file_meta
     from noisebench.harness.run_checks import preflight
     from noisebench.harness.run_data import data_role
 
@@ -41,7 +42,7 @@ def lr_find_cmd(
     bounds.check_lr(end_lr, "--end-lr")
     bounds.check_int(iters, "--iters", 1, bounds.MAX_LR_FIND_ITERS)
     bounds.check_seed(seed)
-    meta = _meta(data)
+    meta = file_meta(data)
     try:
         recipe = recipe_for(meta)
     except UserError:

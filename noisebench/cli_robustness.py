@@ -75,7 +75,8 @@ def robustness(
             force=force, corruptions=corruptions, severity=severity, baseline=baseline, official=official)
     from noisebench.harness.grid_config import preflight_all
     from noisebench.harness.results_db import ResultsDB
-    from noisebench.harness.robustness import format_table, pair_for, plan, run_grid, suite_files, summarize
+    from noisebench.harness.pairs import pair_for
+    from noisebench.harness.robustness import format_table, plan, run_grid, suite_files, summarize
     from noisebench.harness.run_artifacts import checkpoint_dir_for
     from noisebench.progress import choose, say
 

@@ -48,7 +48,8 @@ def train(
     its recorded checksums before use (cached per unchanged file)."""
     from noisebench.harness.recipes import recipe_for
     from noisebench.harness.results_db import ResultsDB
-    from noisebench.harness.robustness import _meta, config_from_recipe
+    from noisebench.harness.grid_config import config_from_recipe
+    from noisebench.harness.pairs import file_meta
     from noisebench.harness.run_artifacts import checkpoint_dir_for
     from noisebench.harness.run_checks import preflight
     from noisebench.harness.run_data import data_role
@@ -60,7 +61,7 @@ def train(
         from noisebench.harness.run_artifacts import summary_writer
 
         summary_writer()  # the optional package is there before any training starts (else one line)
-    meta = _meta(data)
+    meta = file_meta(data)
     try:
         recipe = recipe_for(meta)
     except UserError:

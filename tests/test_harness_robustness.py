@@ -11,7 +11,8 @@ import pytest
 import torch
 
 from noisebench.harness.results_db import ResultsDB
-from noisebench.harness.robustness import pair_for, plan, run_grid, summarize
+from noisebench.harness.pairs import pair_for
+from noisebench.harness.robustness import plan, run_grid, summarize
 from noisebench.harness.stats import summarize as stat_summary
 
 torch.set_num_threads(1)

@@ -269,7 +269,7 @@ def _pair(tmp_path, kind="psi", **dirty_kw):
 
 def test_twins_accepted_and_differences_named(cli, tmp_path):
     from noisebench.harness.pairs import twin_differences
-    from noisebench.harness.robustness import pair_for
+    from noisebench.harness.pairs import pair_for
 
     clean, dirty = _pair(tmp_path)
     assert twin_differences(clean, dirty) == [] and pair_for(dirty).clean == clean

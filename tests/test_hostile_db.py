@@ -27,10 +27,11 @@ def data(hostile_inputs):
 
 def _result(data, n_epochs: int = 40, activation: str = "relu"):
     from noisebench.harness.recipes import recipe_for
-    from noisebench.harness.robustness import _meta, config_from_recipe
+    from noisebench.harness.grid_config import config_from_recipe
+    from noisebench.harness.pairs import file_meta
     from noisebench.harness.run_data import RunResult
 
-    cfg = config_from_recipe(data["dirty"], "dirty", recipe_for(_meta(data["dirty"])), activation, 0, "cpu")
+    cfg = config_from_recipe(data["dirty"], "dirty", recipe_for(file_meta(data["dirty"])), activation, 0, "cpu")
     epochs = [{"epoch": i + 1, "lr": 1e-3, "train_loss": 1.0 / (i + 1), "val_loss": 1.0 / (i + 2)} for i in range(n_epochs)]
     return RunResult(key=cfg.key(), config=cfg.to_dict(), status="ok", epochs=epochs,
                      final={"metric": "val_loss", "metric_value": 0.5, "val_loss": 0.5, "epochs_done": n_epochs},

@@ -58,14 +58,14 @@ def planned_files(preset: Preset) -> dict[str, PlannedFile]:
 
 def meta_reader(preset: Preset, data_dir: Path):
     """`meta_of(path)` for grid_config.expand: a file's attributes when it exists, else the predicted ones."""
-    from noisebench.harness.robustness import _meta
+    from noisebench.harness.pairs import file_meta
 
     planned = planned_files(preset)
 
     def meta_of(path: Path) -> dict:
         path = Path(path)
         if path.exists():
-            return _meta(path)
+            return file_meta(path)
         p = planned.get(path.name)
         if p is None:
             raise UserError(f"study {preset.name}: {path} is neither built by its [[datasets]] nor present")
