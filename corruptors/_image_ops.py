@@ -18,6 +18,9 @@ from functools import lru_cache
 import numpy as np
 
 from noisebench.errors import UserError
+from scipy.ndimage import gaussian_filter
+from scipy.ndimage import gaussian_filter1d
+from scipy.ndimage import zoom as scizoom
 
 REFERENCE = "hendrycks/robustness ImageNet-C/create_c/make_cifar_c.py (CIFAR-10-C, Hendrycks & Dietterich, ICLR 2019)"
 ROUNDING = ("round half to even (numpy.rint) of the 0..255 value, then clip to [0, 255]; "
@@ -78,7 +81,6 @@ def from01(y: np.ndarray) -> np.ndarray:
 def gaussian_hw(x: np.ndarray, sigma: float, mode: str = "nearest", truncate: float = 4.0) -> np.ndarray:
     """skimage.filters.gaussian(image, sigma, channel_axis=-1) on every image of a batch (N, H, W[, C]):
     scipy.ndimage.gaussian_filter with sigma on H and W only (skimage's defaults: mode 'nearest', truncate 4)."""
-    from scipy.ndimage import gaussian_filter
 
     if sigma <= 0:
         return x.copy()
@@ -156,7 +158,6 @@ def reflect_half(idx: np.ndarray, n: int) -> np.ndarray:
 @lru_cache(maxsize=64)
 def gaussian_matrix(n: int, sigma: float, mode: str, truncate: float) -> np.ndarray:
     """scipy.ndimage.gaussian_filter1d(·, sigma, mode, truncate) along an axis of length n, as an (n, n) matrix."""
-    from scipy.ndimage import gaussian_filter1d
 
     if sigma <= 0:
         return np.eye(n)
@@ -180,7 +181,6 @@ def scipy_zoom_matrix(n: int, zoom: float) -> np.ndarray:
 
     Built by zooming the identity (order-1 zoom is separable and linear), so it is SciPy's own
     interpolation, coefficient for coefficient."""
-    from scipy.ndimage import zoom as scizoom
 
     ch = int(np.ceil(n / zoom))
     top = (n - ch) // 2

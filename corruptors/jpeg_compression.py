@@ -8,6 +8,7 @@ import numpy as np
 
 from noisebench.corruptors._image_ops import REFERENCE, check_images, check_range
 from noisebench.registry import register_corruption
+from PIL import Image
 
 SEVERITIES = {1: {"quality": 80}, 2: {"quality": 65}, 3: {"quality": 58}, 4: {"quality": 50}, 5: {"quality": 40}}
 RANGES = {"quality": (1, 95)}
@@ -17,7 +18,6 @@ RANGES = {"quality": (1, 95)}
                      description="Pillow JPEG round trip at quality q (4:2:0 chroma subsampling for RGB)")
 def jpeg_compression(x, rng, *, quality: int = 58):
     """x: uint8 (N, H, W, C) -> uint8. Deterministic. One Pillow encode/decode per image (no batch JPEG codec)."""
-    from PIL import Image
 
     x = check_images(x, "jpeg_compression")
     q = check_range("jpeg_compression", "quality", quality, *RANGES["quality"], integer=True)

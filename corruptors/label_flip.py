@@ -19,6 +19,9 @@ from pathlib import Path
 import numpy as np
 
 from noisebench.errors import UserError
+import io
+from noisebench.bounds import MAX_MATRIX_BYTES
+from noisebench.safe_input import read_bytes
 
 MODES = ("symmetric", "pair", "matrix")
 STREAM_FLIP = 21
@@ -43,10 +46,6 @@ def format_rate(rate: float) -> str:
 
 def load_matrix(path: Path, num_classes: int) -> np.ndarray:
     """Read a K×K transition matrix from .npy, .csv or .txt and validate it (one clear error)."""
-    import io
-
-    from noisebench.bounds import MAX_MATRIX_BYTES
-    from noisebench.safe_input import read_bytes
 
     path = Path(path)
     if path.is_dir():

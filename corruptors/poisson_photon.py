@@ -41,6 +41,9 @@ from typing import Callable, Iterator
 import numpy as np
 
 from noisebench.errors import UserError
+from noisebench.bounds import PSI_MAX, PSI_MIN
+import struct
+from scipy import stats
 
 U32 = 1 << 32
 GUIDE_BITS = 11
@@ -53,7 +56,6 @@ MAX_TABLE_WIDTH = 1 << 22  # refuse absurd ψ whose tables would not fit in memo
 def validate_level(level) -> float:
     """ψ must be a finite number in [PSI_MIN, PSI_MAX] = [1e-3, 1e6] (noisebench.bounds): below 1e-3 nearly
     every pixel becomes 0, above 1e6 the result equals the clean image."""
-    from noisebench.bounds import PSI_MAX, PSI_MIN
 
     try:
         psi = float(level)
@@ -223,7 +225,6 @@ class PoissonTable:
 
     def _tail_counts(self, idx: np.ndarray, rng: np.random.Generator) -> np.ndarray:
         """Exact draws of X | X > K_v by inverse CDF in float64 (rare: probability < 2^-32 each)."""
-        from scipy import stats
 
         w = rng.random(len(idx))
         out = np.empty(len(idx), np.int64)
@@ -325,7 +326,6 @@ class PhotonNoise:
 
 def level_stream_key(psi: float) -> int:
     """The level's IEEE-754 float64 bits as an integer (a stream key that no other level shares)."""
-    import struct
 
     return int.from_bytes(struct.pack("<d", float(psi)), "little")
 

@@ -26,6 +26,7 @@ from noisebench.errors import UserError
 from noisebench.generators.custom_image_source import ImageData
 from noisebench.registry import register_source
 from noisebench.safe_pickle import safe_loads
+import hashlib
 
 BASE_FOLDER = "cifar-10-batches-py"
 URL = "https://www.cs.toronto.edu/~kriz/cifar-10-python.tar.gz"
@@ -62,7 +63,6 @@ def find_cifar_dir(path: Path) -> Path | None:
 
 def load_pickle(path: Path, verify: bool, md5_table: dict | None = None) -> dict:
     """Unpickle one batch file after checking its md5 (unless verify=False)."""
-    import hashlib
 
     table = OFFICIAL_MD5 if md5_table is None else md5_table
     limit = bounds.MAX_CIFAR_META_BYTES if path.name == META_FILE else MAX_BATCH_BYTES

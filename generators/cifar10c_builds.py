@@ -32,6 +32,10 @@ from noisebench.generators.corrupt_builds import (
     image_corruption_names,
     resolve_params,
 )
+from noisebench.generators.image_inputs import seed_suffix
+from noisebench.generators.image_inputs import _check_seed
+from noisebench.h5reader import check_fits_in_memory, open_file
+from noisebench.h5writer import DatasetWriter, check_output_path
 
 Progress = Callable[[int], None] | None
 RELEASE_SEVERITIES = (1, 2, 3, 4, 5)
@@ -41,8 +45,6 @@ MAX_RELEASE_BYTES = 8 << 30
 
 
 def c_path(clean_stem: str, out_dir: Path, name: str, seed: int = 0, release: bool = False) -> Path:
-    from noisebench.generators.image_inputs import seed_suffix
-
     mid = "c-release" if release else "c"
     return Path(out_dir) / f"{clean_stem}-{mid}-{name}{'' if release else seed_suffix(seed)}.h5"
 
@@ -51,7 +53,6 @@ def find_corrupted_sets(clean_file: Path, datasets_dir: Path | None = None, seed
                         release: bool = False) -> dict[str, Path]:
     """{corruption: path} of the test-only files next to (or in `datasets_dir`) built from `clean_file`
     (checked through `clean_test_sha256`)."""
-    from noisebench.h5reader import open_file
 
     clean_file = Path(clean_file)
     folder = Path(datasets_dir) if datasets_dir is not None else clean_file.parent
@@ -73,7 +74,6 @@ def find_corrupted_sets(clean_file: Path, datasets_dir: Path | None = None, seed
 
 def read_severity(path: Path, severity: int) -> tuple[np.ndarray, np.ndarray]:
     """(x, y) of one severity of a test-only file (kind corrupt-test), in the clean file's order."""
-    from noisebench.h5reader import open_file
 
     with open_file(path) as f:
         if f.kind != "corrupt-test":
@@ -93,8 +93,6 @@ def read_severity(path: Path, severity: int) -> tuple[np.ndarray, np.ndarray]:
 
 
 def _clean_identity(clean_file: Path) -> tuple[np.ndarray, np.ndarray, dict]:
-    from noisebench.h5reader import check_fits_in_memory, open_file
-
     with open_file(clean_file) as f:
         if f.meta.get("variant") != "clean":
             raise UserError(f"{clean_file}: a {f.kind} file ({f.meta.get('variant')}), not a clean reference; "
@@ -155,8 +153,6 @@ def build_cifar10_c(clean_file: Path, names: list[str], severities: list[int], o
     Every (corruption, severity) is first tried on one image, so an unsupported combination (e.g.
     saturate on grey images) fails before any file is written - or, with `skip_unsupported`, is left
     out with a note."""
-    from noisebench.generators.image_inputs import _check_seed
-    from noisebench.h5writer import DatasetWriter
 
     seed = _check_seed(seed)
     clean_file = Path(clean_file)
@@ -166,8 +162,6 @@ def build_cifar10_c(clean_file: Path, names: list[str], severities: list[int], o
     for name in names:  # everything checked before any work
         entry = image_corruption(name)
         plist = [resolve_params(entry, s) for s in severities]
-        from noisebench.h5writer import check_output_path
-
         check_output_path(c_path(clean_file.stem, out_dir, entry.name, seed), force)
         plans.append((entry, plist))
     x, y, info = _clean_identity(clean_file)
@@ -226,7 +220,6 @@ def build_release(release_dir: Path, out_dir: Path, clean_file: Path | None = No
                   force: bool = False, progress: Progress = None) -> list[Path]:
     """Convert the official CIFAR-10-C layout (DIR/<corruption>.npy: 5·N images stacked by severity 1..5,
     DIR/labels.npy: the 5·N labels) into test-only files, paired with `clean_file` when given."""
-    from noisebench.h5writer import DatasetWriter, check_output_path
 
     release_dir = Path(release_dir)
     if not release_dir.is_dir():

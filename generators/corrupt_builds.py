@@ -29,6 +29,9 @@ import numpy as np
 from noisebench.errors import UserError
 from noisebench.generators.custom_image_source import ImageData
 from noisebench.generators.image_inputs import _check_seed, clean_path, seed_suffix, split_suffix
+from noisebench.registry import CORRUPTIONS
+from noisebench.generators import image_builds as ib
+from noisebench.h5writer import DatasetWriter
 
 BLOCK_IMAGES = 256
 STREAM = {"train": 1, "val": 3, "test": 2}
@@ -44,7 +47,6 @@ Progress = Callable[[int], None] | None
 
 def image_corruption(name: str):
     """The registry entry of an image corruption (built-in or plug-in)."""
-    from noisebench.registry import CORRUPTIONS
 
     entry = CORRUPTIONS.get(name)
     if entry.meta.get("target", "images") != "images":
@@ -53,8 +55,6 @@ def image_corruption(name: str):
 
 
 def image_corruption_names() -> list[str]:
-    from noisebench.registry import CORRUPTIONS
-
     return sorted(e.name for e in CORRUPTIONS.entries() if e.meta.get("target", "images") == "images")
 
 
@@ -277,8 +277,6 @@ def build_corrupt(data: ImageData, name: str, out_dir: Path, severities: list[in
     """Corrupted copies of `data` (train, val and test all corrupted) per severity (or one parameter set), with
     the val split of `make psi` / `make cifar10` (same --val-size and --split-seed: the same val images), and the
     clean twin if missing."""
-    from noisebench.generators import image_builds as ib
-    from noisebench.h5writer import DatasetWriter
 
     seed = _check_seed(seed)
     val_size = ib.CIFAR_VAL_SIZE if val_size is None else int(val_size)

@@ -22,6 +22,10 @@ import numpy as np
 from noisebench import bounds, safe_input
 from noisebench.errors import UserError
 from noisebench.registry import register_source
+from noisebench.safe_npz import read_npz
+from noisebench.h5reader import available_memory
+from noisebench.safe_image import read_image
+from noisebench.registry import SOURCES
 
 IMAGE_EXTS = (".png", ".jpg", ".jpeg", ".bmp", ".gif", ".tif", ".tiff", ".webp")
 MAX_IMAGES = bounds.MAX_IMAGES
@@ -155,8 +159,6 @@ def check_labels(ys: dict, where: str, names: list | None) -> list[str]:
 
 
 def load_npz(path: Path, name: str | None = None) -> ImageData:
-    from noisebench.safe_npz import read_npz
-
     path = Path(path)
     where = str(path)
     keys = ("x_train", "y_train", "x_test", "y_test")
@@ -221,8 +223,6 @@ def _image_files(root: Path, split: str, classes: list[str], where: str) -> list
 def load_image_folder(root: Path, name: str | None = None) -> ImageData:
     """Every image is read exactly (noisebench.safe_image: size, mode and bomb checks); the whole
     source's pixel count is checked against the limit and free memory before the array is made."""
-    from noisebench.h5reader import available_memory
-    from noisebench.safe_image import read_image
 
     root = Path(root)
     where = str(root)
@@ -296,7 +296,6 @@ def detect_kind(path: Path, prefer: str = "cifar10") -> str:
     """The registered source (``cifar10``, ``mnist``, ``npz``, ``image_folder`` or a plug-in's) whose
     ``find`` recognises a --source path (UserError if none does). When several official layouts are
     present, `prefer` decides; official sources are tried before the others."""
-    from noisebench.registry import SOURCES
 
     path = Path(path)
     if not path.exists():
@@ -319,7 +318,6 @@ def detect_kind(path: Path, prefer: str = "cifar10") -> str:
 
 def load_source(path: Path, prefer: str = "cifar10", verify: bool = True, name: str | None = None) -> "ImageData":
     """Load a --source path with the registered source that recognises it."""
-    from noisebench.registry import SOURCES
 
     entry = SOURCES.get(detect_kind(path, prefer))
     data = entry.obj.load(Path(path), verify=verify, name=name)

@@ -24,6 +24,15 @@ import numpy as np
 from noisebench.errors import UserError
 from noisebench.generators.custom_image_source import ImageData
 from noisebench.generators.image_inputs import _check_seed, _note, clean_path, flip_path, psi_path
+from noisebench.h5reader import open_file
+import os
+import stat
+from noisebench.safe_output import OutputExists
+from noisebench.corruptors.label_flip import effective_val_size, stratified_val_split
+from noisebench.generators.split_record import indices_sha256, pair_key, split_record
+from noisebench.h5writer import DatasetWriter
+from noisebench.corruptors.poisson_photon import PhotonNoise, validate_level
+from noisebench.corruptors.label_flip import MODES, flip_labels, validate_matrix, validate_rate
 
 WRITE_ROWS = 4096  # images per append when copying arrays already in memory
 STREAM_PSI = {"train": 1, "val": 3, "test": 2}
@@ -52,8 +61,6 @@ def _write_split(w, split: str, x: np.ndarray, y: np.ndarray, progress: Progress
 
 
 def _existing_pair_key(path: Path) -> str | None:
-    from noisebench.h5reader import open_file
-
     try:
         with open_file(path) as f:
             return str(f.meta.get("pair_key", ""))
@@ -63,10 +70,6 @@ def _existing_pair_key(path: Path) -> str | None:
 
 def _finished_psi(path: Path, pair_key: str, level: float, seed: int) -> bool:
     """A complete ψ file of this source, split, level and seed is already at `path` (a resumed multi-level build)."""
-    import os
-    import stat
-
-    from noisebench.h5reader import open_file
 
     try:
         if not stat.S_ISREG(os.lstat(path).st_mode):
@@ -81,7 +84,6 @@ def _finished_psi(path: Path, pair_key: str, level: float, seed: int) -> bool:
 
 def _build_clean_once(build: Callable[[], Path], cref: Path, pair_key: str) -> list[Path]:
     """Build the missing clean twin; if a concurrent build placed the same one first, use theirs."""
-    from noisebench.safe_output import OutputExists
 
     try:
         return [build()]
@@ -108,9 +110,6 @@ class Split:
 
 
 def _split_params(data: ImageData, val_size: int, split_seed: int) -> Split:
-    from noisebench.corruptors.label_flip import effective_val_size, stratified_val_split
-    from noisebench.generators.split_record import indices_sha256, pair_key, split_record
-
     split_seed = _check_seed(split_seed, "--split-seed")
     if val_size < 1:
         raise UserError(f"--val-size must be >= 1, got {val_size} (every classification file has a val split: "
@@ -151,7 +150,6 @@ def build_split_clean(data: ImageData, out_dir: Path, val_size: int = 10000, spl
                       progress: Progress = None) -> Path:
     """The clean reference: train and val (seeded, stratified, carved from the official training set) and the
     official test set; the same split as every corrupted twin built with the same --val-size and --split-seed."""
-    from noisebench.h5writer import DatasetWriter
 
     sp = _split_params(data, val_size, split_seed)
     w = DatasetWriter(clean_path(data, out_dir, split_seed), kind="clean", variant="clean", params=sp.params,
@@ -187,8 +185,6 @@ def build_psi(data: ImageData, levels: list[float], out_dir: Path, seed: int = 0
 
     `sampler`: "tables" (the exact table sampler, CPU threads; the default on device cpu) or "torch"
     (torch.poisson on `device`; the default for any other device). The two draw different bytes."""
-    from noisebench.corruptors.poisson_photon import PhotonNoise, validate_level
-    from noisebench.h5writer import DatasetWriter
 
     sampler = sampler or ("tables" if device == "cpu" else "torch")
     if sampler not in ("tables", "torch"):
@@ -262,8 +258,6 @@ def build_flip(data: ImageData, out_dir: Path, rate: float = 0.1, mode: str = "s
                progress: Progress = None, with_clean: bool = True, split_seed: int = 0) -> list[Path]:
     """Label-flipped training labels (val and test stay clean) + the clean reference (same split) if missing.
     `seed` draws the flips, `split_seed` the val split."""
-    from noisebench.corruptors.label_flip import MODES, flip_labels, validate_matrix, validate_rate
-    from noisebench.h5writer import DatasetWriter
 
     seed = _check_seed(seed)
     if matrix is not None:
@@ -305,8 +299,6 @@ def build_flip(data: ImageData, out_dir: Path, rate: float = 0.1, mode: str = "s
 
 
 def describe_flip(path: Path) -> str:
-    from noisebench.h5reader import open_file
-
     with open_file(path) as f:
         m = f.meta
         return f"nominal rate {m.get('nominal_rate')}, realized {float(m.get('realized_rate', 0)):.4f} ({m.get('n_flipped')} labels)"

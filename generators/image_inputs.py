@@ -17,6 +17,13 @@ import numpy as np
 from noisebench.errors import UserError
 from noisebench.safe_text import clean, has_control
 from noisebench.generators.custom_image_source import ImageData
+from noisebench.bounds import check_seed
+from noisebench.generators.custom_image_source import load_source
+from noisebench.registry import SOURCES
+from noisebench.generators.custom_image_source import detect_kind
+from noisebench.h5writer import check_output_path
+from noisebench.corruptors.poisson_photon import format_level
+from noisebench.corruptors.label_flip import format_rate, matrix_digest
 
 RAW_DIR_NAME = "raw"
 
@@ -30,8 +37,6 @@ def seed_suffix(seed: int) -> str:
 
 
 def _check_seed(seed: int, option: str = "--seed") -> int:
-    from noisebench.bounds import check_seed
-
     return check_seed(seed, option)
 
 
@@ -43,8 +48,6 @@ def resolve_source(default: str, source: Path | None, download: bool, verify: bo
     """Load the data for a build: `default` names the registered source used when no --source is given
     (its official files in OUT/raw/, fetched with --download); a --source path goes to the registered
     source whose ``find`` recognises it (official layouts first, `default` preferred)."""
-    from noisebench.generators.custom_image_source import load_source
-    from noisebench.registry import SOURCES
 
     raw = Path(out_dir) / RAW_DIR_NAME
     if source is not None and download:
@@ -68,8 +71,6 @@ def resolve_source(default: str, source: Path | None, download: bool, verify: bo
 
 def predicted_name(default: str, source: Path | None, name: str | None) -> str | None:
     """The dataset name a build will use, known before loading anything (None if it cannot be told)."""
-    from noisebench.generators.custom_image_source import detect_kind
-    from noisebench.registry import SOURCES
 
     if name:
         return name
@@ -83,7 +84,6 @@ def predicted_name(default: str, source: Path | None, name: str | None) -> str |
 
 def precheck_outputs(paths: list[Path], force: bool) -> None:
     """Fail on existing outputs (without --force) before reading or downloading any data."""
-    from noisebench.h5writer import check_output_path
 
     for p in paths:
         check_output_path(p, force)
@@ -101,15 +101,11 @@ def clean_name(name: str, split_seed: int = 0) -> str:
 
 
 def psi_name(name: str, level: float, seed: int = 0, split_seed: int = 0, independent: bool = False) -> str:
-    from noisebench.corruptors.poisson_photon import format_level
-
     ind = "-indep" if independent else ""
     return f"{name}-psi{format_level(level)}{ind}{seed_suffix(seed)}{split_suffix(split_seed)}.h5"
 
 
 def flip_name(name: str, seed: int, mode: str, rate: float, matrix: np.ndarray | None, split_seed: int = 0) -> str:
-    from noisebench.corruptors.label_flip import format_rate, matrix_digest
-
     if matrix is not None:
         tag = f"matrix-{matrix_digest(matrix)}"
     else:

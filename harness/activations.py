@@ -30,6 +30,11 @@ from torch import nn
 from noisebench.errors import UserError
 from noisebench.registry import ACTIVATIONS as REGISTRY
 from noisebench.registry import SpecView
+import sys
+import importlib.util
+from noisebench.bounds import MAX_PLUGIN_BYTES
+from noisebench.safe_input import check_regular
+from noisebench.safe_input import has_control
 
 __all__ = [
     "ACTIVATIONS",
@@ -140,7 +145,6 @@ def _normalize(name: str) -> str:
 
 def dedupe_activations(names: list[str], what: str = "--activation") -> list[str]:
     """Names in order without repeats (registry aliases count as one); repeats are dropped with a note."""
-    import sys
 
     out, seen, dups = [], {}, []
     for n in names:
@@ -175,11 +179,7 @@ def _check_module_class(obj, what: str) -> Callable[[], nn.Module]:
 def _check_module_files(mod_name: str, ref: str) -> None:
     """Each not-yet-imported module on the dotted path must be a regular source file of bounded size
     (a FIFO or device named like a module would block or never end the import)."""
-    import importlib.util
-    import sys
 
-    from noisebench.bounds import MAX_PLUGIN_BYTES
-    from noisebench.safe_input import check_regular
 
     parts = mod_name.split(".")
     for i in range(1, len(parts) + 1):
@@ -235,7 +235,6 @@ def resolve_activation(name: str) -> Callable[[], nn.Module]:
     """A factory (call it once per nonlinearity) for a registry name, ``pkg.mod:Class`` or entry point."""
     if not isinstance(name, str) or not name.strip():
         raise UserError(f"activation must be a non-empty name; {_valid_line()}")
-    from noisebench.safe_input import has_control
 
     if has_control(name) or len(name) > 512:
         raise UserError(f"activation {name[:60]!r} contains control characters or is too long; refusing it")

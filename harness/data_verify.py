@@ -21,6 +21,8 @@ import time
 from pathlib import Path
 
 from noisebench.errors import UserError
+from noisebench.h5reader import open_file, verify
+from noisebench.harness.run_data import checksums_digest
 
 CACHE_ENV = "NOISEBENCH_CACHE_DIR"
 CACHE_FILE = "verified-files.json"
@@ -96,8 +98,6 @@ def verify_for_training(path: str | Path) -> str:
     """Verify `path`'s arrays against its recorded checksums (cached); returns the checksums digest.
 
     Raises UserError (one line) when the file does not verify: nothing may be trained on it."""
-    from noisebench.h5reader import open_file, verify
-    from noisebench.harness.run_data import checksums_digest
 
     path = Path(path)
     if not path.exists():

@@ -31,6 +31,10 @@ from typing import Callable
 from noisebench.errors import UserError
 from noisebench.harness.run_config import RunConfig
 from noisebench.harness.run_data import RunResult
+from noisebench.harness.run_data import code_version
+from noisebench.harness.runner import execute_run
+from noisebench.harness.grid_config import preflight_all
+from noisebench.signals import check as check_interrupted
 
 FAULT_ENV = "NOISEBENCH_GRID_FAULT"
 
@@ -62,8 +66,6 @@ def split_done(configs: list[RunConfig], db, force: bool = False) -> tuple[list[
 
 
 def failed_result(cfg: RunConfig, error: str) -> RunResult:
-    from noisebench.harness.run_data import code_version
-
     return RunResult(
         key=cfg.key(), config=cfg.to_dict(), status="failed", error=" ".join(str(error).split())[:2000],
         code_version=code_version(), started_at=time.time(),
@@ -103,7 +105,6 @@ def execute_config(cfg_dict: dict, fault: str | None = None, where: str = "", ch
     """Train one run on this machine. Setup errors (UserError: missing file, digest mismatch, ...)
     become a failed result; anything else escapes (so Ray retries it). `progress`: a mode of
     noisebench/progress.py (workers get "lines" or "quiet")."""
-    from noisebench.harness.runner import execute_run
 
     cfg = RunConfig.from_dict(cfg_dict)
     _fault(fault, cfg)
@@ -124,8 +125,6 @@ def run_grid(configs: list[RunConfig], db, executor, force: bool = False, prefli
 
     `preflight` checks every (file, model, activation) on the driver before any run starts (bad
     input fails the whole grid at once, as a UserError)."""
-    from noisebench.harness.grid_config import preflight_all
-    from noisebench.signals import check as check_interrupted
 
     out = GridOutcome(planned=len(configs))
     todo, done_already = split_done(configs, db, force)

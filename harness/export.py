@@ -20,6 +20,7 @@ from typing import Any, Iterable
 from noisebench.errors import UserError
 from noisebench.harness import results_schema
 from noisebench.safe_output import write_bytes
+from noisebench.harness.run_artifacts import summary_writer, write_scalars
 
 __all__ = ["FORMATS", "export", "epoch_rows", "run_rows"]
 
@@ -115,8 +116,6 @@ def run_label(r: dict) -> str:
 
 
 def _write_tensorboard(db, out: Path, force: bool) -> list[Path]:
-    from noisebench.harness.run_artifacts import summary_writer, write_scalars
-
     written = []
     for r in db.runs():
         d = out / "tensorboard" / run_label(r)

@@ -18,13 +18,14 @@ from noisebench.harness.pairs import file_meta, pair_for
 from noisebench.harness.recipes import RECIPES, Recipe, policy_extra, recipe_for
 from noisebench.harness.run_config import AUGMENTS, LR_POLICIES, OPTIMIZERS, RunConfig
 from noisebench.harness.run_data import checksums_digest, data_role
+from noisebench.harness.activations import activation_names, resolve_activation
+from noisebench.harness.models import MODELS, model_names
+from noisebench.harness.run_checks import preflight
 
 
 # -- validation and expansion --------------------------------------------------------------------
 def validate(spec: GridSpec, check_files: bool = True) -> None:
     """Names, values and files (cheap: no data loaded). Raises UserError naming the source."""
-    from noisebench.harness.activations import activation_names, resolve_activation
-    from noisebench.harness.models import MODELS, model_names
 
     src = spec.source
     pre = "" if src == "flags" else f"{src}: "
@@ -131,7 +132,6 @@ def expand(spec: GridSpec, meta_of=None) -> list[RunConfig]:
 
 def preflight_all(configs: list[RunConfig]) -> None:
     """The harness's preflight (file, digest, model/data fit, activation) once per (file, model, activation)."""
-    from noisebench.harness.run_checks import preflight
 
     seen = set()
     for c in configs:

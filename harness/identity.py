@@ -23,6 +23,10 @@ import subprocess
 from pathlib import Path
 
 from noisebench.errors import UserError
+import torch
+from noisebench.harness.activations import ACTIVATIONS, _entry_point, _normalize
+from noisebench.registry import ACTIVATIONS as ACT_REGISTRY
+from noisebench.registry import MODELS as MODEL_REGISTRY
 
 # Import packages whose .py files make up noisebench's code (subpackages are walked recursively).
 CODE_PACKAGES = ("noisebench", "noisebench.corruptors", "noisebench.generators", "noisebench.harness")
@@ -101,8 +105,6 @@ def git_commit() -> str | None:
 
 @functools.lru_cache(maxsize=1)
 def torch_version() -> str:
-    import torch
-
     return str(torch.__version__)
 
 
@@ -112,7 +114,6 @@ def plugin_module(activation: str) -> str | None:
         return None
     if ":" in activation:
         return activation.split(":", 1)[0].strip() or None
-    from noisebench.harness.activations import ACTIVATIONS, _entry_point, _normalize
 
     key = _normalize(activation)
     if key in ACTIVATIONS:
@@ -187,8 +188,6 @@ def plugin_hashes(activation: str, model: str | None = None) -> dict:
     """Source hashes of the plug-in code a run uses: registered plug-in activations and models
     (``--plugin`` files, ``noisebench.plugins`` entry points) by their module's source, and
     ``pkg.mod:Class`` / ``noisebench.activations`` entry-point activations by their package."""
-    from noisebench.registry import ACTIVATIONS as ACT_REGISTRY
-    from noisebench.registry import MODELS as MODEL_REGISTRY
 
     out = {}
     for registry, name in ((ACT_REGISTRY, activation), (MODEL_REGISTRY, model)):
@@ -205,7 +204,6 @@ def plugin_hashes(activation: str, model: str | None = None) -> dict:
 
 def device_type(device: str) -> str:
     """cpu / cuda / mps... of a --device value; "auto" resolves on this machine."""
-    import torch
 
     if device in ("auto", "", None):
         return "cuda" if torch.cuda.is_available() else "cpu"

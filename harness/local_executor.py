@@ -14,15 +14,17 @@ from noisebench.errors import UserError
 from noisebench.harness.executors import FAULT_ENV, Done, execute_config, failed_result, run_outputs
 from noisebench.harness.run_config import RunConfig
 from noisebench.harness.run_data import RunResult
+import torch
+from noisebench.signals import worker_init
+import multiprocessing as mp
+from concurrent.futures import ProcessPoolExecutor, as_completed
+from concurrent.futures.process import BrokenProcessPool
+from noisebench.signals import Reaper
 
 _LOCAL_GPU = {"id": None}
 
 
 def _local_init(gpu_queue, parent_pid: int | None = None) -> None:
-    import torch
-
-    from noisebench.signals import worker_init
-
     worker_init(parent_pid)  # Ctrl-C is the driver's to handle; die with the driver (no orphans)
     torch.set_num_threads(1)
     if gpu_queue is not None:
@@ -68,9 +70,6 @@ class LocalExecutor:
                     res = failed_result(c, f"{type(e).__name__}: {e}")
                 done(c, res, node)
             return
-        import multiprocessing as mp
-        from concurrent.futures import ProcessPoolExecutor, as_completed
-        from concurrent.futures.process import BrokenProcessPool
 
         ctx = mp.get_context("spawn")
         queue = None
@@ -81,7 +80,6 @@ class LocalExecutor:
                 queue.put(i % n_gpu)
         ex = ProcessPoolExecutor(max_workers=self.jobs, mp_context=ctx, initializer=_local_init,
                                  initargs=(queue, os.getpid()))
-        from noisebench.signals import Reaper
 
         reaper = Reaper()  # kills the workers should this process die before they could notice
         try:

@@ -9,6 +9,12 @@ import math
 from dataclasses import dataclass
 
 import numpy as np
+import torch
+from noisebench.errors import UserError
+from noisebench.harness.models import build_model
+from noisebench.harness.run_checks import resolve_device
+from noisebench.harness.runner import _make_optimizer, prepare
+from noisebench.harness.train_loop import _loss_fn, crop_flip, flip_rotate, to_input
 
 
 @dataclass
@@ -52,13 +58,6 @@ def suggest(lrs, smoothed, skip_start: int = 10) -> tuple[float | None, int | No
 def lr_find(cfg, start_lr: float = 1e-7, end_lr: float = 10.0, num_iter: int = 100, beta: float = 0.98,
             stop_div: float = 4.0, progress: bool = False) -> LRFindResult:
     """Run the range test for a RunConfig (its model, activation, data, optimizer, batch size, seed)."""
-    import torch
-
-    from noisebench.errors import UserError
-    from noisebench.harness.models import build_model
-    from noisebench.harness.run_checks import resolve_device
-    from noisebench.harness.runner import _make_optimizer, prepare
-    from noisebench.harness.train_loop import _loss_fn, crop_flip, flip_rotate, to_input
 
     if not (0 < start_lr < end_lr):
         raise UserError(f"need 0 < --start-lr < --end-lr, got {start_lr} and {end_lr}")

@@ -24,6 +24,7 @@ from __future__ import annotations
 import torch
 
 from noisebench.errors import UserError
+from torch.optim import lr_scheduler as ls
 
 POLICIES = ("fixed", "step", "triangular", "onecycle")
 ONECYCLE_MOMENTUM = (0.85, 0.95)  # (base, max) momentum / beta1 of the one-cycle policy
@@ -32,7 +33,6 @@ ONECYCLE_MOMENTUM = (0.85, 0.95)  # (base, max) momentum / beta1 of the one-cycl
 def make_scheduler(policy: str, optimizer: torch.optim.Optimizer, lr: float, steps_per_epoch: int, epochs: int,
                    params: dict | None = None) -> torch.optim.lr_scheduler.LRScheduler:
     """The torch scheduler for a policy; ``params`` are the policy's knobs (from RunConfig.extra)."""
-    from torch.optim import lr_scheduler as ls
 
     p = dict(params or {})
     spe = max(1, int(steps_per_epoch))

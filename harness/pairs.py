@@ -46,8 +46,6 @@ def _short(v) -> str:
 
 
 def _facts(path: Path) -> dict:
-    from noisebench.h5reader import open_file
-
     with open_file(path) as f:
         meta = dict(f.meta)
         shapes = {name: tuple(d.shape) for name, d in f.datasets.items()

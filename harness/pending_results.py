@@ -15,6 +15,9 @@ import sys
 import tempfile
 import time
 from pathlib import Path
+from noisebench.safe_output import write_bytes
+from noisebench.harness.run_data import RunResult
+from noisebench.safe_text import clean
 
 MAX_PENDING_BYTES = 64 << 20  # a run's JSON is kilobytes; refuse absurd files
 
@@ -30,7 +33,6 @@ def fallback_dir() -> Path:
 
 def save(db_path: Path, result_dict: dict, node: str | None) -> Path | None:
     """Keep one result; returns the file written, or None if no location could hold it."""
-    from noisebench.safe_output import write_bytes
 
     payload = json.dumps({"db": str(Path(db_path).resolve()), "node": node, "result": result_dict},
                          sort_keys=True).encode()
@@ -77,8 +79,6 @@ def _load(p: Path) -> dict:
 
 def ingest(db) -> int:
     """Record every pending result of `db` (a ResultsDB open for writing); returns how many."""
-    from noisebench.harness.run_data import RunResult
-    from noisebench.safe_text import clean
 
     done = 0
     for p in _files(db.path):

@@ -19,6 +19,7 @@ from noisebench.plugins import ENV_VAR as PLUGINS_ENV
 from noisebench.harness.executors import FAULT_ENV, Done, execute_config, failed_result, run_outputs
 from noisebench.harness.run_config import RunConfig
 from noisebench.harness.run_data import RunResult
+from noisebench.progress import worker_mode
 
 RAY_INSTALL_HINT = "Ray is not installed; install the extra with: pip install 'noisebench[ray]'"
 
@@ -93,7 +94,6 @@ class RayExecutor:
         # checkpoints and curves are written by the worker: on a multi-node cluster, shared paths
         self.outputs = run_outputs(checkpoint_dir, tensorboard_dir)
         # workers never draw bars: one line per epoch (forwarded by Ray to the driver) under "lines"
-        from noisebench.progress import worker_mode
 
         self.worker_progress = worker_mode(progress)
         self._gpus = gpus_per_run

@@ -12,6 +12,7 @@ from collections.abc import Mapping
 from dataclasses import dataclass, replace
 
 from noisebench.errors import UserError
+from noisebench.registry import SOURCES
 
 
 @dataclass(frozen=True)
@@ -63,8 +64,6 @@ class _Recipes(Mapping):
     """name -> Recipe: the synthetic set's, then every registered source that declares one."""
 
     def _all(self) -> dict:
-        from noisebench.registry import SOURCES
-
         out = {"synth": SYNTH_RECIPE}
         for e in SOURCES.entries():
             r = _from_source(e)

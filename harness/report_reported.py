@@ -21,6 +21,7 @@ from pathlib import Path
 from noisebench.harness.report_data import _setting
 from noisebench.harness.report_tables import Table
 from noisebench.harness.stats import Summary, summarize
+from noisebench.harness.report_data import metric_label
 
 
 @dataclass
@@ -127,7 +128,6 @@ def _signed(x: float) -> str:
 
 def reported_tables(comparisons: list[Comparison], reported: list) -> list[Table]:
     """One table per published source (the order of the preset's [[reported]] tables)."""
-    from noisebench.harness.report_data import metric_label
 
     tables = []
     for i, rep in enumerate(reported):

@@ -20,6 +20,8 @@ from noisebench.harness.report_tables import Table
 from noisebench.harness.stats import Summary, summarize
 from noisebench.harness.testtime import CLEAN
 from noisebench.harness.testtime_metrics import Scores, family_order, score_all
+from noisebench.harness.report_tables import _md
+from noisebench.harness.report_output import setting_tag, slug
 
 ORIGINS = {"ours": "noisebench corruptions (make cifar10-c)", "release": "official CIFAR-10-C release files"}
 ORIGIN_SHORT = {"ours": "noisebench corrupted sets", "release": "official CIFAR-10-C files"}
@@ -55,8 +57,6 @@ class TTStudy:
 
     @property
     def tag(self) -> str:
-        from noisebench.harness.report_output import setting_tag, slug
-
         return f"{slug(Path(self.clean_file).stem)}-{self.origin}_{setting_tag(self.setting, self.activations)}"
 
 
@@ -172,8 +172,6 @@ def build_testtime_tables(studies: list[TTStudy]) -> list[Table]:
 
 
 def testtime_markdown(tables: list[Table]) -> str:
-    from noisebench.harness.report_tables import _md
-
     head = ["# Test-time protocol (CIFAR-10-C style)", "",
             "Models trained once on the clean file and evaluated on corrupted test sets (docs/PROTOCOL.md, "
             "“The test-time protocol”). These numbers never enter the train-time tables.", ""]

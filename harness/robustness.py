@@ -21,6 +21,9 @@ from noisebench.harness.pairs import DataPair, file_meta
 from noisebench.harness.recipes import SUITES, Recipe, recipe_for
 from noisebench.harness.run_config import RunConfig
 from noisebench.harness.stats import Summary, summarize as summarize_values
+from noisebench.harness.local_executor import LocalExecutor
+from noisebench.harness.executors import run_grid as run_on
+from noisebench.progress import StudyProgress, choose
 
 def suite_files(suite: str, datasets_dir: Path) -> list[Path]:
     names = list(SUITES) if suite == "all" else [suite]
@@ -64,9 +67,6 @@ def run_grid(
     "quiet" shows nothing, or a mode. `jobs` > 1 trains that many runs at once in worker processes
     (one thread each); this process alone writes the database. `on_result(result, outcome)` is
     called after each recorded run (tests use it to interrupt)."""
-    from noisebench.harness.local_executor import LocalExecutor
-    from noisebench.harness.executors import run_grid as run_on
-    from noisebench.progress import StudyProgress, choose
 
     mode = choose() if progress is True else (progress or "quiet")
     todo = sum(1 for c in configs if force or not db.has(c.key()))

@@ -12,13 +12,17 @@ from pathlib import Path
 from noisebench.errors import UserError
 from noisebench.harness.run_config import AUGMENTS, LR_POLICIES, OPTIMIZERS, RunConfig
 from noisebench.harness.run_data import checksums_digest, data_info
+import torch
+from noisebench.h5reader import open_file
+from noisebench.harness.data_verify import verify_for_training
+from noisebench.harness.models import MODELS, model_names
+from noisebench.bounds import check_run_config
+from noisebench.harness.activations import resolve_activation
 
 PRECISIONS = ("auto", "bf16", "fp32")
 
 
 def resolve_device(name: str):
-    import torch
-
     if name in ("auto", "", None):
         return torch.device("cuda" if torch.cuda.is_available() else "cpu")
     try:
@@ -32,8 +36,6 @@ def resolve_device(name: str):
 
 def _check_file(cfg: RunConfig) -> dict:
     """The file's root attributes, after its arrays were verified against the recorded checksums."""
-    from noisebench.h5reader import open_file
-    from noisebench.harness.data_verify import verify_for_training
 
     p = Path(cfg.data)
     if not p.exists():
@@ -53,8 +55,6 @@ def _check_file(cfg: RunConfig) -> dict:
 
 
 def _check_model_for_data(cfg: RunConfig, task: str, images: bool, path: str) -> None:
-    from noisebench.harness.models import MODELS, model_names
-
     key = cfg.model.strip().lower().replace("-", "_")
     if key not in MODELS:
         raise UserError(f"unknown model {cfg.model!r}; valid: {', '.join(model_names())}")
@@ -98,7 +98,6 @@ def validate_config(cfg: RunConfig) -> None:
         raise UserError(f"unknown optimizer {cfg.optimizer!r}; choose one of {', '.join(OPTIMIZERS)}")
     if cfg.lr_policy not in LR_POLICIES:
         raise UserError(f"unknown LR policy {cfg.lr_policy!r}; choose one of {', '.join(LR_POLICIES)}")
-    from noisebench.bounds import check_run_config
 
     check_run_config(cfg)  # documented ranges (docs/BOUNDS.md), seeds, names without control characters
 
@@ -113,8 +112,6 @@ def preflight(cfg: RunConfig) -> dict:
     """All checks of `execute_run` that need no data loaded (file, digest, model/data fit, activation).
 
     Used by drivers to fail a whole grid on its first bad entry before any training starts."""
-    from noisebench.h5reader import open_file
-    from noisebench.harness.activations import resolve_activation
 
     validate_config(cfg)
     resolve_device(cfg.device)  # an unknown device fails here, before any database is touched

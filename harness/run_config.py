@@ -14,6 +14,7 @@ import hashlib
 import json
 from dataclasses import asdict, dataclass, fields
 from typing import Any
+from noisebench.harness.identity import run_key
 
 ROLES = ("clean", "dirty", "single")
 OPTIMIZERS = ("adam", "adamw", "sgd")
@@ -92,7 +93,6 @@ class RunConfig:
 
     def key(self) -> str:
         """The run key on this machine: configuration + identity (harness/identity.py)."""
-        from noisebench.harness.identity import run_key
 
         return run_key(self)
 

@@ -18,6 +18,9 @@ from pathlib import Path
 from noisebench import __version__
 from noisebench.errors import UserError
 from noisebench.harness.run_config import RunConfig
+from noisebench.h5reader import open_file
+import torch
+from noisebench.h5reader import check_fits_in_memory
 
 STATUSES = ("ok", "null", "failed")
 _DATA_CACHE: dict = {}
@@ -61,7 +64,6 @@ def checksums_digest(checksums: dict) -> str:
 
 def dataset_digest(path: str | Path) -> str:
     """The identity of a noisebench file's content, from its recorded checksums (no rehash of the data)."""
-    from noisebench.h5reader import open_file
 
     path = Path(path)
     if not path.exists():
@@ -106,15 +108,11 @@ def code_version() -> str:
 
 def _load(path: str, digest: str, device) -> tuple[dict, dict]:
     """(meta, splits as tensors on device), cached for the last couple of files."""
-    import torch
-
-    from noisebench.h5reader import open_file
 
     st = Path(path).stat()
     ck = (str(Path(path).resolve()), st.st_size, st.st_mtime_ns, st.st_ino, digest, str(device))
     if ck in _DATA_CACHE:
         return _DATA_CACHE[ck]
-    from noisebench.h5reader import check_fits_in_memory
 
     with open_file(path) as f:
         meta = dict(f.meta)
@@ -138,7 +136,6 @@ def clear_data_cache() -> None:
 
 def config_for_file(path: str | Path, **kw) -> RunConfig:
     """A RunConfig for `path` with its digest filled in (role from the file unless given)."""
-    from noisebench.h5reader import open_file
 
     p = Path(path)
     if not p.exists():

@@ -25,6 +25,18 @@ from noisebench.harness.run_checks import (
 )
 from noisebench.harness.run_config import AUGMENTS, OPTIMIZERS, RunConfig
 from noisebench.harness.run_data import RunResult, _load, code_version, data_info
+from noisebench.harness.identity import precision
+import torch
+from noisebench.harness.activations import resolve_activation
+from noisebench.harness.train_loop import SplitTensors, TrainData, image_stats
+from noisebench.torch_data import check_training_arrays
+from noisebench.harness.selection import selection_summary
+from noisebench.harness.divergence import DivergencePolicy
+from noisebench.harness.lr_schedules import make_scheduler
+from noisebench.harness.models import build_model
+from noisebench.harness.run_artifacts import (BestWeights, LiveCurves, SiteTracker, learned_activation_params, save_checkpoints)
+from noisebench.harness.train_loop import TrainSettings, steps_per_epoch, train
+from noisebench.harness.identity import run_identity, run_key
 
 
 def engine_paths(extra: dict, device, images: bool) -> tuple[bool, bool]:
@@ -34,7 +46,6 @@ def engine_paths(extra: dict, device, images: bool) -> tuple[bool, bool]:
     ("bf16"/"fp32") and `extra["channels_last"]` (True/False) force them on any device, e.g. to
     exercise the GPU code paths on a CPU (CPU autocast supports bfloat16). The legacy
     `extra["fp32"]` flag still turns autocast off."""
-    from noisebench.harness.identity import precision
 
     autocast = precision(device.type, extra) == "bf16-autocast"  # the run identity records the same
     cl = extra.get("channels_last", "auto")
@@ -44,8 +55,6 @@ def engine_paths(extra: dict, device, images: bool) -> tuple[bool, bool]:
 
 @contextlib.contextmanager
 def _threads(n: int | None):
-    import torch
-
     if n is None:
         yield
         return
@@ -58,8 +67,6 @@ def _threads(n: int | None):
 
 
 def _make_optimizer(cfg: RunConfig, params, extra: dict):
-    import torch
-
     betas = (0.9, 0.99) if cfg.lr_policy == "onecycle" else (0.9, 0.999)
     if "betas" in extra:
         betas = tuple(float(b) for b in extra["betas"])
@@ -78,8 +85,6 @@ def _make_optimizer(cfg: RunConfig, params, extra: dict):
 
 
 def _take(x, y, idx):
-    import torch
-
     t = torch.as_tensor(idx, device=x.device)
     return x.index_select(0, t), y.index_select(0, t)
 
@@ -89,8 +94,6 @@ def prepare(cfg: RunConfig, device, for_training: bool = False):
 
     `for_training`: the file must have a val split (selection never uses test). Without it (the
     LR finder, which reads only train), a file without val passes."""
-    from noisebench.harness.activations import resolve_activation
-    from noisebench.harness.train_loop import SplitTensors, TrainData, image_stats
 
     validate_config(cfg)
     meta = _check_file(cfg)
@@ -121,7 +124,6 @@ def prepare(cfg: RunConfig, device, for_training: bool = False):
     if aug not in AUGMENTS:
         raise UserError(f"unknown augmentation {aug!r}; use {', '.join(AUGMENTS)}")
     nc = info["num_classes"]
-    from noisebench.torch_data import check_training_arrays
 
     for s, (sx, sy) in splits.items():  # labels in range, finite floats, plausible shapes: before any training
         check_training_arrays(sx, sy, task, nc, f"{cfg.data} [{s}]")
@@ -148,7 +150,6 @@ def prepare(cfg: RunConfig, device, for_training: bool = False):
 def summarize(epochs: list[dict], task: str, train_s: float, samples: int, has_test: bool = True) -> dict:
     """Final metrics: the last epoch's values, plus the val-selected epoch with test beside it
     (harness/selection.py); `metric`/`metric_value` name the reported number."""
-    from noisebench.harness.selection import selection_summary
 
     final = {k: v for k, v in (epochs[-1] if epochs else {}).items() if k not in ("epoch_s", "samples_per_s")}
     final["epochs_done"] = len(epochs)
@@ -173,17 +174,8 @@ def execute_run(cfg: RunConfig, progress: bool | str = False, on_epoch=None, che
     `checkpoint_dir`: save the selected and last weights there (harness/run_artifacts.py); the
     learned activation parameters are recorded in every run's final metrics.
     `tensorboard_dir`: live TensorBoard curves, one event folder per run, written after every epoch."""
-    import torch
 
-    from noisebench.harness.divergence import DivergencePolicy
-    from noisebench.harness.lr_schedules import make_scheduler
-    from noisebench.harness.models import build_model
-    from noisebench.harness.activations import resolve_activation
-    from noisebench.harness.run_artifacts import (BestWeights, LiveCurves, SiteTracker, learned_activation_params,
-                                                  save_checkpoints)
-    from noisebench.harness.train_loop import TrainSettings, steps_per_epoch, train
 
-    from noisebench.harness.identity import run_identity, run_key
 
     started = time.time()
     t0 = time.perf_counter()

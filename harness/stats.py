@@ -12,6 +12,7 @@ import warnings
 from dataclasses import dataclass
 
 import numpy as np
+from scipy import stats
 
 
 @dataclass(frozen=True)
@@ -43,7 +44,6 @@ def _finite(values) -> list[float]:
 def summarize(values, confidence: float = 0.95) -> Summary:
     """Mean, sample std and the t-distribution confidence interval of the mean (finite values only):
     mean ± t(1 − α/2, n − 1) · s / √n."""
-    from scipy import stats
 
     v = np.asarray(_finite(values), dtype=float)
     n = len(v)
@@ -62,7 +62,6 @@ def welch_p(a, b) -> float:
 
     NaN (undefined) if either group has fewer than 2 finite values or both groups have zero
     spread, up to rounding (the statistic is 0/0 or ±∞ with zero degrees of freedom)."""
-    from scipy import stats
 
     a, b = _finite(a), _finite(b)
     if len(a) < 2 or len(b) < 2:

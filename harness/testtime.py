@@ -22,6 +22,23 @@ import numpy as np
 
 from noisebench.errors import UserError
 from noisebench.harness.run_config import RunConfig
+from noisebench.generators.cifar10c_builds import build_cifar10_c, find_corrupted_sets
+from noisebench.h5reader import open_file
+from noisebench.harness.recipes import recipe_for
+from noisebench.harness.grid_config import config_from_recipe
+from noisebench.harness.pairs import file_meta
+from noisebench.harness.executors import run_grid
+from noisebench.harness.local_executor import LocalExecutor
+from noisebench.harness.data_verify import verify_for_training
+import torch
+from noisebench.generators.cifar10c_builds import read_severity
+from noisebench.harness.activations import resolve_activation
+from noisebench.harness.identity import code_version, precision, torch_version
+from noisebench.harness.models import build_model
+from noisebench.harness.run_checks import resolve_device
+from noisebench.harness.runner import prepare
+from noisebench.harness.subset import subset_indices
+from noisebench.harness.train_loop import SplitTensors, TrainSettings, evaluate
 
 PROTOCOL = "test-time"
 TRAIN_TIME = "train-time"
@@ -51,8 +68,6 @@ def corrupted_sets(clean: Path, names: list[str] | None, severities: list[int], 
     """{corruption: test-only file} paired with `clean` (through its clean_test_sha256), built with
     build_cifar10_c when missing (ours; the converted official files are never built here, and
     `names` None means every one found)."""
-    from noisebench.generators.cifar10c_builds import build_cifar10_c, find_corrupted_sets
-    from noisebench.h5reader import open_file
 
     folder = Path(datasets_dir) if datasets_dir is not None else Path(clean).parent
     if not folder.is_dir():
@@ -89,9 +104,6 @@ def corrupted_sets(clean: Path, names: list[str] | None, severities: list[int], 
 def plan_training(clean: Path, activations: list[str], seeds: list[int], overrides: dict | None = None,
                   device: str = "auto", compile: bool = False, knobs: dict | None = None) -> list[RunConfig]:
     """One clean run per (activation, seed): the same configurations the train-time protocol trains on the clean file."""
-    from noisebench.harness.recipes import recipe_for
-    from noisebench.harness.grid_config import config_from_recipe
-    from noisebench.harness.pairs import file_meta
 
     meta = file_meta(Path(clean))
     if meta.get("variant") != "clean":
@@ -108,8 +120,6 @@ def selected_weights(checkpoint_root: Path, key: str) -> Path:
 def train_missing(configs: list[RunConfig], db, checkpoint_root: Path, jobs: int = 1, note: Note = print,
                   out: StudyOutcome | None = None) -> StudyOutcome:
     """Train every configuration without a completed run and saved selected weights (one training each)."""
-    from noisebench.harness.executors import run_grid
-    from noisebench.harness.local_executor import LocalExecutor
 
     out = out or StudyOutcome()
     todo = []
@@ -140,8 +150,6 @@ def file_sha256(path: Path) -> str:
 
 
 def _clean_test_labels(clean: Path) -> np.ndarray:
-    from noisebench.h5reader import open_file
-
     with open_file(clean) as f:
         return f.datasets["test/y"][()]
 
@@ -149,7 +157,6 @@ def _clean_test_labels(clean: Path) -> np.ndarray:
 def evaluate_study(configs: list[RunConfig], db, sets: dict[str, Path], severities: list[int], checkpoint_root: Path,
                    note: Note = print, out: StudyOutcome | None = None) -> StudyOutcome:
     """Evaluate the selected weights of every ok run on clean test and every set × severity not yet recorded."""
-    from noisebench.harness.data_verify import verify_for_training
 
     out = out or StudyOutcome()
     digests = {n: verify_for_training(p) for n, p in sets.items()}  # re-hashed against their checksums (cached)
@@ -176,16 +183,6 @@ def evaluate_study(configs: list[RunConfig], db, sets: dict[str, Path], severiti
 
 def evaluate_run(cfg: RunConfig, run: dict, ckpt: Path, wsha: str, sets: dict, todo: list, db) -> int:
     """Load the run's selected weights and evaluate them on each (corruption, severity) of `todo`."""
-    import torch
-
-    from noisebench.generators.cifar10c_builds import read_severity
-    from noisebench.harness.activations import resolve_activation
-    from noisebench.harness.identity import code_version, precision, torch_version
-    from noisebench.harness.models import build_model
-    from noisebench.harness.run_checks import resolve_device
-    from noisebench.harness.runner import prepare
-    from noisebench.harness.subset import subset_indices
-    from noisebench.harness.train_loop import SplitTensors, TrainSettings, evaluate
 
     device = resolve_device(cfg.device)
     data, meta = prepare(cfg, device, for_training=True)  # verified clean file, its train statistics, subset

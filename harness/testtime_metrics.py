@@ -23,6 +23,7 @@ import math
 from dataclasses import dataclass, field
 
 from noisebench.harness.stats import Summary, summarize
+from noisebench.registry import CORRUPTIONS
 
 # The CIFAR-10-C / ImageNet-C families; corruptions outside them (plug-ins) go to "other".
 FAMILIES = {
@@ -35,7 +36,6 @@ FAMILIES = {
 
 def family_of(corruption: str) -> str:
     """The family of a corruption: its `family` registry metadata when it has one, else the table above."""
-    from noisebench.registry import CORRUPTIONS
 
     if corruption in CORRUPTIONS:
         fam = CORRUPTIONS.get(corruption).meta.get("family")

@@ -10,6 +10,8 @@ from typing import NamedTuple
 import numpy as np
 
 from noisebench.errors import UserError
+from noisebench.corruptors.label_flip import flip_labels as _flip
+from noisebench.generators.synth.generator import BLOCK, HiddenFunctionDataset, SynthParams, _compute_block
 
 __all__ = ["FlippedLabels", "SynthArrays", "flip_labels", "synth", "MAX_API_SYNTH_ROWS"]
 
@@ -40,7 +42,6 @@ def flip_labels(y, rate: float = 0.1, *, num_classes: int, mode="symmetric", see
     by sampling noise, and the returned ``transition`` is the realized matrix (the row-normalised
     confusion counts) — report that one. ``seed=None`` draws fresh entropy.
     """
-    from noisebench.corruptors.label_flip import flip_labels as _flip
 
     arr = np.asarray(y)
     if arr.ndim != 1 or arr.dtype.kind not in "iu":
@@ -68,7 +69,6 @@ class SynthArrays(NamedTuple):
 def synth(rows: int = 7000, seed: int = 0, *, cols: int = 10, dirty_frac: float = 0.1, sigma: float = 0.5) -> SynthArrays:
     """The hidden-function regression set in memory: the same numbers as the files of
     ``noisebench synth --rows ROWS --seed SEED`` (clean and dirty train, the shared clean val)."""
-    from noisebench.generators.synth.generator import BLOCK, HiddenFunctionDataset, SynthParams, _compute_block
 
     if isinstance(rows, bool) or not isinstance(rows, (int, np.integer)) or not 2 <= int(rows) <= MAX_API_SYNTH_ROWS:
         raise UserError(f"rows must be an integer in [2, {MAX_API_SYNTH_ROWS:,}] (larger: noisebench synth streams to a file)")

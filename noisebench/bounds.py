@@ -10,6 +10,7 @@ from __future__ import annotations
 import math
 
 from noisebench.errors import UserError
+from noisebench.safe_text import has_control
 
 # -- seeds and repetitions
 SEED_MAX = 2**32 - 1  # numpy's legacy RandomState and many tools take 32-bit seeds; torch adds +1 internally
@@ -113,7 +114,6 @@ def check_lr(v, what: str = "--lr") -> float:
 def check_run_config(cfg) -> None:
     """Every number of a RunConfig inside its documented range and every name printable (cheap; before
     any data is read or any database is created)."""
-    from noisebench.safe_input import has_control
 
     for what, v in (("--model", cfg.model), ("--activation", cfg.activation), ("--optimizer", cfg.optimizer),
                     ("--lr-policy", cfg.lr_policy), ("--device", cfg.device)):

@@ -18,6 +18,24 @@ import inspect
 from pathlib import Path
 
 from noisebench.errors import UserError
+from noisebench.safe_input import has_control
+from noisebench import bounds
+from noisebench.generators.image_inputs import precheck_outputs, predicted_name
+from noisebench.generators.image_inputs import resolve_source
+from noisebench.progress import bar
+from noisebench.generators.synth.generator import SynthParams, build as build_synth
+from noisebench.corruptors.poisson_photon import PAPER_LEVELS, validate_level
+from noisebench.generators.image_builds import build_psi
+from noisebench.generators.image_inputs import psi_name
+from noisebench.generators.image_builds import build_clean_images, build_split_clean
+from noisebench.generators.image_inputs import clean_name
+from noisebench.corruptors.label_flip import load_matrix, validate_rate
+from noisebench.generators.image_builds import build_flip, describe_flip
+from noisebench.generators.image_inputs import flip_name
+from noisebench.generators.corrupt_builds import (build_corrupt, corrupt_path, image_corruption, parse_param_args,
+                                                  parse_severities, plan_corrupt)
+from noisebench.generators.cifar10c_builds import build_cifar10_c, build_release, resolve_names
+from noisebench.h5reader import open_file
 
 __all__ = ["build", "build_kinds", "build_options", "DEFAULT_OUT"]
 
@@ -46,7 +64,6 @@ def split_list(value, flag: str) -> list[str]:
     """A comma string, one value or a list of them (CLI: repeated flags) -> list of stripped strings."""
     if value is None:
         return []
-    from noisebench.safe_input import has_control
 
     items = [value] if isinstance(value, (str, int, float)) else list(value)
     for v in items:
@@ -61,7 +78,6 @@ def split_list(value, flag: str) -> list[str]:
 
 def _check_split_options(val_size: int, split_seed: int) -> None:
     """--val-size and --split-seed inside their documented bounds (docs/BOUNDS.md), before any work."""
-    from noisebench import bounds
 
     bounds.check_int(val_size, "--val-size", 1, bounds.MAX_VAL_SIZE)
     bounds.check_seed(split_seed, "--split-seed")
@@ -69,7 +85,6 @@ def _check_split_options(val_size: int, split_seed: int) -> None:
 
 def _numbers(seed: int, workers: int | None = None) -> None:
     """Seeds and worker counts inside their documented bounds (docs/BOUNDS.md), before any work."""
-    from noisebench import bounds
 
     bounds.check_seed(seed)
     if workers is not None:
@@ -80,7 +95,6 @@ def _numbers(seed: int, workers: int | None = None) -> None:
 
 def _precheck(default, source, name, force, paths_for, download=False) -> None:
     """Existing outputs without --force: fail before loading, verifying or downloading anything."""
-    from noisebench.generators.image_inputs import precheck_outputs, predicted_name
 
     if source is not None and download:
         raise UserError("give either --source PATH or --download, not both")
@@ -94,21 +108,15 @@ def _precheck(default, source, name, force, paths_for, download=False) -> None:
 
 
 def _load(default: str, source, download, no_verify, out, name):
-    from noisebench.generators.image_inputs import resolve_source
-
     return resolve_source(default, _opt_path(source), download, not no_verify, out, name)
 
 
 def _bar(total: int, desc: str, unit: str = "img"):
-    from noisebench.progress import bar
-
     return bar(total, desc, unit)
 
 
 # -- the builders (parameter names and defaults = the CLI command's) ------------------------------
 def _synth(rows=7000, cols=10, dirty_frac=0.1, sigma=0.5, seed=0, out=DEFAULT_OUT, force=False) -> Built:
-    from noisebench.generators.synth.generator import SynthParams, build as build_synth
-
     p = SynthParams(rows=rows, cols=cols, dirty_frac=dirty_frac, sigma=sigma, seed=seed)
     p.validate()
     out = _out_dir(out)
@@ -121,9 +129,6 @@ def _synth(rows=7000, cols=10, dirty_frac=0.1, sigma=0.5, seed=0, out=DEFAULT_OU
 def _psi(level=None, all_levels=False, seed=0, val_size=5000, split_seed=0, independent_levels=False, source=None,
          download=False, no_verify=False, name=None, workers=None, device="cpu", sampler=None, out=DEFAULT_OUT,
          force=False) -> Built:
-    from noisebench.corruptors.poisson_photon import PAPER_LEVELS, validate_level
-    from noisebench.generators.image_builds import build_psi
-    from noisebench.generators.image_inputs import psi_name
 
     levels = []
     for lv in split_list(level, "--level"):
@@ -162,9 +167,6 @@ def _psi(level=None, all_levels=False, seed=0, val_size=5000, split_seed=0, inde
 
 
 def _clean(default: str, val_size, split_seed, source, download, no_verify, name, out, force) -> Built:
-    from noisebench.generators.image_builds import build_clean_images, build_split_clean
-    from noisebench.generators.image_inputs import clean_name
-
     _check_split_options(val_size, split_seed)
     out = _out_dir(out)
     _precheck(default, source, name, force, lambda nm: [out / clean_name(nm, split_seed)], download)
@@ -189,9 +191,6 @@ def _mnist(val_size=10000, split_seed=0, source=None, download=False, no_verify=
 
 def _mnist_flip(rate=0.1, mode="symmetric", matrix=None, val_size=10000, seed=0, split_seed=0, source=None,
                 download=False, no_verify=False, name=None, out=DEFAULT_OUT, force=False) -> Built:
-    from noisebench.corruptors.label_flip import load_matrix, validate_rate
-    from noisebench.generators.image_builds import build_flip, describe_flip
-    from noisebench.generators.image_inputs import flip_name
 
     out = _out_dir(out)
     matrix = _opt_path(matrix)
@@ -222,8 +221,6 @@ def _mnist_flip(rate=0.1, mode="symmetric", matrix=None, val_size=10000, seed=0,
 
 def _corrupt(name, severity=None, param=None, seed=0, val_size=5000, split_seed=0, source=None, download=False,
              no_verify=False, data_name=None, workers=None, out=DEFAULT_OUT, force=False) -> Built:
-    from noisebench.generators.corrupt_builds import (build_corrupt, corrupt_path, image_corruption,
-                                                      parse_param_args, parse_severities, plan_corrupt)
 
     sevs = parse_severities(",".join(split_list(severity, "--severity")) or None)
     entry = image_corruption(str(name))
@@ -247,8 +244,6 @@ def _corrupt(name, severity=None, param=None, seed=0, val_size=5000, split_seed=
 
 def _cifar10_c(corruptions="all", severity="1,2,3,4,5", data=None, release=None, seed=0, workers=None, out=None,
                force=False) -> Built:
-    from noisebench.generators.cifar10c_builds import build_cifar10_c, build_release, resolve_names
-    from noisebench.generators.corrupt_builds import parse_severities
 
     _numbers(seed=seed, workers=workers)
     data, release, out = _opt_path(data), _opt_path(release), _opt_path(out)
@@ -270,7 +265,6 @@ def _cifar10_c(corruptions="all", severity="1,2,3,4,5", data=None, release=None,
     if not clean.exists():
         raise UserError(f"{clean}: no clean file; build it with `noisebench make cifar10` (or pass --data FILE)")
     target = _out_dir(out or clean.parent)
-    from noisebench.h5reader import open_file
 
     with open_file(clean) as f:
         n = f.datasets["test/x"].shape[0] if "test" in f.splits else 0

@@ -15,6 +15,7 @@ from noisebench.dataset_facts import class_names, describe
 from noisebench.dataset_sources import build_command, corruption_lines, params_json, source_info
 from noisebench.errors import UserError
 from noisebench.share_io import atomic_write_bytes, check_new_path
+from noisebench.croissant import croissant_jsonld
 
 KIND_TITLES = {
     "corrupt": "{corruption}-corrupted copy of {src}",
@@ -179,7 +180,6 @@ def card_paths(file: Path, out: Path | None) -> tuple[Path, Path]:
 def write_card(file: Path, out: Path | None = None, force: bool = False, license: str | None = None,
                cite: str | None = None, url: str | None = None) -> tuple[Path, Path]:
     """Write `<stem>.card.md` and `<stem>.croissant.json`; refuses existing outputs unless `force`."""
-    from noisebench.croissant import croissant_jsonld
 
     card_p, cr_p = card_paths(file, out)
     for p in (card_p, cr_p):  # both checked before anything is read or written

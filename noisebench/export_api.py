@@ -4,6 +4,9 @@ as ``noisebench export`` (harness/export.py): csv, jsonl, tensorboard, robustben
 from __future__ import annotations
 
 from pathlib import Path
+from noisebench.errors import UserError
+from noisebench.harness.export import export as export_db
+from noisebench.harness.results_db import ResultsDB
 
 __all__ = ["export"]
 
@@ -12,9 +15,6 @@ def export(db: str | Path = "results/noisebench.db", format: str = "csv", out: s
            force: bool = False) -> list[Path]:
     """Write every run of ``db`` as ``format`` into the folder ``out``; returns the paths written.
     Existing files are kept unless ``force`` (then replaced atomically)."""
-    from noisebench.errors import UserError
-    from noisebench.harness.export import export as export_db
-    from noisebench.harness.results_db import ResultsDB
 
     if not Path(db).is_file():
         raise UserError(f"{db}: no results database; run a study first")

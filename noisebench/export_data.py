@@ -31,6 +31,9 @@ import numpy as np
 from noisebench.errors import UserError
 from noisebench.h5reader import open_file
 from noisebench.share_io import check_new_path, remove_path, replace_path, temp_sibling
+import json
+from PIL import Image
+import tempfile
 
 FORMATS = ("npz", "imagefolder", "hf")
 SLAB_BYTES = 32 << 20
@@ -45,8 +48,6 @@ def _slabs(dset):
 
 
 def _class_names(f) -> list[str]:
-    import json
-
     names = f.meta.get("class_names")
     if isinstance(names, str):
         try:
@@ -144,8 +145,6 @@ def _labels_checked(y: np.ndarray, k: int, where: str) -> np.ndarray:
 
 
 def _png(img: np.ndarray):
-    from PIL import Image
-
     if img.ndim == 3 and img.shape[2] == 1:
         img = img[:, :, 0]
     if img.ndim == 2:
@@ -190,8 +189,6 @@ def _hf_rows(path: str, split: str, k: int):
 
 
 def _write_hf(f, tmp: Path, progress: Progress) -> None:
-    import tempfile
-
     import datasets
 
     names = _class_names(f)

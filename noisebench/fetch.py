@@ -29,6 +29,7 @@ from typing import Callable
 
 from noisebench.errors import UserError
 from noisebench.share_io import check_new_path
+from noisebench.h5reader import verify
 
 MAX_BYTES = 64 << 30  # 64 GiB: larger than any file noisebench builds from CIFAR-10/MNIST by far
 TIMEOUT_S = 30.0
@@ -189,8 +190,6 @@ def _download(url: str, part: Path, max_bytes: int, timeout: float, attempts: in
 
 
 def _verify_and_place(part: Path, final: Path, sha256: str, url: str) -> None:
-    from noisebench.h5reader import verify
-
     actual = _sha256(part)
     if actual != sha256:
         part.unlink(missing_ok=True)

@@ -19,6 +19,10 @@ from noisebench.errors import UserError
 from noisebench.h5checks import _check_attr_types, _first_line, _parse_json_attr, _read_attr, _walk_checked, check_split_dtypes
 from noisebench.h5spec import (_DICT_JSON_ATTRS, FORMAT_MAGIC, FORMAT_VERSION, KINDS, MIN_FORMAT_VERSION, REQUIRED_ATTRS,
                                SPLITS, _h5py, dataset_sha256)
+import signal
+import time
+import warnings
+from noisebench import metadata_digest
 
 
 @dataclass
@@ -76,9 +80,6 @@ def _parse_guard(path: Path) -> None:
         if _parse_ok[key] is not True:
             raise UserError(_parse_ok[key])
         return
-    import signal
-    import time
-    import warnings
 
     with warnings.catch_warnings():
         warnings.simplefilter("ignore")
@@ -237,7 +238,6 @@ def metadata_status(f: NoisebenchFile) -> tuple[str, str]:
     """(status, detail) of the file's attributes against its recorded metadata digest: ok / CHANGED / MISSING.
 
     CHANGED names the attributes edited, added or removed since the file was written."""
-    from noisebench import metadata_digest
 
     where = str(f.path)
     attrs = metadata_digest.collect(f.h5, lambda a, n: _read_attr(a, n, where), where)

@@ -13,6 +13,7 @@ from pathlib import Path
 from typing import Any
 
 import numpy as np
+import h5py
 
 FORMAT_MAGIC = "noisebench-dataset"
 FORMAT_VERSION = 2  # 2: val split everywhere, `split`, `source_fingerprint`, `metadata_sha256`
@@ -56,8 +57,6 @@ _DICT_JSON_ATTRS = ("params", "source", "checksums", "split")
 
 
 def _h5py():
-    import h5py
-
     return h5py
 
 

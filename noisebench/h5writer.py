@@ -24,6 +24,9 @@ from noisebench.h5spec import (COMPRESSION, COMPRESSION_LEVEL, FORMAT_MAGIC, FOR
 from noisebench.safe_output import writable_parent
 from noisebench.safe_output import (check_final, create_temp, discard, disk_error, host, pid_alive, place,
                                     remove_stale_temps)
+import shutil
+from noisebench import metadata_digest
+import zlib
 
 
 def check_output_path(path: Path, force: bool) -> Path:
@@ -36,7 +39,6 @@ def check_output_path(path: Path, force: bool) -> Path:
 
 def check_free_space(folder: Path, need_bytes: int, what: str) -> None:
     """Refuse (UserError) before any work when `folder`'s file system cannot hold `need_bytes` more."""
-    import shutil
 
     folder = Path(folder)
     probe = folder
@@ -125,8 +127,6 @@ class StreamingArray:
             self.filled += n
 
     def _write_chunks(self, block: np.ndarray) -> None:
-        import zlib
-
         c, n, start = self._chunk, block.shape[0], self.filled
         full = n if start + n == self.rows else n - n % c  # a partial chunk only at the very end
         pieces = []
@@ -306,7 +306,6 @@ def record_metadata_digest(h5, where: str = "") -> None:
     """(Re)record the root `metadata_sha256` of an h5py file open for writing, over all its other attributes.
 
     The writer calls it last; a tool that deliberately rewrites attributes calls it to re-seal the file."""
-    from noisebench import metadata_digest
 
     h5.attrs[metadata_digest.DIGEST_ATTR] = metadata_digest.record(
         metadata_digest.collect(h5, lambda attrs, n: _read_attr(attrs, n, where), where))

@@ -18,6 +18,8 @@ from __future__ import annotations
 import hashlib
 import json
 from typing import Any, Callable
+import h5py
+from noisebench.errors import UserError
 
 DIGEST_ATTR = "metadata_sha256"
 ALGORITHM = "sha256 of canonical JSON {path: {name: value}} (sorted keys, no spaces, ASCII)"
@@ -32,9 +34,7 @@ def collect(h5, read_attr: Callable[[Any, str], Any], where: str = "") -> dict[s
     """{object path: {name: value}} for the root, every group and every dataset (hard links only).
 
     `read_attr(attrs, name)` reads one attribute (the reader's bounded, validating reader)."""
-    import h5py
 
-    from noisebench.errors import UserError
 
     out: dict[str, dict[str, Any]] = {}
 

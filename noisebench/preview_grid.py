@@ -9,12 +9,13 @@ flipped examples are captioned with their true class in red.
 from __future__ import annotations
 
 import json
-import os
 from pathlib import Path
 
 import numpy as np
 
 from noisebench.errors import UserError
+from noisebench.h5reader import open_file
+from noisebench.safe_output import atomic_output
 
 MAX_ROWS = 20
 
@@ -37,7 +38,6 @@ def write_preview(file: Path, out: Path, per_class: int = 4, split: str = "train
     matplotlib.use("Agg")
     import matplotlib.pyplot as plt
 
-    from noisebench.h5reader import open_file
 
     file, out = Path(file), Path(out)
     if out.suffix.lower() != ".png":
@@ -102,7 +102,6 @@ def write_preview(file: Path, out: Path, per_class: int = 4, split: str = "train
         axes[r][0].set_ylabel(names[c], rotation=0, ha="right", va="center", fontsize=9)
     fig.suptitle(title, fontsize=10)
     fig.tight_layout()
-    from noisebench.safe_output import atomic_output
 
     try:
         with atomic_output(out, force=True, what="preview") as tmp:  # private temp; never through a symlink

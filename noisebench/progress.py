@@ -18,6 +18,8 @@ from __future__ import annotations
 import os
 import sys
 import time
+from noisebench.safe_text import clean
+from tqdm import tqdm
 
 MODES = ("bars", "lines", "quiet")
 ENV = "NOISEBENCH_PROGRESS"
@@ -50,7 +52,6 @@ def say(text: str, mode: str) -> None:
     """One message on stdout that never glues onto a bar (nothing in quiet mode)."""
     if mode == "quiet":
         return
-    from noisebench.safe_text import clean
 
     text = clean(text)  # names and errors come from files and the database: no control characters
     if mode == "bars":
@@ -64,7 +65,6 @@ def say(text: str, mode: str) -> None:
 
 def bar(total: int, desc: str, unit: str = "row", mode: str | None = None):
     """A tqdm bar on stderr for a build; hidden (a no-op) unless the mode is bars."""
-    from tqdm import tqdm
 
     mode = choose() if mode is None else mode
     return tqdm(total=total, desc=desc, unit=unit, unit_scale=True, disable=mode != "bars", leave=False,

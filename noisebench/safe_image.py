@@ -21,13 +21,13 @@ import numpy as np
 
 from noisebench import bounds, safe_input
 from noisebench.errors import UserError
+from PIL import Image, UnidentifiedImageError
 
 EXACT_MODES = ("L", "RGB", "1", "P", "LA", "RGBA", "PA")
 
 
 def read_image(path, where: str) -> np.ndarray:
     """H x W x C uint8 (C = 1 or 3) from one image file; every defect is a one-line UserError."""
-    from PIL import Image, UnidentifiedImageError
 
     bomb = (Image.DecompressionBombError, Image.DecompressionBombWarning)
     with safe_input.open_regular(path, f"{where}: image", bounds.MAX_IMAGE_FILE_BYTES) as f:

@@ -15,10 +15,10 @@ from __future__ import annotations
 import fcntl
 import os
 import stat
-import unicodedata
 
 from noisebench.bounds import MAX_NAME_CHARS
 from noisebench.errors import UserError
+from noisebench.safe_text import has_control
 
 
 def _kind(mode: int) -> str:
@@ -94,11 +94,6 @@ def read_text(path, what: str, max_bytes: int) -> str:
         return data.decode("utf-8")
     except UnicodeDecodeError as e:
         raise UserError(f"{what} {path}: not UTF-8 text (byte {e.start})") from None
-
-
-def has_control(text: str) -> bool:
-    """True if TEXT holds a control or format character (C0/C1 controls, DEL, newlines, bidi overrides ...)."""
-    return any(unicodedata.category(ch) in ("Cc", "Cf", "Cs", "Co", "Cn", "Zl", "Zp") for ch in text)
 
 
 def check_name(value, what: str, max_chars: int = MAX_NAME_CHARS) -> str:

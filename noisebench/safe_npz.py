@@ -17,6 +17,9 @@ import numpy as np
 
 from noisebench import bounds, safe_input
 from noisebench.errors import UserError
+import os
+import struct
+import io
 
 ZIP_MAGIC = (b"PK\x03\x04", b"PK\x05\x06")
 NPY_MAGIC = b"\x93NUMPY"
@@ -45,8 +48,6 @@ MAX_DIRECTORY_BYTES = 1 << 20
 
 def _check_directory_size(f, where: str) -> None:
     """Bound the zip's central directory (entry count and size) before zipfile parses all of it."""
-    import os
-    import struct
 
     size = os.fstat(f.fileno()).st_size
     f.seek(max(0, size - (1 << 16) - 22))
@@ -134,7 +135,6 @@ def _read_member(zf, info, where: str, name: str, max_elems: int | None) -> np.n
 
 def npy_from_bytes(raw: bytes, where: str, max_elements: int) -> np.ndarray:
     """A plain numeric array from the bytes of a .npy file, header checked before any allocation."""
-    import io
 
     fp = io.BytesIO(raw)
     shape, fortran, dtype = _header(fp, where, "array")

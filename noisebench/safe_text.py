@@ -32,3 +32,4 @@ def clean(text: object, keep_newlines: bool = False) -> str:
 def has_control(text: str) -> bool:
     """True if `text` holds any character `clean` would escape (names with these are refused)."""
     return _UNSAFE.search(text) is not None
+

@@ -17,6 +17,8 @@ import os
 import signal
 import sys
 import threading
+import time
+import subprocess
 
 HANDLED = ("SIGINT", "SIGTERM", "SIGHUP")
 PR_SET_PDEATHSIG = 1
@@ -118,7 +120,6 @@ def die_with_parent(parent_pid: int | None = None) -> None:
         parent_pid = os.getppid()
 
     def watch():  # pragma: no cover - non-Linux fallback
-        import time
 
         while True:
             time.sleep(1.0)
@@ -161,8 +162,6 @@ class Reaper:
     driver is SIGKILLed before that, the watchdog (which sees its stdin pipe close) kills them."""
 
     def __init__(self):
-        import subprocess
-
         self.proc = None
         try:
             self.proc = subprocess.Popen([sys.executable, "-S", "-c", _REAPER], stdin=subprocess.PIPE,

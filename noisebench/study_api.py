@@ -17,6 +17,17 @@ from pathlib import Path
 from typing import Any, Sequence
 
 from noisebench.errors import UserError
+from noisebench.harness.local_executor import LocalExecutor
+from noisebench.harness.ray_executor import RayExecutor
+from noisebench.harness.executors import run_grid
+from noisebench.harness.results_db import ResultsDB
+from noisebench.harness.studies.datasets import build_missing
+from noisebench.harness.studies.plan import StudyFlags, plan
+from noisebench.harness.studies.preset import load_preset
+from noisebench.harness.grid_spec import KNOB_KEYS, OVERRIDE_KEYS, GridSpec
+from noisebench.harness.grid_config import expand
+from noisebench.harness.run_artifacts import checkpoint_dir_for
+from noisebench.progress import MODES, StudyProgress, choose
 
 __all__ = ["Study", "StudyRows", "run_preset", "run_study"]
 
@@ -51,8 +62,6 @@ class Study:
     #                                                 step_size, gamma, momentum, augment, subset
 
     def spec(self):
-        from noisebench.harness.grid_spec import KNOB_KEYS, OVERRIDE_KEYS, GridSpec
-
         unknown = set(self.overrides) - set(OVERRIDE_KEYS) - set(KNOB_KEYS)
         if unknown:
             raise UserError(f"unknown study setting(s) {', '.join(sorted(unknown))}; "
@@ -66,14 +75,11 @@ class Study:
 
     def plan(self) -> list:
         """The RunConfigs of the study, in order (nothing trained)."""
-        from noisebench.harness.grid_config import expand
 
         return expand(self.spec())
 
     def run(self) -> StudyRows:
         """Train what is not yet in the database; returns every run of the study (done before or now)."""
-        from noisebench.harness.run_artifacts import checkpoint_dir_for
-        from noisebench.progress import MODES, StudyProgress, choose
 
         configs = self.plan()
         ckpt = checkpoint_dir_for(self.db) if self.save_checkpoint else None
@@ -86,8 +92,6 @@ class Study:
 
 def make_executor(kind: str, jobs: int = 1, checkpoint_dir=None, address: str | None = None, progress: str = "quiet"):
     """The executor `grid`/`study` use: "local" (jobs worker processes) or "ray" (address: None, auto, HOST:PORT)."""
-    from noisebench.harness.local_executor import LocalExecutor
-    from noisebench.harness.ray_executor import RayExecutor
 
     if kind == "ray":
         return RayExecutor(address=address, checkpoint_dir=checkpoint_dir, progress=progress)
@@ -98,9 +102,6 @@ def make_executor(kind: str, jobs: int = 1, checkpoint_dir=None, address: str | 
 
 def _run_configs(configs: list, db, ex, force: bool, on_result=None, outcome: list | None = None,
                  progress: str = "quiet") -> StudyRows:
-    from noisebench.harness.executors import run_grid
-    from noisebench.harness.results_db import ResultsDB
-    from noisebench.progress import StudyProgress
 
     with ResultsDB(db) as rdb:
         todo = sum(1 for c in configs if force or not rdb.has(c.key()))
@@ -128,9 +129,6 @@ def run_preset(name: str, data_dir: str | Path = "datasets_cache", db: str | Pat
     """Run a study preset (a name from `noisebench study list`, or a preset .toml path) as
     `noisebench study NAME` does, without the report: build missing datasets in `data_dir`, train
     what is not yet in `db`; returns every run of the study. `outcome` (a list) receives the GridOutcome."""
-    from noisebench.harness.studies.datasets import build_missing
-    from noisebench.harness.studies.plan import StudyFlags, plan
-    from noisebench.harness.studies.preset import load_preset
 
     p = load_preset(str(name))
     flags = StudyFlags(seeds=list(range(seeds)) if isinstance(seeds, int) else (list(seeds) if seeds else None),

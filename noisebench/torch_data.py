@@ -8,6 +8,8 @@ import numpy as np
 
 from noisebench.errors import UserError
 from noisebench.h5reader import open_file
+import torch
+from noisebench.h5reader import check_fits_in_memory
 
 
 class LazyHandle:
@@ -72,8 +74,6 @@ class H5SplitDataset(LazyHandle):
         return self._f
 
     def __getitem__(self, i: int):
-        import torch
-
         self._open()
         x = torch.from_numpy(np.asarray(self._x[i]))
         y = torch.as_tensor(self._y[i])
@@ -94,7 +94,6 @@ def check_training_arrays(x, y, task: str, num_classes: int | None, where: str) 
     y: (N,); classification labels integers in [0, num_classes); regression targets finite floats.
     Accepts torch tensors or numpy arrays.
     """
-    import torch
 
     x, y = torch.as_tensor(x), torch.as_tensor(y)
     if x.ndim < 1 or y.ndim != 1 or x.shape[0] != y.shape[0]:
@@ -130,9 +129,6 @@ def check_training_arrays(x, y, task: str, num_classes: int | None, where: str) 
 
 def load_split(path: str | Path, split: str = "train", device=None):
     """Load a whole split as tensors (x keeps its stored dtype, e.g. uint8 NHWC), optionally on `device`."""
-    import torch
-
-    from noisebench.h5reader import check_fits_in_memory
 
     with open_file(path) as f:
         if split not in f.splits:

@@ -18,6 +18,7 @@ import numpy as np
 from noisebench.errors import UserError
 from noisebench.h5reader import check_fits_in_memory, open_file
 from noisebench.torch_data import LazyHandle
+import torch
 
 __all__ = ["NoisebenchDataset", "open_dataset"]
 
@@ -80,8 +81,6 @@ class NoisebenchDataset(LazyHandle):
         return self._f.datasets[f"{self.split}/x"]
 
     def __getitem__(self, i: int) -> tuple[Any, Any]:
-        import torch
-
         if not -self._len <= i < self._len:
             raise IndexError(i)
         i = i % self._len

@@ -65,6 +65,7 @@ def cifar_file(tmp_path_factory):
 def tiny_models(monkeypatch):
     """Route execute_run's model construction to TinyNet; yields the list of models built."""
     import noisebench.harness.models as models
+    import noisebench.harness.runner as runner
 
     built: list[TinyNet] = []
 
@@ -74,6 +75,7 @@ def tiny_models(monkeypatch):
         return m
 
     monkeypatch.setattr(models, "build_model", build)
+    monkeypatch.setattr(runner, "build_model", build)  # the name the engine looks up
     return built
 
 

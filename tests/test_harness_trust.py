@@ -234,7 +234,7 @@ def test_verification_is_cached_per_unchanged_file(synth, tmp_path, monkeypatch)
     shutil.copy(synth[1], f)
     calls = []
     real = h5reader.verify
-    monkeypatch.setattr(h5reader, "verify", lambda p: calls.append(p) or real(p))
+    monkeypatch.setattr(data_verify, "verify", lambda p: calls.append(p) or real(p))
     data_verify.clear_memo()
     data_verify.verify_for_training(f)
     data_verify.clear_memo()  # a new process: only the cache file remembers

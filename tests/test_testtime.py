@@ -55,12 +55,12 @@ def clean_file(tmp_path_factory):
 
 
 def test_tiny_test_time_study_end_to_end_and_resume(cli, clean_file, tmp_path, monkeypatch, tiny_model):
-    import noisebench.harness.runner as runner
+    import noisebench.harness.executors as executors
     from noisebench.harness.run_data import dataset_digest
 
     trained = []
-    real = runner.execute_run
-    monkeypatch.setattr(runner, "execute_run", lambda cfg, **kw: trained.append(cfg.label()) or real(cfg, **kw))
+    real = executors.execute_run
+    monkeypatch.setattr(executors, "execute_run", lambda cfg, **kw: trained.append(cfg.label()) or real(cfg, **kw))
     db = tmp_path / "r.db"
     r = cli("robustness", "--data", clean_file, "--db", db, *ARGS)
     assert r.code == 0, r.err

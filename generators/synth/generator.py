@@ -33,6 +33,14 @@ import numpy as np
 
 from noisebench.errors import UserError
 from noisebench.generators.synth.permutation import IndexPermutation
+from collections import deque
+from concurrent.futures import ThreadPoolExecutor
+import hashlib
+from noisebench.generators.split_record import pair_key, range_sha256, split_record
+from noisebench.h5writer import DatasetWriter, check_free_space
+from noisebench.bounds import check_seed, check_sigma
+import threading
+from noisebench.generators.synth import kernel as synth_kernel
 
 BLOCK = 1 << 16  # rows per deterministic block
 DOMAIN_LO, DOMAIN_HI = -875.0, 875.0
@@ -74,7 +82,6 @@ class SynthParams:
             raise UserError(f"--dirty-frac must be within [0, 1], got {self.dirty_frac}")
         if not (isinstance(self.sigma, (int, float)) and math.isfinite(self.sigma) and self.sigma >= 0):
             raise UserError(f"--sigma must be a finite number >= 0, got {self.sigma}")
-        from noisebench.bounds import check_seed, check_sigma
 
         check_sigma(self.sigma)  # at most 1e6: offsets on standardised data stay finite in float32
         check_seed(self.seed)
@@ -130,7 +137,6 @@ class HiddenFunctionDataset:
         # the column permutations' round keys as one array, for the compiled kernel (built once, not per block)
         self._kernel_keys = np.array([[int(k) for k in perm.keys] for perm in self.col_perms], dtype=np.uint64)
         # importing numba and loading the cached kernel (~1 s) overlaps the numpy statistics below
-        import threading
 
         warm = threading.Thread(target=_warm_kernel, args=(self,), daemon=True)
         warm.start()
@@ -162,7 +168,6 @@ class HiddenFunctionDataset:
         def each(mean):
             if len(starts) < 4:
                 return [sums(s, mean) for s in starts]
-            from concurrent.futures import ThreadPoolExecutor
 
             with ThreadPoolExecutor(min(4, os.cpu_count() or 1)) as pool:
                 return list(pool.map(lambda s: sums(s, mean), starts))
@@ -178,7 +183,6 @@ class HiddenFunctionDataset:
 
     def block(self, start: int, stop: int) -> tuple[np.ndarray, np.ndarray]:
         """Clean rows [start, stop): standardised X (float64, rows x cols) and y (float64)."""
-        from noisebench.generators.synth import kernel as synth_kernel
 
         xs = np.empty((stop - start, self.p.cols))
         y = np.empty(stop - start)
@@ -222,7 +226,6 @@ class HiddenFunctionDataset:
         perm = self.dirty_perm
         if perm.dtype == np.uint64:
             return perm(np.arange(start, stop, dtype=np.uint64))
-        from noisebench.generators.synth import kernel as synth_kernel
 
         count = stop - start
         v, bad, w = (np.empty(count, np.uint32) for _ in range(3))
@@ -284,8 +287,6 @@ def _blocks_in_order(gen: HiddenFunctionDataset, chunk_rows: int, workers: int):
     numpy releases the GIL in its kernels, so threads use both cores; the lookahead of
     2 x workers blocks keeps memory flat whatever the row count.
     """
-    from collections import deque
-    from concurrent.futures import ThreadPoolExecutor
 
     n = gen.p.rows
     bounds = ((s, min(n, s + BLOCK)) for s in range(0, n, BLOCK))
@@ -308,9 +309,7 @@ def _blocks_in_order(gen: HiddenFunctionDataset, chunk_rows: int, workers: int):
 def split_identity(p: SynthParams) -> tuple[dict, str, str]:
     """(`split`, `source_fingerprint`, `pair_key`) shared by the clean and dirty file: the source is the generator
     at (rows, cols, seed); val is generated rows n_train..rows-1 (rows come in seeded random order)."""
-    import hashlib
 
-    from noisebench.generators.split_record import pair_key, range_sha256, split_record
 
     source = {"generator": "noisebench hidden-function", "rows": p.rows, "cols": p.cols, "seed": p.seed}
     fingerprint = hashlib.sha256(json.dumps(source, sort_keys=True).encode()).hexdigest()
@@ -327,7 +326,6 @@ def build(
     workers: int | None = None,
 ) -> tuple[Path, Path]:
     """Stream the clean and dirty files into `out_dir`; each appears atomically (temp file + rename)."""
-    from noisebench.h5writer import DatasetWriter, check_free_space
 
     p.validate()
     # both files hold rows x (cols + 1) float32 uncompressed, plus the dirty file's truth: refuse up front

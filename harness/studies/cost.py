@@ -19,6 +19,10 @@ import json
 import os
 import time
 from pathlib import Path
+import torch
+from noisebench.harness.data_verify import cache_dir as default_cache
+from noisebench.harness.models import build_model
+from noisebench.harness.studies.datasets import file_rows
 
 EVAL_WEIGHT = 1 / 3
 PROBE_BATCH = 16
@@ -28,16 +32,12 @@ GPU_SAMPLES_PER_S: dict[str, float] = {}
 
 
 def _device(device: str = "auto") -> str:
-    import torch
-
     if device == "auto":
         return "cuda" if torch.cuda.is_available() else "cpu"
     return device
 
 
 def _sync(dev: str) -> None:
-    import torch
-
     if dev.startswith("cuda"):
         torch.cuda.synchronize()
 
@@ -46,9 +46,7 @@ def probe_seconds_per_sample(model: str, shape: tuple, task: str, device: str = 
                              cache_dir: Path | None = None) -> float:
     """Measured seconds per training sample of `model` on `device` (cached in cache_dir, default the
     verification cache's folder)."""
-    import torch
 
-    from noisebench.harness.data_verify import cache_dir as default_cache
 
     cache_dir = default_cache() if cache_dir is None else cache_dir
     dev = _device(device)
@@ -65,7 +63,6 @@ def probe_seconds_per_sample(model: str, shape: tuple, task: str, device: str = 
         known = {}
     if isinstance(known.get(key), (int, float)):
         return float(known[key])
-    from noisebench.harness.models import build_model
 
     torch.manual_seed(0)
     n_out = 1 if task == "regression" else 10
@@ -123,7 +120,6 @@ def project(configs: list, data_dir: Path | None = None, probe: bool = True, db=
     """{"runs", "sample_epochs", "seconds" (None when not measured), "device", "gpu_seconds" (None: not
     measured), "method"} for `configs` (pass only the runs still to do). Models with ok runs in `db` on this
     device type use their recorded wall time per training sample; the others are probed (when `probe`)."""
-    from noisebench.harness.studies.datasets import file_rows
 
     work: dict = {}  # (model, shape, task) -> [training sample-epochs, weighted sample-epochs incl. evaluation]
     for c in configs:

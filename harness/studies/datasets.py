@@ -10,6 +10,11 @@ from pathlib import Path
 
 from noisebench.errors import UserError
 from noisebench.harness.studies.preset import DatasetBuild, Preset
+from noisebench.corruptors.label_flip import format_rate
+from noisebench.corruptors.poisson_photon import format_level
+from noisebench.harness.pairs import file_meta
+from noisebench.generators.image_builds import build_flip, build_psi, build_split_clean
+from noisebench.generators.image_inputs import resolve_source
 
 # Official sizes (train carved into train + val by the builders' defaults) for planning before a build.
 OFFICIAL_ROWS = {"cifar10": (45000, 5000, 10000), "mnist": (50000, 10000, 10000)}
@@ -30,8 +35,6 @@ def _synth_names(rows: int) -> tuple[str, str]:
 
 def planned_files(preset: Preset) -> dict[str, PlannedFile]:
     """File name -> what will be in it, for every file the preset's builds write (clean twins included)."""
-    from noisebench.corruptors.label_flip import format_rate
-    from noisebench.corruptors.poisson_photon import format_level
 
     out: dict[str, PlannedFile] = {}
 
@@ -58,7 +61,6 @@ def planned_files(preset: Preset) -> dict[str, PlannedFile]:
 
 def meta_reader(preset: Preset, data_dir: Path):
     """`meta_of(path)` for grid_config.expand: a file's attributes when it exists, else the predicted ones."""
-    from noisebench.harness.pairs import file_meta
 
     planned = planned_files(preset)
 
@@ -103,8 +105,6 @@ def file_rows(path: Path, dataset: str, subset: int | None) -> tuple[int, int, t
 def build_missing(preset: Preset, data_dir: Path, source: Path | None = None, download: bool = False,
                   verify: bool = True, echo=print) -> list[Path]:
     """Build every file of the preset not in `data_dir` (existing files are reused, never overwritten)."""
-    from noisebench.generators.image_builds import build_flip, build_psi, build_split_clean
-    from noisebench.generators.image_inputs import resolve_source
 
     data_dir = Path(data_dir)
     if data_dir.exists() and not data_dir.is_dir():
@@ -152,6 +152,4 @@ def build_missing(preset: Preset, data_dir: Path, source: Path | None = None, do
 
 
 def _psi_name(level: float) -> str:
-    from noisebench.corruptors.poisson_photon import format_level
-
     return f"cifar10-psi{format_level(level)}.h5"

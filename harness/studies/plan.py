@@ -10,6 +10,10 @@ from pathlib import Path
 
 from noisebench.harness.studies.datasets import PREDICTED, meta_reader, planned_files
 from noisebench.harness.studies.preset import Preset
+from noisebench.errors import UserError
+from noisebench.harness.grid_spec import parse_grids
+from noisebench.harness.grid_config import expand_all
+from noisebench.harness.run_data import checksums_digest
 
 
 @dataclass
@@ -23,7 +27,6 @@ class StudyFlags:
 
 def grid_tables(preset: Preset, data_dir: Path) -> list[dict]:
     """The preset's [[grid]] tables with data names made paths in `data_dir`."""
-    from noisebench.errors import UserError
 
     known = planned_files(preset)
     out = []
@@ -41,8 +44,6 @@ def grid_tables(preset: Preset, data_dir: Path) -> list[dict]:
 
 
 def specs(preset: Preset, data_dir: Path, flags: StudyFlags | None = None) -> list:
-    from noisebench.harness.grid_spec import parse_grids
-
     f = flags or StudyFlags()
     src = f"study {preset.name}" if preset.path is None else str(preset.path)
     out = parse_grids({"grid": grid_tables(preset, data_dir)}, source=src)
@@ -52,14 +53,12 @@ def specs(preset: Preset, data_dir: Path, flags: StudyFlags | None = None) -> li
 
 def plan(preset: Preset, data_dir: Path, flags: StudyFlags | None = None) -> list:
     """Every run of the study, in order (files that do not exist yet planned from their predicted attributes)."""
-    from noisebench.harness.grid_config import expand_all
 
     return expand_all(specs(preset, data_dir, flags), meta_of=meta_reader(preset, Path(data_dir)))
 
 
 def is_predicted(cfg) -> bool:
     """True when a run was planned for a file not built yet."""
-    from noisebench.harness.run_data import checksums_digest
 
     name = Path(cfg.data).name
     return cfg.data_sha256 == checksums_digest({PREDICTED: name})

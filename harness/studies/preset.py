@@ -18,6 +18,8 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from noisebench.errors import UserError
+from noisebench.harness.grid_spec import _toml_loads
+from noisebench.safe_input import read_text
 
 PRESET_DIR = Path(__file__).parent / "presets"
 BUILDS = {"synth": ("rows",), "psi": ("levels",), "mnist-flip": ("rate",), "cifar10": ()}
@@ -82,9 +84,6 @@ def preset_path(name: str) -> Path:
 
 
 def load_preset(name: str) -> Preset:
-    from noisebench.harness.grid_spec import _toml_loads
-    from noisebench.safe_input import read_text
-
     p = preset_path(name)
     text = read_text(p, "preset file", MAX_PRESET_BYTES)
     try:

@@ -13,6 +13,16 @@ import time
 from pathlib import Path
 
 from noisebench.errors import UserError
+from noisebench.harness.report_output import MANIFEST
+from noisebench.harness.report_output import check_target
+from noisebench import __version__
+from noisebench.harness.report_latex import build_latex
+from noisebench.harness.report_output import Staging
+from noisebench.harness.report_plots import plot_curves, plot_delta_vs_level, plot_deltas
+from noisebench.harness.report_reported import compare, reported_tables, write_reported_csv
+from noisebench.harness.report_tables import _md, build_tables, collect, write_csv
+from noisebench.harness.results_db import ResultsDB
+from noisebench.harness.studies.figures import plot_layout
 
 STUDIES_DIR = Path("results/studies")
 
@@ -35,8 +45,6 @@ def study_tag(name: str) -> str:
 
 
 def _replaceable(out: Path, name: str) -> bool:
-    from noisebench.harness.report_output import MANIFEST
-
     try:
         return json.loads((out / MANIFEST).read_text()).get("study") == study_tag(name)
     except (OSError, ValueError, AttributeError):
@@ -45,7 +53,6 @@ def _replaceable(out: Path, name: str) -> bool:
 
 def check_out(out: Path, name: str, force: bool) -> bool:
     """Whether writing the study's report to `out` may replace what is there (refuses early otherwise)."""
-    from noisebench.harness.report_output import check_target
 
     ok = force or _replaceable(out, name)
     check_target(out, ok)
@@ -55,14 +62,6 @@ def check_out(out: Path, name: str, force: bool) -> bool:
 def write_report(preset, configs: list, db_path: Path, out: Path, force: bool = False, plots: bool = True,
                  baseline: str = "relu") -> tuple[str, list[Path], list]:
     """(markdown, written files, comparisons) of the study's report in `out`."""
-    from noisebench import __version__
-    from noisebench.harness.report_latex import build_latex
-    from noisebench.harness.report_output import Staging
-    from noisebench.harness.report_plots import plot_curves, plot_delta_vs_level, plot_deltas
-    from noisebench.harness.report_reported import compare, reported_tables, write_reported_csv
-    from noisebench.harness.report_tables import _md, build_tables, collect, write_csv
-    from noisebench.harness.results_db import ResultsDB
-    from noisebench.harness.studies.figures import plot_layout
 
     replace = check_out(out, preset.name, force)
     with ResultsDB(db_path, readonly=True) as rdb:
