@@ -91,11 +91,7 @@ class ImageData:
 
 
 def md5_file(path: Path) -> str:
-    h = hashlib.md5()
-    with open(path, "rb") as f:
-        for blk in iter(lambda: f.read(1 << 20), b""):
-            h.update(blk)
-    return h.hexdigest()
+    return safe_input.file_digest(path, "md5")
 
 
 def _as_nhwc(x: np.ndarray, where: str, key: str) -> np.ndarray:

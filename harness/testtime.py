@@ -12,7 +12,6 @@ of the weights file, so a rerun evaluates only what is missing. Train-time table
 
 from __future__ import annotations
 
-import hashlib
 import time
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -21,6 +20,7 @@ from typing import Callable
 import numpy as np
 
 from noisebench.errors import UserError
+from noisebench.safe_input import file_digest
 from noisebench.harness.run_config import RunConfig
 from noisebench.generators.cifar10c_builds import build_cifar10_c, find_corrupted_sets
 from noisebench.h5reader import open_file
@@ -142,11 +142,7 @@ def train_missing(configs: list[RunConfig], db, checkpoint_root: Path, jobs: int
 
 
 def file_sha256(path: Path) -> str:
-    h = hashlib.sha256()
-    with open(path, "rb") as f:
-        for blk in iter(lambda: f.read(1 << 20), b""):
-            h.update(blk)
-    return h.hexdigest()
+    return file_digest(path, "sha256")
 
 
 def _clean_test_labels(clean: Path) -> np.ndarray:

@@ -19,7 +19,6 @@ and kinds appear in cards without code changes. Reading is bounded: data is stre
 
 from __future__ import annotations
 
-import hashlib
 import json
 import math
 from pathlib import Path
@@ -28,6 +27,7 @@ from typing import Any
 import numpy as np
 
 from noisebench.errors import UserError
+from noisebench.safe_input import file_digest
 from noisebench.h5reader import open_file
 
 SLAB_BYTES = 32 << 20
@@ -36,11 +36,7 @@ MAX_CONFUSION_CLASSES = 1000  # larger label spaces get the rate but not the K x
 
 
 def file_sha256(path: Path) -> str:
-    h = hashlib.sha256()
-    with open(path, "rb") as fh:
-        for block in iter(lambda: fh.read(1 << 20), b""):
-            h.update(block)
-    return h.hexdigest()
+    return file_digest(path, "sha256")
 
 
 def _decode(v: Any) -> Any:

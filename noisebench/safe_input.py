@@ -13,6 +13,7 @@
 from __future__ import annotations
 
 import fcntl
+import hashlib
 import os
 import stat
 
@@ -130,3 +131,12 @@ def is_regular(path) -> bool:
         return stat.S_ISREG(os.stat(path).st_mode)
     except OSError:
         return False
+
+
+def file_digest(path, algorithm: str = "sha256") -> str:
+    """Hex digest of a file's bytes, read in 1 MiB blocks (bounded memory)."""
+    h = hashlib.new(algorithm)
+    with open(path, "rb") as f:
+        for block in iter(lambda: f.read(1 << 20), b""):
+            h.update(block)
+    return h.hexdigest()
