@@ -129,13 +129,19 @@ class ReportData:
 
 
 _LEVEL_RE = re.compile(r"^(?P<base>.+?)-(?P<fam>psi|flip|pair)(?P<level>\d+(?:\.\d+)?(?:e-?\d+)?)(?P<rest>-.*)?$")
+_SEVERITY_RE = re.compile(r"^(?P<base>.+?)-(?P<fam>[a-z][a-z0-9_]*)-sev(?P<level>[1-9])(?P<rest>-.*)?$")  # make corrupt NAME --severity S
 LEVEL_AXIS = {"psi": "ψ (photon count scale; lower = noisier)", "flip": "label flip rate", "pair": "pair-flip rate"}
+
+
+def level_axis(kind: str) -> str:
+    return LEVEL_AXIS.get(kind, f"{kind} severity (CIFAR-10-C scale; higher = harsher)")
 
 
 def corruption_level(g: Group) -> tuple[str, str, float] | None:
     """(family, kind, level) of a dirty row: e.g. ("cifar10-psi", "psi", 16.0) for cifar10-psi16 and
-    ("mnist-flip-s3", "flip", 0.1) for mnist-flip0.1-s3; None when the file is not one of a level series."""
-    m = _LEVEL_RE.match(g.file)
+    ("mnist-flip-s3", "flip", 0.1) for mnist-flip0.1-s3, ("cifar10-fog", "fog", 3.0) for cifar10-fog-sev3;
+    None when the file is not one of a level series."""
+    m = _LEVEL_RE.match(g.file) or _SEVERITY_RE.match(g.file)
     if g.role != "dirty" or not m:
         return None
     try:

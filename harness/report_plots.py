@@ -13,7 +13,7 @@ import numpy as np
 
 from noisebench.harness.report_colors import activation_color
 from noisebench.harness.report_data import (
-    LEVEL_AXIS, ReportData, corruption_level, delta_direction, delta_rows, epoch_metric, higher_is_better,
+    ReportData, corruption_level, level_axis, delta_direction, delta_rows, epoch_metric, higher_is_better,
     metric_label,
 )
 from noisebench.harness.report_output import setting_tag, slug
@@ -191,7 +191,7 @@ def plot_delta_vs_level(rd: ReportData, out_dir: Path) -> list[Path]:
         ax.set_xticklabels([f"{lv:g}" for lv in levels])
         ax.axhline(0, color="black", lw=0.8)
         metric = items[0][1].dirty.metric
-        ax.set_xlabel(LEVEL_AXIS.get(kind, "corruption level"))
+        ax.set_xlabel(level_axis(kind))
         ax.set_ylabel(f"Δ {metric_label(metric)} ({delta_direction(metric)})")
         ax.set_title(f"Δ vs corruption level: {fam}\n{_setting_line(dict(setting))}; band = 95% t CI over seeds",
                      fontsize=10)

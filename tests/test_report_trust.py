@@ -307,3 +307,17 @@ def test_selected_epoch_metric_is_named_and_plotted(cli, tmp_path):
     assert "## cifar10: test top-1 accuracy at the val-selected epoch (higher is better)" in md
     assert "| cifar10-psi16 | 0.7 ± 0.014 |" in md.replace("**", "")  # relu dirty: mean(0.70, 0.72) − 0.01
     assert any(p.name.startswith("curves_cifar10_") and p.suffix == ".svg" for p in out.iterdir())
+
+
+def test_corruption_severity_files_form_a_level_series():
+    """`make corrupt NAME --severity S` files plot as Δ versus severity, like ψ levels."""
+    from noisebench.harness.report_data import Group, corruption_level, level_axis
+
+    def lv(stem, role="dirty"):
+        return corruption_level(Group("cifar10", stem, role, "cifar10", (), "selected_test_acc"))
+
+    assert lv("cifar10-fog-sev3") == ("cifar10-fog", "fog", 3.0)
+    assert lv("cifar10-gaussian_noise-sev5-s2") == ("cifar10-gaussian_noise-s2", "gaussian_noise", 5.0)
+    assert lv("cifar10-psi16") == ("cifar10-psi", "psi", 16.0)
+    assert lv("cifar10-fog-sev3", role="clean") is None and lv("cifar10-contrast-c0.2") is None
+    assert "severity" in level_axis("fog") and level_axis("psi").startswith("ψ")
