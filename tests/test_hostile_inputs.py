@@ -170,7 +170,7 @@ def test_duplicate_lrs_and_models_once(cli, src, tmp_path):
 
 def test_robustness_activation_list_deduplicated(capsys):
     """`robustness --activation relu,relu,ReLU` plans one activation, with one note on stderr."""
-    from noisebench.cli_harness_options import _activations
+    from noisebench.cli.harness_options import _activations
 
     assert _activations("relu,relu,ReLU,elu") == ["relu", "elu"]
     err = capsys.readouterr().err

@@ -1,5 +1,5 @@
 """Defaults, help texts and option parsers shared by the harness commands: `train`, `robustness`,
-`report`, `lr-find` (noisebench/cli_train.py, cli_robustness.py, cli_report.py, cli_lr_find.py)."""
+`report`, `lr-find` (noisebench/cli/train.py, robustness.py, report.py, lr_find.py)."""
 
 from __future__ import annotations
 

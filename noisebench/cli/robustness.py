@@ -8,7 +8,7 @@ from typing import Optional
 import typer
 
 from noisebench.cli import app
-from noisebench.cli_harness_options import (
+from noisebench.cli.harness_options import (
     _CKPT_HELP, _TB_HELP, _DB_HELP, _POLICY_HELP, _QUIET_HELP, _SUBSET_HELP, DEFAULT_DATASETS, DEFAULT_DB, _activations, _knobs,
 )
 from noisebench.errors import UserError
@@ -64,7 +64,7 @@ def robustness(
     if protocol not in ("train-time", "test-time"):
         raise UserError(f"--protocol must be train-time or test-time, got {protocol!r}")
     if protocol == "test-time":
-        from noisebench.cli_testtime import run_testtime
+        from noisebench.cli.testtime import run_testtime
 
         return run_testtime(
             data=data, suite=suite, datasets_dir=datasets_dir, seeds=seeds,

@@ -54,7 +54,7 @@ def get(
     """
     from noisebench.fetch import MAX_BYTES, fetch
 
-    from noisebench.cli_data import progress_bar
+    from noisebench.cli.data import progress_bar
 
     with progress_bar(None, "get", unit="B") as bar:
         path = fetch(url, sha256, out=out, name=name, force=force, max_bytes=max_bytes or MAX_BYTES,
@@ -76,7 +76,7 @@ def export_data(
     LABEL_CLASS/INDEX.png (torchvision.datasets.ImageFolder(OUT/STEM-imagefolder/train) loads it with
     the same labels). hf: OUT/STEM-hf (datasets.load_from_disk). Tabular files: npz only.
     """
-    from noisebench.cli_data import progress_bar
+    from noisebench.cli.data import progress_bar
     from noisebench.export_data import export
 
     with progress_bar(None, f"export {format}", unit="sample") as bar:

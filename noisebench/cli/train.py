@@ -8,7 +8,7 @@ from typing import Optional
 import typer
 
 from noisebench.cli import app
-from noisebench.cli_harness_options import (
+from noisebench.cli.harness_options import (
     _CKPT_HELP, _TB_HELP, _DB_HELP, _POLICY_HELP, _QUIET_HELP, _SUBSET_HELP, DEFAULT_DB, _knobs,
 )
 from noisebench.errors import UserError

@@ -1,4 +1,5 @@
-"""The `noisebench` command line (Typer). Command groups live in noisebench/cli_*.py modules.
+"""The `noisebench` command line (Typer): this package holds the app, one thin module per command group
+(noisebench/cli/*.py) over the library functions (nb.build, the harness), which tests call directly.
 
 Every user mistake ends as one line on stderr, `error: ...`, and a non-zero exit; tracebacks
 only with `--debug` (or NOISEBENCH_DEBUG=1).
@@ -48,18 +49,18 @@ _state = {"debug": bool(os.environ.get("NOISEBENCH_DEBUG"))}
 
 # Command modules register themselves on `app` / `make_app` when imported.
 COMMAND_MODULES = [
-    "noisebench.cli_data",
-    "noisebench.cli_images",
-    "noisebench.cli_corrupt",
-    "noisebench.cli_zoo",
-    "noisebench.cli_train",
-    "noisebench.cli_robustness",
-    "noisebench.cli_report",
-    "noisebench.cli_lr_find",
-    "noisebench.cli_grid",
-    "noisebench.cli_study",
-    "noisebench.cli_export",
-    "noisebench.cli_share",
+    "noisebench.cli.data",
+    "noisebench.cli.images",
+    "noisebench.cli.corrupt",
+    "noisebench.cli.zoo",
+    "noisebench.cli.train",
+    "noisebench.cli.robustness",
+    "noisebench.cli.report",
+    "noisebench.cli.lr_find",
+    "noisebench.cli.grid",
+    "noisebench.cli.study",
+    "noisebench.cli.export",
+    "noisebench.cli.share",
 ]
 
 

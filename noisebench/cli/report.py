@@ -8,7 +8,7 @@ from typing import Optional
 import typer
 
 from noisebench.cli import app
-from noisebench.cli_harness_options import _DB_HELP, DEFAULT_DB
+from noisebench.cli.harness_options import _DB_HELP, DEFAULT_DB
 from noisebench.errors import UserError
 from noisebench.safe_text import clean
 

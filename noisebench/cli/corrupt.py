@@ -10,7 +10,7 @@ import typer
 
 from noisebench.cli import make_app
 from noisebench.build_api import DEFAULT_OUT, build
-from noisebench.cli_images import DOWNLOAD_HELP, NAME_HELP, NO_VERIFY_HELP, SOURCE_HELP, SPLIT_SEED_HELP, _val_help, _wrote
+from noisebench.cli.images import DOWNLOAD_HELP, NAME_HELP, NO_VERIFY_HELP, SOURCE_HELP, SPLIT_SEED_HELP, _val_help, _wrote
 
 SEVERITY_HELP = "CIFAR-10-C severities 1..5: a comma list (1,3,5) or repeated flags (--severity 1 --severity 3)."
 
