@@ -71,6 +71,10 @@ def render(r: dict) -> str:
 
 
 if __name__ == "__main__":
-    if len(sys.argv) != 2:
-        sys.exit("usage: python bench/gpu_results_md.py gpu_check.json")
-    print(render(json.loads(open(sys.argv[1]).read())))
+    if len(sys.argv) != 2 or sys.argv[1] in ("-h", "--help"):
+        sys.exit("usage: python bench/gpu_results_md.py gpu_check.json   (renders bench/gpu_check.sh's JSON as markdown)")
+    try:
+        doc = json.loads(open(sys.argv[1]).read())
+    except (OSError, ValueError) as e:
+        sys.exit(f"error: cannot read {sys.argv[1]}: {e}")
+    print(render(doc))
