@@ -20,7 +20,9 @@ from typing import Callable
 import torch
 from torch import nn
 
+from noisebench.errors import UserError
 from noisebench.harness.selection import RULES
+from noisebench.safe_output import writable_parent
 
 __all__ = ["SiteTracker", "BestWeights", "LiveCurves", "learned_activation_params", "save_checkpoints",
            "checkpoint_dir_for", "summary_writer", "write_scalars"]
@@ -116,11 +118,19 @@ def summary_writer(log_dir: str | Path | None = None):
     try:
         from torch.utils.tensorboard import SummaryWriter  # optional extra, only when TensorBoard output is asked for
     except ImportError:
-        from noisebench.errors import UserError
-
         raise UserError("TensorBoard output needs the tensorboard package: pip install tensorboard "
                         "(or pip install 'noisebench[tensorboard]')") from None
     return SummaryWriter if log_dir is None else SummaryWriter(log_dir=str(log_dir))
+
+
+def check_tensorboard_dir(root: str | Path) -> Path:
+    """Before any training: the tensorboard package is installed and `root` is (or can be) a writable folder."""
+    summary_writer()
+    root = Path(root)
+    if root.is_symlink() or (root.exists() and not root.is_dir()):
+        raise UserError(f"--tensorboard {root} is not a folder; give a folder for the event files")
+    writable_parent(root / "x")
+    return root
 
 
 def write_scalars(writer, metrics: dict, step: int) -> None:

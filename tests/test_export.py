@@ -114,3 +114,14 @@ def test_live_tensorboard_curves_from_train_and_robustness(cli, tmp_path):
             "--db", tmp_path / "r.db", "--tensorboard", tb, "--quiet")
     assert r.code == 0, r.err
     assert len(list(tb.iterdir())) == 3  # + elu clean and elu dirty
+
+
+def test_tensorboard_dir_that_is_a_file_is_refused_before_training(cli, tmp_path):
+    pytest.importorskip("tensorboard")
+    from noisebench.generators.synth.generator import SynthParams, build
+
+    clean, dirty = build(SynthParams(rows=300), tmp_path)
+    f = tmp_path / "afile"
+    f.write_text("x")
+    r = cli("train", "--data", dirty, "--epochs", "1", "--db", tmp_path / "r.db", "--tensorboard", f, "--quiet")
+    assert r.code == 2 and "is not a folder" in r.err and not (tmp_path / "r.db").exists()

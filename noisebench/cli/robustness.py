@@ -82,9 +82,9 @@ def robustness(
 
     mode = choose(quiet)
     if tensorboard is not None:
-        from noisebench.harness.run_artifacts import summary_writer
+        from noisebench.harness.run_artifacts import check_tensorboard_dir
 
-        summary_writer()  # the optional package is there before any training starts (else one line)
+        check_tensorboard_dir(tensorboard)  # package installed, a writable folder: before any training
     if seeds < 1:
         raise UserError(f"--seeds must be >= 1, got {seeds}")
     if jobs < 1:

@@ -58,9 +58,9 @@ def train(
 
     mode = choose(quiet)
     if tensorboard is not None:
-        from noisebench.harness.run_artifacts import summary_writer
+        from noisebench.harness.run_artifacts import check_tensorboard_dir
 
-        summary_writer()  # the optional package is there before any training starts (else one line)
+        check_tensorboard_dir(tensorboard)  # package installed, a writable folder: before any training
     meta = file_meta(data)
     try:
         recipe = recipe_for(meta)
