@@ -48,10 +48,13 @@ def zoo():
     from noisebench.registry import CORRUPTIONS
 
     typer.echo("")
-    typer.echo("corruptions (name, acts on, parameters, severities 1-5):")
+    typer.echo("corruptions (name, acts on, parameters with defaults; severities 1-5 below; noisebench make corrupt list):")
     for e in CORRUPTIONS.entries():
         params = ", ".join(f"{k}={v!r}" for k, v in e.meta.get("params", {}).items()) or "-"
         sev = e.meta.get("severities") or {}
-        levels = "; ".join("/".join(f"{v}" for v in sev[s].values()) for s in sorted(sev)) if sev else "-"
         origin = "" if e.builtin else f"  [{e.origin}]"
-        typer.echo(f"  {e.name:<18} {e.meta.get('target', '?'):<7} {params:<24} {levels}{origin}")
+        typer.echo(f"  {e.name:<18} {e.meta.get('target', '?'):<7} {params}{origin}")
+        if sev:
+            levels = "; ".join("/".join(f"{v:g}" if isinstance(v, float) else str(v) for v in sev[s].values())
+                               for s in sorted(sev))
+            typer.echo(f"  {'':<18} {'':<7} severities: {levels}")
