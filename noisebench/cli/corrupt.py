@@ -10,7 +10,8 @@ import typer
 
 from noisebench.cli import make_app
 from noisebench.build_api import DEFAULT_OUT, build
-from noisebench.cli.images import DOWNLOAD_HELP, NAME_HELP, NO_VERIFY_HELP, SOURCE_HELP, SPLIT_SEED_HELP, _val_help, _wrote
+from noisebench.cli.images import (DOWNLOAD_OPT, NAME_OPT, NO_VERIFY_OPT, SOURCE_OPT, SPLIT_SEED_OPT, _val_help,
+                                   _wrote)
 
 SEVERITY_HELP = "CIFAR-10-C severities 1..5: a comma list (1,3,5) or repeated flags (--severity 1 --severity 3)."
 
@@ -25,11 +26,11 @@ def make_corrupt(
     param: Optional[List[str]] = typer.Option(None, "--param", help="The corruption's own parameter NAME=VALUE instead of a severity, one per flag (repeat --param; a value may hold a comma)."),
     seed: int = typer.Option(0, help="Random seed; the same seed gives byte-identical files (any thread count)."),
     val_size: int = typer.Option(5000, "--val-size", help=_val_help(5000)),
-    split_seed: int = typer.Option(0, "--split-seed", help=SPLIT_SEED_HELP),
-    source: Optional[Path] = typer.Option(None, "--source", help=SOURCE_HELP),
-    download: bool = typer.Option(False, "--download", help=DOWNLOAD_HELP),
-    no_verify: bool = typer.Option(False, "--no-verify", help=NO_VERIFY_HELP),
-    data_name: Optional[str] = typer.Option(None, "--name", help=NAME_HELP),
+    split_seed: int = SPLIT_SEED_OPT,
+    source: Optional[Path] = SOURCE_OPT,
+    download: bool = DOWNLOAD_OPT,
+    no_verify: bool = NO_VERIFY_OPT,
+    data_name: Optional[str] = NAME_OPT,
     workers: Optional[int] = typer.Option(None, "--workers", help="Threads (default: CPU cores, at most 8). Output does not depend on it."),
     out: Path = typer.Option(DEFAULT_OUT, help="Output folder."),
     force: bool = typer.Option(False, "--force", help="Overwrite existing output files."),

@@ -28,6 +28,13 @@ NAME_HELP = "Dataset name used in file names for folder/.npz sources (default: t
 SPLIT_SEED_HELP = ("Seed of the val split, independent of the noise --seed: every corrupted file of one source and "
                    "its clean reference share the same val images when built with the same --split-seed and --val-size.")
 
+# Options every image build takes, declared once (Typer reads a parameter's default marker; sharing it is safe).
+SOURCE_OPT = typer.Option(None, "--source", help=SOURCE_HELP)
+DOWNLOAD_OPT = typer.Option(False, "--download", help=DOWNLOAD_HELP)
+NO_VERIFY_OPT = typer.Option(False, "--no-verify", help=NO_VERIFY_HELP)
+NAME_OPT = typer.Option(None, "--name", help=NAME_HELP)
+SPLIT_SEED_OPT = typer.Option(0, "--split-seed", help=SPLIT_SEED_HELP)
+
 
 def _val_help(default: int) -> str:
     return (f"Images carved from the official training set into a seeded, stratified val split (default {default:,}; "
@@ -50,15 +57,15 @@ def make_psi(
     all_levels: bool = typer.Option(False, "--all", help="Build the paper set ψ = 8, 16, 32, 64."),
     seed: int = typer.Option(0, help="Noise seed; the same seed gives byte-identical files (any thread count)."),
     val_size: int = typer.Option(5000, "--val-size", help=_val_help(5000)),
-    split_seed: int = typer.Option(0, "--split-seed", help=SPLIT_SEED_HELP),
+    split_seed: int = SPLIT_SEED_OPT,
     independent_levels: bool = typer.Option(
         False, "--independent-levels",
         help="Give each level its own random numbers (files named -indep). By default all levels of one --seed share "
              "them (common random numbers: differences between levels are then less noisy)."),
-    source: Optional[Path] = typer.Option(None, "--source", help=SOURCE_HELP),
-    download: bool = typer.Option(False, "--download", help=DOWNLOAD_HELP),
-    no_verify: bool = typer.Option(False, "--no-verify", help=NO_VERIFY_HELP),
-    name: Optional[str] = typer.Option(None, "--name", help=NAME_HELP),
+    source: Optional[Path] = SOURCE_OPT,
+    download: bool = DOWNLOAD_OPT,
+    no_verify: bool = NO_VERIFY_OPT,
+    name: Optional[str] = NAME_OPT,
     workers: Optional[int] = typer.Option(None, "--workers", help="Threads for the noise (default: CPU cores, at most 8). Output does not depend on it."),
     device: str = typer.Option("cpu", "--device", help="cpu (exact table sampler, CPU threads) or cuda[:N] (torch.poisson on the GPU; "
                                "a different draw: files differ from cpu builds, the sampler is recorded in the file)."),
@@ -82,11 +89,11 @@ def make_psi(
 @make_app.command("cifar10", epilog="Example: noisebench make cifar10 --download")
 def make_cifar10(
     val_size: int = typer.Option(5000, "--val-size", help=_val_help(5000)),
-    split_seed: int = typer.Option(0, "--split-seed", help=SPLIT_SEED_HELP),
-    source: Optional[Path] = typer.Option(None, "--source", help=SOURCE_HELP),
-    download: bool = typer.Option(False, "--download", help=DOWNLOAD_HELP),
-    no_verify: bool = typer.Option(False, "--no-verify", help=NO_VERIFY_HELP),
-    name: Optional[str] = typer.Option(None, "--name", help=NAME_HELP),
+    split_seed: int = SPLIT_SEED_OPT,
+    source: Optional[Path] = SOURCE_OPT,
+    download: bool = DOWNLOAD_OPT,
+    no_verify: bool = NO_VERIFY_OPT,
+    name: Optional[str] = NAME_OPT,
     out: Path = typer.Option(DEFAULT_OUT, help="Output folder."),
     force: bool = typer.Option(False, "--force", help="Overwrite an existing output file."),
 ):
@@ -99,11 +106,11 @@ def make_cifar10(
 @make_app.command("mnist", epilog="Example: noisebench make mnist --download")
 def make_mnist(
     val_size: int = typer.Option(10000, "--val-size", help=_val_help(10000)),
-    split_seed: int = typer.Option(0, "--split-seed", help=SPLIT_SEED_HELP),
-    source: Optional[Path] = typer.Option(None, "--source", help=SOURCE_HELP),
-    download: bool = typer.Option(False, "--download", help=DOWNLOAD_HELP),
-    no_verify: bool = typer.Option(False, "--no-verify", help=NO_VERIFY_HELP),
-    name: Optional[str] = typer.Option(None, "--name", help=NAME_HELP),
+    split_seed: int = SPLIT_SEED_OPT,
+    source: Optional[Path] = SOURCE_OPT,
+    download: bool = DOWNLOAD_OPT,
+    no_verify: bool = NO_VERIFY_OPT,
+    name: Optional[str] = NAME_OPT,
     out: Path = typer.Option(DEFAULT_OUT, help="Output folder."),
     force: bool = typer.Option(False, "--force", help="Overwrite an existing output file."),
 ):
@@ -124,11 +131,11 @@ def make_mnist_flip(
     matrix: Optional[Path] = typer.Option(None, "--matrix", help="Custom K×K transition matrix (.npy/.csv/.txt; rows = true class, row-stochastic). Overrides --rate/--mode."),
     val_size: int = typer.Option(10000, "--val-size", help=_val_help(10000)),
     seed: int = typer.Option(0, help="Seed of the flips (the val split has its own --split-seed)."),
-    split_seed: int = typer.Option(0, "--split-seed", help=SPLIT_SEED_HELP),
-    source: Optional[Path] = typer.Option(None, "--source", help=SOURCE_HELP),
-    download: bool = typer.Option(False, "--download", help=DOWNLOAD_HELP),
-    no_verify: bool = typer.Option(False, "--no-verify", help=NO_VERIFY_HELP),
-    name: Optional[str] = typer.Option(None, "--name", help=NAME_HELP),
+    split_seed: int = SPLIT_SEED_OPT,
+    source: Optional[Path] = SOURCE_OPT,
+    download: bool = DOWNLOAD_OPT,
+    no_verify: bool = NO_VERIFY_OPT,
+    name: Optional[str] = NAME_OPT,
     out: Path = typer.Option(DEFAULT_OUT, help="Output folder."),
     force: bool = typer.Option(False, "--force", help="Overwrite an existing output file."),
 ):
