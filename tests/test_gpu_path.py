@@ -11,7 +11,6 @@ one is present. A tiny convnet stands in for the zoo models so the suite stays f
 from __future__ import annotations
 
 import shutil
-import time
 
 import pytest
 import torch
@@ -175,9 +174,7 @@ def test_bad_precision_is_a_user_error(cifar_file):
 @pytest.mark.slow
 @pytest.mark.skipif(_C_COMPILER is None, reason="torch.compile (inductor) needs a C/C++ compiler; none found on PATH")
 def test_compiled_run_matches_eager(cifar_file, tiny_models):
-    t = time.perf_counter()
     eager = execute_run(_cfg(cifar_file, epochs=1))
     compiled = execute_run(_cfg(cifar_file, epochs=1, compile=True))
     assert eager.status == compiled.status == "ok", compiled.error
     assert compiled.final["val_loss"] == pytest.approx(eager.final["val_loss"], rel=1e-3, abs=1e-4)
-    assert time.perf_counter() - t < 300

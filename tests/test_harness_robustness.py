@@ -81,19 +81,17 @@ def test_resume_after_interrupt(synth, tmp_path):
     db.close()
 
 
+@pytest.mark.timeout(600)  # a hang guard, not a speed bound
 def test_parallel_jobs_interrupt_and_resume(synth, tmp_path):
-    import time
-
     db = ResultsDB(tmp_path / "r.db")
     configs = plan([pair_for(synth[1])], ["relu"], [0, 1], {"epochs": 1})
 
     def stop_after_one(res, outcome):
         raise KeyboardInterrupt
 
-    t0 = time.time()
     with pytest.raises(KeyboardInterrupt):
         run_grid(configs, db, progress=False, on_result=stop_after_one, jobs=2)
-    assert db.count() == 1 and time.time() - t0 < 60
+    assert db.count() == 1
     out = run_grid(configs, db, progress=False)  # resume sequentially (no second worker spawn)
     assert (out.ran, out.skipped) == (3, 1) and db.count() == 4
     # the run done in a worker has the same numbers as in this process: results do not depend on --jobs
