@@ -26,8 +26,9 @@ demo: $(STAMP)
 	$(BIN)/noisebench report --out results/report --force
 	@echo "open results/report/report.md (tables also as CSV and LaTeX) and the figures next to it (PNG, PDF, SVG)"
 
-## test: the whole offline CPU test suite
+## test: lint (ruff: pyflakes, import order, bugbear), then the whole offline CPU test suite
 test: $(STAMP)
+	$(BIN)/python -m ruff check .
 	$(BIN)/python -m pytest -q -p no:cacheprovider
 
 clean:

@@ -1,6 +1,6 @@
 """The device check: every GPU figure of bench/RESULTS.md from one command (run by bench/gpu_check.sh).
 
-    python bench/gpu_check.py --device cuda --json gpu_check.json      # one H100/H200: < 8 minutes
+    python bench/gpu_check.py --device cuda --json bench/gpu_check.json      # one H100/H200: < 8 minutes
     python bench/gpu_check.py --device cpu --quick --json cpu.json     # CPU dry run: a couple of minutes
 
 Stages (each records its figures or its error; the exit status is 1 if any stage failed):
@@ -181,7 +181,8 @@ def main() -> int:
     ap.add_argument("--study-compile", action="store_true",
                     help="compile the study slice's models too (eager by default: an upper bound, and no compile time)")
     ap.add_argument("--skip", default="", help="comma list of stages to skip: tests,throughput,psi_build,study")
-    ap.add_argument("--json", default="gpu_check.json", help="where to write the figures")
+    ap.add_argument("--json", default=str(Path(__file__).resolve().parent / "gpu_check.json"),
+                    help="where to write the figures (default bench/gpu_check.json, ignored by git)")
     args = ap.parse_args()
     # per-stage limits (seconds): on one H100/H200 the whole check should take well under 8 minutes
     limits = {"tests": 150, "throughput": 270, "study": 120} if not args.quick else {"tests": 300, "throughput": 180, "study": 180}

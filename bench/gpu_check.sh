@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
 # The device check: every GPU figure of bench/RESULTS.md in one command, < 8 minutes on one H100/H200.
 #
-#   bash bench/gpu_check.sh                       # CUDA device 0; writes gpu_check.json (+ markdown on stdout)
+#   bash bench/gpu_check.sh                       # CUDA device 0; writes bench/gpu_check.json (+ markdown on stdout)
 #   bash bench/gpu_check.sh --device cpu --quick  # the CPU dry run (a couple of minutes)
 #   bash bench/gpu_check.sh --json out.json --skip tests
 #
@@ -9,7 +9,7 @@
 # have torch, torchvision, numpy, scipy, h5py, typer, pillow, tqdm, matplotlib and numba (a stock CUDA PyTorch
 # environment); the project itself is then installed editable with --no-deps --no-build-isolation.
 # pytest is optional (without it the gpu_path tests are reported as not run).
-# Render the JSON again later with: python bench/gpu_results_md.py gpu_check.json
+# Render the JSON again later with: python bench/gpu_results_md.py bench/gpu_check.json
 set -euo pipefail
 cd "$(dirname "$0")/.."
 if [ -x .venv/bin/python ]; then

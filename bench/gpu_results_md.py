@@ -1,6 +1,6 @@
 """Render the JSON of bench/gpu_check.py as the markdown of bench/RESULTS.md's GPU section.
 
-    python bench/gpu_results_md.py gpu_check.json > gpu_section.md
+    python bench/gpu_results_md.py bench/gpu_check.json > gpu_section.md
 """
 
 from __future__ import annotations
@@ -72,7 +72,7 @@ def render(r: dict) -> str:
 
 if __name__ == "__main__":
     if len(sys.argv) != 2 or sys.argv[1] in ("-h", "--help"):
-        sys.exit("usage: python bench/gpu_results_md.py gpu_check.json   (renders bench/gpu_check.sh's JSON as markdown)")
+        sys.exit("usage: python bench/gpu_results_md.py bench/gpu_check.json   (renders bench/gpu_check.sh's JSON as markdown)")
     try:
         doc = json.loads(open(sys.argv[1]).read())
     except (OSError, ValueError) as e:

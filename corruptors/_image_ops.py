@@ -18,9 +18,6 @@ from functools import lru_cache
 import numpy as np
 
 from noisebench.errors import UserError
-from scipy.ndimage import gaussian_filter
-from scipy.ndimage import gaussian_filter1d
-from scipy.ndimage import zoom as scizoom
 
 REFERENCE = "hendrycks/robustness ImageNet-C/create_c/make_cifar_c.py (CIFAR-10-C, Hendrycks & Dietterich, ICLR 2019)"
 ROUNDING = ("round half to even (numpy.rint) of the 0..255 value, then clip to [0, 255]; "
@@ -85,6 +82,8 @@ def gaussian_hw(x: np.ndarray, sigma: float, mode: str = "nearest", truncate: fl
     if sigma <= 0:
         return x.copy()
     sig = (0.0, sigma, sigma) + (0.0,) * (x.ndim - 3)
+    from scipy.ndimage import gaussian_filter  # scipy loads when a corruption runs, not when it is listed
+
     return gaussian_filter(x, sigma=sig, mode=mode, truncate=truncate)
 
 
@@ -161,6 +160,8 @@ def gaussian_matrix(n: int, sigma: float, mode: str, truncate: float) -> np.ndar
 
     if sigma <= 0:
         return np.eye(n)
+    from scipy.ndimage import gaussian_filter1d
+
     return gaussian_filter1d(np.eye(n), sigma, axis=0, mode=mode, truncate=truncate)
 
 
@@ -184,6 +185,8 @@ def scipy_zoom_matrix(n: int, zoom: float) -> np.ndarray:
 
     ch = int(np.ceil(n / zoom))
     top = (n - ch) // 2
+    from scipy.ndimage import zoom as scizoom
+
     z = scizoom(np.eye(ch), (zoom, 1.0), order=1)  # (round(ch * zoom), ch)
     trim = (z.shape[0] - n) // 2
     z = z[trim : trim + n]

@@ -23,12 +23,16 @@ import numpy as np
 
 from noisebench.corruptors.poisson_photon import BLOCK_IMAGES, level_stream_key, validate_level
 from noisebench.errors import UserError
-import torch
+
+# torch is imported inside the functions: the corruption registry imports every module of this package
+# (`noisebench zoo`, `make corrupt list`), and listing corruptions must not load torch.
 
 CUDA_EXACT_MAX_LAMBDA = 4000.0  # cuRAND's curand_poisson switches to a normal approximation above
 
 
 def resolve_torch_device(name: str):
+    import torch
+
     try:
         dev = torch.device(name)
     except (RuntimeError, TypeError):
@@ -60,11 +64,15 @@ class TorchPhotonNoise:
 
     @property
     def sampler(self) -> str:
+        import torch
+
         kind = ("cuRAND Philox streams, exact for lambda <= 4000" if self.device.type == "cuda"
                 else "torch CPU generator, exact")
         return f"torch.poisson on {self.device.type} ({kind}; torch {torch.__version__})"
 
     def apply_block(self, x: np.ndarray, seed: int, stream: int, block: int) -> np.ndarray:
+        import torch
+
         xt = torch.from_numpy(np.ascontiguousarray(x, dtype=np.uint8)).to(self.device, non_blocking=True)
         gen = torch.Generator(device=self.device).manual_seed(block_seed(seed, stream, block, self.level_key))
         lam = xt.to(torch.float64) * (self.psi / 255.0)

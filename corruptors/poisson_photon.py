@@ -43,7 +43,6 @@ import numpy as np
 from noisebench.errors import UserError
 from noisebench.bounds import PSI_MAX, PSI_MIN
 import struct
-from scipy import stats
 
 U32 = 1 << 32
 GUIDE_BITS = 11
@@ -225,6 +224,7 @@ class PoissonTable:
 
     def _tail_counts(self, idx: np.ndarray, rng: np.random.Generator) -> np.ndarray:
         """Exact draws of X | X > K_v by inverse CDF in float64 (rare: probability < 2^-32 each)."""
+        from scipy import stats  # here, not at import: listing corruptions must not load scipy
 
         w = rng.random(len(idx))
         out = np.empty(len(idx), np.int64)

@@ -15,7 +15,6 @@ import numpy as np
 
 from noisebench.corruptors._image_ops import REFERENCE, check_images, check_range, from01, scipy_zoom_matrix, unit01
 from noisebench.registry import register_corruption
-import scipy.sparse as sp
 
 SEVERITIES = {1: {"max_zoom": 1.06}, 2: {"max_zoom": 1.11}, 3: {"max_zoom": 1.16}, 4: {"max_zoom": 1.21},
               5: {"max_zoom": 1.26}}
@@ -30,6 +29,7 @@ def zoom_factors(max_zoom: float) -> np.ndarray:
 def zoom_operator(h: int, w: int, max_zoom: float):
     """(H·W, H·W) sparse float32: (identity + Σ_z A_z ⊗ B_z) / (1 + #z), the whole zoom blur as one
     linear map (about 12 non-zeros per row for 32×32 images)."""
+    import scipy.sparse as sp  # scipy loads when the corruption runs, not when it is listed
 
     zs = zoom_factors(max_zoom)
     op = sp.identity(h * w, format="csr")

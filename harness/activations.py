@@ -28,6 +28,8 @@ import torch
 from torch import nn
 
 from noisebench.errors import UserError
+# names, aliases, de-duplication: harness/activation_names.py (no torch), re-exported here
+from noisebench.harness.activation_names import ALIASES, _normalize, dedupe_activations  # noqa: F401
 from noisebench.registry import ACTIVATIONS as REGISTRY
 from noisebench.registry import SpecView
 import sys
@@ -121,14 +123,6 @@ for _name, _desc, _cls in _BUILTINS:
 
 ACTIVATIONS: Mapping[str, ActivationSpec] = SpecView(REGISTRY, lambda e: ActivationSpec(e.name, e.description, e.obj))
 
-ALIASES = {
-    "silu": "swish",
-    "leakyrelu": "leaky_relu",
-    "lrelu": "leaky_relu",
-    "m_tact": "mtact",
-}
-
-
 def activation_names() -> list[str]:
     """Registry names, in the registry's order."""
     return list(ACTIVATIONS)
@@ -136,28 +130,6 @@ def activation_names() -> list[str]:
 
 def count_trainable(module: nn.Module) -> int:
     return sum(p.numel() for p in module.parameters() if p.requires_grad)
-
-
-def _normalize(name: str) -> str:
-    key = name.strip().lower().replace("-", "_")
-    return ALIASES.get(key, ALIASES.get(key.replace("_", ""), key))
-
-
-def dedupe_activations(names: list[str], what: str = "--activation") -> list[str]:
-    """Names in order without repeats (registry aliases count as one); repeats are dropped with a note."""
-
-    out, seen, dups = [], {}, []
-    for n in names:
-        key = n.strip() if ":" in n else _normalize(n)
-        if key in seen:
-            dups.append(f"{n!r} (= {seen[key]!r})")
-            continue
-        seen[key] = n
-        out.append(n)
-    if dups:
-        print(f"note: {what} lists {', '.join(list(dict.fromkeys(dups))[:5])} more than once; training each once",
-              file=sys.stderr)
-    return out
 
 
 def _valid_line() -> str:
@@ -172,7 +144,7 @@ def _check_module_class(obj, what: str) -> Callable[[], nn.Module]:
         try:
             obj()
         except Exception as e:  # noqa: BLE001 - any failure is the user's class
-            raise UserError(f"activation {what} cannot be constructed without arguments: {type(e).__name__}: {e}")
+            raise UserError(f"activation {what} cannot be constructed without arguments: {type(e).__name__}: {e}") from e
     return obj
 
 
@@ -198,7 +170,7 @@ def _check_module_files(mod_name: str, ref: str) -> None:
             try:
                 importlib.import_module(name)
             except Exception as e:  # noqa: BLE001
-                raise UserError(f"activation {ref!r}: cannot import module {name!r} ({type(e).__name__}: {e})")
+                raise UserError(f"activation {ref!r}: cannot import module {name!r} ({type(e).__name__}: {e})") from e
 
 
 def _load_user_class(ref: str) -> Callable[[], nn.Module]:
@@ -209,7 +181,7 @@ def _load_user_class(ref: str) -> Callable[[], nn.Module]:
     try:
         mod = importlib.import_module(mod_name)
     except Exception as e:  # noqa: BLE001 - ImportError, SyntaxError in the user's module, ...
-        raise UserError(f"activation {ref!r}: cannot import module {mod_name!r} ({type(e).__name__}: {e})")
+        raise UserError(f"activation {ref!r}: cannot import module {mod_name!r} ({type(e).__name__}: {e})") from e
     obj = mod
     for part in attr.split("."):
         if not hasattr(obj, part):
@@ -248,6 +220,6 @@ def resolve_activation(name: str) -> Callable[[], nn.Module]:
         try:
             obj = ep.load()
         except Exception as e:  # noqa: BLE001
-            raise UserError(f"activation {name!r}: entry point {ep.value!r} failed to load ({type(e).__name__}: {e})")
+            raise UserError(f"activation {name!r}: entry point {ep.value!r} failed to load ({type(e).__name__}: {e})") from e
         return _check_module_class(obj, f"{name!r} (entry point {ep.value})")
     raise UserError(f"unknown activation {name!r}; {_valid_line()}")

@@ -34,8 +34,9 @@ _MEMO: dict = {}  # this process's successes: stat key -> True
 
 
 def cache_dir() -> Path:
-    d = os.environ.get(CACHE_ENV)
-    return Path(d).expanduser() if d else Path.home() / ".cache" / "noisebench"
+    from noisebench.user_cache import cache_root  # NOISEBENCH_CACHE_DIR, XDG_CACHE_HOME, ~/.cache
+
+    return cache_root()
 
 
 def _cache_path() -> Path:

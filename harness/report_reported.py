@@ -91,7 +91,7 @@ def compare(runs: list[dict], reported: list, layout_axis: str = "data") -> list
         for row in rep.values:
             rv, vals = row[0], row[1:]
             for col, value in zip(rep.columns, vals):
-                def match(k):
+                def match(k, rep=rep, rv=rv, col=col):  # bound now: called in this iteration only
                     stem, model, lr, act, _ = k
                     if rep.data is not None and stem != rep.data:
                         return False

@@ -187,7 +187,7 @@ def format_table(rows: list[RobustnessRow]) -> str:
             for r in rs
         ]
         widths = [max(len(h), *(len(b[i]) for b in body)) for i, h in enumerate(head)]
-        line = lambda cells: "  ".join(c.ljust(w) if i == 0 else c.rjust(w) for i, (c, w) in enumerate(zip(cells, widths)))
+        line = lambda cells, widths=widths: "  ".join(c.ljust(w) if i == 0 else c.rjust(w) for i, (c, w) in enumerate(zip(cells, widths)))
         out.append(line(head))
         out.append("  ".join("-" * w for w in widths))
         out.extend(line(b) for b in body)

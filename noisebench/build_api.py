@@ -17,6 +17,7 @@ from __future__ import annotations
 import inspect
 from pathlib import Path
 
+from noisebench.defaults import DEFAULT_OUT  # re-exported: nb.build and the CLI share it
 from noisebench.errors import UserError
 from noisebench.safe_input import has_control
 from noisebench import bounds
@@ -39,7 +40,6 @@ from noisebench.h5reader import open_file
 
 __all__ = ["build", "build_kinds", "build_options", "DEFAULT_OUT"]
 
-DEFAULT_OUT = Path("datasets_cache")
 
 
 class Built(list):

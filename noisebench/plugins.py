@@ -53,7 +53,7 @@ def _load_file(path: Path) -> str:
     try:
         st = path.stat()
     except OSError as e:
-        raise UserError(f"plug-in {path}: {e.strerror or e}")
+        raise UserError(f"plug-in {path}: {e.strerror or e}") from e
     if not stat.S_ISREG(st.st_mode):
         raise UserError(f"plug-in {path}: not a regular file")
     if st.st_size > MAX_PLUGIN_BYTES:
@@ -70,10 +70,10 @@ def _load_file(path: Path) -> str:
         spec.loader.exec_module(module)
     except UserError as e:
         _forget(name)
-        raise UserError(f"plug-in {path}: {e}")
+        raise UserError(f"plug-in {path}: {e}") from e
     except Exception as e:  # noqa: BLE001 - any failure in the user's file is reported in one line
         _forget(name)
-        raise UserError(f"plug-in {path} failed to load: {type(e).__name__}: {e}")
+        raise UserError(f"plug-in {path} failed to load: {type(e).__name__}: {e}") from e
     return name
 
 
@@ -92,9 +92,9 @@ def _load_module(name: str) -> str:
     try:
         importlib.import_module(name)
     except UserError as e:
-        raise UserError(f"plug-in {name}: {e}")
+        raise UserError(f"plug-in {name}: {e}") from e
     except Exception as e:  # noqa: BLE001
-        raise UserError(f"plug-in {name!r} cannot be imported: {type(e).__name__}: {e}")
+        raise UserError(f"plug-in {name!r} cannot be imported: {type(e).__name__}: {e}") from e
     return name
 
 
@@ -156,9 +156,9 @@ def load_configured_plugins() -> None:
             try:
                 ep.load()
             except UserError as e:
-                raise UserError(f"plug-in entry point {ep.name} ({ep.value}): {e}")
+                raise UserError(f"plug-in entry point {ep.name} ({ep.value}): {e}") from e
             except Exception as e:  # noqa: BLE001
-                raise UserError(f"plug-in entry point {ep.name} ({ep.value}) failed to load: {type(e).__name__}: {e}")
+                raise UserError(f"plug-in entry point {ep.name} ({ep.value}) failed to load: {type(e).__name__}: {e}") from e
             _loaded[key] = ep.value.partition(":")[0]
     finally:
         _configured["busy"] = False

@@ -311,7 +311,7 @@ def corruption_table() -> str:
             continue
         keys = list(sev[min(sev)])
 
-        def cell(d: Mapping) -> str:
+        def cell(d: Mapping, keys=keys) -> str:
             return " / ".join(f"{d[k]:g}" if isinstance(d[k], float) else str(d[k]) for k in keys)
 
         rows.append(f"| `{e.name}` | {', '.join(keys)} | " + " | ".join(cell(sev[s]) for s in sorted(sev)) + " |")

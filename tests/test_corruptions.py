@@ -266,7 +266,7 @@ def test_fog_replays_the_plasma_fractal(s):
         draws = iter([d[i] for d in rec.draws])
         x = xi / 255.0
         max_val = x.max()
-        x = x + p["strength"] * plasma_fractal(lambda lo, hi, shape: next(draws), 32, p["decay"])[:32, :32][..., None]
+        x = x + p["strength"] * plasma_fractal(lambda lo, hi, shape, draws=draws: next(draws), 32, p["decay"])[:32, :32][..., None]
         ref.append(rounded(x * max_val / (max_val + p["strength"])))
     assert_within_one(ours, np.stack(ref))
 

@@ -11,10 +11,14 @@ from __future__ import annotations
 import numpy as np
 from numba import njit
 
+from noisebench.user_cache import configure_numba
+
+CACHE = configure_numba()  # a per-user folder, never the package's; False: no writable folder, compile in memory
+
 _M32 = np.uint64(0xFFFFFFFF)
 
 
-@njit(cache=True, inline="always")
+@njit(cache=CACHE, inline="always")
 def _rounds(v, bits, keys, wide):
     lo_bits = bits // 2
     m1 = np.uint64(0xBF58476D1CE4E5B9) if wide else np.uint64(0x85EBCA6B)
@@ -44,7 +48,7 @@ def _rounds(v, bits, keys, wide):
     return v
 
 
-@njit(cache=True, nogil=True)
+@njit(cache=CACHE, nogil=True)
 def permute(idx, n, bits, keys, wide):
     """Vector form of IndexPermutation.__call__ (used to test the kernel against numpy)."""
     out = np.empty(idx.shape[0], np.int64)
@@ -57,7 +61,7 @@ def permute(idx, n, bits, keys, wide):
     return out
 
 
-@njit(cache=True, inline="always")
+@njit(cache=CACHE, inline="always")
 def _f(fid, c, x):
     if fid == 0:
         return c[0] * np.sin(x)
@@ -70,7 +74,7 @@ def _f(fid, c, x):
     return ((c[7] * x + c[8]) * x + c[9]) * x + c[10]
 
 
-@njit(cache=True, nogil=True)
+@njit(cache=CACHE, nogil=True)
 def block(start, stop, n, bits, keys, wide, lo, step, x_mean, x_std, fids, consts, f_mean, f_std, xs, y):
     """Fill xs[(stop-start), cols] and y[(stop-start)] (float64) for rows [start, stop)."""
     cols = fids.shape[0]
@@ -99,7 +103,7 @@ def block(start, stop, n, bits, keys, wide, lo, step, x_mean, x_std, fids, const
 _MASK32 = np.uint64(0xFFFFFFFF)
 
 
-@njit(cache=True, inline="always")
+@njit(cache=CACHE, inline="always")
 def _round32(v, a, b, mb, ma, k):
     hi = v >> b
     lo = v & mb
@@ -113,7 +117,7 @@ def _round32(v, a, b, mb, ma, k):
     return ((lo << a) | hi) & _MASK32
 
 
-@njit(cache=True, nogil=True)
+@njit(cache=CACHE, nogil=True)
 def _rounds32_inplace(w, m, bits, k):
     """Apply the four narrow rounds to w[:m] (uint32) in place; one vectorisable loop."""
     one = np.uint64(1)
@@ -131,7 +135,7 @@ def _rounds32_inplace(w, m, bits, k):
         w[i] = np.uint32(v)
 
 
-@njit(cache=True, nogil=True)
+@njit(cache=CACHE, nogil=True)
 def permute_narrow(start, count, n, bits, k, v, bad, w):
     """v[:count] = permutation of start + arange(count) (n <= 2**32); bad, w: uint32 scratch of count."""
     for i in range(count):
@@ -159,7 +163,7 @@ def permute_narrow(start, count, n, bits, k, v, bad, w):
         m = m2
 
 
-@njit(cache=True, nogil=True)
+@njit(cache=CACHE, nogil=True)
 def block_narrow(start, stop, n, bits, keys, lo, step, x_mean, x_std, fids, consts, f_mean, f_std, xs, y):
     """`block` for n <= 2**32 (same arguments and bytes), column by column."""
     cols = fids.shape[0]

@@ -105,7 +105,7 @@ def _check_shape(spec: ModelSpec, in_shape: tuple) -> tuple:
     try:
         shape = tuple(int(s) for s in in_shape)
     except (TypeError, ValueError):
-        raise UserError(f"model {spec.name}: input shape must be a tuple of ints, got {in_shape!r}")
+        raise UserError(f"model {spec.name}: input shape must be a tuple of ints, got {in_shape!r}") from None
     if any(s < 1 for s in shape):
         raise UserError(f"model {spec.name}: input shape {shape} has a non-positive size")
     if spec.tabular:

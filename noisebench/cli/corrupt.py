@@ -9,9 +9,17 @@ from typing import List, Optional
 import typer
 
 from noisebench.cli import make_app
-from noisebench.build_api import DEFAULT_OUT, build
-from noisebench.cli.images import (DOWNLOAD_OPT, NAME_OPT, NO_VERIFY_OPT, SOURCE_OPT, SPLIT_SEED_OPT, _val_help,
-                                   _wrote)
+from noisebench.cli.images import (
+    DOWNLOAD_OPT,
+    NAME_OPT,
+    NO_VERIFY_OPT,
+    SOURCE_OPT,
+    SPLIT_SEED_OPT,
+    _val_help,
+    _wrote,
+    build,
+)
+from noisebench.defaults import DEFAULT_OUT
 
 SEVERITY_HELP = "CIFAR-10-C severities 1..5: a comma list (1,3,5) or repeated flags (--severity 1 --severity 3)."
 

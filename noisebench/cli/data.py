@@ -6,8 +6,8 @@ from pathlib import Path
 
 import typer
 
-from noisebench.build_api import DEFAULT_OUT  # one default for the CLI and nb.build
 from noisebench.cli import app
+from noisebench.defaults import DEFAULT_OUT  # one default for the CLI and nb.build
 from noisebench.errors import UserError
 from noisebench.safe_text import clean
 

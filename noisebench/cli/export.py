@@ -7,8 +7,9 @@ from pathlib import Path
 import typer
 
 from noisebench.cli import app
-from noisebench.harness.export import FORMATS, export as export_db
-from noisebench.harness.results_db import DEFAULT_DB, ResultsDB
+from noisebench.cli.harness_options import DEFAULT_DB
+
+FORMATS = ("csv", "jsonl", "tensorboard", "robustbench-json")  # = noisebench.harness.export.FORMATS (a test keeps them equal)
 
 
 @app.command(
@@ -27,6 +28,9 @@ def export(
     and one row per run with its settings, identity and final metrics (csv, jsonl), TensorBoard
     event files (needs the tensorboard package), or a RobustBench-style JSON summary per
     (model, activation)."""
+    from noisebench.harness.export import export as export_db
+    from noisebench.harness.results_db import ResultsDB
+
     with ResultsDB(db, readonly=True) as rdb:
         written = export_db(rdb, fmt, out, force=force)
     typer.echo(f"wrote {len(written)} {'file' if len(written) == 1 else 'files'} under {out}")

@@ -9,7 +9,7 @@ from typing import List, Optional
 import typer
 
 from noisebench.cli import app, make_app
-from noisebench.build_api import DEFAULT_OUT, build
+from noisebench.defaults import DEFAULT_OUT
 from noisebench.errors import UserError
 from noisebench.safe_text import clean
 
@@ -40,6 +40,13 @@ def _val_help(default: int) -> str:
     return (f"Images carved from the official training set into a seeded, stratified val split (default {default:,}; "
             "scaled down to 1/6 of the training set when it has fewer than 6 times as many images). "
             "Model selection uses val; test is only reported.")
+
+
+def build(kind: str, **options):
+    """`nb.build`, imported when a command runs (it loads numpy, h5py and the builders)."""
+    from noisebench.build_api import build as _build
+
+    return _build(kind, **options)
 
 
 def _wrote(paths) -> None:

@@ -30,30 +30,29 @@ edit it and pass its path instead of NAME. docs/STUDIES.md describes each.
 
 
 def _list(measure: bool, data_dir: Path, db: Path) -> None:
-    from noisebench.harness.results_db import ResultsDB
+    # No torch here: the runs are counted by harness/studies/sketch.py and timed from the throughput table.
+    from noisebench.harness.studies.cost import throughput_table
     from noisebench.harness.studies.preset import load_preset, preset_names
 
-    rdb = ResultsDB(db, readonly=True) if db.exists() else None
-    try:
-        for name in preset_names():
-            _list_one(load_preset(name), data_dir, measure, rdb)
-    finally:
-        if rdb is not None:
-            rdb.close()
-    if measure:
-        typer.echo("time: all runs of the preset on this machine, from the runs in the database or a short probe "
-                   "per model (ReLU); `noisebench study NAME --dry-run` details the estimate")
+    for name in preset_names():
+        _list_one(load_preset(name), data_dir)
+    tables = throughput_table()
+    where = "; ".join(f"{d}: {t.get('machine', '?')}, {t.get('date', '?')}" for d, t in sorted(tables.items()))
+    typer.echo(f"time: all runs of the preset from the throughput table ({where or 'none shipped'}), not scaled to "
+               "this machine; `noisebench study NAME --dry-run` scales it with a short probe here and uses the runs "
+               "already in the database")
 
 
-def _list_one(p, data_dir: Path, measure: bool, rdb) -> None:
+def _list_one(p, data_dir: Path) -> None:
     from noisebench.harness.studies.cost import fmt_seconds, project
-    from noisebench.harness.studies.plan import plan
+    from noisebench.harness.studies.sketch import sketch
 
-    configs = plan(p, data_dir)
-    pr = project(configs, data_dir, probe=measure, db=rdb)
-    cost = (f"~{fmt_seconds(pr['seconds'])} on this {pr['device']}" if pr["seconds"] is not None
-            else "time not measured (--measure)")
-    typer.echo(f"{p.name:<24} {len(configs):>4} runs  {pr['sample_epochs'] / 1e6:9.1f} M sample-epochs  {cost}")
+    runs = sketch(p, data_dir)
+    cpu = project(runs, data_dir, probe=False, device="cpu")
+    cost = f"~{fmt_seconds(cpu['seconds'])} CPU" if cpu["seconds"] is not None else "CPU time not in the table"
+    if cpu["gpu_seconds"] is not None:
+        cost += f", ~{fmt_seconds(cpu['gpu_seconds'])} one GPU"
+    typer.echo(f"{p.name:<24} {len(runs):>4} runs  {cpu['sample_epochs'] / 1e6:9.1f} M sample-epochs  {cost}")
     typer.echo(f"{'':<24} {p.description}")
 
 
@@ -102,7 +101,8 @@ def _dry_run(p, configs, db: Path, data_dir: Path, force: bool, measure: bool) -
                f"{pr['device']} ({pr['sample_epochs'] / 1e6:.1f} M sample-epochs; "
                + (f"estimated from {pr['method']}); " if pr["seconds"] is not None else f"{pr['method']}); ")
                + f"one GPU: {fmt_seconds(pr['gpu_seconds'])}"
-               + ("" if pr["gpu_seconds"] is not None else " (no GPU throughput in bench/RESULTS.md yet)"))
+               + (f" ({pr['gpu_machine']}, throughput table)" if pr["gpu_seconds"] is not None
+                  else " (no GPU figure in the throughput table)"))
 
 
 def _export(p, specs, target: Path, force: bool) -> None:
@@ -136,7 +136,8 @@ def study(
     address: Optional[str] = typer.Option(None, "--address", help="ray: auto or HOST:PORT (default: RAY_ADDRESS, else a local Ray)."),
     device: Optional[str] = typer.Option(None, "--device", help="auto (CUDA if present), cpu, cuda."),
     export: Optional[Path] = typer.Option(None, "--export", help="Write the study as an editable grid TOML file and stop."),
-    measure: bool = typer.Option(True, "--measure/--no-measure", help="Measure throughput here for the projected time (the first time a few seconds per model, then cached)."),
+    measure: bool = typer.Option(True, "--measure/--no-measure", help="Scale the throughput table to this machine with a probe of about a second for the projected time "
+                                 "(models the table lacks: a probe of a few seconds each, then cached)."),
     plots: bool = typer.Option(True, "--plots/--no-plots", help="Write the figures (PNG, PDF, SVG)."),
     force: bool = typer.Option(False, "--force", help="Rerun runs already in the database; replace another report in --out or the --export file."),
 ):

@@ -7,20 +7,6 @@ import typer
 from noisebench.cli import app
 
 
-def _param_count(build) -> int:
-    """Parameters of a module built on the meta device (no memory, no RNG use, fast)."""
-    import torch
-
-    with torch.device("meta"):
-        module = build()
-    return sum(p.numel() for p in module.parameters() if p.requires_grad)
-
-
-def _origin(registry, name: str) -> str:
-    e = registry.get(name)
-    return "" if e.builtin else f"  [{e.origin}]"
-
-
 @app.command(epilog="Example: noisebench zoo")
 def zoo():
     """List activations (with their own trainable parameter count), models (with their parameter
@@ -29,22 +15,20 @@ def zoo():
 
     Any nn.Module class also works as an activation: --activation mypkg.mod:MyAct.
     """
-    from noisebench.harness.activations import ACTIVATIONS
-    from noisebench.harness.models import MODELS, build_model
-    from noisebench.registry import ACTIVATIONS as ACT_REG
-    from noisebench.registry import MODELS as MODEL_REG
+    from noisebench.zoo_catalog import rows
 
+    def origin(o: str) -> str:
+        return f"  [{o}]" if o else ""
+
+    zoo_rows = rows()  # built-ins from the shipped catalog (no torch import); plug-ins counted live
     typer.echo("activations (name, trainable parameters, formula):")
-    for name, spec in ACTIVATIONS.items():
-        typer.echo(f"  {name:<11} {_param_count(spec.factory):>3}  {spec.description}{_origin(ACT_REG, name)}")
+    for name, n, description, o in zoo_rows["activations"]:
+        typer.echo(f"  {name:<11} {n:>3}  {description}{origin(o)}")
     typer.echo("  (aliases: silu -> swish, leakyrelu -> leaky_relu; or your own: --activation mypkg.mod:MyAct)")
     typer.echo("")
     typer.echo("models (name, parameters with relu, task, default input, description):")
-    for name, spec in MODELS.items():
-        outputs = 1 if spec.task == "regression" else 10
-        n = _param_count(lambda: build_model(name, "relu", spec.default_input, outputs))
-        shape = "x".join(str(s) for s in spec.default_input)
-        typer.echo(f"  {name:<12} {n:>11,}  {spec.task:<14} {shape:<8} {spec.description}{_origin(MODEL_REG, name)}")
+    for name, n, task, shape, description, o in zoo_rows["models"]:
+        typer.echo(f"  {name:<12} {n:>11,}  {task:<14} {shape:<8} {description}{origin(o)}")
     from noisebench.registry import CORRUPTIONS
 
     typer.echo("")
