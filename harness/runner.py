@@ -32,7 +32,7 @@ from noisebench.harness.activations import resolve_activation
 from noisebench.harness.train_loop import SplitTensors, TrainData, image_stats
 from noisebench.torch_data import check_training_arrays
 from noisebench.harness.selection import selection_summary
-from noisebench.harness.divergence import DivergencePolicy
+from noisebench.harness.divergence import DivergencePolicy, mean_predictor_mse
 from noisebench.harness.lr_schedules import make_scheduler
 from noisebench.harness.models import build_model
 from noisebench.harness.run_artifacts import (BestWeights, LiveCurves, SiteTracker, learned_activation_params, save_checkpoints)
@@ -209,7 +209,8 @@ def execute_run(cfg: RunConfig, progress: bool | str = False, on_epoch=None, che
         opt = _make_optimizer(cfg, model.parameters(), extra)
         spe = steps_per_epoch(len(data.train), min(cfg.batch_size, len(data.train)))
         sched = make_scheduler(cfg.lr_policy, opt, cfg.lr, spe, cfg.epochs, extra)
-        div = DivergencePolicy(margin=float(extra.get("chance_margin", KNOB_DEFAULTS["chance_margin"])))
+        div = DivergencePolicy(margin=float(extra.get("chance_margin", KNOB_DEFAULTS["chance_margin"])),
+                               mean_mse=mean_predictor_mse(data.train.y, data.val.y) if data.task == "regression" else None)
         settings = TrainSettings(
             epochs=cfg.epochs, batch_size=cfg.batch_size, optimizer=opt, schedule=sched, seed=cfg.seed,
             device=device, autocast=autocast,
