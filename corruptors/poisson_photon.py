@@ -316,6 +316,16 @@ class PhotonNoise:
 
     def apply(self, x: np.ndarray, seed: int = 0, stream: int = 0, workers: int | None = None,
               blocks_per_job: int = 4) -> np.ndarray:
+        """Corrupt uint8 images; float images in [0, 1] are quantised to uint8 as `nb.corrupt` does and
+        the result comes back as `uint8 / 255` in their dtype. Other dtypes are refused."""
+        x = np.asarray(x)
+        if x.dtype.kind == "f":
+            if x.size and not (np.isfinite(x).all() and x.min() >= 0.0 and x.max() <= 1.0):
+                raise UserError("float images must be finite and in [0, 1] (uint8 images: 0..255)")
+            u8 = np.rint(x.astype(np.float64) * 255.0).astype(np.uint8)
+            return (self.apply(u8, seed, stream, workers, blocks_per_job) / 255.0).astype(x.dtype)
+        if x.dtype != np.uint8:
+            raise UserError(f"images must be uint8 or float in [0, 1], got dtype {x.dtype}")
         out = np.empty_like(x, dtype=np.uint8)
         pos = 0
         for blk in self.iter_blocks(x, seed, stream, workers, blocks_per_job):

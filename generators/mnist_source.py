@@ -78,12 +78,43 @@ def read_idx(path: Path, magic: int) -> np.ndarray:
     return parse_idx(path, safe_input.read_bytes(path, "idx file", MAX_BYTES), magic)
 
 
+def _gunzip_bounded(path: Path, raw: bytes) -> bytes | bytearray:
+    """Decompress an idx.gz into one buffer of the size its header announces, plus one byte to see that
+    more follows: a small file that inflates to gigabytes is refused after that many bytes, and a
+    header that announces more than MAX_BYTES before any data is inflated."""
+    with gzip.GzipFile(fileobj=io.BytesIO(raw)) as g:  # readinto inflates at most the buffer's size
+        head = g.read(4)
+        if len(head) == 4:
+            head += g.read(4 * head[3])
+        if len(head) < 4 or len(head) != 4 + 4 * head[3]:
+            return head  # the stream ended inside the header: parse_idx says "truncated"
+        need = 1  # the product of the announced dimensions (Python ints: no overflow)
+        for i in range(head[3]):
+            need *= int.from_bytes(head[4 + 4 * i: 8 + 4 * i], "big")
+        if len(head) + need > MAX_BYTES:
+            raise UserError(f"{path}: its idx header announces {need} bytes of data, larger than {MAX_BYTES} bytes; "
+                            "not an MNIST idx file")
+        buf = bytearray(len(head) + need + 1)
+        buf[:len(head)] = head
+        got = len(head)
+        with memoryview(buf) as view:
+            while got < len(buf):
+                n = g.readinto(view[got:])
+                if not n:
+                    break
+                got += n
+    if got > len(head) + need:
+        raise UserError(f"{path}: decompresses to more than the {len(head) + need} bytes its idx header announces; "
+                        "not an MNIST idx file")
+    del buf[got:]
+    return buf
+
+
 def parse_idx(path: Path, raw: bytes, magic: int) -> np.ndarray:
     """read_idx on bytes already read from PATH."""
     try:
         if path.suffix == ".gz":
-            with gzip.GzipFile(fileobj=io.BytesIO(raw)) as g:
-                raw = g.read(MAX_BYTES + 1)
+            raw = _gunzip_bounded(path, raw)
     except (OSError, EOFError, zlib.error) as e:
         raise UserError(f"{path}: truncated or corrupted gzip file ({type(e).__name__})") from None
     if len(raw) > MAX_BYTES:

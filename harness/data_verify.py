@@ -3,9 +3,10 @@
 `verify_for_training(path)` runs the format's own verification (noisebench.h5reader.verify: every
 recorded sha256 recomputed) and refuses the file in one line on any mismatch, missing or
 unlisted dataset. A success is remembered in a small JSON cache file keyed by the file's
-absolute path, size, mtime_ns, inode and the digest of its recorded checksums, so repeated runs
-on an unchanged file do not rehash it; any change to the file (a rewrite changes mtime/inode,
-editing the checksums changes their digest) is verified again.
+absolute path, size, mtime_ns, ctime_ns, device, inode and the digest of its recorded checksums, so
+repeated runs on an unchanged file do not rehash it; any change to the file is verified again: a
+rewrite changes mtime/inode, editing the checksums changes their digest, and an edit in place whose
+mtime is then restored (`touch -d`, `os.utime`) still moves ctime, which no user can set back.
 
 The cache lives in `$NOISEBENCH_CACHE_DIR` (default `~/.cache/noisebench`), is written atomically
 (temp file + rename), and a damaged or unreadable cache is ignored (the file is simply rehashed).
@@ -26,7 +27,7 @@ from noisebench.harness.run_data import checksums_digest
 
 CACHE_ENV = "NOISEBENCH_CACHE_DIR"
 CACHE_FILE = "verified-files.json"
-CACHE_VERSION = 1
+CACHE_VERSION = 2  # 2: keys add ctime and device
 MAX_ENTRIES = 2000
 MAX_CACHE_BYTES = 4 << 20
 
@@ -44,10 +45,11 @@ def _cache_path() -> Path:
 
 
 def file_key(path: Path, checksums_digest: str) -> str:
-    """Cache key of a file's current state: absolute path, size, mtime_ns, inode, checksums digest."""
+    """Cache key of a file's current state: absolute path, size, mtime_ns, ctime_ns (the kernel sets it on
+    every write, chmod or utime: it cannot be restored), device, inode, checksums digest."""
     p = Path(path).resolve()
     st = p.stat()
-    blob = json.dumps([str(p), st.st_size, st.st_mtime_ns, st.st_ino, checksums_digest])
+    blob = json.dumps([str(p), st.st_size, st.st_mtime_ns, st.st_ctime_ns, st.st_dev, st.st_ino, checksums_digest])
     return hashlib.sha256(blob.encode()).hexdigest()
 
 

@@ -17,7 +17,7 @@ from noisebench.harness.grid_spec import GridSpec
 from noisebench.harness.pairs import file_meta, pair_for
 from noisebench.harness.recipes import RECIPES, Recipe, policy_extra, recipe_for
 from noisebench.harness.run_config import AUGMENTS, LR_POLICIES, OPTIMIZERS, RunConfig
-from noisebench.harness.run_data import checksums_digest, data_role
+from noisebench.harness.run_data import checksums_digest, data_info, data_role
 from noisebench.harness.activations import activation_names, resolve_activation
 from noisebench.harness.models import MODELS, model_names
 from noisebench.harness.run_checks import preflight
@@ -111,7 +111,7 @@ def expand(spec: GridSpec, meta_of=None) -> list[RunConfig]:
             r = recipe.with_overrides(model=model.strip().lower().replace("-", "_"), **ov)
             knobs = dict(r.extra)
             knobs.update({k: v for k, v in spec.knobs.items() if v is not None})
-            extra = policy_extra(r.lr_policy, knobs)
+            extra = policy_extra(r.lr_policy, knobs, r.optimizer, data_info(files[-1][2])["dataset"])
             for act in spec.activations:
                 for lr in spec.lrs or [r.lr]:
                     for seed in spec.seeds:
@@ -152,5 +152,5 @@ def config_from_recipe(
         model=recipe.model, activation=activation, data=str(path), data_sha256=checksums_digest(meta["checksums"]),
         role=role, epochs=recipe.epochs, batch_size=recipe.batch_size, lr=recipe.lr, optimizer=recipe.optimizer,
         lr_policy=recipe.lr_policy, weight_decay=recipe.weight_decay, seed=seed, device=device, compile=compile,
-        extra=policy_extra(recipe.lr_policy, k), recipe=recipe.name,
+        extra=policy_extra(recipe.lr_policy, k, recipe.optimizer, data_info(meta)["dataset"]), recipe=recipe.name,
     )

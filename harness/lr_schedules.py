@@ -24,6 +24,7 @@ from __future__ import annotations
 import torch
 
 from noisebench.errors import UserError
+from noisebench.harness.recipes import KNOB_DEFAULTS as D
 from torch.optim import lr_scheduler as ls
 
 POLICIES = ("fixed", "step", "triangular", "onecycle")
@@ -43,16 +44,16 @@ def make_scheduler(policy: str, optimizer: torch.optim.Optimizer, lr: float, ste
     if policy == "fixed":
         return ls.ConstantLR(optimizer, factor=1.0, total_iters=0)
     if policy == "step":
-        return ls.StepLR(optimizer, step_size=int(p.get("step_size", 2)) * spe, gamma=float(p.get("gamma", 0.7)))
+        return ls.StepLR(optimizer, step_size=int(p.get("step_size", D["step_size"])) * spe, gamma=float(p.get("gamma", D["gamma"])))
     if policy == "triangular":
-        base = float(p["base_lr"]) if "base_lr" in p else lr / float(p.get("base_div", 4.0))
+        base = float(p["base_lr"]) if "base_lr" in p else lr / float(p.get("base_div", D["base_div"]))
         half = max(1, int(p.get("half_cycle", 2 * spe)))
         return ls.CyclicLR(optimizer, base_lr=base, max_lr=lr, step_size_up=half, mode="triangular",
                            cycle_momentum=False)
     if policy == "onecycle":
-        return ls.OneCycleLR(optimizer, max_lr=lr, total_steps=total, pct_start=float(p.get("pct_start", 0.3)),
-                             anneal_strategy="cos", div_factor=float(p.get("div", 25.0)),
-                             final_div_factor=float(p.get("final_div", 1e4)), cycle_momentum=True,
+        return ls.OneCycleLR(optimizer, max_lr=lr, total_steps=total, pct_start=float(p.get("pct_start", D["pct_start"])),
+                             anneal_strategy="cos", div_factor=float(p.get("div", D["div"])),
+                             final_div_factor=float(p.get("final_div", D["final_div"])), cycle_momentum=True,
                              base_momentum=ONECYCLE_MOMENTUM[0], max_momentum=ONECYCLE_MOMENTUM[1],
                              three_phase=False)
     raise UserError(f"unknown LR policy {policy!r}; choose one of {', '.join(POLICIES)}")

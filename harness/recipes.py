@@ -160,8 +160,50 @@ POLICY_KNOBS = {
 GENERAL_KNOBS = ("augment", "momentum", "betas", "chance_margin", "fp32", "subset")
 
 
-def policy_extra(policy: str, knobs: dict) -> tuple:
-    """RunConfig.extra: only the knobs that matter for this LR policy (and general ones), so an
-    unused knob never changes a run's key."""
+# What the engine uses for a knob that is not given (harness/runner.py, harness/lr_schedules.py,
+# harness/divergence.py). A knob given at its default is dropped from RunConfig.extra, so passing a
+# default explicitly (`--optimizer sgd --momentum 0.9`) trains under the same run key as leaving it out.
+KNOB_DEFAULTS = {"momentum": 0.9, "step_size": 2, "gamma": 0.7, "base_div": 4.0, "div": 25.0, "final_div": 1e4,
+                 "pct_start": 0.3, "chance_margin": 0.02, "fp32": False}
+OPTIMIZER_KNOBS = {"momentum": ("sgd",), "betas": ("adam", "adamw")}  # read by these optimizers only
+AUGMENTED_DATASETS = ("cifar10", "psi")  # image data sets augmented (crop_flip) unless --augment says otherwise
+
+
+def default_augment(dataset: str | None) -> str:
+    """The augmentation of a data set's image runs when none is given."""
+    return "crop_flip" if dataset in AUGMENTED_DATASETS else "none"
+
+
+def default_betas(policy: str) -> tuple[float, float]:
+    """Adam's betas when none are given (fastai's one-cycle setting with one-cycle)."""
+    return (0.9, 0.99) if policy == "onecycle" else (0.9, 0.999)
+
+
+def _same(a, b) -> bool:
+    if isinstance(a, (list, tuple)) or isinstance(b, (list, tuple)):
+        return (isinstance(a, (list, tuple)) and isinstance(b, (list, tuple)) and len(a) == len(b)
+                and all(_same(x, y) for x, y in zip(a, b)))
+    if isinstance(a, str) or isinstance(b, str):
+        return a == b
+    try:
+        return float(a) == float(b)
+    except (TypeError, ValueError):
+        return False
+
+
+def policy_extra(policy: str, knobs: dict, optimizer: str | None = None, dataset: str | None = None) -> tuple:
+    """RunConfig.extra, fully resolved: only the knobs that matter for this LR policy and optimizer (and
+    general ones), and only where they differ from the default the engine would use (the augmentation's
+    default depends on the `dataset`), so neither an unused knob nor an explicit default changes a run's key."""
     keep = set(POLICY_KNOBS.get(policy, ())) | set(GENERAL_KNOBS)
-    return tuple(sorted((k, v) for k, v in knobs.items() if k in keep and v is not None))
+    out = []
+    for k, v in knobs.items():
+        if k not in keep or v is None:
+            continue
+        if optimizer is not None and k in OPTIMIZER_KNOBS and optimizer not in OPTIMIZER_KNOBS[k]:
+            continue
+        if ((k in KNOB_DEFAULTS and _same(v, KNOB_DEFAULTS[k])) or (k == "betas" and _same(v, default_betas(policy)))
+                or (k == "augment" and dataset is not None and v == default_augment(dataset))):
+            continue
+        out.append((k, v))
+    return tuple(sorted(out))

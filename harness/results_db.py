@@ -86,8 +86,14 @@ class ResultsDB:
             why = disk_error(e) or (str(e) if isinstance(e, sqlite3.OperationalError) else None)
             raise UserError(f"cannot open {self.path}: {why}" if why else
                             f"{self.path} is not a noisebench results database ({e})") from None
-        if v is None or int(v[0]) > SCHEMA_VERSION:
-            raise UserError(f"{self.path}: results database schema {v[0] if v else '?'} is not supported by this noisebench")
+        version = str(v[0]).strip() if v is not None and v[0] is not None else ""
+        if not (version.isascii() and version.isdigit()) or len(version) > 6:  # not a schema number: damaged or not ours
+            self.close()
+            raise UserError(f"{self.path}: damaged results database: schema_version is {version[:40] or 'missing'!r}, "
+                            f"not a number (this noisebench writes {SCHEMA_VERSION}); restore it or use another --db")
+        if int(version) > SCHEMA_VERSION:
+            self.close()
+            raise UserError(f"{self.path}: results database schema {version} is not supported by this noisebench")
         if not readonly:
             ingest_pending(self)
 

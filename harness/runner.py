@@ -23,6 +23,7 @@ from noisebench.errors import UserError
 from noisebench.harness.run_checks import (
     _check_file, _check_model_for_data, no_val_error, resolve_device, validate_config,
 )
+from noisebench.harness.recipes import KNOB_DEFAULTS, default_augment, default_betas
 from noisebench.harness.run_config import AUGMENTS, OPTIMIZERS, RunConfig
 from noisebench.harness.run_data import RunResult, _load, code_version, data_info
 from noisebench.harness.identity import precision
@@ -31,7 +32,7 @@ from noisebench.harness.activations import resolve_activation
 from noisebench.harness.train_loop import SplitTensors, TrainData, image_stats
 from noisebench.torch_data import check_training_arrays
 from noisebench.harness.selection import selection_summary
-from noisebench.harness.divergence import DivergencePolicy
+from noisebench.harness.divergence import DivergencePolicy, mean_predictor_mse
 from noisebench.harness.lr_schedules import make_scheduler
 from noisebench.harness.models import build_model
 from noisebench.harness.run_artifacts import (BestWeights, LiveCurves, SiteTracker, learned_activation_params, save_checkpoints)
@@ -67,7 +68,7 @@ def _threads(n: int | None):
 
 
 def _make_optimizer(cfg: RunConfig, params, extra: dict):
-    betas = (0.9, 0.99) if cfg.lr_policy == "onecycle" else (0.9, 0.999)
+    betas = default_betas(cfg.lr_policy)
     if "betas" in extra:
         betas = tuple(float(b) for b in extra["betas"])
     if cfg.optimizer in ("adam", "adamw"):
@@ -79,7 +80,7 @@ def _make_optimizer(cfg: RunConfig, params, extra: dict):
             return cls(params, lr=cfg.lr, betas=betas, weight_decay=cfg.weight_decay)
     if cfg.optimizer == "sgd":
         return torch.optim.SGD(
-            params, lr=cfg.lr, momentum=float(extra.get("momentum", 0.9)), weight_decay=cfg.weight_decay
+            params, lr=cfg.lr, momentum=float(extra.get("momentum", KNOB_DEFAULTS["momentum"])), weight_decay=cfg.weight_decay
         )
     raise UserError(f"unknown optimizer {cfg.optimizer!r}; choose one of {', '.join(OPTIMIZERS)}")
 
@@ -120,7 +121,7 @@ def prepare(cfg: RunConfig, device, for_training: bool = False):
     resolve_activation(cfg.activation)  # unknown activation -> UserError now, not mid-run
     aug = extra.get("augment")
     if aug is None:
-        aug = "crop_flip" if images and info["dataset"] in ("cifar10", "psi") else "none"
+        aug = default_augment(info["dataset"]) if images else "none"
     if aug not in AUGMENTS:
         raise UserError(f"unknown augmentation {aug!r}; use {', '.join(AUGMENTS)}")
     nc = info["num_classes"]
@@ -208,7 +209,8 @@ def execute_run(cfg: RunConfig, progress: bool | str = False, on_epoch=None, che
         opt = _make_optimizer(cfg, model.parameters(), extra)
         spe = steps_per_epoch(len(data.train), min(cfg.batch_size, len(data.train)))
         sched = make_scheduler(cfg.lr_policy, opt, cfg.lr, spe, cfg.epochs, extra)
-        div = DivergencePolicy(margin=float(extra.get("chance_margin", 0.02)))
+        div = DivergencePolicy(margin=float(extra.get("chance_margin", KNOB_DEFAULTS["chance_margin"])),
+                               mean_mse=mean_predictor_mse(data.train.y, data.val.y) if data.task == "regression" else None)
         settings = TrainSettings(
             epochs=cfg.epochs, batch_size=cfg.batch_size, optimizer=opt, schedule=sched, seed=cfg.seed,
             device=device, autocast=autocast,

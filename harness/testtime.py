@@ -92,11 +92,13 @@ def corrupted_sets(clean: Path, names: list[str] | None, severities: list[int], 
     for n in names:
         with open_file(found[n]) as f:
             held = [int(s) for s in f.meta.get("severities_json", [])]
+            seed = f.meta.get("seed")
         lack = [s for s in severities if s not in held]
-        if lack:
+        if lack:  # the command as it runs: the clean file, the folder and the seed the set was built with
             raise UserError(f"{found[n]} holds severities {','.join(map(str, held))}, not {','.join(map(str, lack))}; "
                             f"rebuild it: noisebench make cifar10-c --corruptions {n} --severity "
-                            f"{','.join(map(str, sorted(set(held) | set(severities))))} --force")
+                            f"{','.join(map(str, sorted(set(held) | set(severities))))} --data {clean} "
+                            f"--out {folder}{f' --seed {seed}' if seed else ''} --force")
         out[n] = found[n]
     return out
 

@@ -24,11 +24,12 @@ class FlippedLabels(NamedTuple):
     transition: np.ndarray  # realized K x K transition matrix (rows = true class, each row sums to 1)
 
 
-def _seed(seed) -> int:
+def _seed(seed, bits: int = 63) -> int:
+    """`seed`, or for None a fresh one drawn from OS entropy in [0, 2**bits)."""
     if seed is None:
-        return int(np.random.SeedSequence().generate_state(1, np.uint64)[0] >> np.uint64(1))
-    if isinstance(seed, bool) or not isinstance(seed, (int, np.integer)) or not 0 <= int(seed) < 2**63:
-        raise UserError(f"seed must be None or an integer in [0, 2**63), got {seed!r}")
+        return int(np.random.SeedSequence().generate_state(1, np.uint64)[0] >> np.uint64(64 - bits))
+    if isinstance(seed, bool) or not isinstance(seed, (int, np.integer)) or not 0 <= int(seed) < 2**bits:
+        raise UserError(f"seed must be None or an integer in [0, 2**{bits}), got {seed!r}")
     return int(seed)
 
 
@@ -66,13 +67,14 @@ class SynthArrays(NamedTuple):
     truth: dict  # hidden functions, constants, dirty row indices and their offsets
 
 
-def synth(rows: int = 7000, seed: int = 0, *, cols: int = 10, dirty_frac: float = 0.1, sigma: float = 0.5) -> SynthArrays:
+def synth(rows: int = 7000, seed: int | None = 0, *, cols: int = 10, dirty_frac: float = 0.1, sigma: float = 0.5) -> SynthArrays:
     """The hidden-function regression set in memory: the same numbers as the files of
-    ``noisebench synth --rows ROWS --seed SEED`` (clean and dirty train, the shared clean val)."""
+    ``noisebench synth --rows ROWS --seed SEED`` (clean and dirty train, the shared clean val).
+    ``seed=None`` draws a fresh 32-bit seed (the range of ``--seed``), recorded in ``truth["seed"]``."""
 
     if isinstance(rows, bool) or not isinstance(rows, (int, np.integer)) or not 2 <= int(rows) <= MAX_API_SYNTH_ROWS:
         raise UserError(f"rows must be an integer in [2, {MAX_API_SYNTH_ROWS:,}] (larger: noisebench synth streams to a file)")
-    p = SynthParams(rows=int(rows), cols=int(cols), dirty_frac=float(dirty_frac), sigma=float(sigma), seed=_seed(seed))
+    p = SynthParams(rows=int(rows), cols=int(cols), dirty_frac=float(dirty_frac), sigma=float(sigma), seed=_seed(seed, bits=32))
     p.validate()
     gen = HiddenFunctionDataset(p)
     parts = [_compute_block(gen, s, min(s + BLOCK, p.rows)) for s in range(0, p.rows, BLOCK)]
@@ -80,5 +82,5 @@ def synth(rows: int = 7000, seed: int = 0, *, cols: int = 10, dirty_frac: float 
     dirty_rows = np.concatenate([b[4] for b in parts])
     offsets = np.concatenate([b[5] for b in parts])
     n = p.n_train
-    truth = dict(gen.truth_attrs(), dirty_rows=dirty_rows, offsets=offsets)
+    truth = dict(gen.truth_attrs(), seed=p.seed, dirty_rows=dirty_rows, offsets=offsets)
     return SynthArrays(x[:n], y[:n], xd[:n], yd[:n], x[n:], y[n:], truth)

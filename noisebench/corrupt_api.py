@@ -103,8 +103,13 @@ def corrupt(x: Any, name: str, severity: int | None = None, seed: int | None = N
         raise UserError(f"corruption {entry.name!r} acts on {entry.meta.get('target')}, not images")
     is_torch = type(x).__module__.split(".")[0] == "torch"
     if is_torch:
+        import torch  # already loaded: the caller passed a tensor
+
         device, tdtype = x.device, x.dtype
-        a = x.detach().cpu().numpy()
+        t = x.detach().cpu()
+        if t.dtype in (torch.bfloat16, torch.float8_e4m3fn, torch.float8_e5m2):
+            t = t.float()  # no numpy dtype: exact in float32; the result goes back to the input dtype
+        a = t.numpy()
     else:
         a = np.asarray(x)
     if a.dtype == np.uint8:
@@ -133,7 +138,5 @@ def corrupt(x: Any, name: str, severity: int | None = None, seed: int | None = N
     if a.dtype.kind == "f":
         out = (out.astype(np.float64) / 255.0).astype(a.dtype)
     if is_torch:
-        import torch  # only when the caller passed a tensor
-
         return torch.from_numpy(out).to(device=device, dtype=tdtype)
     return out

@@ -27,7 +27,7 @@ import urllib.request
 from pathlib import Path
 from typing import Callable
 
-from noisebench.errors import UserError
+from noisebench.errors import UserError, VerificationFailed
 from noisebench.share_io import check_new_path
 from noisebench.h5reader import verify
 
@@ -193,7 +193,7 @@ def _verify_and_place(part: Path, final: Path, sha256: str, url: str) -> None:
     actual = _sha256(part)
     if actual != sha256:
         part.unlink(missing_ok=True)
-        raise UserError(f"{url}: sha256 mismatch (expected {sha256}, got {actual}); nothing was saved")
+        raise VerificationFailed(f"{url}: sha256 mismatch (expected {sha256}, got {actual}); nothing was saved")
     try:
         rows = verify(part)
     except UserError as e:
@@ -202,6 +202,6 @@ def _verify_and_place(part: Path, final: Path, sha256: str, url: str) -> None:
     bad = [r for r in rows if r[1] != "ok"]
     if bad:
         part.unlink(missing_ok=True)
-        raise UserError(f"{url}: {len(bad)} internal checksum(s) do not match ({bad[0][0]}: {bad[0][1]}); "
+        raise VerificationFailed(f"{url}: {len(bad)} internal checksum(s) do not match ({bad[0][0]}: {bad[0][1]}); "
                         "nothing was saved")
     os.replace(part, final)

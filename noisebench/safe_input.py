@@ -80,8 +80,11 @@ def open_regular(path, what: str, max_bytes: int | None = None):
 def read_bytes(path, what: str, max_bytes: int) -> bytes:
     """The whole content of a regular file of at most max_bytes (refused otherwise, in bounded memory)."""
     with open_regular(path, what, max_bytes) as f:
-        try:
-            data = f.read(max_bytes + 1)
+        try:  # read(n) allocates n bytes up front: ask for the file's size (+1 to see growth), not the cap
+            size = min(max_bytes, os.fstat(f.fileno()).st_size)
+            data = f.read(size + 1)
+            if len(data) > size:  # it grew since fstat: the rest, still within the cap
+                data += f.read(max_bytes + 1 - len(data))
         except OSError as e:
             raise UserError(f"{what} {path}: read failed ({e.strerror})") from None
     if len(data) > max_bytes:

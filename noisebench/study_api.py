@@ -67,8 +67,9 @@ class Study:
             raise UserError(f"unknown study setting(s) {', '.join(sorted(unknown))}; "
                             f"valid: {', '.join(OVERRIDE_KEYS + KNOB_KEYS)}")
         seeds = list(range(self.seeds)) if isinstance(self.seeds, int) else [int(s) for s in self.seeds]
-        return GridSpec(data=[Path(p) for p in self.data], models=list(self.models) if self.models else None,
-                        activations=list(self.activations), lrs=list(self.lrs) if self.lrs else None, seeds=seeds,
+        models = _names(self.models)
+        return GridSpec(data=[Path(p) for p in _names(self.data)], models=models or None,
+                        activations=_names(self.activations), lrs=list(self.lrs) if self.lrs else None, seeds=seeds,
                         overrides={k: v for k, v in self.overrides.items() if k in OVERRIDE_KEYS},
                         knobs={k: v for k, v in self.overrides.items() if k in KNOB_KEYS},
                         device=self.device, add_clean=self.add_clean, source="Study")
@@ -88,6 +89,13 @@ class Study:
             raise UserError(f"progress must be True, False or one of {', '.join(MODES)}, got {self.progress!r}")
         return _run_configs(configs, self.db, make_executor(self.executor, self.jobs, ckpt, progress=mode),
                             self.force, progress=mode)
+
+
+def _names(v) -> list:
+    """A list of names or paths; one string (or path) is one name, not a sequence of letters."""
+    if v is None:
+        return []
+    return [v] if isinstance(v, (str, Path)) else list(v)
 
 
 def make_executor(kind: str, jobs: int = 1, checkpoint_dir=None, address: str | None = None, progress: str = "quiet"):
@@ -132,7 +140,7 @@ def run_preset(name: str, data_dir: str | Path = "datasets_cache", db: str | Pat
 
     p = load_preset(str(name))
     flags = StudyFlags(seeds=list(range(seeds)) if isinstance(seeds, int) else (list(seeds) if seeds else None),
-                       epochs=epochs, subset=subset, activations=list(activations) if activations else None,
+                       epochs=epochs, subset=subset, activations=_names(activations) or None,
                        device=device)
     build_missing(p, Path(data_dir), source=Path(source) if source else None, download=download, verify=verify)
     configs = plan(p, Path(data_dir), flags)

@@ -139,7 +139,7 @@ def test_wrong_checksum_leaves_nothing(server, published, tmp_path, cli):
     server.files["f.h5"] = data
     wrong = hashlib.sha256(b"other").hexdigest()
     r = cli("get", f"{server.url}/f.h5", "--sha256", wrong, "--out", tmp_path)
-    assert r.code != 0 and "sha256 mismatch" in r.err and "nothing was saved" in r.err
+    assert r.code == 1 and "sha256 mismatch" in r.err and "nothing was saved" in r.err  # README: 1 = verification mismatch
     assert len(r.err.strip().splitlines()) == 1
     assert list(tmp_path.iterdir()) == []
 

@@ -3,6 +3,7 @@ the evaluations table's migration, and CE / mCE / relative mCE against a hand co
 
 from __future__ import annotations
 
+import shlex
 import sqlite3
 import sys
 from pathlib import Path
@@ -103,6 +104,20 @@ def test_tiny_test_time_study_end_to_end_and_resume(cli, clean_file, tmp_path, m
     # a severity the found set does not hold: one line, with the rebuild command
     r = cli("robustness", "--data", clean_file, "--db", db, *ARGS[:4], "--severity", "1,5", *ARGS[6:])
     assert r.code != 0 and "holds severities 1,3" in r.err and "--force" in r.err
+    # run as printed, the hint rebuilds the set; repeated --corruptions and --severity flags add up
+    rep = ["--corruptions", "gaussian_noise", "--corruptions", "fog", "--severity", "1", "--severity", "5"]
+    for _ in range(3):
+        r = cli("robustness", "--data", clean_file, "--db", db, *ARGS[:2], *rep, *ARGS[6:])
+        if r.code == 0:
+            break
+        hint = r.err.split("rebuild it: ", 1)[1].strip()
+        assert hint.startswith("noisebench make cifar10-c ") and f"--data {clean_file}" in hint
+        h = cli(*shlex.split(hint)[1:])
+        assert h.code == 0, h.err
+    assert r.code == 0, r.err
+    with ResultsDB(db) as d:
+        got = {(e["corruption"], e["severity"]) for e in d.evaluations()}
+    assert {("gaussian_noise", 1), ("gaussian_noise", 5), ("fog", 1), ("fog", 5)} <= got
     # the converted official files (a name we do not implement, e.g. snow) are a separate study; runs reused
     import numpy as np
 

@@ -8,7 +8,7 @@ import typer
 
 from noisebench.cli import app
 from noisebench.defaults import DEFAULT_OUT  # one default for the CLI and nb.build
-from noisebench.errors import UserError
+from noisebench.errors import VerificationFailed
 from noisebench.safe_text import clean
 
 
@@ -50,10 +50,6 @@ def info(file: Path = typer.Argument(..., help="A noisebench HDF5 file.")):
         typer.echo(render(f))
 
 
-class VerificationFailed(UserError):
-    """The file is readable but its data or attributes differ from what was recorded (exit status 1)."""
-
-    exit_code = 1
 
 
 @app.command(epilog="Example: noisebench verify datasets_cache/cifar10-psi16.h5")

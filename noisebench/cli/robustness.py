@@ -48,8 +48,10 @@ def robustness(
     quiet: bool = typer.Option(False, "--quiet", "-q", help=_QUIET_HELP),
     protocol: str = typer.Option("train-time", help="train-time: train on the clean and the dirty file, compare; "
                                  "test-time: train once on the clean --data file, evaluate on its corrupted test sets."),
-    corruptions: str = typer.Option("all", help="Test-time: corruptions to evaluate on (comma list or all)."),
-    severity: str = typer.Option("1,2,3,4,5", help="Test-time: severities (comma list of 1..5)."),
+    corruptions: list[str] = typer.Option(["all"], metavar="NAME[,NAME...]",
+                                          help="Test-time: corruptions to evaluate on (comma list or repeated flags, or all)."),
+    severity: list[str] = typer.Option(["1,2,3,4,5"], metavar="S[,S...]",
+                                       help="Test-time: severities 1..5 (comma list or repeated flags)."),
     baseline: str = typer.Option("relu", help="Test-time: the activation CE/mCE are normalised by (added when missing)."),
     official: bool = typer.Option(False, "--official", help="Test-time: evaluate on the converted official CIFAR-10-C "
                                   "files (make cifar10-c --release DIR --data CLEAN) instead of ours."),
@@ -72,7 +74,8 @@ def robustness(
             overrides=dict(model=model, epochs=epochs, batch_size=batch_size, lr=lr, optimizer=optimizer,
                            lr_policy=lr_policy, weight_decay=weight_decay),
             knobs=_knobs(step_size, gamma, momentum, None, subset), device=device, compile=compile, jobs=jobs, db=db,
-            force=force, corruptions=corruptions, severity=severity, baseline=baseline, official=official)
+            force=force, corruptions=",".join(corruptions), severity=",".join(severity), baseline=baseline,
+            official=official)
     from noisebench.harness.grid_config import preflight_all
     from noisebench.harness.results_db import ResultsDB
     from noisebench.harness.pairs import pair_for

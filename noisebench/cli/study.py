@@ -130,7 +130,8 @@ def study(
     seeds: Optional[str] = typer.Option(None, "--seeds", help="N (seeds 0..N-1) or a list 0,3,7 (default: the preset's)."),
     epochs: Optional[int] = typer.Option(None, "--epochs", help="Override the preset's epochs."),
     subset: Optional[int] = typer.Option(None, "--subset", help="Smoke study: a stratified subset of N rows of every split."),
-    activation: Optional[str] = typer.Option(None, "--activation", help="Only these activations (comma-separated)."),
+    activation: Optional[list[str]] = typer.Option(None, "--activation", metavar="NAME[,NAME...]",
+                                                   help="Only these activations (a comma list or repeated flags)."),
     executor: str = typer.Option("local", "--executor", help="local or ray."),
     jobs: int = typer.Option(1, "--jobs", help="local: runs at once in worker processes."),
     address: Optional[str] = typer.Option(None, "--address", help="ray: auto or HOST:PORT (default: RAY_ADDRESS, else a local Ray)."),
@@ -163,7 +164,7 @@ def study(
     p = load_preset(name)
     flags = StudyFlags(seeds=parse_seeds(seeds) if seeds is not None else None, epochs=epochs,
                        subset=validate_subset(subset),
-                       activations=parse_list(activation, "--activation") if activation is not None else None,
+                       activations=parse_list(",".join(activation), "--activation") if activation else None,
                        device=device)
     if export is not None:
         _export(p, make_specs(p, data_dir, flags), export, force)
