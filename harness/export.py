@@ -17,18 +17,23 @@ import csv
 import hashlib
 import io
 import json
-import shutil
 import math
+import shutil
 from collections import defaultdict
 from pathlib import Path
 from typing import Any, Iterable
 
-from noisebench.errors import UserError
 from noisebench.harness import results_schema
-from noisebench.harness.data_identity import IDENTITY_FIELDS, data_identity, identity_label
+from noisebench.harness.data_identity import (
+    IDENTITY_FIELDS,
+    data_identity,
+    identity_label,
+)
 from noisebench.harness.report_data import _setting
-from noisebench.safe_output import write_bytes
 from noisebench.harness.run_artifacts import summary_writer, write_scalars
+
+from noisebench.errors import UserError
+from noisebench.safe_output import write_bytes
 
 __all__ = ["FORMATS", "export", "epoch_rows", "run_rows"]
 

@@ -60,7 +60,10 @@ def _reported_lookup(comparisons, panel: str, axis: str) -> dict:
             continue
         if axis != "model" and c.model not in parts and c.model != "—":
             continue
-        row = {"lr": (float(c.row) if c.row else None), "model": c.model, "data": c.data}[axis]
+        if axis == "lr":  # only an LR row is a number (a data or model row is a name)
+            row = float(c.row) if c.row else None
+        else:
+            row = c.model if axis == "model" else c.data
         if row is not None:
             out[(row, c.activation)] = c.reported
     return out
