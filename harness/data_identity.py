@@ -14,7 +14,7 @@ import math
 import re
 from pathlib import Path
 
-__all__ = ["IDENTITY_FIELDS", "data_identity", "identity_label", "meta_identity"]
+__all__ = ["IDENTITY_FIELDS", "data_identity", "identity_label", "meta_identity", "run_name"]
 
 IDENTITY_FIELDS = ("dataset", "kind", "role", "level", "mode", "corruption", "severity", "subset")
 _LEVEL = re.compile(r"-(psi|flip|pair)(\d+(?:\.\d+)?(?:e-?\d+)?)(?:-|$)")
@@ -70,8 +70,8 @@ def data_identity(r: dict) -> dict:
 
 
 def identity_label(ident: dict) -> str:
-    """A short name: cifar10-clean, cifar10-psi16, mnist-flip0.1, cifar10-fog-sev3, synth-dirty-synth-7000-dirty,
-    with -subset500 when the run read a subset."""
+    """A short name: cifar10-clean, cifar10-psi16, mnist-flip0.1, cifar10-fog-sev3, synth-7000-dirty (a file
+    without a level: its name), with -subset500 when the run read a subset."""
     kind = ident.get("kind") or ""
     parts = [str(ident.get("dataset") or "data")]
     if ident.get("role") == "clean":
@@ -83,7 +83,14 @@ def identity_label(ident: dict) -> str:
             if "flip" in kind else kind or "level"
         parts.append(f"{tag}{ident['level']:g}")
     else:
-        parts.append(ident.get("file") or kind or "dirty")
+        f = ident.get("file") or kind or "dirty"
+        parts = [f] if f.startswith(f"{parts[0]}-") else parts + [f]  # synth-7000-dirty, not synth-synth-7000-dirty
     if ident.get("subset"):
         parts.append(f"subset{ident['subset']}")
     return "-".join(parts)
+
+
+def run_name(cfg, info: dict) -> str:
+    """A run's name for live TensorBoard folders: its data's identity, then model/activation/role/lr/seed."""
+    ident = data_identity({"data_info": info, "data": cfg.data, "role": cfg.role, "extra": list(cfg.extra)})
+    return f"{identity_label(ident)}-{cfg.label()}"

@@ -24,6 +24,7 @@ from noisebench.harness.run_checks import (
     _check_file, _check_model_for_data, no_val_error, resolve_device, validate_config,
 )
 from noisebench.harness.run_config import AUGMENTS, OPTIMIZERS, RunConfig
+from noisebench.harness.data_identity import run_name
 from noisebench.harness.run_data import RunResult, _load, code_version, data_info
 from noisebench.harness.identity import precision
 import torch
@@ -218,7 +219,7 @@ def execute_run(cfg: RunConfig, progress: bool | str = False, on_epoch=None, che
 
         mode = choose() if progress is True else (progress or "quiet")
         bar = RunProgress(mode, cfg.label(), cfg.epochs, spe) if mode != "quiet" else None
-        curves = LiveCurves(tensorboard_dir, cfg.label(), base["key"]) if tensorboard_dir is not None else None
+        curves = LiveCurves(tensorboard_dir, run_name(cfg, info), base["key"]) if tensorboard_dir is not None else None
 
         def _on_epoch(m):
             if bar is not None:

@@ -5,6 +5,7 @@ never merged, and seeds are counted as seeds."""
 from __future__ import annotations
 
 import csv
+import importlib.util
 import json
 
 import pytest
@@ -28,10 +29,11 @@ def db(tmp_path_factory):
     f1 = build_flip(mnist, out, rate=0.1, with_clean=False)[-1]
     f2 = build_flip(mnist, out, rate=0.2, with_clean=False)[-1]
     db = tmp / "r.db"
+    live = ["--tensorboard", str(tmp / "live")] if importlib.util.find_spec("tensorboard") else []
     for args in (["--data", f1, "--seeds", "2"], ["--data", f2, "--seeds", "2"], ["--data", f1, "--seeds", "1", "--subset", "20"]):
         try:
             main(["robustness", "--activation", "relu", "--epochs", "1", "--batch-size", "16", "--db", str(db), "--quiet",
-                  *map(str, args)])
+                  *live, *map(str, args)])
         except SystemExit as e:
             assert e.code in (0, None)
     return db
@@ -63,4 +65,13 @@ def test_epochs_csv_and_tensorboard_names_tell_the_datasets_apart(cli, db, tmp_p
     names = [p.name for p in (tmp_path / "tb" / "tensorboard").iterdir()]
     assert len(names) == 8
     assert sum(n.startswith("mnist-flip0.2-") for n in names) == 2
+    assert sum(n.startswith("mnist-flip0.1-subset20-") for n in names) == 1
+
+
+def test_live_tensorboard_names_tell_the_datasets_apart(db):
+    pytest.importorskip("tensorboard")
+    names = [p.name for p in (db.parent / "live").iterdir()]
+    assert len(names) == 8
+    assert sum(n.startswith("mnist-flip0.1-mnist_cnn-relu-dirty") for n in names) == 2
+    assert sum(n.startswith("mnist-flip0.2-mnist_cnn-relu-dirty") for n in names) == 2
     assert sum(n.startswith("mnist-flip0.1-subset20-") for n in names) == 1
