@@ -93,6 +93,13 @@ def test_study_report_ci_power_dagger_on_val_and_last_epoch(cli, study):
     assert "chosen on val top-1 accuracy at the val-selected epoch (never on test)" in final
     assert "; last 0.56 ± 0.014" in lo and "; last 0.41 ± 0.014" in hi  # the last epoch's test beside the selected
     assert list(study["out"].glob("layout_*.png")) and list(study["out"].glob("by_lr_*.svg"))
+    r = cli("report", "--db", study["db"], "--out", study["out"].parent / "plain")  # `report`: the same rules
+    assert r.code == 0, r.err
+    plain = (study["out"].parent / "plain" / "report.md").read_text()
+    plain = plain.split("## mnist: test top-1 accuracy at the val-selected epoch")[1].split("\n## ")[0]
+    rows = {line.split(" | ")[0].lstrip("| "): line for line in plain.splitlines() if line.startswith("| mnist-flip0.1 ·")}
+    assert "†" in rows["mnist-flip0.1 · lr=0.01"] and "†" not in rows["mnist-flip0.1 · lr=0.001"]
+    assert "; last 0.56 ± 0.014" in rows["mnist-flip0.1 · lr=0.001"]
     summary = list(csv.DictReader(open(study["out"] / "summary.csv")))
     assert {(float(s["lr"]), round(float(s["last_mean"]), 3)) for s in summary} == {(0.001, 0.56), (0.01, 0.41)}
     assert all(0.0 <= float(s["ci95_lo"]) <= float(s["ci95_hi"]) <= 1.0 for s in summary)
