@@ -1,6 +1,11 @@
 """Exports of the results database that other tools read: CSV (one row per epoch in the shape of
 timm's ``summary.csv``, and one row per run), JSON Lines, TensorBoard event files and a
-RobustBench-style JSON summary per (model, activation).
+RobustBench-style JSON summary per (model, activation, dataset, setting).
+
+Every export names a run's data by its identity (harness/data_identity.py: dataset, kind, role,
+level, flip mode, corruption, severity, subset): the `data_id` column of the CSV files, the
+TensorBoard run names and the RobustBench keys, so ψ 8 and ψ 16, two corruptions, or a subset and
+the full data are never merged.
 
 Every export writes into one folder; a file that exists is kept unless ``force`` (then replaced
 atomically: temp file + rename).
@@ -9,25 +14,42 @@ atomically: temp file + rename).
 from __future__ import annotations
 
 import csv
+import hashlib
 import io
 import json
-import shutil
 import math
+import shutil
 from collections import defaultdict
 from pathlib import Path
 from typing import Any, Iterable
 
-from noisebench.errors import UserError
 from noisebench.harness import results_schema
-from noisebench.safe_output import write_bytes
+from noisebench.harness.data_identity import (
+    IDENTITY_FIELDS,
+    data_identity,
+    identity_label,
+)
+from noisebench.harness.report_data import _setting
 from noisebench.harness.run_artifacts import summary_writer, write_scalars
+
+from noisebench.errors import UserError
+from noisebench.safe_output import write_bytes
 
 __all__ = ["FORMATS", "export", "epoch_rows", "run_rows"]
 
 FORMATS = ("csv", "jsonl", "tensorboard", "robustbench-json")
 
 RUN_FIELDS = tuple(c for c in results_schema.columns("runs") if c not in results_schema.json_columns("runs"))
-ID_FIELDS = ("key", "model", "activation", "dataset", "variant", "role", "seed")
+ID_FIELDS = ("key", "model", "activation", "data_id", "dataset", "variant", "role", "level", "mode", "corruption",
+             "severity", "subset", "seed")
+
+
+def _ident_row(r: dict) -> dict:
+    ident = data_identity(r)
+    row = {k: r.get(k) for k in ID_FIELDS}
+    row.update({k: ident.get(k) for k in IDENTITY_FIELDS})
+    row["data_id"] = identity_label(ident)
+    return row
 
 
 def _finite(v: Any) -> Any:
@@ -38,8 +60,9 @@ def epoch_rows(db) -> list[dict]:
     """One row per (run, epoch): run identity columns, then epoch, train_*, val_*, test_*, lr, epoch_s."""
     rows = []
     for r in db.runs():
+        ident = _ident_row(r)
         for e in db.epochs(r["key"]):
-            row = {k: r.get(k) for k in ID_FIELDS}
+            row = dict(ident)
             row.update({k: _finite(v) for k, v in e.items() if not isinstance(v, (dict, list))})
             rows.append(row)
     return rows
@@ -58,6 +81,8 @@ def run_rows(db) -> list[dict]:
     out = []
     for r in db.runs():
         row = {k: r.get(k) for k in RUN_FIELDS}
+        ident = data_identity(r)
+        row.update({"data_id": identity_label(ident)} | {k: ident.get(k) for k in IDENTITY_FIELDS})
         for k, v in sorted((r.get("final") or {}).items()):
             if not isinstance(v, (dict, list)):
                 row[f"final_{k}"] = _finite(v)
@@ -110,7 +135,8 @@ def _nan_to_none(o: Any) -> Any:
 
 
 def run_label(r: dict) -> str:
-    parts = [r.get("dataset") or "data", r.get("variant") or r.get("role") or "", r.get("model"), r.get("activation"),
+    """The TensorBoard run name: data identity, model, activation, LR, seed and the run key's prefix."""
+    parts = [identity_label(data_identity(r)), r.get("model"), r.get("activation"),
              f"lr{r.get('lr'):g}", f"seed{r.get('seed')}", r["key"][:8]]
     return "-".join(str(p) for p in parts if p)
 
@@ -133,9 +159,11 @@ def _write_tensorboard(db, out: Path, force: bool) -> list[Path]:
 
 
 def _write_robustbench(db, out: Path, force: bool) -> list[Path]:
-    """Per (model, activation): clean accuracy and accuracy per corrupted variant, mean over seeds
-    (test accuracy at the selected epoch), in the field names of RobustBench's model-info JSON."""
-    acc: dict[tuple, dict[str, list[float]]] = defaultdict(lambda: defaultdict(list))
+    """Per (model, activation, dataset, setting): clean accuracy and accuracy per corrupted dataset
+    identity (ψ level, corruption and severity, flip rate, subset), mean over seeds (test accuracy at
+    the selected epoch), in the field names of RobustBench's model-info JSON. Seeds are counted as
+    distinct seeds, never as runs; runs that differ in any other setting go to separate files."""
+    acc: dict[tuple, dict[str, dict[int, float]]] = defaultdict(lambda: defaultdict(dict))
     meta: dict[tuple, dict] = {}
     for r in db.runs(status="ok"):
         if r.get("task") != "classification":
@@ -144,23 +172,45 @@ def _write_robustbench(db, out: Path, force: bool) -> list[Path]:
         v = final.get("test_acc_at_selected", final.get("test_acc"))
         if v is None:
             continue
-        k = (r["model"], r["activation"])
-        name = "clean" if r.get("role") == "clean" else (r.get("variant") or r.get("dataset") or "dirty")
-        acc[k][name].append(float(v))
-        meta[k] = r
+        ident = data_identity(r)
+        setting = tuple(kv for kv in _setting(r) if kv[0] != "model")
+        k = (r["model"], r["activation"], ident.get("dataset") or "", setting)
+        name = "clean" if ident.get("role") == "clean" else identity_label(ident)
+        if ident.get("role") == "clean" and ident.get("subset"):
+            name = f"clean-subset{ident['subset']}"
+        acc[k][name][int(r["seed"])] = float(v)
+        meta[k] = (r, ident)
     written = []
-    for (model, act), by in sorted(acc.items()):
-        mean = {n: sum(v) / len(v) for n, v in by.items()}
-        clean = mean.pop("clean", None)
+    groups = sorted(acc, key=lambda k: (k[0], k[1], k[2], json.dumps(k[3], default=str)))
+    per_pair = defaultdict(list)
+    for k in groups:
+        per_pair[k[:2]].append(k)
+    for k in groups:
+        model, act, dataset, setting = k
+        by = acc[k]
+        mean = {n: sum(v.values()) / len(v) for n, v in by.items()}
+        clean = [n for n in mean if n.startswith("clean")]
         doc = {
-            "name": f"{model} + {act}", "architecture": model, "activation": act,
-            "dataset": meta[(model, act)].get("dataset"), "protocol": "train-time (trained on the corrupted data)",
-            "clean_acc": None if clean is None else round(100 * clean, 2),
-            "corruptions_acc": {n: round(100 * v, 2) for n, v in sorted(mean.items())},
+            "name": f"{model} + {act}", "architecture": model, "activation": act, "dataset": dataset or None,
+            "protocol": "train-time (trained on the corrupted data)",
+            "clean_acc": round(100 * mean[clean[0]], 2) if len(clean) == 1 else None,
+            "corruptions_acc": {n: round(100 * v, 2) for n, v in sorted(mean.items()) if n not in clean},
             "n_seeds": {n: len(v) for n, v in sorted(by.items())},
-            "footnote": "test accuracy (%) at the epoch selected on val, mean over seeds; exported by noisebench",
+            "seeds": {n: sorted(v) for n, v in sorted(by.items())},
+            "setting": {kk: (json.loads(vv) if kk == "extra" else vv) for kk, vv in setting},
+            "footnote": "test accuracy (%) at the epoch selected on val, mean over the seeds listed; keys name the "
+                        "data's identity (dataset, corruption and level or severity, subset); exported by noisebench",
         }
-        written.append(_atomic_text(out / "robustbench" / f"{model}__{act}.json", json.dumps(doc, indent=2) + "\n", force))
+        if len(clean) > 1:
+            doc["clean_acc_by_data"] = {n: round(100 * mean[n], 2) for n in sorted(clean)}
+        fname = f"{model}__{act}"
+        siblings = per_pair[k[:2]]
+        if len(siblings) > 1:
+            if len({s[2] for s in siblings}) > 1:
+                fname += f"__{dataset or 'data'}"
+            if len({s[3] for s in siblings if s[2] == dataset}) > 1:
+                fname += "__" + hashlib.sha256(json.dumps(setting, default=str).encode()).hexdigest()[:8]
+        written.append(_atomic_text(out / "robustbench" / f"{fname}.json", json.dumps(doc, indent=2) + "\n", force))
     return written
 
 

@@ -12,7 +12,7 @@ from collections import Counter
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from noisebench.harness.stats import Summary, summarize
+from noisebench.harness.stats import Summary, metric_bounds, summarize
 
 SETTING_FIELDS = ("model", "optimizer", "lr_policy", "lr", "epochs", "batch_size", "weight_decay", "extra")
 IDENTITY_FIELDS = ("code_version", "device_type", "precision")
@@ -47,6 +47,18 @@ def epoch_metric(metric: str) -> str:
 
 def delta_direction(metric: str) -> str:
     return "clean − dirty" if higher_is_better(metric) else "dirty − clean"
+
+
+def val_metric(metric: str) -> str | None:
+    """The val counterpart of a final metric (selected_test_acc -> selected_val_acc): what selection reads."""
+    if "test_" in metric:
+        return metric.replace("test_", "val_", 1)
+    return metric if "val_" in metric else None
+
+
+def last_metric(metric: str) -> str | None:
+    """The last-epoch counterpart of a selected metric (selected_test_acc -> last_test_acc)."""
+    return metric.replace("selected_", "last_", 1) if metric.startswith("selected_") else None
 
 
 def _setting(r: dict) -> tuple:
@@ -90,10 +102,21 @@ class Cell:
     identities: set = field(default_factory=set)  # run_identity of the completed (ok or null) runs
     null_causes: Counter = field(default_factory=Counter)
     act_params: list = field(default_factory=list)  # per ok run: {param: {"mean", ...}} of its activations
+    bounds: tuple | None = None  # the metric's range ([0, 1] for accuracies): CIs are clipped to it
+    val_values: dict = field(default_factory=dict)  # seed -> val metric at the selected epoch (ok runs)
+    last_values: dict = field(default_factory=dict)  # seed -> the reported metric at the last epoch (ok runs)
 
     @property
     def summary(self) -> Summary:
-        return summarize(self.values.values())
+        return summarize(self.values.values(), bounds=self.bounds)
+
+    @property
+    def val_summary(self) -> Summary:
+        return summarize(self.val_values.values(), bounds=self.bounds)
+
+    @property
+    def last_summary(self) -> Summary:
+        return summarize(self.last_values.values(), bounds=self.bounds)
 
 
 @dataclass
@@ -179,7 +202,7 @@ def collect(db, baseline: str = "relu", **filters) -> ReportData:
             role = r["role"] if r["role"] in ("clean", "dirty") else (info.get("variant") or "single")
             g = groups[gk] = Group(str(r.get("dataset")), stem, role, Path(ref).stem if ref else None, _setting(r),
                                    metric, dict(info))
-        c = g.cells.setdefault(r["activation"], Cell({}))
+        c = g.cells.setdefault(r["activation"], Cell({}, bounds=metric_bounds(metric)))
         c.runs += 1
         c.keys.append(r["key"])
         if r["status"] in ("ok", "null"):
@@ -188,6 +211,10 @@ def collect(db, baseline: str = "relu", **filters) -> ReportData:
             v = final.get(metric)
             if v is not None and math.isfinite(float(v)):
                 c.values[int(r["seed"])] = float(v)
+            for store, key in ((c.val_values, val_metric(metric)), (c.last_values, last_metric(metric))):
+                x = final.get(key) if key else None
+                if x is not None and math.isfinite(float(x)):
+                    store[int(r["seed"])] = float(x)
             if final.get("activation_params"):
                 c.act_params.append(final["activation_params"])
         elif r["status"] == "null":
@@ -216,7 +243,8 @@ class DeltaRow:
         return out
 
     def summary(self, act: str) -> Summary:
-        return summarize(self.per[act].values()) if act in self.per else summarize([])
+        b = metric_bounds(self.dirty.metric, delta=True)
+        return summarize(self.per[act].values(), bounds=b) if act in self.per else summarize([])
 
 
 def delta_rows(rd: ReportData) -> list[DeltaRow]:

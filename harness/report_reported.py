@@ -3,8 +3,10 @@
 For each published number (a study preset's [[reported]] tables) and each group of our runs it
 describes (same data file, model, LR when the table's rows are LRs, activation; "*" columns apply to
 every activation), the table shows our mean ± std over seeds, our 95% t confidence interval of the
-mean, the reported value, the difference (ours − reported) and whether the reported value lies
-inside our 95% CI (n/a with fewer than two seeds). Null runs (diverged, e.g. at LR 1) are counted
+mean (clipped to [0, 1] for accuracies), the reported value, the difference (ours − reported) and
+whether the reported value lies inside our 95% CI, with the number of seeds n: with fewer than
+three seeds the interval is too wide to tell anything apart (t(0.975, 1) = 12.7), so the verdict says
+"no power" instead of yes or no. Null runs (diverged, e.g. at LR 1) are counted
 beside the mean, never averaged in. Our number is the final metric named by the
 preset (default: test accuracy at the last epoch, which is what the studies reported), never a
 number selected on test. Groups that differ in another setting (e.g. fixed vs one-cycle LR) get one
@@ -20,7 +22,7 @@ from pathlib import Path
 
 from noisebench.harness.report_data import _setting
 from noisebench.harness.report_tables import Table
-from noisebench.harness.stats import Summary, summarize
+from noisebench.harness.stats import CLIPPED_METHOD, MIN_SEEDS_FOR_TEST, Summary, metric_bounds, summarize
 from noisebench.harness.report_data import metric_label
 
 
@@ -42,17 +44,28 @@ class Comparison:
         return self.ours.mean - self.reported if self.ours.n else float("nan")
 
     @property
-    def inside(self) -> bool | None:
-        """Reported value inside our 95% CI; None when the CI is undefined (n < 2)."""
+    def in_ci(self) -> bool | None:
+        """Reported value inside our 95% CI, whatever n; None when the CI is undefined (n < 2)."""
         if self.ours.n < 2 or not math.isfinite(self.ours.ci_lo):
             return None
         return self.ours.ci_lo <= self.reported <= self.ours.ci_hi
 
     @property
+    def inside(self) -> bool | None:
+        """The verdict of the test: None when it has no power (n < MIN_SEEDS_FOR_TEST) or no CI."""
+        return self.in_ci if self.ours.n >= MIN_SEEDS_FOR_TEST else None
+
+    @property
     def verdict(self) -> str:
-        if self.ours.n == 0:
+        n = self.ours.n
+        if n == 0:
             return f"null runs only ({self.nulls})" if self.nulls else "not run"
-        return {True: "yes", False: "no", None: f"n/a (n = {self.ours.n})"}[self.inside]
+        if n == 1:
+            return "n/a (n = 1)"
+        if n < MIN_SEEDS_FOR_TEST:
+            where = "inside" if self.in_ci else "outside"
+            return f"no power (n = {n} < {MIN_SEEDS_FOR_TEST} seeds; reported {where} a CI of width {self.ours.ci_hi - self.ours.ci_lo:.2g})"
+        return f"{'yes' if self.inside else 'no'} (n = {n})"
 
 
 def _groups(runs: list[dict], metric: str) -> tuple[dict, dict]:
@@ -114,7 +127,8 @@ def compare(runs: list[dict], reported: list, layout_axis: str = "data") -> list
                                           col, rep.ours, float(value), summarize([])))
                 for k in hits:
                     out.append(Comparison(rep.source, k[0], k[1], _vary_label(k[4], settings), label, k[3], rep.ours,
-                                          float(value), summarize(groups[k].values()), nulls.get(k, 0)))
+                                          float(value), summarize(groups[k].values(), bounds=metric_bounds(rep.ours)),
+                                          nulls.get(k, 0)))
     return out
 
 
@@ -144,10 +158,12 @@ def reported_tables(comparisons: list[Comparison], reported: list) -> list[Table
         inside = [c.inside for c in rows if c.inside is not None]
         tables.append(Table(
             f"reported-{i + 1}", f"Reported: {rep.source}",
-            f"Ours: {metric_label(rep.ours)}, mean ± sample std over seeds, 95% CI of the mean from the t "
-            f"distribution. Reported: {rep.metric} as published ({rep.source}). ours − reported is the difference "
-            "of the means; 'reported inside our 95% CI' asks whether the published value is consistent with our "
-            f"runs (n/a with fewer than 2 seeds). {sum(inside)} of {len(inside)} published values lie inside our CI.",
+            f"Ours: {metric_label(rep.ours)}, mean ± sample std over seeds; 95% CI: {CLIPPED_METHOD}. Reported: "
+            f"{rep.metric} as published ({rep.source}). ours − reported is the difference of the means; 'reported "
+            "inside our 95% CI' asks whether the published value is consistent with our runs, with n the number of "
+            f"seeds: n/a with one seed, 'no power' with fewer than {MIN_SEEDS_FOR_TEST} (the interval is too wide to "
+            f"tell the numbers apart). {sum(inside)} of {len(inside)} published values tested "
+            f"(n ≥ {MIN_SEEDS_FOR_TEST}) lie inside our CI.",
             head, body))
     return tables
 
@@ -157,9 +173,10 @@ def write_reported_csv(comparisons: list[Comparison], out_dir: Path) -> Path:
     with open(p, "w", newline="") as f:
         w = csv.writer(f)
         w.writerow(["source", "data", "model", "setting", "row", "activation", "our_metric", "n", "mean", "std",
-                    "ci95_lo", "ci95_hi", "null_runs", "reported", "diff", "reported_inside_ci95"])
+                    "ci95_lo", "ci95_hi", "ci95_clipped", "null_runs", "reported", "diff", "reported_inside_ci95",
+                    "verdict"])
         for c in comparisons:
             w.writerow([c.source, c.data, c.model, c.setting, c.row, c.activation, c.metric, c.ours.n, c.ours.mean,
-                        c.ours.std, c.ours.ci_lo, c.ours.ci_hi, c.nulls, c.reported, c.diff,
-                        "" if c.inside is None else c.inside])
+                        c.ours.std, c.ours.ci_lo, c.ours.ci_hi, c.ours.clipped, c.nulls, c.reported, c.diff,
+                        "" if c.inside is None else c.inside, c.verdict])
     return p

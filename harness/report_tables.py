@@ -16,7 +16,7 @@ from pathlib import Path
 
 from noisebench.harness.report_data import (  # noqa: F401  (re-exported for callers of the old module)
     SETTING_FIELDS, Cell, DeltaRow, Group, ReportData, collect, delta_direction, delta_rows, higher_is_better,
-    metric_label, mixed_identity,
+    last_metric, metric_label, mixed_identity, val_metric,
 )
 from noisebench.harness.report_output import setting_tag
 from noisebench.harness.stats import Summary, holm, summarize, welch_p
@@ -47,10 +47,12 @@ def fmt_p(p: float | None) -> str:
     return f"{p:.2g}" if p >= 1e-4 else "<1e-4"
 
 
-def _mark_table(rows: list, lower_better: bool, col_groups: list) -> list:
+def _mark_table(rows: list, lower_better: bool, col_groups: list, select: list | None = None) -> list:
     """Format cells; bold the best per row; † the best per column among comparable rows (rows with
-    the same `col_groups` id, e.g. one data file under several LRs)."""
+    the same `col_groups` id, e.g. one data file under several LRs), chosen on `select` (the val
+    summaries of the same cells: a setting is never chosen on test) when given."""
     out = [[fmt_summary(s) for s in row] for row in rows]
+    sel = rows if select is None else select
     key = lambda s: s.mean if lower_better else -s.mean  # noqa: E731
     for i, row in enumerate(rows):
         cand = [(key(s), j) for j, s in enumerate(row) if s is not None and s.n > 0]
@@ -62,7 +64,7 @@ def _mark_table(rows: list, lower_better: bool, col_groups: list) -> list:
         if len(members) < 2:
             continue
         for j in range(len(rows[0]) if rows else 0):
-            cand = [(key(rows[i][j]), i) for i in members if rows[i][j] is not None and rows[i][j].n > 0]
+            cand = [(key(sel[i][j]), i) for i in members if sel[i][j] is not None and sel[i][j].n > 0]
             if len(cand) > 1:
                 out[min(cand)[1]][j] += " †"
     return out
@@ -94,12 +96,17 @@ def final_tables(rd: ReportData) -> list[Table]:
     for (ds, metric), gs in by_ds.items():
         lb = not higher_is_better(metric)
         labels = [rd.row_label(g, gs) for g in gs]
+        vm = val_metric(metric)
+        val = [[g.cells[a].val_summary if a in g.cells else None for a in acts] for g in gs] if vm else None
         cells = _mark_table([[g.cells[a].summary if a in g.cells else None for a in acts] for g in gs], lb,
-                            [g.file for g in gs])
+                            [g.file for g in gs], val)
+        last = last_metric(metric)
         notes = []
         for g, lab, row in zip(gs, labels, cells):
             for j, a in enumerate(acts):
                 c = g.cells.get(a)
+                if c is not None and last and c.last_values:
+                    row[j] += f"; last {fmt_summary(c.last_summary)}"
                 if c is not None and not c.values and c.nulls:
                     row[j] = f"— (null {c.nulls}/{c.runs})"
                 note = _mixed_note(f"{lab} / {a}", c.identities) if c is not None else None
@@ -110,8 +117,12 @@ def final_tables(rd: ReportData) -> list[Table]:
         what = metric_label(metric) if " epoch" in metric_label(metric) else f"final {metric_label(metric)}"
         out.append(Table(f"final-{ds}-{metric}", f"{ds}: {what} ({'lower' if lb else 'higher'} is better)",
                          f"Mean ± sample std over seeds of each run's {what}; one seed shows the "
-                         "value and n = 1. Null and failed runs are excluded from the mean and counted below. "
-                         "**Bold**: best in the row; †: best in the column among the rows of the same data file.",
+                         "value and n = 1"
+                         + (f"; 'last': the same at the last epoch ({metric_label(last)}), for comparison"
+                            if last else "")
+                         + ". Null and failed runs are excluded from the mean and counted below. **Bold**: best in "
+                         "the row; †: the best setting in the column among the rows of the same data file, chosen "
+                         + (f"on {metric_label(vm)} (never on test)." if vm else "on this metric."),
                          head, [[lab] + row for lab, row in zip(labels, cells)], notes))
         p_rows, h_rows = [], []
         for g, lab in zip(gs, labels):
@@ -177,7 +188,7 @@ def delta_tables(rd: ReportData) -> list[Table]:
                          f"Δ on {d.dirty.file} vs {d.clean.file} ("
                          + ", ".join(varying + [metric_label(d.dirty.metric), delta_direction(d.dirty.metric)]) + ")",
                          f"n: seeds with both runs finite. Δ: mean ± sample std over seeds. 95% CI: mean ± "
-                         f"t(0.975, n − 1)·s/√n. p: {P_METHOD} of the per-seed Δ against `{rd.baseline}`. "
+                         f"t(0.975, n − 1)·s/√n (for accuracies clipped to [-1, 1]). p: {P_METHOD} of the per-seed Δ against `{rd.baseline}`. "
                          f"Adjusted p (Holm): {HOLM_METHOD}. n/a: undefined (n < 2 in a group, or zero spread in "
                          "both). Null runs: null / runs over the clean and the dirty file.",
                          ["activation", "n", "Δ", "95% CI", f"p vs {rd.baseline} (Welch)", "adjusted p (Holm)",
@@ -278,7 +289,8 @@ def write_csv(rd: ReportData, out_dir: Path) -> list[Path]:
     with open(p1, "w", newline="") as f:
         w = csv.writer(f)
         w.writerow(["dataset", "file", "role", *SETTING_FIELDS, "activation", "metric", "n", "mean", "std",
-                    "ci95_lo", "ci95_hi", f"p_vs_{b}", f"p_holm_vs_{b}", "runs", "nulls", "failed", "mixed_identity"])
+                    "ci95_lo", "ci95_hi", f"p_vs_{b}", f"p_holm_vs_{b}", "runs", "nulls", "failed", "mixed_identity",
+                    "val_metric", "val_mean", "last_metric", "last_mean"])
         for g in rd.groups:
             raw, adj = _p_row({a: list(c.values.values()) for a, c in g.cells.items()}, b, rd.activations)
             for a, p, q in zip(rd.activations, raw, adj):
@@ -288,7 +300,8 @@ def write_csv(rd: ReportData, out_dir: Path) -> list[Path]:
                 s = c.summary
                 w.writerow([g.dataset, g.file, g.role, *[v for _, v in g.setting], a, g.metric, s.n, s.mean, s.std,
                             s.ci_lo, s.ci_hi, p, q, c.runs, c.nulls, c.failed,
-                            json.dumps(mixed_identity(c.identities), sort_keys=True)])
+                            json.dumps(mixed_identity(c.identities), sort_keys=True), val_metric(g.metric) or "",
+                            c.val_summary.mean, last_metric(g.metric) or "", c.last_summary.mean])
     p2 = out_dir / "delta.csv"
     with open(p2, "w", newline="") as f:
         w = csv.writer(f)

@@ -99,6 +99,8 @@ class RobustnessRow:
     clean_values: dict  # seed -> value
     dirty_values: dict
     deltas: dict
+    clean_last: Summary | None = None  # the same metric at the last epoch (shown beside the selected one)
+    dirty_last: Summary | None = None
 
 
 def reported_metric(recipe: Recipe, has_test: bool = True) -> str:
@@ -140,6 +142,8 @@ def summarize(db, configs: list[RunConfig], pairs: list[DataPair] | None = None)
         has_test = "test/y" in (meta.get("checksums") or {})
         m = reported_metric(recipe, has_test)
         cv, dv, dl = {}, {}, {}
+        last_m = m.replace("selected_", "last_", 1)
+        cl, dls = [], []
         nulls = failed = 0
         for c, d in by_key[g]:
             rc, rd = runs.get(c.key()), runs.get(d.key())
@@ -149,6 +153,8 @@ def summarize(db, configs: list[RunConfig], pairs: list[DataPair] | None = None)
                 if r is not None and r["status"] == "failed":
                     failed += 1
             a, b = metric_of(rc, m), metric_of(rd, m)
+            cl += [x for x in (metric_of(rc, last_m),) if x is not None and a is not None]
+            dls += [x for x in (metric_of(rd, last_m),) if x is not None and b is not None]
             if a is not None:
                 cv[c.seed] = a
             if b is not None:
@@ -160,6 +166,7 @@ def summarize(db, configs: list[RunConfig], pairs: list[DataPair] | None = None)
             metric_label=sel_label(m), delta_label=recipe.delta_label,
             clean=summarize_values(cv.values()), dirty=summarize_values(dv.values()), delta=summarize_values(dl.values()),
             seeds=len(by_key[g]), nulls=nulls, failed=failed, clean_values=cv, dirty_values=dv, deltas=dl,
+            clean_last=summarize_values(cl), dirty_last=summarize_values(dls),
         ))
     return rows
 
@@ -180,10 +187,12 @@ def format_table(rows: list[RobustnessRow]) -> str:
         out.append(f"{ds} · {model} · {mlabel} (epoch selected by {rule}; {higher} is better) · "
                    f"delta = {dlabel} (positive = dirty data hurt)")
         short = mlabel.split(" at ")[0]
-        head = ["activation", f"clean {short}", f"dirty {short}", f"delta ({dlabel})", "delta 95% CI", "n", "null", "failed"]
+        head = ["activation", f"clean {short}", "clean last epoch", f"dirty {short}", "dirty last epoch",
+                f"delta ({dlabel})", "delta 95% CI", "n", "null", "failed"]
+        last = lambda s: fmt_summary(s) if s is not None and s.n else "—"  # noqa: E731
         body = [
-            [r.activation, fmt_summary(r.clean), fmt_summary(r.dirty), fmt_summary(r.delta), r.delta.fmt_ci(4),
-             f"{r.delta.n}/{r.seeds}", str(r.nulls), str(r.failed)]
+            [r.activation, fmt_summary(r.clean), last(r.clean_last), fmt_summary(r.dirty), last(r.dirty_last),
+             fmt_summary(r.delta), r.delta.fmt_ci(4), f"{r.delta.n}/{r.seeds}", str(r.nulls), str(r.failed)]
             for r in rs
         ]
         widths = [max(len(h), *(len(b[i]) for b in body)) for i, h in enumerate(head)]

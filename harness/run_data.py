@@ -17,6 +17,7 @@ from pathlib import Path
 
 from noisebench import __version__
 from noisebench.errors import UserError
+from noisebench.harness.data_identity import meta_identity
 from noisebench.harness.run_config import RunConfig
 from noisebench.h5reader import open_file
 import torch
@@ -90,7 +91,7 @@ def data_info(meta: dict) -> dict:
         "num_classes": int(nc) if nc is not None else None,
         "pair_key": meta.get("pair_key"),
         "clean_reference": meta.get("clean_reference"),
-    }
+    } | meta_identity(meta)  # level, corruption, severity: what exports key the data by
 
 
 @functools.lru_cache(maxsize=1)

@@ -25,6 +25,7 @@ from noisebench.harness.run_checks import (
 )
 from noisebench.harness.recipes import KNOB_DEFAULTS, default_augment, default_betas
 from noisebench.harness.run_config import AUGMENTS, OPTIMIZERS, RunConfig
+from noisebench.harness.data_identity import run_name
 from noisebench.harness.run_data import RunResult, _load, code_version, data_info
 from noisebench.harness.identity import precision
 import torch
@@ -220,7 +221,7 @@ def execute_run(cfg: RunConfig, progress: bool | str = False, on_epoch=None, che
 
         mode = choose() if progress is True else (progress or "quiet")
         bar = RunProgress(mode, cfg.label(), cfg.epochs, spe) if mode != "quiet" else None
-        curves = LiveCurves(tensorboard_dir, cfg.label(), base["key"]) if tensorboard_dir is not None else None
+        curves = LiveCurves(tensorboard_dir, run_name(cfg, info), base["key"]) if tensorboard_dir is not None else None
 
         def _on_epoch(m):
             if bar is not None:

@@ -1,6 +1,12 @@
 """Summary statistics over seeds: mean ± std, 95% CI (Student t), Welch's t-test, Holm's step-down
 correction for comparing several activations against one baseline.
 
+A metric with a bounded range (an accuracy in [0, 1], a difference of accuracies in [-1, 1]) gets its
+t interval clipped to that range (`summarize(values, bounds=(0, 1))`): the mean of values in the range
+lies in it, so an end past the range only says the interval is wide; `Summary.clipped` records it.
+An interval from fewer than `MIN_SEEDS_FOR_TEST` values has no power to tell a published number
+from ours (with 2 seeds, t(0.975, 1) = 12.7): reports say so instead of "inside".
+
 Undefined quantities are NaN, never 0: a CI or a test needs at least two finite values per group,
 and Welch's test is undefined when both groups have zero spread (0/0). Report code prints NaN as "n/a".
 """
@@ -14,6 +20,10 @@ from dataclasses import dataclass
 import numpy as np
 from scipy import stats
 
+MIN_SEEDS_FOR_TEST = 3
+CI_METHOD = "Student t interval of the mean over seeds"
+CLIPPED_METHOD = CI_METHOD + ", clipped to the metric's range ([0, 1] for accuracies)"
+
 
 @dataclass(frozen=True)
 class Summary:
@@ -22,6 +32,7 @@ class Summary:
     std: float  # sample std (ddof=1); NaN for n == 1 (undefined, shown as "n = 1")
     ci_lo: float
     ci_hi: float
+    clipped: bool = False  # an end of the t interval lay past the metric's range and was clipped to it
 
     def fmt(self, digits: int = 4) -> str:
         """'mean ± std'; one value prints as 'value (n = 1)' (no spread is known); none as '—'."""
@@ -41,9 +52,9 @@ def _finite(values) -> list[float]:
     return [float(x) for x in values if x is not None and math.isfinite(float(x))]
 
 
-def summarize(values, confidence: float = 0.95) -> Summary:
+def summarize(values, confidence: float = 0.95, bounds: tuple | None = None) -> Summary:
     """Mean, sample std and the t-distribution confidence interval of the mean (finite values only):
-    mean ± t(1 − α/2, n − 1) · s / √n."""
+    mean ± t(1 − α/2, n − 1) · s / √n, clipped to `bounds` (lo, hi) when the metric has a range."""
 
     v = np.asarray(_finite(values), dtype=float)
     n = len(v)
@@ -54,7 +65,18 @@ def summarize(values, confidence: float = 0.95) -> Summary:
         return Summary(1, mean, float("nan"), float("nan"), float("nan"))
     std = float(v.std(ddof=1))
     half = float(stats.t.ppf(0.5 + confidence / 2, n - 1)) * std / math.sqrt(n)
-    return Summary(n, mean, std, mean - half, mean + half)
+    lo, hi = mean - half, mean + half
+    if bounds is None:
+        return Summary(n, mean, std, lo, hi)
+    c_lo, c_hi = max(lo, bounds[0]), min(hi, bounds[1])
+    return Summary(n, mean, std, c_lo, c_hi, clipped=(c_lo, c_hi) != (lo, hi))
+
+
+def metric_bounds(metric: str | None, delta: bool = False) -> tuple | None:
+    """The range of a metric: accuracies [0, 1] (their differences [-1, 1]); losses are unbounded above."""
+    if metric and metric.endswith("acc"):
+        return (-1.0, 1.0) if delta else (0.0, 1.0)
+    return None
 
 
 def welch_p(a, b) -> float:

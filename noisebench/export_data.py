@@ -14,6 +14,11 @@
   `image` (Image) and `label` (ClassLabel with the class names)) written by `save_to_disk`;
   needs the `datasets` package (the `share` extra).
 
+A split with a per-row severity (`<split>/severity`, the test-only CIFAR-10-C-style files: every
+test image at each severity) keeps it: npz `severity_<split>`; imagefolder one folder level
+`<split>/severity<k>/<label>_<class name>/<index>.png` (`ImageFolder(OUT/<stem>-imagefolder/test/severity3)`
+loads one severity); hf a `severity` column.
+
 Tabular (regression) files export to npz only. Outputs are built under a temporary name next to
 the destination and renamed into place; existing outputs are replaced only with force.
 """
@@ -117,12 +122,28 @@ def _write_npz(f, tmp: Path, progress: Progress) -> None:
         for s in f.splits:
             _npz_member(zf, f"x_{s}", f.datasets[f"{s}/x"], progress)
             _npz_member(zf, f"y_{s}", f.datasets[f"{s}/y"], None)
+            if _severity(f, s) is not None:
+                _npz_member(zf, f"severity_{s}", f.datasets[f"{s}/severity"], None)
         names = _class_names(f)
         if names:
             with zf.open("class_names.npy", "w") as fh:
                 np.lib.format.write_array(fh, np.array(names, dtype=str), allow_pickle=False)
     with open(tmp, "rb+") as fh:
         os.fsync(fh.fileno())
+
+
+def _severity(f, split: str) -> np.ndarray | None:
+    """The per-row severity of a split (test-only corrupted sets), checked to be one value per row in 1..255."""
+    name = f"{split}/severity"
+    if name not in f.datasets:
+        return None
+    d = f.datasets[name]
+    if d.shape != (f.datasets[f"{split}/y"].shape[0],) or d.dtype.kind not in "iu":
+        raise UserError(f"{f.path}: {name} must hold one integer per row of {split}/y")
+    sev = d[...]
+    if sev.size and (int(sev.min()) < 0 or int(sev.max()) > 255):
+        raise UserError(f"{f.path}: {name} values must be in [0, 255]")
+    return sev
 
 
 # ----------------------------------------------------------------------------- image folder
@@ -164,13 +185,17 @@ def _write_imagefolder(f, tmp: Path, progress: Progress) -> None:
     (tmp / "classes.txt").write_text("".join(f"{i}\t{n}\n" for i, n in enumerate(names)), encoding="utf-8")
     for s in f.splits:
         x, y = f.datasets[f"{s}/x"], f.datasets[f"{s}/y"]
-        for d in folders:
-            (tmp / s / d).mkdir(parents=True, exist_ok=True)
+        sev = _severity(f, s)
+        levels = [f"severity{int(k)}" for k in np.unique(sev)] if sev is not None else [""]
+        for lv in levels:
+            for d in folders:
+                (tmp / s / lv / d).mkdir(parents=True, exist_ok=True)
         width = max(5, len(str(x.shape[0])))
         for start, xb in _slabs(x):
             yb = _labels_checked(y[start : start + xb.shape[0]], len(names), str(f.path))
             for j in range(xb.shape[0]):
-                _png(xb[j]).save(tmp / s / folders[int(yb[j])] / f"{start + j:0{width}d}.png", compress_level=1)
+                lv = f"severity{int(sev[start + j])}" if sev is not None else ""
+                _png(xb[j]).save(tmp / s / lv / folders[int(yb[j])] / f"{start + j:0{width}d}.png", compress_level=1)
             if progress:
                 progress(xb.shape[0])
 
@@ -182,10 +207,14 @@ def _hf_rows(path: str, split: str, k: int):
     """Rows of one split for datasets.Dataset.from_generator (module-level and path-based: it is hashed)."""
     with open_file(path) as f:
         x, y = f.datasets[f"{split}/x"], f.datasets[f"{split}/y"]
+        sev = _severity(f, split)
         for start, xb in _slabs(x):
             yb = _labels_checked(y[start : start + xb.shape[0]], k, path)
             for j in range(xb.shape[0]):
-                yield {"image": _png(xb[j]), "label": int(yb[j])}
+                row = {"image": _png(xb[j]), "label": int(yb[j])}
+                if sev is not None:
+                    row["severity"] = int(sev[start + j])
+                yield row
 
 
 def _write_hf(f, tmp: Path, progress: Progress) -> None:
@@ -194,12 +223,13 @@ def _write_hf(f, tmp: Path, progress: Progress) -> None:
     names = _class_names(f)
     if not names:
         raise UserError(f"{f.path}: no classes recorded; the hf export needs class labels")
-    features = datasets.Features({"image": datasets.Image(), "label": datasets.ClassLabel(names=names)})
+    base = {"image": datasets.Image(), "label": datasets.ClassLabel(names=names)}
     with tempfile.TemporaryDirectory(prefix=".hf-cache.", dir=tmp.parent) as cache:
         parts = {}
         for s in f.splits:
+            cols = base | ({"severity": datasets.Value("uint8")} if _severity(f, s) is not None else {})
             parts[s] = datasets.Dataset.from_generator(
-                _hf_rows, features=features, cache_dir=cache, split=datasets.NamedSplit(s),
+                _hf_rows, features=datasets.Features(cols), cache_dir=cache, split=datasets.NamedSplit(s),
                 gen_kwargs={"path": str(Path(f.path).resolve()), "split": s, "k": len(names)})
             if progress:
                 progress(len(parts[s]))

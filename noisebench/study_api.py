@@ -98,13 +98,16 @@ def _names(v) -> list:
     return [v] if isinstance(v, (str, Path)) else list(v)
 
 
-def make_executor(kind: str, jobs: int = 1, checkpoint_dir=None, address: str | None = None, progress: str = "quiet"):
-    """The executor `grid`/`study` use: "local" (jobs worker processes) or "ray" (address: None, auto, HOST:PORT)."""
+def make_executor(kind: str, jobs: int = 1, checkpoint_dir=None, address: str | None = None, progress: str = "quiet",
+                  tensorboard_dir=None):
+    """The executor `grid`/`study` use: "local" (jobs worker processes) or "ray" (address: None, auto, HOST:PORT);
+    `progress` and the run outputs (checkpoints, live TensorBoard curves) as in `robustness`."""
 
     if kind == "ray":
-        return RayExecutor(address=address, checkpoint_dir=checkpoint_dir, progress=progress)
+        return RayExecutor(address=address, checkpoint_dir=checkpoint_dir, progress=progress,
+                           tensorboard_dir=tensorboard_dir)
     if kind == "local":
-        return LocalExecutor(jobs=jobs, checkpoint_dir=checkpoint_dir, progress=progress)
+        return LocalExecutor(jobs=jobs, checkpoint_dir=checkpoint_dir, progress=progress, tensorboard_dir=tensorboard_dir)
     raise UserError(f"executor must be local or ray, got {kind!r}")
 
 

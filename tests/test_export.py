@@ -106,7 +106,7 @@ def test_live_tensorboard_curves_from_train_and_robustness(cli, tmp_path):
     r = cli("train", "--data", dirty, "--epochs", "3", "--db", tmp_path / "r.db", "--tensorboard", tb, "--quiet")
     assert r.code == 0, r.err
     (run,) = list(tb.iterdir())
-    assert run.name.startswith("mlp-relu-dirty")
+    assert run.name.startswith("synth-300-dirty-mlp-relu-dirty")  # the data's identity, then the run
     acc = EventAccumulator(str(run))
     acc.Reload()
     assert [e.step for e in acc.Scalars("val/val_loss")] == [1, 2, 3]

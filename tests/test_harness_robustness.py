@@ -32,6 +32,7 @@ def test_robustness_table_agrees_with_db(cli, synth, tmp_path):
     r = cli("robustness", "--activation", "relu,tanh", "--data", synth[1], "--seeds", "2", "--epochs", "2", "--db", db)
     assert r.code == 0, r.err
     assert "delta (dirty − clean)" in r.out and "val MSE" in r.out
+    assert "clean last epoch" in r.out and "dirty last epoch" in r.out
     assert "8 runs trained (8 ok, 0 null, 0 failed)" in r.out
     with ResultsDB(db) as d:
         rows = d.runs()
@@ -50,6 +51,11 @@ def test_robustness_table_agrees_with_db(cli, synth, tmp_path):
             assert f"{delta.mean:.4g} ± {delta.std:.2g}" in line
             assert f"[{delta.ci_lo:.4g}, {delta.ci_hi:.4g}]" in line
             assert re.search(r"2/2\s+0\s+0$", line)
+            # the last epoch's value beside the selected one (clean, then dirty)
+            lc = stat_summary(x["final"]["last_val_loss"] for x in rows if x["activation"] == act and x["role"] == "clean")
+            ld = stat_summary(x["final"]["last_val_loss"] for x in rows if x["activation"] == act and x["role"] == "dirty")
+            assert f"{c.mean:.4g} ± {c.std:.2g}  {lc.mean:.4g} ± {lc.std:.2g}" in re.sub(r" {2,}", "  ", line)
+            assert f"{dd.mean:.4g} ± {dd.std:.2g}  {ld.mean:.4g} ± {ld.std:.2g}" in re.sub(r" {2,}", "  ", line)
             assert len(d.epochs(rows[0]["key"])) == 2
     # a second invocation trains nothing
     r = cli("robustness", "--activation", "relu,tanh", "--data", synth[1], "--seeds", "2", "--epochs", "2", "--db", db)

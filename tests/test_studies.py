@@ -161,14 +161,14 @@ def test_reported_column_worked_example(tmp_path):
     assert relu.metric == "last_test_acc"  # the studies' last-epoch number, not the selected one
     assert relu.ours.mean == pytest.approx(0.91) and relu.ours.std == pytest.approx(0.01)
     assert relu.ours.ci_lo == pytest.approx(0.91 - half) and relu.ours.ci_hi == pytest.approx(0.91 + half)
-    assert relu.diff == pytest.approx(-0.0010) and relu.inside is True and relu.verdict == "yes"
-    assert swish.diff == pytest.approx(0.81 - 0.9092) and swish.inside is False and swish.verdict == "no"
+    assert relu.diff == pytest.approx(-0.0010) and relu.inside is True and relu.verdict == "yes (n = 3)"
+    assert swish.diff == pytest.approx(0.81 - 0.9092) and swish.inside is False and swish.verdict == "no (n = 3)"
     assert mish.ours.n == 1 and mish.inside is None and mish.verdict == "n/a (n = 1)"
     (t,) = reported_tables(list(comps.values()), [rep])
     assert "Misra, Mish notebooks" in t.title
     line = next(r for r in t.rows if r[3] == "relu")
-    assert line[-3:] == ["0.911", "-0.0010", "yes"]
-    assert "1 of 2 published values lie inside our CI" in t.caption
+    assert line[-3:] == ["0.911", "-0.0010", "yes (n = 3)"]
+    assert "1 of 2 published values tested (n ≥ 3) lie inside our CI" in t.caption
 
 
 def test_reported_rows_by_lr_and_star_columns(tmp_path):
@@ -188,7 +188,8 @@ def test_reported_rows_by_lr_and_star_columns(tmp_path):
                            "source": "figures"})
     c = compare(rows, [by_lr, star])
     lr_rows = [x for x in c if x.source == "Table 2.4"]
-    assert [(x.row, x.activation, x.inside) for x in lr_rows] == [("0.0001", "tact", True), ("0.001", "tact", False)]
+    assert [(x.row, x.activation, x.in_ci) for x in lr_rows] == [("0.0001", "tact", True), ("0.001", "tact", False)]
+    assert all(x.inside is None and x.verdict.startswith("no power (n = 2 < 3 seeds") for x in lr_rows)  # 2 seeds
     assert sorted(x.activation for x in c if x.source == "figures") == ["relu", "relu", "tact", "tact"]  # 2 LRs each
 
 

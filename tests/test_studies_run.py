@@ -19,7 +19,6 @@ SMOKE = {
     "lr-sweep": ("cifar", ["--subset", "10", "--activation", "relu"], 3 * 5),
     "fastai-baselines": ("cifar", ["--subset", "10"], 4),
 }
-PLOTS = ("synth-robustness", "lr-sweep")  # figures for one layout by data and one by LR; the rest --no-plots
 
 
 @pytest.fixture(scope="module")
@@ -37,7 +36,7 @@ def test_preset_runs_end_to_end_offline(cli, env, name):
     out = env["root"] / "reports" / name
     args = ["study", name, "--data-dir", env["data"], "--db", env["db"], "--out", out, "--epochs", "1", "--seeds", "1",
             *flags] + (["--source", env[src], "--no-verify"] if src else [])
-    r = cli(*args, *([] if name in PLOTS else ["--no-plots"]))
+    r = cli(*args)  # as the README shows it: report with figures
     assert r.code == 0, r.err + r.out
     assert f"study {name}: {n} runs" in r.out and " 0 failed)" in r.out  # (runs another preset shares are reused)
     md = (out / "report.md").read_text()
@@ -50,9 +49,8 @@ def test_preset_runs_end_to_end_offline(cli, env, name):
         ours = [x for x in rep if x["n"] == "1"]
         assert ours and all(x["reported_inside_ci95"] == "" for x in ours)  # one seed: no CI, never "inside"
         assert all(abs(float(x["diff"]) - (float(x["mean"]) - float(x["reported"]))) < 1e-12 for x in ours)
-    if name in PLOTS:
-        axis = "data" if name == "synth-robustness" else "lr"
-        assert list(out.glob("layout_*.png")) and list(out.glob(f"by_{axis}_*.svg")) and list(out.glob("curves_*.pdf"))
+    axis = {"lr-sweep": "lr", "mish-benchmark": "model", "fastai-baselines": "model"}.get(name, "data")
+    assert list(out.glob("layout_*.png")) and list(out.glob(f"by_{axis}_*.svg")) and list(out.glob("curves_*.pdf"))
     again = cli(*args, "--no-plots")  # resumable: the same command trains nothing and rewrites its own report
     assert again.code == 0 and f"0 runs trained (0 ok, 0 null, 0 failed), {n} already in" in again.out
     dry = cli("study", name, "--dry-run", "--no-measure", "--data-dir", env["data"], "--db", env["db"],

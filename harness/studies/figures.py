@@ -1,7 +1,7 @@
 """Figures in the source studies' layout: rows = LR, model or dataset, columns = activation.
 
 - `layout_<panel>`: a grid of our means (± std below) with the best per row boxed and the best per
-  column marked †, the published value beside ours where the preset has one;
+  column marked † (chosen on the val counterpart of the metric: a setting is never chosen on test), the published value beside ours where the preset has one;
 - `by_<axis>_<panel>`: the metric against the row axis, one line per activation with a ±1 std band
   over seeds and the published values as crosses in the activation's colour.
 Each figure is written as PNG, PDF and SVG with the report's fixed activation colours."""
@@ -14,7 +14,7 @@ from pathlib import Path
 import numpy as np
 
 from noisebench.harness.report_colors import activation_color
-from noisebench.harness.report_data import higher_is_better, metric_label
+from noisebench.harness.report_data import higher_is_better, metric_label, val_metric
 from noisebench.harness.report_output import slug
 from noisebench.harness.report_plots import _plt, save
 from noisebench.harness.stats import summarize
@@ -60,7 +60,10 @@ def _reported_lookup(comparisons, panel: str, axis: str) -> dict:
             continue
         if axis != "model" and c.model not in parts and c.model != "—":
             continue
-        row = {"lr": (float(c.row) if c.row else None), "model": c.model, "data": c.data}[axis]
+        if axis == "lr":  # only an LR row is a number (a data or model row is a name)
+            row = float(c.row) if c.row else None
+        else:
+            row = c.model if axis == "model" else c.data
         if row is not None:
             out[(row, c.activation)] = c.reported
     return out
@@ -73,6 +76,8 @@ def plot_layout(runs: list[dict], axis: str, activations: list, metric: str | No
     if metric is None:  # each run's reported metric (the same key for every run of a study)
         metric = next(((r.get("final") or {}).get("metric") for r in runs if (r.get("final") or {}).get("metric")), None)
     hib = higher_is_better(metric) if metric else True
+    vmetric = val_metric(metric) if metric else None
+    val_cells = cells(runs, axis, vmetric) if vmetric else {}
     for panel, cell in sorted(cells(runs, axis, metric).items()):
         rows = sorted({r for r, _ in cell}, key=lambda v: _row_order(axis, v))  # rows with null runs only too
         acts = [a for a in activations if any((r, a) in cell for r in rows)]
@@ -81,6 +86,10 @@ def plot_layout(runs: list[dict], axis: str, activations: list, metric: str | No
         rep = _reported_lookup(comparisons, panel, axis)
         ok = {k: [v for v in vs if math.isfinite(v)] for k, vs in cell.items()}
         mean = np.array([[np.mean(ok[(r, a)]) if ok.get((r, a)) else np.nan for a in acts] for r in rows])
+        vc = val_cells.get(panel, {})  # † (best row per column) is chosen on val, never on test
+        vmean = np.array([[np.mean(f) if (f := [v for v in vc.get((r, a), []) if math.isfinite(v)]) else np.nan
+                           for a in acts] for r in rows]) if vmetric else mean
+        vhib = higher_is_better(vmetric) if vmetric else hib
         fig, ax = plt.subplots(figsize=(1.6 + 1.25 * len(acts), 1.2 + 0.62 * len(rows)), dpi=110)
         shade = mean if hib else -mean
         ax.imshow(shade, cmap="viridis", aspect="auto")
@@ -93,7 +102,7 @@ def plot_layout(runs: list[dict], axis: str, activations: list, metric: str | No
                     continue
                 s = summarize(ok[(r, a)])
                 n_null = len(cell[(r, a)]) - s.n
-                dag = " †" if _unique_best(mean[:, j], hib) == i else ""
+                dag = " †" if _unique_best(vmean[:, j], vhib) == i else ""
                 txt = (f"{s.mean:.3f}{dag}\n±{s.std:.3f}" if s.n > 1 else f"{s.mean:.3f}{dag}\nn=1") if s.n else "—"
                 if n_null:
                     txt += f"\nnull {n_null}/{len(cell[(r, a)])}"
@@ -108,7 +117,8 @@ def plot_layout(runs: list[dict], axis: str, activations: list, metric: str | No
         ax.set_yticks(range(len(rows)), [f"{r:g}" if axis == "lr" else str(r) for r in rows])
         ax.set_ylabel({"lr": "learning rate", "model": "model", "data": "data"}[axis])
         ax.set_title(f"{panel}: {metric_label(metric) if metric else 'final metric'}\n"
-                     "mean ± std over seeds; box: best in row, †: best in column; rep: published", fontsize=8)
+                     "mean ± std over seeds; box: best in row, †: best in column on "
+                     f"{metric_label(vmetric) if vmetric else 'this metric'}; rep: published", fontsize=8)
         fig.tight_layout()
         written += save(fig, out_dir, f"layout_{slug(panel)}")
         written += _plot_lines(plt, panel, cell, rows, acts, axis, metric, rep, out_dir)

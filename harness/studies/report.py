@@ -22,6 +22,7 @@ from noisebench.harness.report_plots import plot_curves, plot_delta_vs_level, pl
 from noisebench.harness.report_reported import compare, reported_tables, write_reported_csv
 from noisebench.harness.report_tables import _md, build_tables, collect, write_csv
 from noisebench.harness.results_db import ResultsDB
+from noisebench.harness.stats import CLIPPED_METHOD, MIN_SEEDS_FOR_TEST
 from noisebench.harness.studies.figures import plot_layout
 
 STUDIES_DIR = Path("results/studies")
@@ -77,7 +78,8 @@ def write_report(preset, configs: list, db_path: Path, out: Path, force: bool = 
         md = "\n".join([
             f"# Study {preset.name}", "", preset.description, "", f"Source: {preset.source}.", "",
             f"{done} of {len(configs)} runs of the study are in `{db_path}`. Statistics: mean ± sample std over "
-            "seeds; 95% CI of the mean from the t distribution. Figures: `layout_*` and `by_*` in the study's "
+            f"seeds; 95% CI: {CLIPPED_METHOD}; a published number is tested against our CI only with "
+            f"n ≥ {MIN_SEEDS_FOR_TEST} seeds (fewer: 'no power'). Figures: `layout_*` and `by_*` in the study's "
             f"layout ({preset.layout}), `curves_*` per epoch with ±1 std bands.", "",
         ] + ([_md(t) for t in rtables] or ["No published numbers to compare with for this study.", ""])
             + [_md(t) for t in tables])

@@ -74,7 +74,8 @@ def export_data(
 
     npz: OUT/STEM.npz with x_SPLIT, y_SPLIT and class_names. imagefolder: OUT/STEM-imagefolder/SPLIT/
     LABEL_CLASS/INDEX.png (torchvision.datasets.ImageFolder(OUT/STEM-imagefolder/train) loads it with
-    the same labels). hf: OUT/STEM-hf (datasets.load_from_disk). Tabular files: npz only.
+    the same labels). hf: OUT/STEM-hf (datasets.load_from_disk). Tabular files: npz only. Test-only
+    corrupted sets keep test/severity: npz severity_test, imagefolder test/severityK/..., hf a severity column.
     """
     from noisebench.cli.data import progress_bar
     from noisebench.export_data import export

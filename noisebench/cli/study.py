@@ -8,6 +8,7 @@ from typing import Optional
 import typer
 
 from noisebench.cli import app
+from noisebench.cli.harness_options import _CKPT_HELP, _QUIET_HELP, _TB_HELP
 from noisebench.errors import UserError
 
 DEFAULT_DB = Path("results/noisebench.db")
@@ -21,6 +22,7 @@ Examples:
   noisebench study mnist-flip-robustness --download
   noisebench study mish-benchmark --source ~/data/cifar-10-batches-py --executor ray
   noisebench study lr-sweep --subset 500 --epochs 1 --seeds 1 --activation relu   (smoke run)
+  noisebench study synth-robustness --tensorboard runs/ --save-checkpoint --quiet
   noisebench study psi-resnet18 --export psi.toml   (an editable grid: noisebench grid psi.toml)
 
 \b
@@ -141,6 +143,9 @@ def study(
                                  "(models the table lacks: a probe of a few seconds each, then cached)."),
     plots: bool = typer.Option(True, "--plots/--no-plots", help="Write the figures (PNG, PDF, SVG)."),
     force: bool = typer.Option(False, "--force", help="Rerun runs already in the database; replace another report in --out or the --export file."),
+    save_checkpoint: bool = typer.Option(False, "--save-checkpoint", help=_CKPT_HELP),
+    tensorboard: Optional[Path] = typer.Option(None, "--tensorboard", metavar="DIR", help=_TB_HELP),
+    quiet: bool = typer.Option(False, "--quiet", "-q", help=_QUIET_HELP),
 ):
     """Run one experiment of the source studies end to end: build (or reuse) its datasets, train its grid
     (resumable: runs already in the database are skipped, as in `grid`), and write its report with the
@@ -173,13 +178,22 @@ def study(
     if dry_run:
         _dry_run(p, configs, db, data_dir, force, measure)
         return
-    _run(p, flags, configs, data_dir, db, out, source, download, no_verify, executor, jobs, address, plots, force)
+    if tensorboard is not None:
+        from noisebench.harness.run_artifacts import check_tensorboard_dir
+
+        check_tensorboard_dir(tensorboard)  # package installed, a writable folder: before any build or training
+    _run(p, flags, configs, data_dir, db, out, source, download, no_verify, executor, jobs, address, plots, force,
+         save_checkpoint, tensorboard, quiet)
 
 
-def _run(p, flags, configs, data_dir, db, out, source, download, no_verify, executor, jobs, address, plots, force):
+def _run(p, flags, configs, data_dir, db, out, source, download, no_verify, executor, jobs, address, plots, force,
+         save_checkpoint=False, tensorboard=None, quiet=False):
+    from noisebench.harness.run_artifacts import checkpoint_dir_for
+    from noisebench.harness.stats import MIN_SEEDS_FOR_TEST
     from noisebench.harness.studies.datasets import build_missing
     from noisebench.harness.studies.plan import plan
     from noisebench.harness.studies.report import STUDIES_DIR, check_out, write_report
+    from noisebench.progress import choose
     from noisebench.study_api import _run_configs, make_executor
 
     target = out if out is not None else STUDIES_DIR / p.name
@@ -187,17 +201,12 @@ def _run(p, flags, configs, data_dir, db, out, source, download, no_verify, exec
     build_missing(p, data_dir, source=source, download=download, verify=not no_verify,
                   echo=lambda m: typer.echo(m, err=True))
     configs = plan(p, data_dir, flags)  # the built files' digests: the real run keys
-    ex = make_executor(executor, jobs, address=address)
-
-    def on_result(c, res, node, o):
-        f = res.final or {}
-        what = f"{f.get('metric')} = {f.get('metric_value'):.4g}" if f.get("metric_value") is not None else ""
-        what = f"error: {res.error}" if res.status == "failed" else f"null run: {res.null_cause}" if res.status == "null" else what
-        typer.echo(f"[{o.ran + o.skipped}/{o.planned}] {c.label()} {res.status} {what} ({res.wall_s:.1f} s)")
-
+    mode = choose(quiet)  # as `robustness`: a bar with ETA on a terminal, else one line per epoch and per run
+    ex = make_executor(executor, jobs, address=address, progress=mode, tensorboard_dir=tensorboard,
+                       checkpoint_dir=checkpoint_dir_for(db) if save_checkpoint else None)
     typer.echo(f"study {p.name}: {len(configs)} runs; executor: {ex.describe()}; database: {db}")
     outcome: list = []
-    _run_configs(configs, db, ex, force, on_result, outcome)
+    _run_configs(configs, db, ex, force, None, outcome, progress=mode)
     res = outcome[0]
     typer.echo(f"{res.ran} runs trained ({res.ok} ok, {res.null} null, {res.failed} failed), {res.skipped} already in {db}")
     for label, err in res.failures[:5]:
@@ -208,7 +217,8 @@ def _run(p, flags, configs, data_dir, db, out, source, download, no_verify, exec
     typer.echo(f"wrote {target}/report.md" + (f" and {len(figs) // 3} figures (PNG, PDF, SVG)" if figs else ""))
     if comps:
         typer.echo(f"published numbers: {sum(inside)} of {len(inside)} inside our 95% CI "
-                   f"({sum(1 for c in comps if c.inside is None)} without a CI: fewer than 2 seeds or not run)")
+                   f"({sum(1 for c in comps if c.inside is None)} not tested: fewer than {MIN_SEEDS_FOR_TEST} seeds, "
+                   "no power, or not run)")
     if res.failed:
         typer.echo(f"{res.failed} runs failed; run the same command again to retry them", err=True)
         raise typer.Exit(1)
