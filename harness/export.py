@@ -161,7 +161,9 @@ def _write_robustbench(db, out: Path, force: bool) -> list[Path]:
             "footnote": "test accuracy (%) at the epoch selected on val, mean over seeds; exported by noisebench",
         }
         written.append(_atomic_text(out / "robustbench" / f"{model}__{act}.json", json.dumps(doc, indent=2) + "\n", force))
-    return written
+    from noisebench.harness.export_external import write_external  # models scored by `noisebench evaluate`
+
+    return written + write_external(db, out, force)
 
 
 _WRITERS = {"csv": _write_csv, "jsonl": _write_jsonl, "tensorboard": _write_tensorboard,

@@ -178,3 +178,50 @@ def test_refusals_are_one_line(cli, study, tmp_path):
     r = cli(*base, "--model", f"{fac}:build", "--corruptions", "no_such_thing")
     assert r.code != 0 and r.err.count("\n") == 1 and "unknown corruption" in r.err
     assert not (tmp_path / "x.db").exists() or True
+
+
+RB_KEYS = {"link", "name", "authors", "additional_data", "number_forward_passes", "dataset", "venue", "architecture",
+           "eps", "clean_acc", "reported", "corruptions_acc", "corruptions_acc_3d", "unreliable", "footnote"}
+
+
+def test_report_beside_trained_models_and_robustbench_json(cli, study, tmp_path):
+    import csv
+    import shutil
+
+    db = tmp_path / "r.db"
+    shutil.copy(study["db"], db)  # the trained study's database: evaluated models join it
+    common = ["--data", study["clean"], *SETS, "--db", db, "--device", "cpu", "--quiet"]
+    r = cli("evaluate", "--model", "evcnn", "--activation", "elu", "--weights", study["weights"], "--name", "ext-net",
+            *common)
+    assert r.code == 0, r.err
+    r = cli("report", "--db", db, "--out", tmp_path / "rep", "--reference", "evcnn/elu (trained)")
+    assert r.code == 0, r.err
+    md = (tmp_path / "rep" / "report.md").read_text()
+    assert "evaluated models beside trained ones" in md and "| ext-net |" in md and "| evcnn/elu (trained) |" in md
+    # the evaluated copy of the trained weights scores exactly like its run: mCE 100 % against it
+    row = next(line for line in md.splitlines() if line.startswith("| ext-net |"))
+    assert "100.0 (n = 1)" in row
+    assert any(p.name.startswith("testtime_heatmap_evaluated-") for p in (tmp_path / "rep").iterdir())
+    # RobustBench's leaderboard JSON, read back
+    r = cli("export", "--format", "robustbench-json", "--db", db, "--out", tmp_path / "x")
+    assert r.code == 0, r.err
+    doc = json.loads((tmp_path / "x" / "robustbench" / "cifar10" / "corruptions" / "ext-net__ours.json").read_text())
+    assert RB_KEYS <= set(doc) and doc["name"] == "ext-net" and doc["architecture"] == "evcnn"
+    rec = study["recorded"]
+    cells = [v for k, v in rec.items() if k[1]]
+    assert doc["clean_acc"] == f"{100 * rec[('clean', 0)]:.2f}"
+    assert doc["corruptions_acc"] == f"{100 * sum(cells) / len(cells):.2f}"
+    assert doc["noisebench"]["complete_benchmark"] is False and doc["noisebench"]["severities"] == [1, 3]
+    assert doc["noisebench"]["accuracy"]["fog/3"] == pytest.approx(100 * rec[("fog", 3)])
+    rows = list(csv.reader(open(tmp_path / "x" / "robustbench" / "cifar10" / "corruptions" /
+                                "unaggregated_results__ours.csv")))
+    assert rows[0] == ["", "gaussian_noise", "gaussian_noise", "fog", "fog"] and rows[1] == ["", "1", "3", "1", "3"]
+    assert rows[2][0] == "ext-net" and float(rows[2][3]) == rec[("fog", 1)]
+    # a database holding only evaluated models reports them too
+    only = tmp_path / "only.db"
+    r = cli("evaluate", "--model", f"{study['factory']}:build", "--weights", study["weights"],
+            *common[:-5], "--db", only, "--device", "cpu", "--quiet")
+    assert r.code == 0, r.err
+    r = cli("report", "--db", only, "--out", tmp_path / "rep2", "--no-plots")
+    assert r.code == 0, r.err
+    assert "| mynet:build |" in (tmp_path / "rep2" / "report.md").read_text() and "n/a" in r.out
