@@ -14,7 +14,6 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Callable
 
-import numpy as np
 import torch
 from torch import nn
 
@@ -164,18 +163,6 @@ def _recorded(db, key: str, s: EvalSet, wsha: str) -> dict | None:
     return {"set": s.name, "severity": s.severity, "origin": s.origin, "set_file": s.path.name,
             "set_sha256": s.digest, "n": e["n"], "acc": e["acc"], "loss": e["loss"], "top3": e["top3"],
             "eval_s": e["eval_s"], "reused": True}
-
-
-def num_classes_of(sets: list[EvalSet]) -> int:
-    """Classes of the evaluated data: the first file's num_classes attribute, else its largest label + 1."""
-    from noisebench.h5reader import open_file
-
-    for s in sets:
-        with open_file(s.path) as f:
-            nc = f.meta.get("num_classes")
-        if nc:
-            return int(nc)
-    return int(max(int(np.max(load_set(s)[1])) for s in sets[:1])) + 1
 
 
 def dataset_of(sets: list[EvalSet]) -> str | None:

@@ -88,8 +88,7 @@ def plan_sets(data: str | Path | None = None, corruptions: str | list | None = N
             org = "release" if "-c-release-" in p.name else "ours"
             out += [EvalSet(str(meta.get("corruption")), s, p, digest, org) for s in use]
         else:
-            out.append(EvalSet(str(meta.get("variant") or p.stem) if meta.get("variant") != "clean" else p.stem,
-                               0, p, digest, "sets"))
+            out.append(EvalSet(p.stem, 0, p, digest, "sets"))  # e.g. cifar10-psi16: its test split
     seen = set()
     for s in out:
         if (s.name, s.severity, s.digest) in seen:
@@ -109,6 +108,20 @@ def _meta(path: Path) -> dict:
     if meta.get("kind") != "corrupt-test" and "test" not in meta["_splits"]:
         raise UserError(f"{path}: no test split to evaluate on (has {', '.join(meta['_splits']) or 'none'})")
     return meta
+
+
+def probe(path: Path) -> tuple[int, tuple]:
+    """(classes, channels-first image shape) of a file's test images, read from its attributes and shapes."""
+    meta = _meta(path)
+    with open_file(path) as f:
+        dx, dy = f.datasets["test/x"], f.datasets["test/y"]
+        shape = tuple(int(n) for n in dx.shape)
+        nc = meta.get("num_classes") or (int(np.max(dy[()])) + 1 if dy.shape[0] else 0)
+    if len(shape) not in (3, 4) or str(dx.dtype) != "uint8":
+        raise UserError(f"{path}: test/x is {dx.dtype} {shape}, not uint8 images; evaluate takes image sets")
+    if not nc or int(nc) < 2:
+        raise UserError(f"{path}: no class count (num_classes) to evaluate a classifier against")
+    return int(nc), ((1, shape[1], shape[2]) if len(shape) == 3 else (shape[3], shape[1], shape[2]))
 
 
 def load_set(s: EvalSet, clean_y: np.ndarray | None = None) -> tuple[np.ndarray, np.ndarray]:

@@ -85,13 +85,13 @@ def evaluate(model, data: str | Path | None = None, corruptions: str | list | No
 
     from noisebench import progress
     from noisebench.harness import evaluate_model as em
-    from noisebench.harness.evaluate_engine import ModelUnderTest, dataset_of, num_classes_of, run_evaluation
-    from noisebench.harness.evaluate_sets import plan_sets, train_statistics
+    from noisebench.harness.evaluate_engine import ModelUnderTest, dataset_of, run_evaluation
+    from noisebench.harness.evaluate_sets import plan_sets, probe, train_statistics
 
     mode = progress.choose(quiet)
-    sets = plan_sets(data, corruptions, severity, datasets, datasets_dir, release,
-                     note=lambda m: progress.say(m, mode))
-    nc = num_classes_of(sets)
+    if data is None and not datasets:
+        raise UserError("nothing to evaluate on: give --data CLEAN (with --corruptions) and/or --datasets FILE ...")
+    nc, in_shape = probe(Path(data if data is not None else list(datasets)[0]))  # the model is checked before any set is built
     prep = em.check_preprocessing({"mean": normalize[0], "std": normalize[1]}, "--normalize") if normalize else None
     wfile = None
     if isinstance(model, nn.Module):
@@ -123,7 +123,6 @@ def evaluate(model, data: str | Path | None = None, corruptions: str | list | No
     elif isinstance(model, str):
         if weights is None:
             raise UserError(f"--model {model}: a registered model needs --weights FILE (its saved state dict)")
-        in_shape = _in_shape(sets)
         model_obj, src = em.registered_model(model, activation, in_shape, nc)
         state, wsha = em.load_state_dict(weights)
         em.fit_state_dict(model_obj, state, f"--weights {weights}")
@@ -141,6 +140,8 @@ def evaluate(model, data: str | Path | None = None, corruptions: str | list | No
     ident.update(weights_sha256=wsha, weights_file=wfile, transform=em.transform_hash(transform),
                  preprocessing={k: v for k, v in (prep or {}).items() if k in ("mean", "std")} or None)
     mut = ModelUnderTest(model, label, ident, prep, transform)
+    sets = plan_sets(data, corruptions, severity, datasets, datasets_dir, release,
+                     note=lambda m: progress.say(m, mode))
     clean_file = Path(data).name if data is not None else ""
     kwargs = dict(num_classes=nc, dataset=dataset_of(sets), clean_file=clean_file, device=device,
                   precision=precision, batch_size=batch_size, force=force, mode=mode)
@@ -154,15 +155,6 @@ def evaluate(model, data: str | Path | None = None, corruptions: str | list | No
         key, rows = run_evaluation(mut, sets, **kwargs)
         ref = _reference(reference, None)
     return summarize(label, key, rows, ref)
-
-
-def _in_shape(sets) -> tuple:
-    from noisebench.h5reader import open_file
-
-    s = sets[0]
-    with open_file(s.path) as f:
-        shape = f.datasets["test/x"].shape if "test/x" in f.datasets else f.datasets["x"].shape
-    return (1, shape[1], shape[2]) if len(shape) == 3 else (shape[3], shape[1], shape[2])
 
 
 def _reference(reference, rdb) -> tuple[str, dict, float] | None:

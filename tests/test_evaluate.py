@@ -76,7 +76,7 @@ def study(tmp_path_factory):
     plain = tmp / "evcnn_elu.pt"
     torch.save(torch.load(weights, weights_only=True)["state_dict"], plain)  # a plain state dict, as users save one
     (tmp / "mynet.py").write_text(FACTORY)
-    yield {"clean": clean, "db": db, "recorded": recorded, "weights": plain, "selected": weights, "tmp": tmp,
+    yield {"clean": clean, "db": db, "src": src, "recorded": recorded, "weights": plain, "selected": weights, "tmp": tmp,
            "factory": tmp / "mynet.py"}
     MODELS.unregister("evcnn")
     plugins._loaded.clear()
@@ -114,9 +114,9 @@ def test_python_api_in_memory_module_and_factory_file(study, tmp_path):
     import torch
 
     import noisebench as nb
+    from noisebench.harness.activations import resolve_activation
     from noisebench.harness.evaluate_sets import train_statistics
     from noisebench.harness.models import build_model
-    from noisebench.harness.activations import resolve_activation
 
     model = build_model("evcnn", resolve_activation("elu"), (3, 32, 32), 10)
     model.load_state_dict(torch.load(study["weights"], weights_only=True))
@@ -177,7 +177,7 @@ def test_refusals_are_one_line(cli, study, tmp_path):
     assert r.code != 0 and "needs --weights" in r.err
     r = cli(*base, "--model", f"{fac}:build", "--corruptions", "no_such_thing")
     assert r.code != 0 and r.err.count("\n") == 1 and "unknown corruption" in r.err
-    assert not (tmp_path / "x.db").exists() or True
+    assert not (tmp_path / "x.db").exists()  # refused before the database is opened
 
 
 RB_KEYS = {"link", "name", "authors", "additional_data", "number_forward_passes", "dataset", "venue", "architecture",
@@ -225,3 +225,26 @@ def test_report_beside_trained_models_and_robustbench_json(cli, study, tmp_path)
     r = cli("report", "--db", only, "--out", tmp_path / "rep2", "--no-plots")
     assert r.code == 0, r.err
     assert "| mynet:build |" in (tmp_path / "rep2" / "report.md").read_text() and "n/a" in r.out
+
+
+def test_other_test_sets_psi_and_a_corrupted_set(cli, study, tmp_path):
+    """--datasets: a ψ file's test split (one set, severity 0) and a `make cifar10-c` set at the asked severity."""
+    import noisebench as nb
+    from noisebench.harness.evaluate_sets import train_statistics
+
+    psi = tmp_path / "cifar10-psi8.h5"
+    assert psi in nb.build("psi", level=8, source=study["src"], out=tmp_path, val_size=6, no_verify=True)
+    fog = study["clean"].parent / "cifar10-c-fog.h5"
+    st = train_statistics(study["clean"])
+    db = tmp_path / "d.db"
+    r = cli("evaluate", "--model", f"{study['factory']}:build", "--weights", study["weights"], "--datasets", psi,
+            "--datasets", fog, "--severity", "3", "--normalize", ",".join(map(str, st["mean"])),
+            ",".join(map(str, st["std"])), "--db", db, "--device", "cpu", "--precision", "fp32")
+    assert r.code == 0, r.err
+    assert "[2/2]" in r.out and "img/s" in r.out  # progress lines (not a terminal)
+    _, acc = _accs(db, "mynet:build")
+    assert set(acc) == {("cifar10-psi8", 0), ("fog", 3)} and acc[("fog", 3)] == study["recorded"][("fog", 3)]
+    r = cli("report", "--db", db, "--out", tmp_path / "rep")
+    assert r.code == 0, r.err
+    md = (tmp_path / "rep" / "report.md").read_text()
+    assert "other test sets" in md and "| cifar10-psi8 · 0 |" in md and "| fog · 3 |" in md
