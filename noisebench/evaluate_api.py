@@ -89,6 +89,12 @@ def evaluate(model, data: str | Path | None = None, corruptions: str | list | No
     from noisebench.harness.evaluate_sets import plan_sets, probe, train_statistics
 
     mode = progress.choose(quiet)
+    from noisebench.harness.evaluate_engine import resolve_precision
+    from noisebench.harness.run_checks import resolve_device
+
+    resolve_precision(precision, resolve_device(device))  # bad settings fail before any file is read
+    if batch_size is not None and not 1 <= int(batch_size) <= 1 << 16:
+        raise UserError(f"--batch-size must be in 1..65536, got {batch_size}")
     if data is None and not datasets:
         raise UserError("nothing to evaluate on: give --data CLEAN (with --corruptions) and/or --datasets FILE ...")
     nc, in_shape = probe(Path(data if data is not None else list(datasets)[0]))  # the model is checked before any set is built
@@ -149,12 +155,27 @@ def evaluate(model, data: str | Path | None = None, corruptions: str | list | No
         from noisebench.harness.results_db import ResultsDB
 
         with ResultsDB(db) as rdb:
+            ref = _check_reference(_reference(reference, rdb), sets)
             key, rows = run_evaluation(mut, sets, db=rdb, **kwargs)
-            ref = _reference(reference, rdb)
     else:
+        ref = _check_reference(_reference(reference, None), sets)
         key, rows = run_evaluation(mut, sets, **kwargs)
-        ref = _reference(reference, None)
     return summarize(label, key, rows, ref)
+
+
+def _check_reference(ref, sets):
+    """Refuse, before anything is evaluated, a reference without every benchmark corruption × severity planned."""
+    from noisebench.corruptors.sets import BENCHMARK
+
+    if ref is None:
+        return None
+    planned = {(s.name, s.severity) for s in sets if s.origin in ("ours", "release") and s.name in BENCHMARK}
+    lack = sorted(planned - set(ref[1]))
+    if lack or ref[2] is None:
+        what = f"{lack[0][0]} at severity {lack[0][1]}" if lack else "a clean accuracy"
+        raise UserError(f"--reference {ref[0]}: has no {what}; CE / mCE need every evaluated benchmark corruption × "
+                        "severity and the clean accuracy")
+    return ref
 
 
 def _reference(reference, rdb) -> tuple[str, dict, float] | None:

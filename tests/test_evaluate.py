@@ -128,6 +128,14 @@ def test_python_api_in_memory_module_and_factory_file(study, tmp_path):
     assert res.clean_acc == study["recorded"][("clean", 0)] and res.corruptions == ["gaussian_noise", "fog"]
     cells = [v for k, v in study["recorded"].items() if k[1]]
     assert res.mean_corruption_acc == pytest.approx(sum(cells) / len(cells))
+    # CE / mCE against RobustBench's standard WRN-28-10 (its published accuracies), by hand
+    from noisebench.evaluate_api import _reference, summarize
+    from noisebench.harness import reference_robustbench as rb
+
+    rbs = summarize(res.name, res.key, res.rows, _reference("robustbench-standard", None))
+    ce = {c: sum(1 - got[(c, s)] for s in (1, 3)) / sum(1 - rb.ACC[c][s - 1] / 100 for s in (1, 3))
+          for c in ("gaussian_noise", "fog")}
+    assert rbs.ce == pytest.approx(ce) and rbs.mce == pytest.approx(sum(ce.values()) / 2)
     # the same through a transform instead of normalize
     mean, std = torch.tensor(stats["mean"])[None, :, None, None], torch.tensor(stats["std"])[None, :, None, None]
     res_t = nb.evaluate(model, data=study["clean"], corruptions="gaussian_noise,fog", severity=[1, 3],
@@ -177,7 +185,11 @@ def test_refusals_are_one_line(cli, study, tmp_path):
     assert r.code != 0 and "needs --weights" in r.err
     r = cli(*base, "--model", f"{fac}:build", "--corruptions", "no_such_thing")
     assert r.code != 0 and r.err.count("\n") == 1 and "unknown corruption" in r.err
+    r = cli(*base, "--model", f"{fac}:build", "--precision", "fp16")
+    assert r.code != 0 and r.err.count("\n") == 1 and "--precision must be one of" in r.err
     assert not (tmp_path / "x.db").exists()  # refused before the database is opened
+    r = cli(*base, "--model", f"{fac}:build", *SETS, "--reference", "nobody")
+    assert r.code != 0 and r.err.count("\n") == 1 and "--reference nobody" in r.err
 
 
 RB_KEYS = {"link", "name", "authors", "additional_data", "number_forward_passes", "dataset", "venue", "architecture",
