@@ -256,7 +256,7 @@ def test_other_test_sets_psi_and_a_corrupted_set(cli, study, tmp_path):
     assert "[2/2]" in r.out and "img/s" in r.out  # progress lines (not a terminal)
     _, acc = _accs(db, "mynet:build")
     assert set(acc) == {("cifar10-psi8", 0), ("fog", 3)} and acc[("fog", 3)] == study["recorded"][("fog", 3)]
-    r = cli("report", "--db", db, "--out", tmp_path / "rep")
+    r = cli("report", "--db", db, "--out", tmp_path / "rep", "--no-plots")  # figures: the test above
     assert r.code == 0, r.err
     md = (tmp_path / "rep" / "report.md").read_text()
     assert "other test sets" in md and "| cifar10-psi8 · 0 |" in md and "| fog · 3 |" in md
