@@ -114,8 +114,10 @@ def external_tables(studies: list[ExtStudy], start: int = 0) -> list:
                "accuracy (plain average over corruptions × severities) and its complement; mCE = mean over corruptions "
                f"of CE_c = Σ_s E_s,c / Σ_s E^ref_s,c and relative mCE, against the reference `{ref or 'none'}`.")
         out.append(replace(ts[0], caption=cap, header=head, notes=notes))
-        out += [replace(t, header=["corruption · severity" if j == 0 else "corruption"] + t.header[1:])
-                for j, t in enumerate(ts[1:])]
+        acc_cap = ("Test top-1 (%) on each test set and severity: evaluated models (n = 1) and trained models' "
+                   "val-selected weights (mean ± sample std over seeds); `mean`: the average over the severities.")
+        out.append(replace(ts[1], caption=acc_cap))
+        out += ts[2:]
     return out
 
 
