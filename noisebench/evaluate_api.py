@@ -80,7 +80,8 @@ def evaluate(model, data: str | Path | None = None, corruptions: str | list | No
              quiet: bool = False) -> Evaluation:
     """Evaluate ``model`` on the clean test split of ``data``, its corrupted sets (``corruptions``:
     "benchmark", "extra", "all" or a list; ``severity`` 1..5, default all) and any ``datasets``.
-    With ``db`` the rows are recorded in that results database (rerun: only what is missing)."""
+    With ``db`` the rows are recorded in that results database (rerun: only what is missing). An
+    ``nn.Module`` is moved to ``device`` and left in eval mode."""
     import torch.nn as nn
 
     from noisebench import progress

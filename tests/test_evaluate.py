@@ -6,6 +6,7 @@ RobustBench-style export read the evaluations back."""
 from __future__ import annotations
 
 import json
+import os
 import sys
 from pathlib import Path
 
@@ -59,7 +60,7 @@ def study(tmp_path_factory):
     tmp = tmp_path_factory.mktemp("ev")
     src = write_cifar10_batches(tmp / "src", n_train=40, n_test=16)
     clean = build_clean_images(load_cifar10(src, verify=False), tmp / "data")
-    loaded, env = dict(plugins._loaded), __import__("os").environ.pop(ENV_VAR, None)
+    loaded, env = dict(plugins._loaded), os.environ.pop(ENV_VAR, None)
     (tmp / "evplug.py").write_text(TINY_MODEL)
     load_plugin(tmp / "evplug.py")
     db = tmp / "r.db"
@@ -81,8 +82,9 @@ def study(tmp_path_factory):
     MODELS.unregister("evcnn")
     plugins._loaded.clear()
     plugins._loaded.update(loaded)
+    os.environ.pop(ENV_VAR, None)  # factory files loaded like plug-ins are forgotten too
     if env is not None:
-        __import__("os").environ[ENV_VAR] = env
+        os.environ[ENV_VAR] = env
 
 
 def _accs(db, name):
