@@ -211,7 +211,9 @@ def _write_robustbench(db, out: Path, force: bool) -> list[Path]:
             if len({s[3] for s in siblings if s[2] == dataset}) > 1:
                 fname += "__" + hashlib.sha256(json.dumps(setting, default=str).encode()).hexdigest()[:8]
         written.append(_atomic_text(out / "robustbench" / f"{fname}.json", json.dumps(doc, indent=2) + "\n", force))
-    return written
+    from noisebench.harness.export_external import write_external  # models scored by `noisebench evaluate`
+
+    return written + write_external(db, out, force)
 
 
 _WRITERS = {"csv": _write_csv, "jsonl": _write_jsonl, "tensorboard": _write_tensorboard,

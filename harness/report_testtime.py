@@ -23,8 +23,9 @@ from noisebench.harness.testtime_metrics import Scores, family_order, score_all
 from noisebench.harness.report_tables import _md
 from noisebench.harness.report_output import setting_tag, slug
 
-ORIGINS = {"ours": "noisebench corruptions (make cifar10-c)", "release": "official CIFAR-10-C release files"}
-ORIGIN_SHORT = {"ours": "noisebench corrupted sets", "release": "official CIFAR-10-C files"}
+ORIGINS = {"ours": "noisebench corruptions (make cifar10-c)", "release": "official CIFAR-10-C release files",
+           "sets": "the test splits of other files (ψ, corrupted twins)"}
+ORIGIN_SHORT = {"ours": "noisebench corrupted sets", "release": "official CIFAR-10-C files", "sets": "other test sets"}
 
 
 def origin_of(set_file: str) -> str:

@@ -49,7 +49,8 @@ def plot_severity(st: TTStudy, out_dir: Path) -> list[Path]:
         ax.set_xticks(xs)
         ax.grid(alpha=0.3)
     axes[0][0].set_ylabel("test top-1 accuracy (%)")
-    axes[0][-1].legend(fontsize=7, loc="best")
+    if axes[0][-1].get_legend_handles_labels()[0]:  # nothing complete to draw: no legend
+        axes[0][-1].legend(fontsize=7, loc="best")
     fig.suptitle(f"Test-time protocol: accuracy vs severity · {st.title}", fontsize=8)
     return save(fig, out_dir, f"testtime_severity_{st.tag}")
 

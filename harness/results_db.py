@@ -39,6 +39,8 @@ RUN_COLUMNS = results_schema.columns("runs")
 EPOCH_COLUMNS = results_schema.columns("epochs", skip=("key", "epoch", "metrics"))
 _JSON_COLUMNS = results_schema.json_columns("runs")
 EVAL_COLUMNS = results_schema.columns("evaluations")
+EXT_COLUMNS = results_schema.columns("external_models")
+_EXT_JSON = results_schema.json_columns("external_models")
 
 
 def _num(v: Any) -> float | None:
@@ -242,6 +244,33 @@ class ResultsDB:
         for r in self.conn.execute(sql, args):
             d = dict(r)
             d["identity"] = json.loads(d["identity"]) if d.get("identity") else {}
+            out.append(d)
+        return out
+
+    # -- external models (noisebench evaluate) ------------------------------------------------------
+    def record_external_model(self, row: dict) -> None:
+        """Insert or replace one evaluated model (EXT_COLUMNS; JSON columns as Python objects)."""
+        r = dict(row, recorded_at=row.get("recorded_at") or time.time())
+        for k in _EXT_JSON:
+            r[k] = _dumps(r.get(k) if r.get(k) is not None else ({} if k == "identity" else None))
+        self.conn.execute(f"INSERT OR REPLACE INTO external_models ({', '.join(EXT_COLUMNS)}) "
+                          f"VALUES ({', '.join('?' for _ in EXT_COLUMNS)})", [r.get(k) for k in EXT_COLUMNS])
+
+    def external_models(self, **filters) -> list[dict]:
+        """Evaluated external models as dicts (JSON decoded); filters are column=value."""
+        if not self._has_table("external_models"):
+            return []
+        bad = [k for k in filters if k not in EXT_COLUMNS]
+        if bad:
+            raise ValueError(f"unknown external_models column {bad[0]!r}")
+        where = " AND ".join(f"{k} = ?" for k in filters)
+        rows = self.conn.execute("SELECT * FROM external_models" + (f" WHERE {where}" if where else "")
+                                 + " ORDER BY recorded_at, key", list(filters.values())).fetchall()
+        out = []
+        for r in rows:
+            d = dict(r)
+            for k in _EXT_JSON:
+                d[k] = json.loads(d[k]) if d.get(k) else ({} if k == "identity" else None)
             out.append(d)
         return out
 

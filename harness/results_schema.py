@@ -94,8 +94,9 @@ TABLES = (
         C("epoch_s", "REAL", "seconds of training in the epoch"),
         C("metrics", "TEXT NOT NULL", "every metric of the epoch", True),
     ), constraints=("PRIMARY KEY (key, epoch)",)),
-    Table("evaluations", "test-time protocol: a run's selected weights evaluated on one test set and severity", (
-        C("run_key", "TEXT NOT NULL", "the trained run (runs.key)"),
+    Table("evaluations", "test-time protocol: a run's selected weights (or an external model) evaluated on one "
+          "test set and severity", (
+        C("run_key", "TEXT NOT NULL", "the trained run (runs.key) or the evaluated model (external_models.key)"),
         C("protocol", "TEXT NOT NULL DEFAULT 'test-time'", "always test-time"),
         C("corruption", "TEXT NOT NULL", "corruption name, or clean"),
         C("severity", "INTEGER NOT NULL", "severity 1-5 (0: clean)"),
@@ -108,7 +109,7 @@ TABLES = (
         C("top3", "REAL", "top-3 accuracy"),
         C("model", "TEXT NOT NULL", "model name"),
         C("activation", "TEXT NOT NULL", "activation name"),
-        C("seed", "INTEGER NOT NULL", "the run's seed"),
+        C("seed", "INTEGER NOT NULL", "the run's seed (0 for an external model)"),
         C("dataset", "TEXT", "dataset name"),
         C("clean_file", "TEXT NOT NULL", "the clean file the run trained on"),
         C("code_version", "TEXT", "hash of noisebench's source files"),
@@ -117,6 +118,26 @@ TABLES = (
         C("recorded_at", "REAL NOT NULL", "UNIX time the row was written"),
     ), constraints=("PRIMARY KEY (run_key, corruption, severity, set_sha256, weights_sha256)",),
         indexes=(("evaluations_by_group", "dataset, model, activation, corruption"),)),
+    Table("external_models", "models noisebench did not train, evaluated with `noisebench evaluate` / nb.evaluate", (
+        C("key", "TEXT PRIMARY KEY", "evaluation key: sha256 of the identity (weights, source, preprocessing, "
+                                     "precision, device type, classes)"),
+        C("name", "TEXT NOT NULL", "the label tables and exports show"),
+        C("model_kind", "TEXT NOT NULL", "registered, factory or module (an nn.Module from Python)"),
+        C("model", "TEXT NOT NULL", "registered model name, FILE.py:FUNCTION or the module's class"),
+        C("activation", "TEXT", "activation of a registered model"),
+        C("weights_file", "TEXT", "the weights file's name"),
+        C("weights_sha256", "TEXT", "sha256 of the weights file (of the module's state dict when from Python)"),
+        C("source_sha256", "TEXT", "sha256 of the model's source (factory file, registered model and activation "
+                                   "code, module classes)"),
+        C("preprocessing", "TEXT", "per-channel mean/std applied to inputs in [0, 1] (null: none)", True),
+        C("precision", "TEXT", "fp32 or bf16-autocast"),
+        C("device_type", "TEXT", "cpu or cuda"),
+        C("dataset", "TEXT", "dataset name of the evaluated data"),
+        C("clean_file", "TEXT", "the clean file the corrupted sets pair with (empty: none)"),
+        C("code_version", "TEXT", "hash of noisebench's source files"),
+        C("identity", "TEXT NOT NULL DEFAULT '{}'", "the whole identity the key is computed from", True),
+        C("recorded_at", "REAL NOT NULL", "UNIX time the row was written"),
+    )),
 )
 
 _BY_NAME = {t.name: t for t in TABLES}
@@ -131,7 +152,7 @@ def table_ddl(name: str) -> str:
     return out
 
 
-def ddl(names: tuple = ("meta", "runs", "epochs", "evaluations")) -> str:
+def ddl(names: tuple = ("meta", "runs", "epochs", "evaluations", "external_models")) -> str:
     return "\n".join(table_ddl(n) for n in names) + "\n"
 
 
@@ -153,3 +174,20 @@ def markdown() -> str:
             parts += ["", "Constraints: " + "; ".join(f"`{x}`" for x in t.constraints) + "."]
         parts.append("")
     return "\n".join(parts)
+
+
+def write_page(path) -> None:
+    """Regenerate the schema tables of docs/RESULTS.md (everything from the first table on) from TABLES:
+    ``python -m noisebench.harness.results_schema docs/RESULTS.md``."""
+    from pathlib import Path
+
+    p = Path(path)
+    text = p.read_text()
+    head = text.split(f"### `{TABLES[0].name}`", 1)[0]
+    p.write_text(head + markdown().rstrip("\n") + "\n")
+
+
+if __name__ == "__main__":  # pragma: no cover
+    import sys
+
+    write_page(sys.argv[1] if len(sys.argv) > 1 else "docs/RESULTS.md")

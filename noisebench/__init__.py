@@ -18,6 +18,7 @@ _LAZY = {
     "synth": "noisebench.api",
     "build": "noisebench.build_api",
     "export": "noisebench.export_api",
+    "evaluate": "noisebench.evaluate_api",
     "open_dataset": "noisebench.vision_dataset",
     "ImageData": "noisebench.generators.custom_image_source",
     "Study": "noisebench.study_api",

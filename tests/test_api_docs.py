@@ -20,7 +20,7 @@ def test_the_doc_covers_the_public_api():
 
     text = "\n".join(BLOCKS)
     for name in ("corrupt", "flip_labels", "synth", "build", "open_dataset", "run_study", "Study", "export",
-                 "register_corruption", "register_activation"):
+                 "evaluate", "register_corruption", "register_activation"):
         assert name in nb.__all__ and f"nb.{name}" in text, name
     assert "weights_only=True" in text and "v2.RandomCrop" in text and "SPEC" not in DOC.read_text()
 
@@ -53,3 +53,4 @@ def test_every_example_runs(doc_folder, capsys):
     out = capsys.readouterr().out
     assert "error: " in out and "did you mean level?" in out  # the documented mistakes are refused
     assert (doc_folder / "exports" / "epochs.csv").is_file() and (doc_folder / "data" / "cifar10-psi8.h5").is_file()
+    assert (doc_folder / "results" / "eval.db").is_file() and "mine" in out  # nb.evaluate stored its rows

@@ -60,6 +60,7 @@ COMMAND_MODULES = [
     "noisebench.cli.grid",
     "noisebench.cli.study",
     "noisebench.cli.export",
+    "noisebench.cli.evaluate",
     "noisebench.cli.share",
 ]
 
