@@ -21,6 +21,11 @@ SEVERITIES = {1: {"sigma": 0.05, "max_delta": 1, "iterations": 1}, 2: {"sigma": 
               3: {"sigma": 0.4, "max_delta": 1, "iterations": 1}, 4: {"sigma": 0.25, "max_delta": 1, "iterations": 2},
               5: {"sigma": 0.4, "max_delta": 1, "iterations": 2}}
 RANGES = {"sigma": (0.0, 32.0), "max_delta": (1, 16), "iterations": (0, 10)}
+TINY_IMAGENET_C = {1: {"sigma": 0.1, "max_delta": 1, "iterations": 1}, 2: {"sigma": 0.5, "max_delta": 1, "iterations": 1}, 3: {"sigma": 0.6, "max_delta": 1, "iterations": 2},
+                   4: {"sigma": 0.7, "max_delta": 2, "iterations": 1}, 5: {"sigma": 0.9, "max_delta": 2, "iterations": 2}}
+IMAGENET_C = {1: {"sigma": 0.7, "max_delta": 1, "iterations": 2}, 2: {"sigma": 0.9, "max_delta": 2, "iterations": 1}, 3: {"sigma": 1.0, "max_delta": 2, "iterations": 3},
+              4: {"sigma": 1.1, "max_delta": 3, "iterations": 2}, 5: {"sigma": 1.5, "max_delta": 4, "iterations": 2}}
+CONSTANTS = {"cifar10-c": SEVERITIES, "tiny-imagenet-c": TINY_IMAGENET_C, "imagenet-c": IMAGENET_C}
 
 
 def draw_offsets(rng, n: int, h: int, w: int, d: int, iterations: int) -> np.ndarray:
@@ -51,7 +56,7 @@ def local_moves(x: np.ndarray, off: np.ndarray, d: int) -> np.ndarray:
     return x
 
 
-@register_corruption("glass_blur", target="images", severities=SEVERITIES, ranges=RANGES, reference=REFERENCE,
+@register_corruption("glass_blur", target="images", severities=SEVERITIES, constants=CONSTANTS, ranges=RANGES, reference=REFERENCE,
                      description="blur, local pixel moves within max_delta, blur")
 def glass_blur(x, rng, *, sigma: float = 0.4, max_delta: int = 1, iterations: int = 1):
     """x: uint8 (N, H, W, C) -> uint8."""
