@@ -6,13 +6,13 @@ defaults: nearest edges, truncate 4), L[L < threshold] = 0. Then
 
 * water (mud = 0): u = uint8(255·L); e = Canny(u, 50, 150); d = min(distance to e, 20), 3×3 box blur,
   truncated to uint8, histogram-equalised, filtered with [[−2, −1, 0], [−1, 1, 1], [0, 1, 2]] (8-bit
-  saturation), 3×3 box blur; m = u·d / max(u·d)·gain; y = clip(x + m·(175, 238, 238)/255, 0, 1);
+  saturation), 3×3 box blur (rounded to 8 bits); m = u·d / max(u·d)·gain; y = clip(x + m·(175, 238, 238)/255, 0, 1);
 * mud (mud = 1): m = Gaussian(1[L > threshold], gain) with m[m < 0.8] = 0;
   y = x·(1 − m) + m·(63, 42, 20)/255.
 
 Grey images receive the colour's luma (0.299, 0.587, 0.114). The OpenCV steps are computed with numpy/scipy
-(corruptors/_edges.py); the one deliberate change is the exact Euclidean distance where OpenCV uses its 5×5
-chamfer approximation, and 255·L is clipped to [0, 255] before the uint8 cast (the original wraps around).
+(corruptors/_edges.py, checked against OpenCV); the one deliberate change: 255·L is clipped to [0, 255] before
+the uint8 cast (the original wraps values above 1 around).
 """
 
 from __future__ import annotations
@@ -39,9 +39,9 @@ IMAGENET_C = _table([(0.65, 0.3, 4.0, 0.69, 0.6, 0), (0.65, 0.3, 3.0, 0.68, 0.6,
 CONSTANTS = {"cifar10-c": SEVERITIES, "tiny-imagenet-c": TINY_IMAGENET_C, "imagenet-c": IMAGENET_C}
 RANGES = {"mean": (-10.0, 10.0), "std": (0.0, 10.0), "sigma": (0.0, 64.0), "threshold": (-10.0, 10.0),
           "gain": (0.0, 64.0), "mud": (0, 1)}
-DIFFERENCES = ("OpenCV's Canny, blur, equalizeHist and filter2D re-implemented with numpy; the distance to the "
-               "drop edges is exact Euclidean (OpenCV: 5x5 chamfer approximation); 255*L clipped before the uint8 "
-               "cast (the original wraps values above 1)")
+DIFFERENCES = ("OpenCV's Canny, distanceTransform, blur, equalizeHist and filter2D re-implemented with numpy/scipy "
+               "(equal to OpenCV's on the tests' layers); 255*L clipped before the uint8 cast (the original wraps "
+               "values above 1)")
 WATER = np.array([175, 238, 238], np.float32) / 255
 MUD = np.array([63, 42, 20], np.float32) / 255
 LUMA = np.array([0.299, 0.587, 0.114], np.float32)
@@ -58,7 +58,7 @@ def water_mask(layer: np.ndarray, gain: float) -> np.ndarray:
     u = (np.clip(layer, 0, 1) * 255).astype(np.uint8)
     d = distance_to_edges(canny(u, 50, 150), 20.0)
     d = box3(d).astype(np.uint8)  # truncation, as .astype(np.uint8)
-    d = box3(filter2d_u8(equalize_hist(d), EMBOSS))
+    d = np.rint(box3(filter2d_u8(equalize_hist(d), EMBOSS)))  # cv2.blur of an 8-bit map rounds to 8 bits
     m = u.astype(np.float32) * d
     mx = m.max(axis=(1, 2), keepdims=True)
     m = np.divide(m, mx, out=np.zeros_like(m), where=mx > 0)

@@ -110,18 +110,13 @@ def test_replayed_draws_agree(name, bound):
 
 
 def test_spatter_replayed():
-    """Mud (severities 4-5): within a grey level. Water (1-3): ours measures the distance to the drop edges
-    exactly where OpenCV uses its 5x5 chamfer approximation, so a few drop-edge pixels differ more: the
-    documented bound is a mean difference under half a level and 97 % of values within one level."""
+    """Mud (severities 4-5) and water drops (1-3) within a grey level (OpenCV's steps reproduced)."""
     fn = CORRUPTIONS.get("spatter").obj
     for s in SEVERITIES:
         for i, x in enumerate(IMAGES):
             ours = fn(x[None].copy(), LegacyDraws(20 + i), **table("spatter", s))[0].astype(np.int64)
             d = np.abs(ours - reference(x, "spatter", s, 20 + i))
-            if s >= 4:
-                assert d.max() <= 1, (s, d.max())
-            else:
-                assert d.mean() < 0.5 and (d <= 1).mean() > 0.97, (s, d.mean(), (d <= 1).mean())
+            assert d.max() <= 1, (s, d.max())
 
 
 def _intensity_image():
