@@ -16,10 +16,11 @@ from dataclasses import dataclass, field
 from typing import Any, Iterable, Mapping
 
 from noisebench.errors import UserError
-from noisebench.registry import CORRUPTIONS, Entry
+from noisebench.registry import CORRUPTIONS, Entry, SpecView
 
 __all__ = ["BENCHMARK", "EXTRA", "ALL", "SETS", "CONSTANT_TABLES", "CorruptionSpec", "corruption_spec",
-           "resolve_corruptions", "set_label", "default_constants", "check_constants", "severity_table"]
+           "resolve_corruptions", "set_label", "default_constants", "check_constants", "severity_table",
+           "constants_table", "CORRUPTION_SPECS"]
 
 BENCHMARK = ("gaussian_noise", "shot_noise", "impulse_noise", "defocus_blur", "glass_blur", "motion_blur",
              "zoom_blur", "snow", "frost", "fog", "brightness", "contrast", "elastic_transform", "pixelate",
@@ -30,6 +31,10 @@ SETS: dict[str, tuple[str, ...]] = {"benchmark": BENCHMARK, "extra": EXTRA, "all
 
 CONSTANT_TABLES = ("cifar10-c", "tiny-imagenet-c", "imagenet-c")
 TABLE_SIZES = {"cifar10-c": 32, "tiny-imagenet-c": 64, "imagenet-c": 224}
+TABLE_SOURCES = {"cifar10-c": "CIFAR-10-C, 32 px: hendrycks/robustness ImageNet-C/create_c/make_cifar_c.py",
+                 "tiny-imagenet-c": "Tiny-ImageNet-C, 64 px: hendrycks/robustness ImageNet-C/create_c/make_tinyimagenet_c.py",
+                 "imagenet-c": "ImageNet-C, 224 px: hendrycks/robustness ImageNet-C/create_c/make_imagenet_c.py "
+                               "(also the constants of the imagecorruptions package)"}
 
 
 @dataclass(frozen=True)
@@ -147,3 +152,22 @@ def set_label(names: Iterable[str]) -> str:
         if s == set(v):
             return f"{k} {len(v)}"
     return f"{len(s)} corruption{'s' if len(s) != 1 else ''}"
+
+
+def constants_table(constants: str = "cifar10-c") -> str:
+    """The markdown severity table of the 19 built-ins for one constant table (docs/CORRUPTIONS.md shows all
+    three; a test keeps them equal to the registry)."""
+    key = check_constants(constants)
+    rows = [f"| corruption ({key}) | parameters | severity 1 | 2 | 3 | 4 | 5 |", "|---|---|---|---|---|---|---|"]
+    for name in sorted(ALL):
+        sev = severity_table(corruption_spec(name), key)
+        keys = list(sev[1])
+
+        def cell(d: Mapping) -> str:
+            return ", ".join(f"{d[k]:.4g}" if isinstance(d[k], float) else str(d[k]) for k in keys)
+
+        rows.append(f"| `{name}` | {', '.join(keys)} | " + " | ".join(cell(sev[s]) for s in sorted(sev)) + " |")
+    return "\n".join(rows)
+
+
+CORRUPTION_SPECS: Mapping[str, CorruptionSpec] = SpecView(CORRUPTIONS, _spec_of)  # the registry as typed records
