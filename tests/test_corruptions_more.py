@@ -82,6 +82,16 @@ def test_sets_by_name_and_lists():
     assert nb.resolve_corruptions("extra") == list(EXTRA)
 
 
+def test_corruptions_md_lists_the_three_tables_of_the_registry():
+    from noisebench.corruptors.sets import constants_table
+
+    doc = (Path(__file__).resolve().parents[1] / "docs" / "CORRUPTIONS.md").read_text()
+    for t in CONSTANT_TABLES:
+        assert constants_table(t) in doc, t
+    for name in ALL:
+        assert f"`{name}`" in doc
+
+
 def test_default_table_by_image_size():
     assert default_constants(32, 32) == "cifar10-c" and default_constants(28, 28) == "cifar10-c"
     assert default_constants(64, 64) == "tiny-imagenet-c" and default_constants(96, 128) == "tiny-imagenet-c"
