@@ -13,7 +13,7 @@ $(STAMP): pyproject.toml Makefile
 	test -x $(BIN)/python || $(PY) -m venv $(VENV)
 	$(BIN)/python -m pip install -q --upgrade pip
 	$(BIN)/python -c "import torch, torchvision" 2>/dev/null || $(BIN)/python -m pip install -q $(TORCH_PIN)
-	$(BIN)/python -m pip install -q -e '.[test,ray,tensorboard,share]'
+	$(BIN)/python -m pip install -q -e '.[test,ray,tensorboard,share,corruptions]'
 	touch $(STAMP)
 
 venv: $(STAMP)

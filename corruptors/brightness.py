@@ -15,9 +15,12 @@ from noisebench.registry import register_corruption
 
 SEVERITIES = {1: {"c": 0.05}, 2: {"c": 0.10}, 3: {"c": 0.15}, 4: {"c": 0.20}, 5: {"c": 0.30}}
 RANGES = {"c": (-1.0, 1.0)}
+TINY_IMAGENET_C = {1: {"c": 0.1}, 2: {"c": 0.2}, 3: {"c": 0.3}, 4: {"c": 0.4}, 5: {"c": 0.5}}
+IMAGENET_C = {1: {"c": 0.1}, 2: {"c": 0.2}, 3: {"c": 0.3}, 4: {"c": 0.4}, 5: {"c": 0.5}}
+CONSTANTS = {"cifar10-c": SEVERITIES, "tiny-imagenet-c": TINY_IMAGENET_C, "imagenet-c": IMAGENET_C}
 
 
-@register_corruption("brightness", target="images", severities=SEVERITIES, ranges=RANGES, reference=REFERENCE,
+@register_corruption("brightness", target="images", severities=SEVERITIES, constants=CONSTANTS, ranges=RANGES, reference=REFERENCE,
                      description="HSV value + c")
 def brightness(x, rng, *, c: float = 0.15):
     """x: uint8 (N, H, W, C) -> uint8. Deterministic (`rng` unused)."""

@@ -1,8 +1,8 @@
 """Defocus blur (CIFAR-10-C): correlate each channel with an anti-aliased disk of the given radius.
 
-The disk is the original's: on the grid L = -8..8 (radius <= 8, which covers every CIFAR-10-C severity), the
-points with X² + Y² <= radius² normalised to sum 1, then OpenCV's GaussianBlur with a 3×3 kernel of std
-alias_blur (0: OpenCV's default 0.8) and reflect-101 borders; the image is filtered like cv2.filter2D (reflect-101 borders).
+The disk is the original's: on the grid L = -8..8 (radius <= 8; larger radii, ImageNet-C's, use L = arange(-radius,
+radius + 1) and a 5×5 blur), the points with X² + Y² <= radius² normalised to sum 1, then OpenCV's GaussianBlur with a
+3×3 (5×5) kernel of std alias_blur (0: OpenCV's default 0.8) and reflect-101 borders; the image is filtered like cv2.filter2D (reflect-101 borders).
 """
 
 from __future__ import annotations
@@ -25,13 +25,21 @@ from noisebench.registry import register_corruption
 SEVERITIES = {1: {"radius": 0.3, "alias_blur": 0.4}, 2: {"radius": 0.4, "alias_blur": 0.5},
               3: {"radius": 0.5, "alias_blur": 0.6}, 4: {"radius": 1.0, "alias_blur": 0.2},
               5: {"radius": 1.5, "alias_blur": 0.1}}
-RANGES = {"radius": (0.0, 8.0), "alias_blur": (0.0, 10.0)}  # radius <= 8: the original's 17x17 grid
+RANGES = {"radius": (0.0, 32.0), "alias_blur": (0.0, 10.0)}
+TINY_IMAGENET_C = {1: {"radius": 0.5, "alias_blur": 0.6}, 2: {"radius": 1.0, "alias_blur": 0.1}, 3: {"radius": 1.5, "alias_blur": 0.1},
+                   4: {"radius": 2.5, "alias_blur": 0.01}, 5: {"radius": 3.0, "alias_blur": 0.1}}
+IMAGENET_C = {1: {"radius": 3.0, "alias_blur": 0.1}, 2: {"radius": 4.0, "alias_blur": 0.5}, 3: {"radius": 6.0, "alias_blur": 0.5},
+              4: {"radius": 8.0, "alias_blur": 0.5}, 5: {"radius": 10.0, "alias_blur": 0.5}}
+CONSTANTS = {"cifar10-c": SEVERITIES, "tiny-imagenet-c": TINY_IMAGENET_C, "imagenet-c": IMAGENET_C}
 
 
 @lru_cache(maxsize=64)
 def disk_kernel(radius: float, alias_blur: float) -> np.ndarray:
     """The original's `disk(radius, alias_blur)` (float32), cropped to its non-zero support."""
-    grid, ks = np.arange(-8, 8 + 1), 3  # the original's branch for radius <= 8 (its larger-radius branch is for ImageNet)
+    if radius <= 8:  # the original's two branches: a 17x17 grid and a 3x3 anti-aliasing blur, or a larger grid and 5x5
+        grid, ks = np.arange(-8, 8 + 1), 3
+    else:
+        grid, ks = np.arange(-radius, radius + 1), 5
     xx, yy = np.meshgrid(grid, grid)
     d = np.asarray((xx**2 + yy**2) <= radius**2, dtype=np.float32)
     d /= np.sum(d)
@@ -71,7 +79,7 @@ def filter2d_reflect101(x: np.ndarray, radius: float, alias_blur: float) -> np.n
     return out
 
 
-@register_corruption("defocus_blur", target="images", severities=SEVERITIES, ranges=RANGES, reference=REFERENCE,
+@register_corruption("defocus_blur", target="images", severities=SEVERITIES, constants=CONSTANTS, ranges=RANGES, reference=REFERENCE,
                      description="anti-aliased disk filter of radius r pixels")
 def defocus_blur(x, rng, *, radius: float = 0.5, alias_blur: float = 0.6):
     """x: uint8 (N, H, W, C) -> uint8. Deterministic (`rng` unused)."""

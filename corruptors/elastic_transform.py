@@ -32,6 +32,12 @@ SEVERITIES = {1: {"alpha": 0.0, "sigma": 0.0, "affine": 0.08}, 2: {"alpha": 0.05
               3: {"alpha": 0.08, "sigma": 0.06, "affine": 0.06}, 4: {"alpha": 0.1, "sigma": 0.04, "affine": 0.05},
               5: {"alpha": 0.1, "sigma": 0.03, "affine": 0.03}}
 RANGES = {"alpha": (0.0, 10.0), "sigma": (0.0, 10.0), "affine": (0.0, 1.0)}
+TINY_IMAGENET_C = {1: {"alpha": 0.0, "sigma": 0.0, "affine": 0.08}, 2: {"alpha": 0.05, "sigma": 0.3, "affine": 0.06}, 3: {"alpha": 0.1, "sigma": 0.08, "affine": 0.06},
+                   4: {"alpha": 0.1, "sigma": 0.03, "affine": 0.03}, 5: {"alpha": 0.16, "sigma": 0.03, "affine": 0.02}}
+IMAGENET_C = {s: {"alpha": a * 244 / 224, "sigma": b * 244 / 224, "affine": c * 244 / 224}  # 244-px multiples on 224-px images
+                   for s, (a, b, c) in enumerate([(2, 0.7, 0.1), (2, 0.08, 0.2), (0.05, 0.01, 0.02), (0.07, 0.01, 0.02),
+                                                  (0.12, 0.01, 0.02)], 1)}
+CONSTANTS = {"cifar10-c": SEVERITIES, "tiny-imagenet-c": TINY_IMAGENET_C, "imagenet-c": IMAGENET_C}
 AB_BITS, INTER_BITS = 10, 5
 
 
@@ -105,7 +111,7 @@ def map_coordinates_reflect(img: np.ndarray, rows: np.ndarray, cols: np.ndarray)
     return _bilinear(img, r0.astype(np.int64), c0.astype(np.int64), fr, fc, reflect_half)
 
 
-@register_corruption("elastic_transform", target="images", severities=SEVERITIES, ranges=RANGES, reference=REFERENCE,
+@register_corruption("elastic_transform", target="images", severities=SEVERITIES, constants=CONSTANTS, ranges=RANGES, reference=REFERENCE,
                      description="random affine warp + Gaussian-smoothed displacement (fractions of the image side)")
 def elastic_transform(x, rng, *, alpha: float = 0.08, sigma: float = 0.06, affine: float = 0.06):
     """x: uint8 (N, H, W, C) -> uint8."""

@@ -15,6 +15,11 @@ from noisebench.registry import register_corruption
 SEVERITIES = {1: {"strength": 0.2, "decay": 3.0}, 2: {"strength": 0.5, "decay": 3.0}, 3: {"strength": 0.75, "decay": 2.5},
               4: {"strength": 1.0, "decay": 2.0}, 5: {"strength": 1.5, "decay": 1.75}}
 RANGES = {"strength": (0.0, 10.0), "decay": (0.5, 10.0)}
+TINY_IMAGENET_C = {1: {"strength": 0.4, "decay": 3.0}, 2: {"strength": 0.7, "decay": 3.0}, 3: {"strength": 1.0, "decay": 2.5},
+                   4: {"strength": 1.5, "decay": 2.0}, 5: {"strength": 2.0, "decay": 1.75}}
+IMAGENET_C = {1: {"strength": 1.5, "decay": 2.0}, 2: {"strength": 2.0, "decay": 2.0}, 3: {"strength": 2.5, "decay": 1.7},
+              4: {"strength": 2.5, "decay": 1.5}, 5: {"strength": 3.0, "decay": 1.4}}
+CONSTANTS = {"cifar10-c": SEVERITIES, "tiny-imagenet-c": TINY_IMAGENET_C, "imagenet-c": IMAGENET_C}
 
 
 def plasma_fractal(rng, n: int, mapsize: int = 32, decay: float = 3.0) -> np.ndarray:
@@ -50,7 +55,7 @@ def mapsize_for(h: int, w: int) -> int:
     return max(32, 1 << int(np.ceil(np.log2(max(h, w)))))
 
 
-@register_corruption("fog", target="images", severities=SEVERITIES, ranges=RANGES, reference=REFERENCE,
+@register_corruption("fog", target="images", severities=SEVERITIES, constants=CONSTANTS, ranges=RANGES, reference=REFERENCE,
                      description="plasma-fractal fog of given strength and roughness decay")
 def fog(x, rng, *, strength: float = 0.75, decay: float = 2.5):
     """x: uint8 (N, H, W, C) -> uint8."""

@@ -6,8 +6,9 @@ position (h, w) scanned from (H−d, W−d) down to (d+1, d+1), d = max_delta, i
 `x[h, w], x[h', w'] = x[h', w'], x[h, w]` with (h', w') = (h+dy, w+dx). With numpy views this
 tuple "swap" only *copies* x[h', w'] into x[h, w]; we reproduce what the code computes. With d = 1
 (all five CIFAR-10-C severities) every source position is one the scan has not reached yet, so one
-iteration is a single gather over the whole batch; for d > 1 the scan order matters and we loop over
-positions (vectorised over the batch). Finally gaussian(x, sigma) again.
+iteration is a single gather over the whole batch; for d > 1 (Tiny-ImageNet-C, ImageNet-C) the scan order
+matters: a source already visited holds its final value, and pointer doubling follows each chain of copies
+(a few gathers over the batch, no loop over positions). Finally gaussian(x, sigma) again.
 """
 
 from __future__ import annotations
@@ -21,6 +22,11 @@ SEVERITIES = {1: {"sigma": 0.05, "max_delta": 1, "iterations": 1}, 2: {"sigma": 
               3: {"sigma": 0.4, "max_delta": 1, "iterations": 1}, 4: {"sigma": 0.25, "max_delta": 1, "iterations": 2},
               5: {"sigma": 0.4, "max_delta": 1, "iterations": 2}}
 RANGES = {"sigma": (0.0, 32.0), "max_delta": (1, 16), "iterations": (0, 10)}
+TINY_IMAGENET_C = {1: {"sigma": 0.1, "max_delta": 1, "iterations": 1}, 2: {"sigma": 0.5, "max_delta": 1, "iterations": 1}, 3: {"sigma": 0.6, "max_delta": 1, "iterations": 2},
+                   4: {"sigma": 0.7, "max_delta": 2, "iterations": 1}, 5: {"sigma": 0.9, "max_delta": 2, "iterations": 2}}
+IMAGENET_C = {1: {"sigma": 0.7, "max_delta": 1, "iterations": 2}, 2: {"sigma": 0.9, "max_delta": 2, "iterations": 1}, 3: {"sigma": 1.0, "max_delta": 2, "iterations": 3},
+              4: {"sigma": 1.1, "max_delta": 3, "iterations": 2}, 5: {"sigma": 1.5, "max_delta": 4, "iterations": 2}}
+CONSTANTS = {"cifar10-c": SEVERITIES, "tiny-imagenet-c": TINY_IMAGENET_C, "imagenet-c": IMAGENET_C}
 
 
 def draw_offsets(rng, n: int, h: int, w: int, d: int, iterations: int) -> np.ndarray:
@@ -43,15 +49,39 @@ def local_moves(x: np.ndarray, off: np.ndarray, d: int) -> np.ndarray:
         if d == 1:  # sources lie up/left (dy, dx in {-1, 0}): not yet written in this scan
             src = x[ni, hs[None, :, None] + dy, ws[None, None, :] + dx]
             x[:, h - d : d : -1, w - d : d : -1] = src
-        else:
-            nn = np.arange(n)
-            for i, hh in enumerate(hs):
-                for j, ww in enumerate(ws):
-                    x[:, hh, ww] = x[nn, hh + dy[:, i, j], ww + dx[:, i, j]]
+        else:  # sources already written in this scan: follow each chain of copies to its first unwritten source
+            x[:] = _scan_copies(x, hs, ws, dy, dx)
     return x
 
 
-@register_corruption("glass_blur", target="images", severities=SEVERITIES, ranges=RANGES, reference=REFERENCE,
+def _scan_copies(x: np.ndarray, hs: np.ndarray, ws: np.ndarray, dy: np.ndarray, dx: np.ndarray) -> np.ndarray:
+    """The result of the scan x[h, w] <- x[h+dy, w+dx] (positions in scan order hs × ws) for any offsets.
+
+    A source the scan has already visited holds its own final value, so final(p) = final(src(p)) when src(p)
+    comes earlier in the scan and x[src(p)] otherwise: pointer doubling finds each chain's end in
+    O(log length) gathers over the whole batch."""
+    n, h, w, c = x.shape
+    rows, cols = hs.size, ws.size
+    rank = np.full((h, w), np.iinfo(np.int64).max, np.int64)  # scan position; unvisited: never earlier
+    rank[hs[:, None], ws[None, :]] = np.arange(rows * cols).reshape(rows, cols)
+    p = (hs[:, None] * w + ws[None, :]).ravel()  # flat positions, scan order
+    src = ((hs[None, :, None] + dy) * w + (ws[None, None, :] + dx)).reshape(n, -1)  # (n, rows·cols)
+    earlier = rank.ravel()[src] < np.arange(rows * cols)[None, :]
+    nxt = np.broadcast_to(np.arange(h * w), (n, h * w)).copy()  # chain pointer per flat position
+    term_src = np.broadcast_to(np.arange(h * w), (n, h * w)).copy()  # where a chain's end reads from
+    nxt[:, p] = np.where(earlier, src, p[None, :])
+    term_src[:, p] = src
+    while True:
+        jumped = np.take_along_axis(nxt, nxt, axis=1)
+        if np.array_equal(jumped, nxt):
+            break
+        nxt = jumped
+    flat = x.reshape(n, h * w, c)
+    idx = np.take_along_axis(term_src, nxt, axis=1)
+    return np.take_along_axis(flat, idx[:, :, None], axis=1).reshape(n, h, w, c)
+
+
+@register_corruption("glass_blur", target="images", severities=SEVERITIES, constants=CONSTANTS, ranges=RANGES, reference=REFERENCE,
                      description="blur, local pixel moves within max_delta, blur")
 def glass_blur(x, rng, *, sigma: float = 0.4, max_delta: int = 1, iterations: int = 1):
     """x: uint8 (N, H, W, C) -> uint8."""

@@ -12,9 +12,12 @@ from PIL import Image
 
 SEVERITIES = {1: {"quality": 80}, 2: {"quality": 65}, 3: {"quality": 58}, 4: {"quality": 50}, 5: {"quality": 40}}
 RANGES = {"quality": (1, 95)}
+TINY_IMAGENET_C = {1: {"quality": 65}, 2: {"quality": 58}, 3: {"quality": 50}, 4: {"quality": 40}, 5: {"quality": 25}}
+IMAGENET_C = {1: {"quality": 25}, 2: {"quality": 18}, 3: {"quality": 15}, 4: {"quality": 10}, 5: {"quality": 7}}
+CONSTANTS = {"cifar10-c": SEVERITIES, "tiny-imagenet-c": TINY_IMAGENET_C, "imagenet-c": IMAGENET_C}
 
 
-@register_corruption("jpeg_compression", target="images", severities=SEVERITIES, ranges=RANGES, reference=REFERENCE,
+@register_corruption("jpeg_compression", target="images", severities=SEVERITIES, constants=CONSTANTS, ranges=RANGES, reference=REFERENCE,
                      description="Pillow JPEG round trip at quality q (4:2:0 chroma subsampling for RGB)")
 def jpeg_compression(x, rng, *, quality: int = 58):
     """x: uint8 (N, H, W, C) -> uint8. Deterministic. One Pillow encode/decode per image (no batch JPEG codec)."""

@@ -8,9 +8,12 @@ from noisebench.registry import register_corruption
 
 SEVERITIES = {1: {"c": 0.95}, 2: {"c": 0.9}, 3: {"c": 0.85}, 4: {"c": 0.75}, 5: {"c": 0.65}}
 RANGES = {"c": (0.0, 1.0)}
+TINY_IMAGENET_C = {1: {"c": 0.9}, 2: {"c": 0.8}, 3: {"c": 0.7}, 4: {"c": 0.6}, 5: {"c": 0.5}}
+IMAGENET_C = {1: {"c": 0.6}, 2: {"c": 0.5}, 3: {"c": 0.4}, 4: {"c": 0.3}, 5: {"c": 0.25}}
+CONSTANTS = {"cifar10-c": SEVERITIES, "tiny-imagenet-c": TINY_IMAGENET_C, "imagenet-c": IMAGENET_C}
 
 
-@register_corruption("pixelate", target="images", severities=SEVERITIES, ranges=RANGES, reference=REFERENCE,
+@register_corruption("pixelate", target="images", severities=SEVERITIES, constants=CONSTANTS, ranges=RANGES, reference=REFERENCE,
                      description="BOX downscale by c and back up")
 def pixelate(x, rng, *, c: float = 0.85):
     """x: uint8 (N, H, W, C) -> uint8. Deterministic. Pillow's BOX resampling (its fixed-point weights and

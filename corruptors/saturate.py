@@ -15,10 +15,15 @@ from noisebench.registry import register_corruption
 
 SEVERITIES = {1: {"a": 0.3, "b": 0.0}, 2: {"a": 0.1, "b": 0.0}, 3: {"a": 1.5, "b": 0.0}, 4: {"a": 2.0, "b": 0.1},
               5: {"a": 2.5, "b": 0.2}}
-RANGES = {"a": (0.0, 10.0), "b": (-1.0, 1.0)}
+RANGES = {"a": (0.0, 100.0), "b": (-1.0, 1.0)}
+TINY_IMAGENET_C = {1: {"a": 0.3, "b": 0.0}, 2: {"a": 0.1, "b": 0.0}, 3: {"a": 2.0, "b": 0.0},
+                   4: {"a": 5.0, "b": 0.1}, 5: {"a": 30.0, "b": 0.2}}
+IMAGENET_C = {1: {"a": 0.3, "b": 0.0}, 2: {"a": 0.1, "b": 0.0}, 3: {"a": 2.0, "b": 0.0},
+              4: {"a": 5.0, "b": 0.1}, 5: {"a": 20.0, "b": 0.2}}
+CONSTANTS = {"cifar10-c": SEVERITIES, "tiny-imagenet-c": TINY_IMAGENET_C, "imagenet-c": IMAGENET_C}
 
 
-@register_corruption("saturate", target="images", severities=SEVERITIES, ranges=RANGES, reference=REFERENCE,
+@register_corruption("saturate", target="images", severities=SEVERITIES, constants=CONSTANTS, ranges=RANGES, reference=REFERENCE,
                      description="HSV saturation * a + b")
 def saturate(x, rng, *, a: float = 1.5, b: float = 0.0):
     """x: uint8 (N, H, W, 3) -> uint8. Deterministic. RGB only (a grey image has no saturation to scale)."""

@@ -16,6 +16,9 @@ from noisebench.registry import register_corruption
 
 SEVERITIES = {1: {"c": 500.0}, 2: {"c": 250.0}, 3: {"c": 100.0}, 4: {"c": 75.0}, 5: {"c": 50.0}}
 RANGES = {"c": (0.01, 1e6)}
+TINY_IMAGENET_C = {1: {"c": 250.0}, 2: {"c": 100.0}, 3: {"c": 50.0}, 4: {"c": 30.0}, 5: {"c": 15.0}}
+IMAGENET_C = {1: {"c": 60.0}, 2: {"c": 25.0}, 3: {"c": 12.0}, 4: {"c": 5.0}, 5: {"c": 3.0}}
+CONSTANTS = {"cifar10-c": SEVERITIES, "tiny-imagenet-c": TINY_IMAGENET_C, "imagenet-c": IMAGENET_C}
 
 
 @lru_cache(maxsize=8)
@@ -23,7 +26,7 @@ def _photon(c: float) -> PhotonNoise:
     return PhotonNoise(c)
 
 
-@register_corruption("shot_noise", target="images", severities=SEVERITIES, ranges=RANGES, reference=REFERENCE,
+@register_corruption("shot_noise", target="images", severities=SEVERITIES, constants=CONSTANTS, ranges=RANGES, reference=REFERENCE,
                      description="Poisson(c*x)/c, x in [0, 1] (= psi with psi = c)")
 def shot_noise(x, rng, *, c: float = 100.0):
     """x: uint8 (N, H, W, C) -> uint8: clip(round(Poisson(c·x/255)·255/c), 0, 255), the ψ sampler with ψ = c.

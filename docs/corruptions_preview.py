@@ -1,4 +1,4 @@
-"""Regenerate docs/corruptions_preview.png: two synthetic 32×32 scenes under each corruption, severities 1..5.
+"""Regenerate docs/corruptions_preview.png: two synthetic 32×32 scenes under each of the 19 corruptions, severities 1..5.
 
     python docs/corruptions_preview.py
 """
@@ -39,10 +39,11 @@ def main(out: Path = Path(__file__).with_name("corruptions_preview.png")) -> Non
     matplotlib.use("Agg")
     import matplotlib.pyplot as plt
 
-    from noisebench.generators.corrupt_builds import apply_corruption, image_corruption_names
+    from noisebench.corruptors.sets import ALL
+    from noisebench.generators.corrupt_builds import apply_corruption
 
     x = scenes()
-    names = [n for n in image_corruption_names()]
+    names = sorted(ALL)  # the 19 at the CIFAR-10-C constants
     fig, axes = plt.subplots(len(names), 12, figsize=(12, len(names) * 1.05), dpi=52)
     for r, name in enumerate(names):
         cols = [x] + [apply_corruption(name, x, severity=s, seed=0) for s in range(1, 6)]

@@ -7,7 +7,8 @@ root attribute `severities_json` lists them (readers get it parsed). It is
 paired with the clean file it came from: `clean_reference` (file name), `clean_pair_key` and
 `clean_test_sha256` (the checksum of the clean file's test/x, its identity). Names:
 
-* ours: `<clean stem>-c-<corruption>[-sSEED].h5`, e.g. `cifar10-c-fog.h5`;
+* ours: `<clean stem>-c-<corruption>[-sSEED][-TABLE].h5`, e.g. `cifar10-c-fog.h5` (TABLE: the constant table
+  when it is not the default for the image size, e.g. `-imagenet-c`; the `constants` attribute records it);
 * converted release: `<clean stem>-c-release-<corruption>.h5` (stem `cifar10` without a clean file).
 
 Severity s of ours equals the test split of `make corrupt NAME --severity s` from the same images and seed.
@@ -44,20 +45,37 @@ RELEASE_NAME_RE = re.compile(r"^[a-z][a-z0-9_]{0,63}$")
 MAX_RELEASE_BYTES = 8 << 30
 
 
-def c_path(clean_stem: str, out_dir: Path, name: str, seed: int = 0, release: bool = False) -> Path:
+def c_path(clean_stem: str, out_dir: Path, name: str, seed: int = 0, release: bool = False, table: str = "") -> Path:
     mid = "c-release" if release else "c"
-    return Path(out_dir) / f"{clean_stem}-{mid}-{name}{'' if release else seed_suffix(seed)}.h5"
+    tail = "" if release else seed_suffix(seed) + (f"-{table}" if table else "")
+    return Path(out_dir) / f"{clean_stem}-{mid}-{name}{tail}.h5"
+
+
+def _file_constants(meta: dict, image_shape: tuple) -> str:
+    """The constant table a test-only file was built with (files from before tables: cifar10-c)."""
+    from noisebench.corruptors.sets import default_constants
+
+    c = meta.get("constants")
+    if c:
+        return str(c)
+    return "cifar10-c" if meta.get("origin") != "release" else default_constants(*image_shape[:2])
 
 
 def find_corrupted_sets(clean_file: Path, datasets_dir: Path | None = None, seed: int = 0,
-                        release: bool = False) -> dict[str, Path]:
+                        release: bool = False, constants: str | None = None) -> dict[str, Path]:
     """{corruption: path} of the test-only files next to (or in `datasets_dir`) built from `clean_file`
-    (checked through `clean_test_sha256`)."""
+    (checked through `clean_test_sha256`) with the `constants` table (None: the default for the image size;
+    the release is taken as it is)."""
 
     clean_file = Path(clean_file)
     folder = Path(datasets_dir) if datasets_dir is not None else clean_file.parent
     with open_file(clean_file) as f:
         ident = f.meta.get("checksums", {}).get("test/x", "")
+        shape = tuple(f.datasets["test/x"].shape[1:3]) if "test" in f.splits else (32, 32)
+    if constants is None:
+        from noisebench.corruptors.sets import default_constants
+
+        constants = default_constants(*shape)
     prefix = f"{clean_file.stem}-{'c-release' if release else 'c'}-"
     found = {}
     for p in sorted(folder.glob(prefix + "*.h5")):
@@ -65,7 +83,8 @@ def find_corrupted_sets(clean_file: Path, datasets_dir: Path | None = None, seed
             with open_file(p) as f:
                 if f.kind == "corrupt-test" and f.meta.get("clean_test_sha256") == ident and \
                         int(f.meta.get("seed", 0)) == (0 if release else seed) and \
-                        (f.meta.get("origin") == "release") == release:
+                        (f.meta.get("origin") == "release") == release and \
+                        (release or _file_constants(f.meta, shape) == constants):
                     found[str(f.meta.get("corruption"))] = p
         except UserError:
             continue
@@ -128,41 +147,40 @@ def _attrs(info: dict) -> dict:
 
 
 def resolve_names(spec: str | None) -> list[str]:
-    """'all' / None -> every registered image corruption; else a comma list of registered names."""
-    if spec is None or spec.strip().lower() == "all":  # those with a severity table (plug-ins may have none)
-        return [n for n in image_corruption_names() if image_corruption(n).meta.get("severities")]
-    names = []
-    for part in spec.split(","):
-        part = part.strip().lower().replace("-", "_")
-        if not part:
-            continue
-        e = image_corruption(part)
-        if e.name in names:
-            raise UserError(f"--corruptions lists {e.name} twice")
-        names.append(e.name)
-    if not names:
-        raise UserError("--corruptions is empty; give names separated by commas, or all")
-    return names
+    """A set name (benchmark: the 15 of the CIFAR-10-C mean, extra: the other 4, all: 19; None: benchmark)
+    or a comma list of registered names (plug-ins included)."""
+    from noisebench.corruptors.sets import resolve_corruptions
+
+    return resolve_corruptions(spec)
 
 
 def build_cifar10_c(clean_file: Path, names: list[str], severities: list[int], out_dir: Path | None = None,
                     seed: int = 0, force: bool = False, workers: int | None = None,
-                    progress: Progress = None, skip_unsupported: bool = False) -> list[Path]:
-    """One test-only file per corruption: the clean file's test images at each severity.
+                    progress: Progress = None, skip_unsupported: bool = False,
+                    constants: str | None = None) -> list[Path]:
+    """One test-only file per corruption: the clean file's test images at each severity of the `constants`
+    table (None: the default for the clean file's image size).
 
     Every (corruption, severity) is first tried on one image, so an unsupported combination (e.g.
     saturate on grey images) fails before any file is written - or, with `skip_unsupported`, is left
     out with a note."""
 
+    from noisebench.corruptors.sets import check_constants, default_constants
+
     seed = _check_seed(seed)
     clean_file = Path(clean_file)
     out_dir = Path(out_dir) if out_dir is not None else clean_file.parent
     severities = sorted(severities or list(RELEASE_SEVERITIES))
+    with open_file(clean_file) as f:
+        shape = tuple(f.datasets["test/x"].shape[1:3]) if "test" in f.splits else (32, 32)
+    default = default_constants(*shape)
+    constants = check_constants(constants) or default
+    table = "" if constants == default else constants
     plans = []
     for name in names:  # everything checked before any work
         entry = image_corruption(name)
-        plist = [resolve_params(entry, s) for s in severities]
-        check_output_path(c_path(clean_file.stem, out_dir, entry.name, seed), force)
+        plist = [resolve_params(entry, s, None, constants) for s in severities]
+        check_output_path(c_path(clean_file.stem, out_dir, entry.name, seed, table=table), force)
         plans.append((entry, plist))
     x, y, info = _clean_identity(clean_file)
     kept = []
@@ -182,13 +200,15 @@ def build_cifar10_c(clean_file: Path, names: list[str], severities: list[int], o
         kept.append((entry, plist))
     made = []
     for entry, plist in kept:
-        rec = corruption_record(entry, None, {})
+        rec = corruption_record(entry, None, {}, constants)
         del rec["severity"], rec["params"]
         params = rec | {"severities": severities, "params_by_severity": {str(s): p for s, p in zip(severities, plist)},
                         "block_images": BLOCK_IMAGES, "clean_reference": info["clean_reference"]}
         attrs = _attrs(info) | {"corruption": entry.name, "severities_json": severities, "n_per_severity": int(x.shape[0]),
-                                "reference": rec["reference"], "rounding": ROUNDING, "origin": "noisebench"}
-        w = DatasetWriter(c_path(clean_file.stem, out_dir, entry.name, seed), kind="corrupt-test", variant="dirty",
+                                "reference": rec["reference"], "rounding": ROUNDING, "origin": "noisebench",
+                                "constants": constants}
+        w = DatasetWriter(c_path(clean_file.stem, out_dir, entry.name, seed, table=table), kind="corrupt-test",
+                          variant="dirty",
                           params=params, seed=seed, source=info["source"],
                           pair_key=f"{info['clean_pair_key']}:test-only", force=force, attrs=attrs)
         with w:

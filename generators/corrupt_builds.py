@@ -97,12 +97,16 @@ def parse_param_args(entry, args: list[str]) -> dict:
     return out
 
 
-def resolve_params(entry, severity: int | None = None, overrides: Mapping | None = None) -> dict:
-    """The parameters of one application: the severity's table row, or the defaults with `overrides`.
+def resolve_params(entry, severity: int | None = None, overrides: Mapping | None = None,
+                   constants: str | None = None) -> dict:
+    """The parameters of one application: the severity's row of the `constants` table (cifar10-c,
+    tiny-imagenet-c or imagenet-c; None: cifar10-c), or the defaults with `overrides`.
 
     Checks names, types and the registered ranges; raises UserError with one line."""
+    from noisebench.corruptors.sets import severity_table
+
     known = dict(entry.meta.get("params", {}))
-    sev_table = entry.meta.get("severities", {}) or {}
+    sev_table = severity_table(entry, constants) if severity is not None else {}
     overrides = dict(overrides or {})
     if severity is not None and overrides:
         raise UserError("give either --severity or --param, not both")
@@ -157,11 +161,12 @@ def format_value(v) -> str:
     return str(v)
 
 
-def file_tag(entry, severity: int | None, params: Mapping) -> str:
-    """'gaussian_noise-sev3' for a severity, 'contrast-c0.2' (sorted k+v joined by '-') for parameters."""
+def file_tag(entry, severity: int | None, params: Mapping, constants: str | None = None) -> str:
+    """'gaussian_noise-sev3' for a severity ('gaussian_noise-sev3-imagenet-c' from a table other than
+    CIFAR-10-C's), 'contrast-c0.2' (sorted k+v joined by '-') for parameters."""
     tag = entry.meta.get("tag") or entry.name
     if severity is not None:
-        return f"{tag}-sev{int(severity)}"
+        return f"{tag}-sev{int(severity)}" + (f"-{constants}" if constants and constants != "cifar10-c" else "")
     return "-".join([tag] + [f"{k}{format_value(v)}" for k, v in sorted(params.items())])
 
 
@@ -220,13 +225,14 @@ def corrupt_blocks(entry, x: np.ndarray, params: Mapping, seed: int, stream: int
 
 
 def apply_corruption(name: str, x: np.ndarray, *, severity: int | None = None, seed: int = 0, stream: int = 2,
-                     workers: int | None = None, **params) -> np.ndarray:
+                     workers: int | None = None, constants: str | None = None, **params) -> np.ndarray:
     """Corrupt a uint8 batch (N, H, W, C) with a registered corruption at a severity or with parameters.
 
     `apply_corruption("fog", x, severity=3, seed=0)` gives the same images as severity 3 of the
-    test split of `make corrupt fog --severity 3 --seed 0` built from the same x."""
+    test split of `make corrupt fog --severity 3 --seed 0` built from the same x. `constants` picks the
+    severity table (default: CIFAR-10-C's, whatever the image size)."""
     entry = image_corruption(name)
-    p = resolve_params(entry, severity, params or None)
+    p = resolve_params(entry, severity, params or None, constants)
     x = np.asarray(x)
     if x.dtype != np.uint8 or x.ndim != 4:
         raise UserError(f"{name}: expects uint8 images of shape (N, H, W, C); got {x.dtype} {x.shape}")
@@ -238,9 +244,11 @@ def apply_corruption(name: str, x: np.ndarray, *, severity: int | None = None, s
     return out
 
 
-def corruption_record(entry, severity: int | None, params: Mapping) -> dict:
-    """What a file records about the corruption that made it."""
+def corruption_record(entry, severity: int | None, params: Mapping, constants: str | None = None) -> dict:
+    """What a file records about the corruption that made it (`constants`: the severity table used)."""
     return {"corruption": entry.name, "severity": severity, "params": dict(params),
+            "constants": constants if severity is not None or constants else None,
+            "differences": str(entry.meta.get("differences", "")),
             "reference": str(entry.meta.get("reference", "")), "rounding": ROUNDING,
             "description": entry.description, "code": "builtin" if entry.builtin else entry.module,
             "code_sha256": entry.source_hash()}
@@ -257,13 +265,14 @@ def corrupt_path(data_name: str, out_dir: Path, tag: str, seed: int, split_seed:
     return Path(out_dir) / corrupt_name(data_name, tag, seed, split_seed)
 
 
-def plan_corrupt(name: str, severities: list[int], params: Mapping | None) -> list[tuple]:
+def plan_corrupt(name: str, severities: list[int], params: Mapping | None, constants: str | None = None) -> list[tuple]:
     """[(entry, severity or None, params, tag)] for a build; checks everything before any data is read."""
     entry = image_corruption(name)
     if severities and params:
         raise UserError("give either --severity or --param, not both")
     if severities:
-        return [(entry, s, p, file_tag(entry, s, p)) for s in severities for p in [resolve_params(entry, s)]]
+        return [(entry, s, p, file_tag(entry, s, p, constants)) for s in severities
+                for p in [resolve_params(entry, s, None, constants)]]
     if not params:
         raise UserError(f"give --severity 1..5 (comma list) or --param NAME=VALUE for {entry.name}")
     p = resolve_params(entry, None, params)
@@ -273,23 +282,25 @@ def plan_corrupt(name: str, severities: list[int], params: Mapping | None) -> li
 def build_corrupt(data: ImageData, name: str, out_dir: Path, severities: list[int] | None = None,
                   params: Mapping | None = None, seed: int = 0, force: bool = False, workers: int | None = None,
                   progress: Progress = None, with_clean: bool = True, val_size: int | None = None,
-                  split_seed: int = 0) -> list[Path]:
+                  split_seed: int = 0, constants: str | None = None) -> list[Path]:
     """Corrupted copies of `data` (train, val and test all corrupted) per severity (or one parameter set), with
     the val split of `make psi` / `make cifar10` (same --val-size and --split-seed: the same val images), and the
-    clean twin if missing."""
+    clean twin if missing. `constants`: the severity table (default: by image size, `default_constants`)."""
+    from noisebench.corruptors.sets import check_constants, default_constants
 
     seed = _check_seed(seed)
     val_size = ib.CIFAR_VAL_SIZE if val_size is None else int(val_size)
-    plan = plan_corrupt(name, list(severities or []), params)
+    constants = check_constants(constants) or default_constants(*data.x_test.shape[1:3])
+    plan = plan_corrupt(name, list(severities or []), params, constants)
     out_dir = Path(out_dir)
     sp = ib._split_params(data, val_size, split_seed)
     cref = clean_path(data, out_dir, split_seed)
     writers = []
     for entry, sev, p, tag in plan:  # constructing the writers checks every output path first
-        rec = corruption_record(entry, sev, p)
+        rec = corruption_record(entry, sev, p, constants if sev is not None else None)
         attrs = ib._common_attrs(data, sp) | {"clean_reference": cref.name, "corruption": entry.name,
                                               "severity": int(sev or 0), "reference": rec["reference"],
-                                              "rounding": ROUNDING}
+                                              "rounding": ROUNDING, "constants": rec["constants"] or ""}
         wparams = rec | sp.params | {"block_images": BLOCK_IMAGES,
                                      "rng": "SFC64(SeedSequence(seed, spawn_key=(stream, crc32(name+params), block)))"}
         writers.append((entry, p, DatasetWriter(corrupt_path(data.name, out_dir, tag, seed, split_seed), kind="corrupt",

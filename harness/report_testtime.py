@@ -22,6 +22,7 @@ from noisebench.harness.testtime import CLEAN
 from noisebench.harness.testtime_metrics import Scores, family_order, score_all
 from noisebench.harness.report_tables import _md
 from noisebench.harness.report_output import setting_tag, slug
+from noisebench.corruptors.sets import set_label
 
 ORIGINS = {"ours": "noisebench corruptions (make cifar10-c)", "release": "official CIFAR-10-C release files",
            "sets": "the test splits of other files (ψ, corrupted twins)"}
@@ -128,7 +129,8 @@ def study_tables(st: TTStudy, k: int = 0) -> list[Table]:
     sc: dict[str, Scores] = st.scores
     key = f"tt{k}-{st.tag}"
     has_base = st.baseline in sc and sc[st.baseline].complete_seeds
-    cs = f"{len(st.corruptions)} corruptions × severities {','.join(map(str, st.severities))}"
+    label = set_label(st.corruptions)
+    cs = f"{label} × severities {','.join(map(str, st.severities))}"
     rows = []
     for a in acts:
         s = sc[a]
@@ -139,11 +141,11 @@ def study_tables(st: TTStudy, k: int = 0) -> list[Table]:
     out = [Table(f"{key}-summary", f"Test-time protocol: {st.title}",
                  f"Trained once on clean data (epoch selected on clean val), evaluated on {cs} "
                  f"({ORIGINS[st.origin]}). Per activation, in %: clean test top-1; mean corruption accuracy (plain "
-                 "average over corruptions × severities, CIFAR-10-C style) and its complement, the unnormalised mean "
+                 "average over corruptions × severities, CIFAR-10-C style; `benchmark 15` names the 15 corruptions of the published CIFAR-10-C mean, any other set is not comparable with published numbers) and its complement, the unnormalised mean "
                  f"corruption error; mCE = mean over corruptions of CE_c = Σ_s E_s,c / Σ_s E^{st.baseline}_s,c; "
                  f"relative mCE with CE_c = Σ_s (E_s,c − E_clean) / Σ_s (E^{st.baseline}_s,c − E^{st.baseline}_clean). "
                  f"Baseline `{st.baseline}` (its seed-mean errors). Mean ± sample std over the complete seeds.",
-                 ["activation", "clean acc", "mean corruption acc", "mean corruption error (unnormalised)", "mCE",
+                 ["activation", "clean acc", f"mean corruption acc ({label})", "mean corruption error (unnormalised)", "mCE",
                   "relative mCE", "complete seeds"], rows, notes)]
     head = ["corruption · severity"] + acts
     cells = []

@@ -14,6 +14,8 @@ from noisebench.registry import (  # noqa: E402 - light module, no torch/h5py
 
 _LAZY = {
     "corrupt": "noisebench.corrupt_api",
+    "Corrupt": "noisebench.corrupt_transform",
+    "resolve_corruptions": "noisebench.corruptors.sets",
     "flip_labels": "noisebench.api",
     "synth": "noisebench.api",
     "build": "noisebench.build_api",

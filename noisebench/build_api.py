@@ -35,6 +35,7 @@ from noisebench.generators.image_builds import build_flip, describe_flip
 from noisebench.generators.image_inputs import flip_name
 from noisebench.generators.corrupt_builds import (build_corrupt, corrupt_path, image_corruption, parse_param_args,
                                                   parse_severities, plan_corrupt)
+from noisebench.corruptors.sets import SETS, check_constants
 from noisebench.generators.cifar10c_builds import build_cifar10_c, build_release, resolve_names
 from noisebench.h5reader import open_file
 
@@ -220,7 +221,7 @@ def _mnist_flip(rate=0.1, mode="symmetric", matrix=None, val_size=10000, seed=0,
 
 
 def _corrupt(name, severity=None, param=None, seed=0, val_size=5000, split_seed=0, source=None, download=False,
-             no_verify=False, data_name=None, workers=None, out=DEFAULT_OUT, force=False) -> Built:
+             no_verify=False, data_name=None, workers=None, out=DEFAULT_OUT, force=False, constants=None) -> Built:
 
     sevs = parse_severities(",".join(split_list(severity, "--severity")) or None)
     entry = image_corruption(str(name))
@@ -229,7 +230,8 @@ def _corrupt(name, severity=None, param=None, seed=0, val_size=5000, split_seed=
     elif isinstance(param, str):
         param = [param]
     params = parse_param_args(entry, list(param or []))
-    plan = plan_corrupt(entry.name, sevs, params)  # validates before loading anything
+    constants = check_constants(constants)
+    plan = plan_corrupt(entry.name, sevs, params, constants)  # validates before loading anything
     _numbers(seed=seed, workers=workers)
     _check_split_options(val_size, split_seed)
     out = _out_dir(out)
@@ -239,21 +241,24 @@ def _corrupt(name, severity=None, param=None, seed=0, val_size=5000, split_seed=
     with _bar(len(plan) * (data.x_train.shape[0] + data.x_test.shape[0]), f"{entry.name} {data.name}") as b:
         return Built(build_corrupt(data, entry.name, out, severities=sevs, params=params if not sevs else None,
                                    seed=seed, force=force, workers=workers, progress=b.update, val_size=val_size,
-                                   split_seed=split_seed))
+                                   split_seed=split_seed, constants=constants))
 
 
-def _cifar10_c(corruptions="all", severity="1,2,3,4,5", data=None, release=None, seed=0, workers=None, out=None,
-               force=False) -> Built:
+def _cifar10_c(corruptions=None, severity="1,2,3,4,5", data=None, release=None, seed=0, workers=None, out=None,
+               force=False, constants=None) -> Built:
 
     _numbers(seed=seed, workers=workers)
     data, release, out = _opt_path(data), _opt_path(release), _opt_path(out)
-    spec = ",".join(split_list(corruptions, "--corruptions")) or "all"
+    spec = ",".join(split_list(corruptions, "--corruptions")) or ("all" if release is not None else "benchmark")
+    constants = check_constants(constants)
     sev_text = ",".join(split_list(severity, "--severity"))
     clean = data if data is not None else (out or DEFAULT_OUT) / "cifar10.h5"
     if release is not None:
         if data is not None and not data.exists():
             raise UserError(f"--data {data}: no such file")
-        names = None if spec.lower() == "all" else [c for c in spec.split(",") if c]
+        if constants is not None:
+            raise UserError("--constants does not apply to --release (the release is CIFAR-10-C's)")
+        names = None if spec.lower() == "all" else list(SETS.get(spec.lower(), [c for c in spec.split(",") if c]))
         if sev_text.replace(" ", "") != "1,2,3,4,5":
             raise UserError("--severity does not apply to --release (the release holds severities 1-5)")
         target = _out_dir(out or (clean.parent if clean.exists() else DEFAULT_OUT))
@@ -270,7 +275,7 @@ def _cifar10_c(corruptions="all", severity="1,2,3,4,5", data=None, release=None,
         n = f.datasets["test/x"].shape[0] if "test" in f.splits else 0
     with _bar(n * len(sevs) * len(names), "cifar10-c") as b:
         return Built(build_cifar10_c(clean, names, sevs, target, seed=seed, force=force, workers=workers,
-                                     progress=b.update, skip_unsupported=spec.lower() == "all"))
+                                     progress=b.update, skip_unsupported=spec.lower() in SETS, constants=constants))
 
 
 _BUILDERS = {"synth": _synth, "psi": _psi, "cifar10": _cifar10, "mnist": _mnist, "mnist-flip": _mnist_flip,

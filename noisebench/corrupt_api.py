@@ -2,9 +2,11 @@
 uint8 or float in [0, 1], in the caller's layout; the output has the input's type, dtype, device
 and layout.
 
-Layouts: ``HW`` (grayscale), ``HWC``, ``CHW``, ``NHWC``, ``NCHW``. Without ``layout=`` it is
-inferred when exactly one reading fits (the channel axis has 1 or 3 entries and the other
-candidate axis does not); otherwise it is an error that asks for ``layout=``. Floats must lie in
+Layouts: ``HW`` and ``NHW`` (grayscale), ``HWC``, ``CHW``, ``NHWC``, ``NCHW``. Without ``layout=`` it
+is inferred when exactly one reading fits (the channel axis has 1 or 3 entries and the other
+candidate axis does not; a 3-D array with neither is ``NHW``, a batch of grey images as MNIST's);
+otherwise it is an error that asks for ``layout=``. ``constants=`` picks the severity table
+(``cifar10-c``, ``tiny-imagenet-c``, ``imagenet-c``); by default the one of the nearest image size. Floats must lie in
 [0, 1]; they are quantised to uint8 with round-half-to-even before the corruption (the
 corruptions are defined on 8-bit images) and returned as ``uint8 / 255`` in the input dtype.
 ``seed=None`` draws fresh OS entropy; an int gives the same output every time.
@@ -21,16 +23,19 @@ from noisebench.registry import CORRUPTIONS
 
 __all__ = ["corrupt", "resolve_params"]
 
-LAYOUTS = ("HW", "HWC", "CHW", "NHWC", "NCHW")
+LAYOUTS = ("HW", "NHW", "HWC", "CHW", "NHWC", "NCHW")
 CHANNELS = (1, 3)
 
 
-def resolve_params(name: str, severity: int | None = None, **params: Any) -> tuple[Any, dict]:
-    """(entry, parameters) for a corruption: severity-table values overridden by explicit params,
-    each checked against the declared parameters and ranges."""
+def resolve_params(name: str, severity: int | None = None, *, constants: str | None = None,
+                   **params: Any) -> tuple[Any, dict]:
+    """(entry, parameters) for a corruption: values from the severity table of `constants` (None: CIFAR-10-C)
+    overridden by explicit params, each checked against the declared parameters and ranges."""
+    from noisebench.corruptors.sets import severity_table
+
     entry = CORRUPTIONS.get(name)
     declared = dict(entry.meta.get("params", {}))
-    table = entry.meta.get("severities") or {}
+    table = severity_table(entry, constants) if severity is not None else {}
     resolved = dict(declared)
     if severity is not None:
         if not table:
@@ -66,6 +71,8 @@ def _infer_layout(shape: tuple) -> str:
             return "HWC" if len(shape) == 3 else "NHWC"
         if cf and not cl:
             return "CHW" if len(shape) == 3 else "NCHW"
+        if len(shape) == 3 and not cf and not cl:
+            return "NHW"
         raise UserError(f"cannot tell the layout of an array of shape {shape}; pass layout= one of {', '.join(LAYOUTS)}")
     raise UserError(f"images must have 2, 3 or 4 dimensions, got shape {shape}")
 
@@ -73,6 +80,8 @@ def _infer_layout(shape: tuple) -> str:
 def _to_nhwc(a: np.ndarray, layout: str) -> np.ndarray:
     if layout == "HW":
         return a[None, :, :, None]
+    if layout == "NHW":
+        return a[..., None]
     if layout == "HWC":
         return a[None]
     if layout == "CHW":
@@ -85,6 +94,8 @@ def _to_nhwc(a: np.ndarray, layout: str) -> np.ndarray:
 def _from_nhwc(a: np.ndarray, layout: str) -> np.ndarray:
     if layout == "HW":
         return a[0, :, :, 0]
+    if layout == "NHW":
+        return a[..., 0]
     if layout == "HWC":
         return a[0]
     if layout == "CHW":
@@ -95,10 +106,14 @@ def _from_nhwc(a: np.ndarray, layout: str) -> np.ndarray:
 
 
 def corrupt(x: Any, name: str, severity: int | None = None, seed: int | None = None, *,
-            layout: str | None = None, **params: Any) -> Any:
+            layout: str | None = None, constants: str | None = None, **params: Any) -> Any:
     """Corrupt ``x`` with the registered image corruption ``name`` (at ``severity`` 1-5 from its
-    table, or with explicit parameters). Returns the same type, dtype, device and layout."""
-    entry, resolved = resolve_params(name, severity, **params)
+    ``constants`` table, default by image size, or with explicit parameters). Returns the same type,
+    dtype, device and layout."""
+    from noisebench.corruptors.sets import check_constants
+
+    constants = check_constants(constants)
+    entry = CORRUPTIONS.get(name)
     if entry.meta.get("target") != "images":
         raise UserError(f"corruption {entry.name!r} acts on {entry.meta.get('target')}, not images")
     is_torch = type(x).__module__.split(".")[0] == "torch"
@@ -127,10 +142,16 @@ def corrupt(x: Any, name: str, severity: int | None = None, seed: int | None = N
         raise UserError(f"layout {layout!r} does not fit an array of shape {u8.shape}; use one of {', '.join(LAYOUTS)}")
     if 0 in u8.shape:
         raise UserError(f"empty image array of shape {u8.shape}")
-    if seed is not None and not (isinstance(seed, (int, np.integer)) and 0 <= int(seed) < 2**63):
-        raise UserError(f"seed must be None or an integer in [0, 2**63), got {seed!r}")
-    rng = np.random.default_rng(None if seed is None else int(seed))
+    if seed is not None and not isinstance(seed, np.random.Generator) and not (
+            isinstance(seed, (int, np.integer)) and not isinstance(seed, bool) and 0 <= int(seed) < 2**63):
+        raise UserError(f"seed must be None, an integer in [0, 2**63) or a numpy Generator, got {seed!r}")
+    rng = seed if isinstance(seed, np.random.Generator) else np.random.default_rng(None if seed is None else int(seed))
     nhwc = np.ascontiguousarray(_to_nhwc(u8, layout))
+    if constants is None and severity is not None:
+        from noisebench.corruptors.sets import default_constants
+
+        constants = default_constants(*nhwc.shape[1:3])
+    entry, resolved = resolve_params(name, severity, constants=constants, **params)
     out = np.asarray(entry.obj(nhwc, rng, **resolved))
     if out.shape != nhwc.shape or out.dtype != np.uint8:
         raise UserError(f"corruption {entry.name!r} returned {out.dtype} {out.shape}, expected uint8 {nhwc.shape}")

@@ -164,10 +164,22 @@ def _registered_corruption_lines(facts: dict, entry) -> list[str]:
         out.append(f"**Severity {sev}.**")
     elif isinstance(sevs, list) and sevs:
         out.append("**Severities " + ", ".join(str(v) for v in sevs) + ".**")
-    table = meta.get("severities") or {}
+    consts = m.get("constants") or p.get("constants")
+    tables = dict(meta.get("constants") or {})
+    table = tables.get(consts) if consts in tables else (meta.get("severities") or {})
+    if consts:
+        from noisebench.corruptors.sets import TABLE_SOURCES
+
+        out.append(f"Constant table: `{consts}` ({TABLE_SOURCES.get(consts, 'plug-in table')}; published tables: "
+                   f"{', '.join(tables) or 'one'}).")
+    if meta.get("differences"):
+        out.append(f"Known differences from the original: {meta['differences']}.")
+    rounding = m.get("rounding") or p.get("rounding")
+    if rounding:
+        out.append(f"Rounding: {rounding}.")
     if table:
         names = sorted({k for row in table.values() for k in dict(row)})
-        out += ["", "Severity table (parameters per severity, from the registry):", "",
+        out += ["", f"Severity table{' (' + consts + ')' if consts else ''} (parameters per severity, from the registry):", "",
                 "| severity | " + " | ".join(names) + " |", "|---" * (len(names) + 1) + "|"]
         for lvl in sorted(table, key=lambda v: int(v)):
             row = dict(table[lvl])
@@ -226,7 +238,7 @@ def build_command(facts: dict) -> str:
         sev = m.get("severity", p.get("severity"))
         args = ["make", "corrupt", m.get("corruption") or p.get("corruption")]
         if isinstance(sev, int) and sev > 0:
-            args += ["--severity", sev]
+            args += ["--severity", sev] + (["--constants", p["constants"]] if p.get("constants") else [])
         else:
             args += [a for k, v in sorted((p.get("params") or {}).items()) for a in ("--param", f"{k}={v}")]
         args += ["--seed", seed]
@@ -234,6 +246,8 @@ def build_command(facts: dict) -> str:
         sevs = m.get("severities", p.get("severities")) or []
         args = ["make", "cifar10-c", "--corruptions", m.get("corruption") or p.get("corruption"),
                 "--severity", ",".join(str(v) for v in sevs)]
+        if p.get("constants") and p.get("origin") != "release":
+            args += ["--constants", p["constants"]]
         if p.get("origin") == "release":
             return "noisebench " + " ".join(shlex.quote(str(a)) for a in args + ["--release", "PATH/TO/CIFAR-10-C"])
         return "noisebench " + " ".join(shlex.quote(str(a)) for a in args + ["--seed", seed, "--data", "CLEAN.h5"])

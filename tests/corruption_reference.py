@@ -196,7 +196,55 @@ def per_image(name, img, rng, **p):
         return np.asarray(im.resize((w, h), Image.BOX)).astype(np.float64)
     if name == "elastic_transform":
         return elastic_per_image(img, rng, **p)
+    if name in ("motion_blur", "snow", "frost", "spatter"):
+        return opencv_per_image(name, img, rng, p)
     raise KeyError(name)
+
+
+def opencv_per_image(name, img, rng, p):
+    """make_cifar_c.py's motion_blur, snow, frost and spatter for one image, with OpenCV and scikit-image as the
+    original calls them and ImageMagick's motion blur as transcribed by the `imagecorruptions` package (the
+    `corruptions` extra). Draws from `rng` in the order noisebench draws them for one image."""
+    import cv2
+    from imagecorruptions.corruptions import _motion_blur
+    from skimage.filters import gaussian
+
+    x = np.asarray(img, dtype=np.float32) / 255.0
+    h, w = x.shape[:2]
+    if name == "motion_blur":
+        angle = rng.uniform(-45, 45)
+        return np.clip(_motion_blur(np.asarray(img), radius=p["radius"], sigma=p["sigma"], angle=angle), 0, 255)
+    if name == "snow":
+        layer = rng.normal(p["mean"], p["std"], size=(h, w))
+        angle = rng.uniform(-135, -45)
+        layer = clipped_zoom(layer[..., None], p["zoom"])
+        layer[layer < p["threshold"]] = 0
+        u8 = (np.clip(layer.squeeze(), 0, 1) * 255).astype(np.uint8)
+        layer = np.clip(np.rint(_motion_blur(u8, p["radius"], p["sigma"], angle)), 0, 255)[..., None] / 255.0
+        gray = cv2.cvtColor(x, cv2.COLOR_RGB2GRAY).reshape(h, w, 1)
+        x = p["mix"] * x + (1 - p["mix"]) * np.maximum(x, gray * 1.5 + 0.5)
+        return np.clip(x + layer + np.rot90(layer, k=2), 0, 1) * 255
+    if name == "frost":
+        from noisebench.corruptors.frost import PICTURES, frost_dir
+
+        k, u = int(rng.integers(0, 5)), rng.random(2)
+        pic = cv2.resize(cv2.imread(str(frost_dir() / PICTURES[k])), (0, 0), fx=p["scale"], fy=p["scale"])
+        r0, c0 = int(u[0] * (pic.shape[0] - h)), int(u[1] * (pic.shape[1] - w))
+        return np.clip(p["a"] * np.asarray(img) + p["b"] * pic[r0 : r0 + h, c0 : c0 + w][..., [2, 1, 0]], 0, 255)
+    liquid = gaussian(rng.normal(p["mean"], p["std"], size=(h, w)), sigma=p["sigma"])  # spatter
+    liquid[liquid < p["threshold"]] = 0
+    if p["mud"] == 0:
+        liquid = (np.clip(liquid, 0, 1) * 255).astype(np.uint8)
+        dist = cv2.distanceTransform(255 - cv2.Canny(liquid, 50, 150), cv2.DIST_L2, 5)
+        _, dist = cv2.threshold(dist, 20, 20, cv2.THRESH_TRUNC)
+        dist = cv2.equalizeHist(cv2.blur(dist, (3, 3)).astype(np.uint8))
+        dist = cv2.filter2D(dist, cv2.CV_8U, np.array([[-2, -1, 0], [-1, 1, 1], [0, 1, 2]]))
+        m = liquid * cv2.blur(dist, (3, 3)).astype(np.float32)
+        m = m / m.max() * p["gain"] if m.max() > 0 else m
+        return np.clip(x + m[..., None] * np.array([175, 238, 238]) / 255.0, 0, 1) * 255
+    m = gaussian(np.where(liquid > p["threshold"], 1, 0).astype(np.float32), sigma=p["gain"])
+    m[m < 0.8] = 0
+    return np.clip(x * (1 - m[..., None]) + m[..., None] * np.array([63, 42, 20]) / 255.0, 0, 1) * 255
 
 
 def elastic_per_image(img, rng, alpha, sigma, affine):

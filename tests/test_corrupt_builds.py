@@ -197,10 +197,44 @@ def test_cifar10_c_on_grey_images_skips_what_needs_rgb(cli, tmp_path):
     clean = out / "mnist.h5"
     r = cli("make", "cifar10-c", "--data", str(clean), "--corruptions", "saturate,fog", "--severity", "2")
     assert r.code != 0 and "RGB" in r.err and not list(out.glob("mnist-c-*.h5"))  # checked before writing
-    r = cli("make", "cifar10-c", "--data", str(clean), "--severity", "2", "--workers", "1")
+    r = cli("make", "cifar10-c", "--data", str(clean), "--severity", "2", "--workers", "1", "--corruptions", "all")
     assert r.code == 0, r.err
     assert "skipping saturate" in r.err
     made = sorted(p.name for p in out.glob("mnist-c-*.h5"))
-    assert len(made) == 14 and "mnist-c-saturate.h5" not in made
+    assert len(made) == 18 and "mnist-c-saturate.h5" not in made  # all 19 but saturate (RGB only)
     x, _, m = _read(out / "mnist-c-zoom_blur.h5")
     assert x.shape == (12, 28, 28, 1) and m["dataset"] == "mnist"
+
+
+def test_cifar10_c_builds_the_benchmark_15_by_default_and_records_the_table(cli, src, tmp_path):
+    from noisebench.corruptors.sets import BENCHMARK
+    from noisebench.generators.cifar10c_builds import find_corrupted_sets
+
+    out = tmp_path / "o"
+    assert cli("make", "cifar10", *_args(src, out)).code == 0
+    r = cli("make", "cifar10-c", "--severity", "2", "--workers", "1", "--out", str(out))
+    assert r.code == 0, r.err
+    assert sorted(p.name for p in out.glob("cifar10-c-*.h5")) == sorted(f"cifar10-c-{n}.h5" for n in BENCHMARK)
+    _, _, m = _read(out / "cifar10-c-motion_blur.h5")
+    assert m["constants"] == "cifar10-c" and m["params"]["params_by_severity"]["2"] == {"radius": 6, "sigma": 1.5}
+    # another table: its own file name, attributes, card and rebuild command
+    r = cli("make", "cifar10-c", "--corruptions", "shot_noise", "--constants", "imagenet-c", "--severity", "1",
+            "--out", str(out))
+    assert r.code == 0, r.err
+    path = out / "cifar10-c-shot_noise-imagenet-c.h5"
+    _, _, m = _read(path)
+    assert m["constants"] == "imagenet-c" and m["params"]["params_by_severity"]["1"] == {"c": 60.0}
+    assert find_corrupted_sets(out / "cifar10.h5")["shot_noise"].name == "cifar10-c-shot_noise.h5"
+    assert find_corrupted_sets(out / "cifar10.h5", constants="imagenet-c") == {"shot_noise": path}
+    assert cli("card", str(path)).code == 0
+    card = path.with_name(path.stem + ".card.md").read_text()
+    assert "Constant table: `imagenet-c`" in card and "make_imagenet_c.py" in card and "--constants imagenet-c" in card
+    r = cli("make", "cifar10-c", "--corruptions", "fog", "--constants", "imagenet", "--out", str(out))
+    assert r.code != 0 and "--constants must be one of" in r.err
+    # make corrupt with a table other than CIFAR-10-C's: the table in the name and the card's known differences
+    assert cli("make", "corrupt", "spatter", "--severity", "3", "--constants", "tiny-imagenet-c", *_args(src, out)).code == 0
+    f = out / "cifar10-spatter-sev3-tiny-imagenet-c.h5"
+    _, _, m = _read(f)
+    assert m["constants"] == "tiny-imagenet-c" and m["params"]["params"]["gain"] == 0.6
+    assert cli("card", str(f)).code == 0
+    assert "Known differences from the original" in f.with_name(f.stem + ".card.md").read_text()

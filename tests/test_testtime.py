@@ -66,6 +66,7 @@ def test_tiny_test_time_study_end_to_end_and_resume(cli, clean_file, tmp_path, m
     r = cli("robustness", "--data", clean_file, "--db", db, *ARGS)
     assert r.code == 0, r.err
     assert "baseline relu added" in r.out and "mCE" in r.out and "relative mCE" in r.out
+    assert "mean corruption acc (2 corruptions)" in r.out  # the mean names its set: not the benchmark 15
     # exactly one training per (activation, seed), on the clean file, weights saved under the run key
     assert sorted(trained) == ["ttcnn/elu/clean/lr0.001/s0", "ttcnn/relu/clean/lr0.001/s0"]
     folder = clean_file.parent

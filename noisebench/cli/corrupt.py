@@ -21,7 +21,9 @@ from noisebench.cli.images import (
 )
 from noisebench.defaults import DEFAULT_OUT
 
-SEVERITY_HELP = "CIFAR-10-C severities 1..5: a comma list (1,3,5) or repeated flags (--severity 1 --severity 3)."
+SEVERITY_HELP = "Severities 1..5: a comma list (1,3,5) or repeated flags (--severity 1 --severity 3)."
+CONSTANTS_HELP = ("Severity constants: cifar10-c (32 px), tiny-imagenet-c (64 px) or imagenet-c (224 px); "
+                  "default: the table of the nearest image size.")
 
 
 @make_app.command("corrupt", epilog="Examples: noisebench make corrupt gaussian_noise --severity 3 --download\n\n"
@@ -42,42 +44,56 @@ def make_corrupt(
     workers: Optional[int] = typer.Option(None, "--workers", help="Threads (default: CPU cores, at most 8). Output does not depend on it."),
     out: Path = typer.Option(DEFAULT_OUT, help="Output folder."),
     force: bool = typer.Option(False, "--force", help="Overwrite existing output files."),
+    constants: Optional[str] = typer.Option(None, "--constants", metavar="TABLE", help=CONSTANTS_HELP),
 ):
     """Corrupt CIFAR-10 (train, val and test) with a registered image corruption: one file per severity.
 
     Writes OUT/cifar10-NAME-sevS.h5 per severity (with --param: OUT/cifar10-NAME-k1v1-k2v2.h5; suffix -sSEED
     for seed != 0, -splitN for --split-seed N != 0) plus the clean reference OUT/cifar10.h5 (same val split, as
-    `make psi`) if it is missing. The 15 corruptions from CIFAR-10-C's generator
-    and their severity tables are in docs/CORRUPTIONS.md; shot_noise severity s is ψ = 500, 250, 100, 75, 50
-    (`make psi` keeps its own --level).
+    `make psi`) if it is missing. The 19 corruptions of CIFAR-10-C / ImageNet-C and their severity tables
+    (--constants) are in docs/CORRUPTIONS.md; with CIFAR-10-C's table shot_noise severity s is
+    ψ = 500, 250, 100, 75, 50 (`make psi` keeps its own --level). frost needs the `imagecorruptions` package's
+    pictures (pip install 'noisebench[corruptions]').
     """
     if name.strip().lower() == "list":
         _print_list()
         return
     _wrote(build("corrupt", name=name, severity=severity, param=param, seed=seed, val_size=val_size,
                  split_seed=split_seed, source=source, download=download, no_verify=no_verify, data_name=data_name,
-                 workers=workers, out=out, force=force))
+                 workers=workers, out=out, force=force, constants=constants))
 
 
 def _print_list() -> None:
     from noisebench.generators.corrupt_builds import format_value, image_corruption, image_corruption_names
 
-    for nm in image_corruption_names():
-        e = image_corruption(nm)
-        sev = e.meta.get("severities") or {}
-        row = "; ".join(f"{s}: " + ", ".join(f"{k}={format_value(v)}" for k, v in p.items()) for s, p in sorted(sev.items()))
-        kind = "built-in" if e.builtin else f"plug-in {e.module}"
-        typer.echo(f"{nm:18s} {e.description}  [{kind}]")
-        if row:
-            typer.echo(f"{'':18s} severities {row}")
+    from noisebench.corruptors.sets import corruption_spec
+
+    def row(sev) -> str:
+        return "; ".join(f"{s}: " + ", ".join(f"{k}={format_value(v)}" for k, v in p.items()) for s, p in sorted(sev.items()))
+
+    names = image_corruption_names()
+    tabled = [nm for nm in names if corruption_spec(nm).severities]
+    names = tabled + [nm for nm in names if nm not in tabled]  # parameter-only ones (psi) last
+    typer.echo(f"{len(tabled)} image corruptions with severity tables (sets: benchmark = the 15 of the CIFAR-10-C "
+               f"mean, extra = 4, all = 19); constant tables cifar10-c (32 px), tiny-imagenet-c (64 px), "
+               f"imagenet-c (224 px); {len(names) - len(tabled)} with parameters only (--param)")
+    for nm in names:
+        sp = corruption_spec(nm)
+        kind = "built-in" if sp.builtin else f"plug-in {sp.module}"
+        typer.echo(f"{nm:18s} {sp.description}  [{kind}{'; ' + ', '.join(sp.sets[:1]) if sp.sets else ''}]")
+        tables = sp.constants or ({"severities": sp.severities} if sp.severities else {})
+        for t, sev in tables.items():
+            typer.echo(f"{'':18s} {t}: {row(sev)}")
 
 
 @make_app.command("cifar10-c", epilog="Examples: noisebench make cifar10-c\n\n"
                                      "          noisebench make cifar10-c --corruptions fog,contrast --severity 1,5\n\n"
                                      "          noisebench make cifar10-c --release ~/data/CIFAR-10-C")
 def make_cifar10_c(
-    corruptions: List[str] = typer.Option(["all"], "--corruptions", metavar="NAME[,NAME...]",
-                                          help="Registered image corruptions (a comma list or repeated flags), or all."),
+    corruptions: Optional[List[str]] = typer.Option(
+        None, "--corruptions", metavar="SET|NAME[,NAME...]",
+        help="benchmark (the 15 of the CIFAR-10-C mean; the default), extra (4), all (19), or registered image "
+             "corruptions (a comma list or repeated flags). With --release the default is every file found."),
     severity: List[str] = typer.Option(["1,2,3,4,5"], "--severity", metavar="S[,S...]", help=SEVERITY_HELP),
     data: Optional[Path] = typer.Option(None, "--data", help="The clean noisebench file whose test split is corrupted (default: OUT/cifar10.h5)."),
     release: Optional[Path] = typer.Option(None, "--release", help="Convert the official CIFAR-10-C release in this folder (<corruption>.npy, labels.npy) instead of building."),
@@ -85,13 +101,15 @@ def make_cifar10_c(
     workers: Optional[int] = typer.Option(None, "--workers", help="Threads (default: CPU cores, at most 8). Output does not depend on it."),
     out: Optional[Path] = typer.Option(None, "--out", help="Output folder (default: the clean file's folder)."),
     force: bool = typer.Option(False, "--force", help="Overwrite existing output files."),
+    constants: Optional[str] = typer.Option(None, "--constants", metavar="TABLE", help=CONSTANTS_HELP),
 ):
     """Test-only corrupted sets: the clean file's test images at each severity, one file per corruption.
 
-    Writes OUT/cifar10-c-NAME.h5 (-sSEED for seed != 0): test/x stacks the severities in ascending order,
+    Builds the benchmark 15 by default. Writes OUT/cifar10-c-NAME.h5 (-sSEED for seed != 0; -TABLE for a
+    --constants table other than the image size's default): test/x stacks the severities in ascending order,
     test/severity tells each row's severity; the file records the clean file it came from. With --release DIR,
     converts the official CIFAR-10-C files into OUT/cifar10-c-release-NAME.h5 (same layout), paired with --data
     when that file exists. Build the clean file first with `noisebench make cifar10`.
     """
     _wrote(build("cifar10-c", corruptions=corruptions, severity=severity, data=data, release=release, seed=seed,
-                 workers=workers, out=out, force=force))
+                 workers=workers, out=out, force=force, constants=constants))

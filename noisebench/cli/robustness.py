@@ -17,7 +17,7 @@ from noisebench.safe_text import clean
 
 @app.command(epilog="Examples: noisebench robustness --activation all --suite synth\n\n"
              "noisebench robustness --activation elu,mish --data datasets_cache/cifar10-psi16.h5 --seeds 3\n\n"
-             "noisebench robustness --protocol test-time --data datasets_cache/cifar10.h5 --corruptions all --activation elu,mish")
+             "noisebench robustness --protocol test-time --data datasets_cache/cifar10.h5 --activation elu,mish")
 def robustness(
     activation: list[str] = typer.Option(["relu"], "--activation", metavar="NAME[,NAME...]",
                                          help="Activation(s): a name, a comma list (relu,elu) or repeated flags, or all (the zoo)."),
@@ -48,8 +48,9 @@ def robustness(
     quiet: bool = typer.Option(False, "--quiet", "-q", help=_QUIET_HELP),
     protocol: str = typer.Option("train-time", help="train-time: train on the clean and the dirty file, compare; "
                                  "test-time: train once on the clean --data file, evaluate on its corrupted test sets."),
-    corruptions: list[str] = typer.Option(["all"], metavar="NAME[,NAME...]",
-                                          help="Test-time: corruptions to evaluate on (comma list or repeated flags, or all)."),
+    corruptions: list[str] = typer.Option(["benchmark"], metavar="SET|NAME[,NAME...]",
+                                          help="Test-time: corruptions to evaluate on: benchmark (the 15 of the CIFAR-10-C "
+                                               "mean), extra, all (19), or names (comma list or repeated flags)."),
     severity: list[str] = typer.Option(["1,2,3,4,5"], metavar="S[,S...]",
                                        help="Test-time: severities 1..5 (comma list or repeated flags)."),
     baseline: str = typer.Option("relu", help="Test-time: the activation CE/mCE are normalised by (added when missing)."),

@@ -87,8 +87,12 @@ def _release_names(spec: str) -> list[str] | None:
     (the benchmark's motion_blur, snow, frost, spatter included)."""
     from noisebench.generators.cifar10c_builds import RELEASE_NAME_RE
 
+    from noisebench.corruptors.sets import SETS
+
     if spec.strip().lower() == "all":
         return None
+    if spec.strip().lower() in SETS:
+        return list(SETS[spec.strip().lower()])
     names = [n.strip().lower().replace("-", "_") for n in spec.split(",") if n.strip()]
     bad = [n for n in names if not RELEASE_NAME_RE.match(n)]
     if bad or not names:
