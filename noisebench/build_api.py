@@ -220,8 +220,6 @@ def _human_noise(dataset, noise, labels, download, val_size, split_seed, source,
     _check_split_options(val_size, split_seed)
     out = _out_dir(out)
     labels = _opt_path(labels)
-    if labels is not None and download:
-        raise UserError("give either --labels FILE or --download, not both")
     _precheck(dataset, source, name, force, lambda nm: [out / cifar_n.human_noise_name(nm, noise, split_seed)])
     if labels is None:
         folder = out / "raw" / "cifar-n"
