@@ -198,7 +198,7 @@ def write_cifar_n(path, arrays: dict, pickled: bytes | None = None) -> Path:
     import zipfile
 
     data = pickled if pickled is not None else pickle.dumps(
-        {k: np.asarray(v, dtype=np.int64) for k, v in arrays.items()}, protocol=2)
+        {k: np.asarray(v) for k, v in arrays.items()}, protocol=2)
     with zipfile.ZipFile(path, "w", zipfile.ZIP_STORED) as z:
         z.writestr("archive/data.pkl", data)
         z.writestr("archive/version", "3\n")
