@@ -18,17 +18,24 @@ SMOKE = {
     "mish-benchmark": ("cifar", ["--subset", "10", "--activation", "relu"], 3 + 1),
     "lr-sweep": ("cifar", ["--subset", "10", "--activation", "relu"], 3 * 5),
     "fastai-baselines": ("cifar", ["--subset", "10"], 4),
+    "cifar10n-robustness": ("cifar", ["--subset", "10", "--activation", "relu"], 3),
 }
 PLOTS = ("synth-robustness", "lr-sweep")  # figures for one layout by data and one by LR; the rest --no-plots
 
 
 @pytest.fixture(scope="module")
 def env(tmp_path_factory):
-    from official_format_fixtures import write_cifar10_batches, write_mnist_idx
+    from official_format_fixtures import cifar10n_arrays, write_cifar10_batches, write_cifar_n, write_mnist_idx
 
     root = tmp_path_factory.mktemp("studies")
-    return {"root": root, "cifar": write_cifar10_batches(root / "src", 40, 20),
-            "mnist": write_mnist_idx(root / "src", 60, 20), "data": root / "data", "db": root / "r.db"}
+    env = {"root": root, "cifar": write_cifar10_batches(root / "src", 40, 20),
+           "mnist": write_mnist_idx(root / "src", 60, 20), "data": root / "data", "db": root / "r.db"}
+    from noisebench.generators.cifar10_source import load_cifar10
+
+    (env["data"] / "raw" / "cifar-n").mkdir(parents=True)  # where cifar10n-robustness looks for the label file
+    write_cifar_n(env["data"] / "raw" / "cifar-n" / "CIFAR-10_human.pt",
+                  cifar10n_arrays(load_cifar10(env["cifar"], verify=False).y_train))
+    return env
 
 
 @pytest.mark.parametrize("name", list(SMOKE))
@@ -43,8 +50,10 @@ def test_preset_runs_end_to_end_offline(cli, env, name):
     md = (out / "report.md").read_text()
     assert md.startswith(f"# Study {name}") and f"{n} of {n} runs of the study" in md
     rep = list(csv.DictReader(open(out / "reported.csv")))
-    if name == "synth-robustness":
+    if name in ("synth-robustness", "cifar10n-robustness"):  # no published accuracies for these settings
         assert rep == [] and "No published numbers" in md
+        if name == "cifar10n-robustness":
+            assert "| cifar10n-aggre |" in md and "| cifar10n-worst |" in md
     else:
         assert "## Reported: " in md and rep
         ours = [x for x in rep if x["n"] == "1"]

@@ -1,6 +1,6 @@
 """A preset's datasets: the files each [[datasets]] build writes, their predicted attributes (so a study
 can be planned before anything is built), their sizes, and building what is missing with the same
-builders as `noisebench synth` / `noisebench make psi | cifar10 | mnist-flip`."""
+builders as `noisebench synth` / `noisebench make psi | cifar10 | mnist-flip | cifar10n`."""
 
 from __future__ import annotations
 
@@ -53,6 +53,10 @@ def planned_files(preset: Preset) -> dict[str, PlannedFile]:
             add("cifar10.h5", b, "clean", "cifar10", "clean")
             for lv in b.levels:
                 add(f"cifar10-psi{format_level(lv)}.h5", b, "dirty", "cifar10", "psi", "cifar10.h5")
+        elif b.build == "cifar10n":
+            add("cifar10.h5", b, "clean", "cifar10", "clean")
+            for nz in b.noises:
+                add(f"cifar10n-{nz}.h5", b, "dirty", "cifar10", "label-noise", "cifar10.h5")
         elif b.build == "mnist-flip":
             add("mnist.h5", b, "clean", "mnist", "clean")
             add(f"mnist-flip{format_rate(b.rate)}.h5", b, "dirty", "mnist", "mnist-flip", "mnist.h5")
@@ -146,6 +150,18 @@ def build_missing(preset: Preset, data_dir: Path, source: Path | None = None, do
             made += [p for p in build_psi(load("cifar10"), lv, data_dir) if p not in made]
         elif b.build == "mnist-flip":
             made += [p for p in build_flip(load("mnist"), data_dir, rate=b.rate) if p not in made]
+        elif b.build == "cifar10n":
+            from noisebench.generators import cifar_n
+
+            labels = Path(data_dir) / "raw" / "cifar-n" / cifar_n.LABEL_FILES["cifar10"]
+            if download:
+                labels = cifar_n.download_labels("cifar10", labels.parent)
+            elif not labels.exists():
+                raise UserError(f"study {preset.name} needs the CIFAR-N label file {labels}; put "
+                                f"{labels.name} from {cifar_n.REPO} there, or pass --download")
+            noise = name[len("cifar10n-"):-3]
+            made += [p for p in cifar_n.build_human_noise(load("cifar10"), "cifar10", noise, labels, data_dir,
+                                                          verify=verify) if p not in made]
     for p in made:
         print(f"wrote {p}", file=sys.stderr)
     return made

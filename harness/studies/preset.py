@@ -2,6 +2,7 @@
 
     [study]        name, description, source, layout ("lr x activation", "model x activation", "dataset x activation")
     [[datasets]]   build = "synth" (rows) | "psi" (levels) | "mnist-flip" (rate) | "cifar10"
+                   | "cifar10n" (noises: aggre, random1..3, worst; the CIFAR-N label file in DATA_DIR/raw/cifar-n/)
     [[grid]]       the keys of a `noisebench grid` [grid] table; data names files in the data folder
     [[reported]]   the studies' published numbers: data, model, metric, rows (lr | model | data),
                    columns (activations, or ["*"]: one number for every activation), values
@@ -22,7 +23,8 @@ from noisebench.harness.grid_spec import _toml_loads
 from noisebench.safe_input import read_text
 
 PRESET_DIR = Path(__file__).parent / "presets"
-BUILDS = {"synth": ("rows",), "psi": ("levels",), "mnist-flip": ("rate",), "cifar10": ()}
+BUILDS = {"synth": ("rows",), "psi": ("levels",), "mnist-flip": ("rate",), "cifar10": (), "cifar10n": ("noises",)}
+CIFAR10N_NOISES = ("aggre", "random1", "random2", "random3", "worst")
 ROW_AXES = ("lr", "model", "data")
 DEFAULT_OURS = {"test_acc": "last_test_acc", "val_loss": "last_val_loss", "val_acc": "last_val_acc"}
 MAX_PRESET_BYTES = 1 << 20
@@ -34,6 +36,7 @@ class DatasetBuild:
     rows: int = 7000
     levels: tuple = ()
     rate: float = 0.1
+    noises: tuple = ()
 
 
 @dataclass(frozen=True)
@@ -140,6 +143,11 @@ def parse_preset(doc: dict, src: str, path: Path | None = None) -> Preset:
             builds.append(DatasetBuild(b, levels=tuple(float(x) for x in lv)))
         elif b == "mnist-flip":
             builds.append(DatasetBuild(b, rate=float(_need(src, t, "rate", (int, float), "[[datasets]] mnist-flip"))))
+        elif b == "cifar10n":
+            ns = t.get("noises")
+            if not isinstance(ns, list) or not ns or not all(n in CIFAR10N_NOISES for n in ns):
+                raise UserError(f"{src}: [[datasets]] cifar10n needs noises = [...] from {', '.join(CIFAR10N_NOISES)}")
+            builds.append(DatasetBuild(b, noises=tuple(ns)))
         else:
             builds.append(DatasetBuild(b))
     grids = doc.get("grid")
