@@ -76,3 +76,30 @@ def test_report_folder_of_another_study_is_not_replaced(cli, env):
     r = cli("study", "mnist-flip-robustness", "--data-dir", env["data"], "--db", env["db"], "--out", other,
             "--source", env["mnist"], "--no-verify", "--epochs", "1", "--seeds", "1", "--subset", "20")
     assert r.code != 0 and "already holds a report" in r.err
+
+
+def test_testtime_preset_offline(cli, env, tmp_path):
+    """cifar100-c-testtime through its report: the shipped preset with two corruptions and two severities
+    (the full set is 15 corruptions x 5 severities; its plan is checked in test_studies.py)."""
+    from official_format_fixtures import write_cifar100_python
+
+    from noisebench.harness.studies.preset import PRESET_DIR
+
+    text = (PRESET_DIR / "cifar100-c-testtime.toml").read_text()
+    assert 'protocol = "test-time"' in text and 'corruptions = "all"' in text
+    small = tmp_path / "tt.toml"
+    small.write_text(text.replace('corruptions = "all"', 'corruptions = "fog,contrast"')
+                     .replace("severities = [1, 2, 3, 4, 5]", "severities = [1, 5]"))
+    src = write_cifar100_python(tmp_path / "src", 60, 20)
+    out = tmp_path / "rep"
+    args = ["study", small, "--data-dir", tmp_path / "data", "--db", tmp_path / "tt.db", "--out", out, "--epochs", "1",
+            "--seeds", "1", "--subset", "10", "--activation", "relu,mish", "--source", src, "--no-verify"]
+    r = cli(*args)
+    assert r.code == 0, r.err + r.out
+    assert "2 runs trained" in r.out and "evaluations recorded" in r.out
+    md = (out / "report.md").read_text()
+    assert md.startswith("# Study cifar100-c-testtime") and "| activation | clean acc | mean corruption acc" in md
+    assert "| mish |" in md and "fog · 5" in md and (tmp_path / "data" / "cifar100-c-fog.h5").exists()
+    assert (out / "testtime_scores.csv").exists()
+    again = cli(*args)  # resumable: nothing trained or evaluated again
+    assert again.code == 0 and "0 runs trained, 2 reused" in again.out and "0 evaluations recorded" in again.out
