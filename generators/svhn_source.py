@@ -70,6 +70,8 @@ def read_mat(path: Path, verify: bool) -> tuple[np.ndarray, np.ndarray, str]:
     if len(xs) != 4 or xs[:3] != (32, 32, 3) or xc != "uint8":
         raise UserError(f"{path}: X must be 32x32x3xN uint8, got {xc} {xs}")
     n = xs[3]
+    if yc not in ("uint8", "uint16", "int8", "int16", "int32", "int64", "double", "single"):
+        raise UserError(f"{path}: y must hold numeric labels, got MATLAB class {str(yc)[:20]}")
     if not 1 <= n <= bounds.MAX_IMAGES or ys not in ((n, 1), (1, n), (n,)):
         raise UserError(f"{path}: X holds {n} images but y has shape {ys} (expected {n}x1, at most {bounds.MAX_IMAGES})")
     from noisebench.h5reader import available_memory
