@@ -236,10 +236,15 @@ def _load_npy(path: Path) -> np.ndarray:
         raise UserError(f"{path}: cannot read ({e.strerror or e})") from None
 
 
+def release_title(dataset: str) -> str:
+    return {"cifar10": "CIFAR-10-C", "cifar100": "CIFAR-100-C"}.get(dataset, f"{dataset}-C")
+
+
 def build_release(release_dir: Path, out_dir: Path, clean_file: Path | None = None, names: list[str] | None = None,
-                  force: bool = False, progress: Progress = None) -> list[Path]:
+                  force: bool = False, progress: Progress = None, dataset: str = "cifar10") -> list[Path]:
     """Convert the official CIFAR-10-C layout (DIR/<corruption>.npy: 5·N images stacked by severity 1..5,
-    DIR/labels.npy: the 5·N labels) into test-only files, paired with `clean_file` when given."""
+    DIR/labels.npy: the 5·N labels) into test-only files, paired with `clean_file` when given. CIFAR-100-C
+    (`dataset="cifar100"`) has the same layout."""
 
     release_dir = Path(release_dir)
     if not release_dir.is_dir():
@@ -271,7 +276,7 @@ def build_release(release_dir: Path, out_dir: Path, clean_file: Path | None = No
         stem = Path(clean_file).stem
     else:
         cx, info, stem = None, {"clean_reference": "", "clean_pair_key": "", "clean_test_sha256": "",
-                                "dataset": "cifar10", "num_classes": int(y.max()) + 1 if y.size else 1}, "cifar10"
+                                "dataset": dataset, "num_classes": int(y.max()) + 1 if y.size else 1}, dataset
         info["source"] = {}
     if y.size and (y.min() < 0):
         raise UserError(f"{lab_path}: negative labels")
@@ -291,10 +296,10 @@ def build_release(release_dir: Path, out_dir: Path, clean_file: Path | None = No
         params = {"corruption": nm, "severities": list(RELEASE_SEVERITIES), "origin": "release",
                   "release_dir": release_dir.name}
         attrs = _attrs(info) | {"corruption": nm, "severities_json": list(RELEASE_SEVERITIES), "n_per_severity": n,
-                                "reference": "CIFAR-10-C release (Hendrycks & Dietterich, ICLR 2019), made by "
+                                "reference": f"{release_title(dataset)} release (Hendrycks & Dietterich, ICLR 2019), made by "
                                              "hendrycks/robustness ImageNet-C/create_c/make_cifar_c.py",
                                 "rounding": RELEASE_ROUNDING, "origin": "release"}
-        src = {"kind": "cifar10-c-release", "files": [f"{nm}.npy", "labels.npy"]}
+        src = {"kind": f"{dataset}-c-release", "files": [f"{nm}.npy", "labels.npy"]}
         w = DatasetWriter(c_path(stem, out_dir, nm, release=True), kind="corrupt-test", variant="dirty",
                           params=params, seed=0, source=src, pair_key=f"{info['clean_pair_key']}:test-only",
                           force=force, attrs=attrs)

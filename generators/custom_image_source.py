@@ -312,11 +312,16 @@ def detect_kind(path: Path, prefer: str = "cifar10") -> str:
     )
 
 
-def load_source(path: Path, prefer: str = "cifar10", verify: bool = True, name: str | None = None) -> "ImageData":
-    """Load a --source path with the registered source that recognises it."""
+def load_source(path: Path, prefer: str = "cifar10", verify: bool = True, name: str | None = None,
+                options: dict | None = None) -> "ImageData":
+    """Load a --source path with the registered source that recognises it (`options`: keyword
+    arguments of `prefer`'s loader; a --source of another layout cannot take them)."""
 
     entry = SOURCES.get(detect_kind(path, prefer))
-    data = entry.obj.load(Path(path), verify=verify, name=name)
+    if options and entry.name != prefer:
+        raise UserError(f"--source {path} is a {entry.name} layout; {', '.join('--' + k.replace('_', '-') for k in options)} "
+                        f"applies only to {prefer}")
+    data = entry.obj.load(Path(path), verify=verify, name=name, **(options or {}))
     if not isinstance(data, ImageData):
         raise UserError(f"source {entry.name!r} returned {type(data).__name__}, not noisebench.ImageData")
     return data if entry.builtin else data.check()  # a plug-in's data meets the same bounds as ours

@@ -44,10 +44,11 @@ def _check_seed(seed: int, option: str = "--seed") -> int:
 
 
 def resolve_source(default: str, source: Path | None, download: bool, verify: bool, out_dir: Path,
-                   name: str | None = None) -> ImageData:
+                   name: str | None = None, options: dict | None = None) -> ImageData:
     """Load the data for a build: `default` names the registered source used when no --source is given
     (its official files in OUT/raw/, fetched with --download); a --source path goes to the registered
-    source whose ``find`` recognises it (official layouts first, `default` preferred)."""
+    source whose ``find`` recognises it (official layouts first, `default` preferred). `options` are
+    keyword arguments of `default`'s loader (e.g. CIFAR-100's label_type), refused for any other layout."""
 
     raw = Path(out_dir) / RAW_DIR_NAME
     if source is not None and download:
@@ -63,7 +64,7 @@ def resolve_source(default: str, source: Path | None, download: bool, verify: bo
             raise UserError(f"no {label} copy in {raw}; pass --download to fetch the official files there, "
                             "or --source PATH for a local copy (official layout, image folder or .npz)")
         source = raw
-    data = load_source(Path(source), prefer=default, verify=verify, name=name)
+    data = load_source(Path(source), prefer=default, verify=verify, name=name, options=options)
     if not data.name or "/" in data.name or data.name.startswith(".") or has_control(data.name):
         raise UserError(f"cannot derive a dataset name from {source}; pass --name")
     return data

@@ -48,9 +48,15 @@ def _candidates(path: Path) -> list[Path]:
     return [path, path / "MNIST" / "raw", path / "raw", path / "raw" / "MNIST" / "raw"]
 
 
+def has_idx_files(cand: Path) -> bool:
+    return cand.is_dir() and any((cand / (FILES["train_images"] + ext)).is_file() for ext in ("", ".gz"))
+
+
 def find_mnist_dir(path: Path) -> Path | None:
+    from noisebench.generators.fashion_mnist_source import is_fashion  # same idx names: tell the two apart
+
     for cand in _candidates(Path(path)):
-        if cand.is_dir() and any((cand / (FILES["train_images"] + ext)).is_file() for ext in ("", ".gz")):
+        if has_idx_files(cand) and not is_fashion(cand):
             return cand
     return None
 
@@ -142,11 +148,15 @@ def parse_idx(path: Path, raw: bytes, magic: int) -> np.ndarray:
     return np.frombuffer(raw, dtype=np.uint8, offset=header).reshape(dims).copy()
 
 
-def load_mnist(path: Path, verify: bool = True, name: str = "mnist", md5_table: dict | None = None) -> ImageData:
+def load_mnist(path: Path, verify: bool = True, name: str = "mnist", md5_table: dict | None = None, *,
+               finder=None, class_names: list[str] | None = None, kind: str = "mnist-idx",
+               label: str = "MNIST") -> ImageData:
+    """The four idx files of MNIST (or of a set in the same layout: `finder`, `class_names`, `kind`)."""
     table = OFFICIAL_MD5 if md5_table is None else md5_table
-    d = find_mnist_dir(Path(path))
+    d = (finder or find_mnist_dir)(Path(path))
     if d is None:
-        raise UserError(f"--source {path}: no MNIST idx files (train-images-idx3-ubyte[.gz] ...) found there or in MNIST/raw/")
+        raise UserError(f"--source {path}: no {label} idx files (train-images-idx3-ubyte[.gz] ...) found there "
+                        f"or in {'MNIST' if label == 'MNIST' else 'FashionMNIST'}/raw/")
     arrays, md5s = {}, {}
     for key, base in FILES.items():
         p = _pick(d, base, verify, table)
@@ -170,22 +180,22 @@ def load_mnist(path: Path, verify: bool = True, name: str = "mnist", md5_table: 
         out[split] = (np.ascontiguousarray(x[..., None]), y.astype(np.int64))
     return ImageData(
         name=name, x_train=out["train"][0], y_train=out["train"][1], x_test=out["test"][0], y_test=out["test"][1],
-        class_names=list(CLASS_NAMES),
-        source={"kind": "mnist-idx", "path": str(d.resolve()), "verified": bool(verify), "md5": md5s},
+        class_names=list(class_names or CLASS_NAMES),
+        source={"kind": kind, "path": str(d.resolve()), "verified": bool(verify), "md5": md5s},
     ).check()
 
 
-def download_mnist(root: Path) -> Path:
-    """Fetch the four official .gz files into ROOT/MNIST/raw (checked against their md5s)."""
+def download_mnist(root: Path, folder: str = "MNIST", files: dict | None = None, mirrors=MIRRORS) -> Path:
+    """Fetch the four official .gz files into ROOT/FOLDER/raw (checked against their md5s)."""
     from torchvision.datasets.utils import download_url
 
-    raw = Path(root) / "MNIST" / "raw"
+    raw = Path(root) / folder / "raw"
     raw.mkdir(parents=True, exist_ok=True)
-    for fname, md5 in OFFICIAL_MD5.items():
+    for fname, md5 in (OFFICIAL_MD5 if files is None else files).items():
         if (raw / fname).is_file() and md5_file(raw / fname) == md5:
             continue
         errors = []
-        for m in MIRRORS:
+        for m in mirrors:
             try:
                 download_url(m + fname, str(raw), filename=fname, md5=md5)
                 break

@@ -23,7 +23,7 @@ from noisebench.h5reader import open_file
 from noisebench.harness.recipes import SHAPE_KEY, Recipe, recipe_for
 
 # kinds whose corruption changes the training targets (train/y is then not compared)
-LABEL_CORRUPTING_KINDS = ("mnist-flip", "synth")
+LABEL_CORRUPTING_KINDS = ("mnist-flip", "synth", "label-noise")
 SPLIT_FIELDS = ("method", "seed", "val_size", "n_train", "n_val", "n_test", "val_indices_sha256")
 
 

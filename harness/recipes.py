@@ -84,7 +84,7 @@ class _Recipes(Mapping):
 RECIPES: Mapping[str, Recipe] = _Recipes()
 
 # file kinds whose recipe is their source dataset's (the `dataset` attribute names the source)
-_ALIASES = {"mnist-flip": "mnist", "psi": "cifar10"}
+_ALIASES = {"mnist-flip": "mnist", "psi": "cifar10", "cifar100_coarse": "cifar100", "svhn_extra": "svhn"}
 
 # Custom image sources (npz arrays, image folders): the recipe follows the images' size and channels.
 CUSTOM_SOURCE_KINDS = ("npz", "image-folder")

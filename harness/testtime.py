@@ -70,6 +70,7 @@ def corrupted_sets(clean: Path, names: list[str] | None, severities: list[int], 
     `names` None means every one found)."""
 
     folder = Path(datasets_dir) if datasets_dir is not None else Path(clean).parent
+    cmd = "make cifar100-c" if Path(clean).stem.startswith("cifar100") else "make cifar10-c"  # the same layout
     if not folder.is_dir():
         raise UserError(f"--datasets-dir {folder} is not a folder")
     found = find_corrupted_sets(clean, folder, release=release)
@@ -77,7 +78,7 @@ def corrupted_sets(clean: Path, names: list[str] | None, severities: list[int], 
         names = sorted(found)
         if not names:
             raise UserError(f"no converted official sets paired with {Path(clean).name} in {folder}; convert them with: "
-                            f"noisebench make cifar10-c --release DIR --data {clean} --out {folder}")
+                            f"noisebench {cmd} --release DIR --data {clean} --out {folder}")
     missing = [n for n in names if n not in found]
     if missing and release:
         raise UserError(f"no converted official set for {', '.join(missing)} paired with {Path(clean).name} in {folder}; "
@@ -96,7 +97,7 @@ def corrupted_sets(clean: Path, names: list[str] | None, severities: list[int], 
         lack = [s for s in severities if s not in held]
         if lack:  # the command as it runs: the clean file, the folder and the seed the set was built with
             raise UserError(f"{found[n]} holds severities {','.join(map(str, held))}, not {','.join(map(str, lack))}; "
-                            f"rebuild it: noisebench make cifar10-c --corruptions {n} --severity "
+                            f"rebuild it: noisebench {cmd} --corruptions {n} --severity "
                             f"{','.join(map(str, sorted(set(held) | set(severities))))} --data {clean} "
                             f"--out {folder}{f' --seed {seed}' if seed else ''} --force")
         out[n] = found[n]

@@ -1,5 +1,6 @@
 """`nb.build(kind, **options)`: build a dataset file from Python with exactly the options of the
-matching CLI command (`noisebench synth`, `noisebench make psi|cifar10|mnist|mnist-flip|corrupt|cifar10-c`).
+matching CLI command (`noisebench synth`, `noisebench make psi|cifar10|mnist|mnist-flip|corrupt|cifar10-c|
+cifar100|cifar100-c|fashion-mnist|svhn|cifar10n|cifar100n`).
 
 The CLI commands are thin layers over the builders here: the option names are the commands'
 parameter names (``--val-size`` is ``val_size``, ``--all`` is ``all_levels``, ``make corrupt
@@ -28,7 +29,7 @@ from noisebench.generators.synth.generator import SynthParams, build as build_sy
 from noisebench.corruptors.poisson_photon import PAPER_LEVELS, validate_level
 from noisebench.generators.image_builds import build_psi
 from noisebench.generators.image_inputs import psi_name
-from noisebench.generators.image_builds import build_clean_images, build_split_clean
+from noisebench.generators.image_builds import build_split_clean
 from noisebench.generators.image_inputs import clean_name
 from noisebench.corruptors.label_flip import load_matrix, validate_rate
 from noisebench.generators.image_builds import build_flip, describe_flip
@@ -108,8 +109,8 @@ def _precheck(default, source, name, force, paths_for, download=False) -> None:
         precheck_outputs(paths_for(nm), force)
 
 
-def _load(default: str, source, download, no_verify, out, name):
-    return resolve_source(default, _opt_path(source), download, not no_verify, out, name)
+def _load(default: str, source, download, no_verify, out, name, options=None):
+    return resolve_source(default, _opt_path(source), download, not no_verify, out, name, options)
 
 
 def _bar(total: int, desc: str, unit: str = "img"):
@@ -167,16 +168,13 @@ def _psi(level=None, all_levels=False, seed=0, val_size=5000, split_seed=0, inde
                                device=device, sampler=sampler))
 
 
-def _clean(default: str, val_size, split_seed, source, download, no_verify, name, out, force) -> Built:
+def _clean(default: str, val_size, split_seed, source, download, no_verify, name, out, force, options=None) -> Built:
     _check_split_options(val_size, split_seed)
     out = _out_dir(out)
     _precheck(default, source, name, force, lambda nm: [out / clean_name(nm, split_seed)], download)
-    data = _load(default, source, download, no_verify, out, name)
+    data = _load(default, source, download, no_verify, out, name, options)
     with _bar(data.x_train.shape[0] + data.x_test.shape[0], f"clean {data.name}") as b:
-        if default == "cifar10":
-            p = build_clean_images(data, out, force=force, progress=b.update, val_size=val_size, split_seed=split_seed)
-        else:
-            p = build_split_clean(data, out, val_size=val_size, split_seed=split_seed, force=force, progress=b.update)
+        p = build_split_clean(data, out, val_size=val_size, split_seed=split_seed, force=force, progress=b.update)
     return Built([p])
 
 
@@ -188,6 +186,72 @@ def _cifar10(val_size=5000, split_seed=0, source=None, download=False, no_verify
 def _mnist(val_size=10000, split_seed=0, source=None, download=False, no_verify=False, name=None,
            out=DEFAULT_OUT, force=False) -> Built:
     return _clean("mnist", val_size, split_seed, source, download, no_verify, name, out, force)
+
+
+def _cifar100(label_type="fine", val_size=5000, split_seed=0, source=None, download=False, no_verify=False, name=None,
+              out=DEFAULT_OUT, force=False) -> Built:
+    if label_type not in ("fine", "coarse"):
+        raise UserError(f"--label-type must be fine or coarse, got {label_type!r}")
+    opts = {"label_type": label_type} if label_type != "fine" else None
+    name = name or ("cifar100_coarse" if label_type == "coarse" else None)
+    return _clean("cifar100", val_size, split_seed, source, download, no_verify, name, out, force, opts)
+
+
+def _fashion_mnist(val_size=10000, split_seed=0, source=None, download=False, no_verify=False, name=None,
+                   out=DEFAULT_OUT, force=False) -> Built:
+    return _clean("fashion_mnist", val_size, split_seed, source, download, no_verify, name, out, force)
+
+
+def _svhn(extra=False, val_size=5000, split_seed=0, source=None, download=False, no_verify=False, name=None,
+          out=DEFAULT_OUT, force=False) -> Built:
+    if extra and download and source is None:
+        from noisebench.generators.svhn_source import download_svhn
+
+        download_svhn(_out_dir(out) / "raw", extra=True)
+    name = name or ("svhn_extra" if extra else None)
+    return _clean("svhn", val_size, split_seed, source, download, no_verify, name, out, force,
+                  {"extra": True} if extra else None)
+
+
+def _human_noise(dataset, noise, labels, download, val_size, split_seed, source, no_verify, name, out, force) -> Built:
+    from noisebench.generators import cifar_n
+
+    if noise not in cifar_n.NOISE_KEYS[dataset]:
+        raise UserError(f"--noise must be one of {', '.join(cifar_n.NOISE_KEYS[dataset])} for {dataset}n, got {noise!r}")
+    _check_split_options(val_size, split_seed)
+    out = _out_dir(out)
+    labels = _opt_path(labels)
+    _precheck(dataset, source, name, force, lambda nm: [out / cifar_n.human_noise_name(nm, noise, split_seed)])
+    if labels is None:
+        folder = out / "raw" / "cifar-n"
+        if download:
+            labels = cifar_n.download_labels(dataset, folder)
+        elif (folder / cifar_n.LABEL_FILES[dataset]).exists():
+            labels = folder / cifar_n.LABEL_FILES[dataset]
+        else:
+            raise UserError(f"no {cifar_n.LABEL_FILES[dataset]} in {folder}; pass --labels FILE (from {cifar_n.REPO}) "
+                            "or --download")
+    data = _load(dataset, source, download and source is None, no_verify, out, name)
+    with _bar(data.x_train.shape[0] + data.x_test.shape[0], f"{dataset}n {noise}") as b:
+        paths = Built(cifar_n.build_human_noise(data, dataset, noise, labels, out, val_size=val_size,
+                                                split_seed=split_seed, verify=not no_verify, force=force,
+                                                progress=b.update))
+    with open_file(paths[-1]) as f:
+        m = f.meta
+        paths.note = (f"{paths[-1].name}: realized noise rate {float(m['realized_rate']):.4f} on the train split "
+                      f"({m['n_flipped']} labels), {float(m['realized_rate_all']):.4f} on all training images "
+                      f"(published: {m.get('published_rate')})")
+    return paths
+
+
+def _cifar10n(noise="aggre", labels=None, download=False, val_size=5000, split_seed=0, source=None, no_verify=False,
+              name=None, out=DEFAULT_OUT, force=False) -> Built:
+    return _human_noise("cifar10", noise, labels, download, val_size, split_seed, source, no_verify, name, out, force)
+
+
+def _cifar100n(noise="noisy", labels=None, download=False, val_size=5000, split_seed=0, source=None, no_verify=False,
+               name=None, out=DEFAULT_OUT, force=False) -> Built:
+    return _human_noise("cifar100", noise, labels, download, val_size, split_seed, source, no_verify, name, out, force)
 
 
 def _mnist_flip(rate=0.1, mode="symmetric", matrix=None, val_size=10000, seed=0, split_seed=0, source=None,
@@ -246,13 +310,22 @@ def _corrupt(name, severity=None, param=None, seed=0, val_size=5000, split_seed=
 
 def _cifar10_c(corruptions=None, severity="1,2,3,4,5", data=None, release=None, seed=0, workers=None, out=None,
                force=False, constants=None) -> Built:
+    return _c_sets("cifar10", corruptions, severity, data, release, seed, workers, out, force, constants)
+
+
+def _cifar100_c(corruptions=None, severity="1,2,3,4,5", data=None, release=None, seed=0, workers=None, out=None,
+                force=False, constants=None) -> Built:
+    return _c_sets("cifar100", corruptions, severity, data, release, seed, workers, out, force, constants)
+
+
+def _c_sets(dataset, corruptions, severity, data, release, seed, workers, out, force, constants) -> Built:
 
     _numbers(seed=seed, workers=workers)
     data, release, out = _opt_path(data), _opt_path(release), _opt_path(out)
     spec = ",".join(split_list(corruptions, "--corruptions")) or ("all" if release is not None else "benchmark")
     constants = check_constants(constants)
     sev_text = ",".join(split_list(severity, "--severity"))
-    clean = data if data is not None else (out or DEFAULT_OUT) / "cifar10.h5"
+    clean = data if data is not None else (out or DEFAULT_OUT) / f"{dataset}.h5"
     if release is not None:
         if data is not None and not data.exists():
             raise UserError(f"--data {data}: no such file")
@@ -262,24 +335,26 @@ def _cifar10_c(corruptions=None, severity="1,2,3,4,5", data=None, release=None, 
         if sev_text.replace(" ", "") != "1,2,3,4,5":
             raise UserError("--severity does not apply to --release (the release holds severities 1-5)")
         target = _out_dir(out or (clean.parent if clean.exists() else DEFAULT_OUT))
-        return Built(build_release(release, target, clean if clean.exists() else None, names, force=force))
+        return Built(build_release(release, target, clean if clean.exists() else None, names, force=force,
+                                   dataset=dataset))
     sevs = parse_severities(sev_text)  # options first, then files
     if not sevs:
         raise UserError("--severity is empty; give severities 1..5 separated by commas")
     names = resolve_names(spec)
     if not clean.exists():
-        raise UserError(f"{clean}: no clean file; build it with `noisebench make cifar10` (or pass --data FILE)")
+        raise UserError(f"{clean}: no clean file; build it with `noisebench make {dataset}` (or pass --data FILE)")
     target = _out_dir(out or clean.parent)
 
     with open_file(clean) as f:
         n = f.datasets["test/x"].shape[0] if "test" in f.splits else 0
-    with _bar(n * len(sevs) * len(names), "cifar10-c") as b:
+    with _bar(n * len(sevs) * len(names), f"{dataset}-c") as b:
         return Built(build_cifar10_c(clean, names, sevs, target, seed=seed, force=force, workers=workers,
                                      progress=b.update, skip_unsupported=spec.lower() in SETS, constants=constants))
 
 
 _BUILDERS = {"synth": _synth, "psi": _psi, "cifar10": _cifar10, "mnist": _mnist, "mnist-flip": _mnist_flip,
-             "corrupt": _corrupt, "cifar10-c": _cifar10_c}
+             "corrupt": _corrupt, "cifar10-c": _cifar10_c, "cifar100": _cifar100, "cifar100-c": _cifar100_c,
+             "fashion-mnist": _fashion_mnist, "svhn": _svhn, "cifar10n": _cifar10n, "cifar100n": _cifar100n}
 
 
 def build_kinds() -> list[str]:

@@ -22,13 +22,15 @@ KIND_TITLES = {
     "corrupt-test": "{corruption}-corrupted test set of {src} (test only, by severity)",
     "psi": "ψ-corrupted (photon-limited Poisson noise) copy of {src}",
     "mnist-flip": "label-flipped copy of {src}",
+    "label-noise": "{src} with real human label noise (CIFAR-N)",
     "synth": "hidden-function regression dataset ({variant})",
     "clean": "clean reference copy of {src}",
 }
 # Root attributes rendered in their own sections; every other attribute goes to "Other attributes".
 SHOWN = {"noisebench_format", "format_version", "noisebench_version", "kind", "variant", "task", "params", "seed",
          "created", "source", "pair_key", "checksums", "dataset", "num_classes", "class_names", "clean_reference",
-         "psi", "corruption", "flip_mode", "nominal_rate", "realized_rate", "n_flipped", "confusion_matrix", "transition_matrix"}
+         "psi", "corruption", "flip_mode", "nominal_rate", "realized_rate", "n_flipped", "confusion_matrix", "transition_matrix",
+         "published_rate", "realized_rate_all", "noise_type"}
 MAX_MATRIX_SIDE = 20
 MAX_CLASS_ROWS = 200
 
@@ -52,14 +54,16 @@ def _stats_lines(facts: dict) -> list[str]:
     ln = st.get("label_noise")
     if ln:
         out += [f"- training labels flipped: **{ln['n_flipped']} of {ln['n_train']}**, realized rate "
-                f"**{ln['realized_rate']:.4f}** (nominal {ln.get('nominal_rate')}), recounted from `train/y` vs "
-                "`truth/clean_labels`."]
+                f"**{ln['realized_rate']:.4f}** ("
+                + (f"published {ln['published_rate']}" if ln.get("published_rate") is not None
+                   else f"nominal {ln.get('nominal_rate')}")
+                + "), recounted from `train/y` vs `truth/clean_labels`."]
         cm = ln.get("confusion_matrix")
         if cm and len(cm) <= MAX_MATRIX_SIDE:
             out += ["", "Realized confusion matrix (rows = true train label, columns = stored label, counts):", ""]
             out += _matrix(cm)
         tm = ln.get("transition_matrix")
-        if tm and len(tm) <= MAX_MATRIX_SIDE and ln.get("mode") == "matrix":
+        if tm and len(tm) <= MAX_MATRIX_SIDE and ln.get("mode") in ("matrix", "human"):
             out += ["", "Transition matrix T (rows = true class, probabilities):", ""] + _matrix(tm, lambda v: f"{v:.3g}")
     ps = st.get("psi")
     if ps and not ps.get("reference") and ps.get("psi") is None:

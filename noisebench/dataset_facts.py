@@ -105,7 +105,8 @@ def _label_noise(f) -> dict | None:
             ok = (c >= 0) & (c < k) & (y >= 0) & (y < k)
             np.add.at(conf, (c[ok], y[ok]), 1)
     out = {"n_train": n, "n_flipped": flipped, "realized_rate": flipped / n if n else 0.0,
-           "nominal_rate": f.meta.get("nominal_rate"), "mode": f.meta.get("flip_mode")}
+           "nominal_rate": f.meta.get("nominal_rate"), "mode": f.meta.get("flip_mode"),
+           "published_rate": f.meta.get("published_rate")}
     if conf is not None:
         out["confusion_matrix"] = conf.tolist()
     tm = _decode(f.meta.get("transition_matrix"))

@@ -44,11 +44,25 @@ def registry_entry(family: str, name) -> object | None:
         return None
 
 
+def official_source(src: dict) -> str | None:
+    """The registered official source whose `provenance_kind` is the file's `source.kind` (cifar10, svhn, ...)."""
+    kind = str((src or {}).get("kind"))
+    try:
+        from noisebench.registry import SOURCES as REGISTERED
+
+        for e in REGISTERED.entries():
+            if e.meta.get("official") and e.meta.get("provenance_kind") == kind:
+                return e.name
+    except Exception:  # noqa: BLE001 - a broken plug-in must not stop a card
+        return None
+    return None
+
+
 def source_info(facts: dict, license_override: str | None = None, cite_override: str | None = None) -> dict:
     meta = facts["meta"]
     name = str(meta.get("dataset") or ("synth" if facts["kind"] == "synth" else "unknown"))
     src = meta.get("source") if isinstance(meta.get("source"), dict) else {}
-    official = {"cifar10-python": "cifar10", "mnist-idx": "mnist"}.get(str(src.get("kind")))
+    official = official_source(src)
     info = dict(SOURCES.get(official or name) or {})
     entry = registry_entry("SOURCES", official or name)
     meta_r = dict(getattr(entry, "meta", {}) or {})
@@ -67,9 +81,38 @@ def source_info(facts: dict, license_override: str | None = None, cite_override:
         info.pop("license_url", None)
     if cite_override:
         info["citation"], info["bibtex"] = cite_override, ""
+    if facts["kind"] == "label-noise" and not license_override:  # the training labels are CIFAR-N's
+        from noisebench.generators.cifar_n import CITATION, LICENSE
+
+        info["license"] = f"{info.get('license', '')} Training labels: the CIFAR-N human labels, {LICENSE}.".strip()
+        info["license_short"] = f"{info.get('license_short', '')}; labels {LICENSE.split(' (')[0]}"
+        if not cite_override:
+            info["citation"] = f"{info.get('citation', '')} Labels: {CITATION}".strip()
     info["name"] = name
     info["provenance"] = src
     return info
+
+
+def _pct(v) -> str:
+    return f"{100 * v:.2f} %" if isinstance(v, (int, float)) else "not published"
+
+
+def human_noise_lines(m: dict, p: dict) -> list[str]:
+    """Real human label noise (CIFAR-10N / CIFAR-100N): what it is, the published rate beside ours."""
+    from noisebench.generators.cifar_n import CITATION, LICENSE, REPO
+
+    return [f"Real human label noise on the training split only: each training label is the label that CIFAR-N "
+            f"annotators gave the image (`{p.get('label_key')}` of `{p.get('label_file')}`, noise type "
+            f"**{p.get('noise')}**). Images are unchanged; val (carved from the training set) and test keep the "
+            "clean labels. The clean labels are kept in `truth/clean_labels` and the positions whose human label "
+            "differs in `truth/flip_mask`.", "",
+            "| noise rate | value |", "|---|---|",
+            f"| published (Wei et al., 2022) | {_pct(m.get('published_rate'))} |",
+            f"| ours, all training images of the label file | {_pct(m.get('realized_rate_all'))} |",
+            f"| ours, this file's train split | {_pct(m.get('realized_rate'))} ({m.get('n_flipped')} labels) |", "",
+            "The realized transition matrix (rows = clean class, row-normalised) is the `transition_matrix` "
+            "attribute; the counts are below.", "",
+            f"Human labels: CIFAR-N, {REPO}. {CITATION} License of the labels: {LICENSE}."]
 
 
 def psi_severity(psi: float) -> str:
@@ -108,6 +151,8 @@ def corruption_lines(facts: dict) -> list[str]:
         if p.get("sampler"):
             out += ["", f"Sampler: {p['sampler']}; the random streams depend only on the seed and the data."]
         return out
+    if kind == "label-noise":
+        return human_noise_lines(m, p)
     if kind == "mnist-flip" or "truth/clean_labels" in facts["datasets"]:
         mode = m.get("flip_mode", p.get("mode"))
         rate = p.get("rate", m.get("nominal_rate"))
@@ -196,8 +241,8 @@ def _source_flags(facts: dict, default: str) -> list[str]:
     m = facts["meta"]
     src = m.get("source") if isinstance(m.get("source"), dict) else {}
     kind = str(src.get("kind"))
-    if kind in ("cifar10-python", "mnist-idx"):
-        official = kind.split("-")[0]
+    official = official_source(src)
+    if official:
         if src.get("verified") and official == default:
             return ["--download"]
         return ["--source", f"PATH/TO/{official.upper()}_FILES"] + ([] if src.get("verified") else ["--no-verify"])
@@ -232,8 +277,24 @@ def build_command(facts: dict) -> str:
     elif kind == "clean":
         if m.get("task") == "regression":
             return "(built together with its dirty variant by `noisebench synth`; see the parameters)"
-        base = "mnist" if (val is not None and m.get("dataset") != "cifar10") else "cifar10"
-        args = ["make", base] + (["--val-size", val] if val is not None else []) + split_args
+        src = m.get("source") if isinstance(m.get("source"), dict) else {}
+        off = official_source(src)
+        base = off or ("mnist" if (val is not None and m.get("dataset") != "cifar10") else "cifar10")
+        args = ["make", base.replace("_", "-")]
+        args += ["--label-type", "coarse"] if src.get("label_type") == "coarse" else []
+        args += ["--extra"] if src.get("extra") is True else []
+        args += (["--val-size", val] if val is not None else []) + split_args
+    elif kind == "label-noise":
+        src = m.get("source") if isinstance(m.get("source"), dict) else {}
+        base = official_source(src) or str(m.get("dataset"))
+        labels = src.get("labels") if isinstance(src.get("labels"), dict) else {}
+        args = ["make", f"{base}n", "--noise", p.get("noise")]
+        if not labels.get("verified"):
+            args += ["--labels", f"PATH/TO/{p.get('label_file')}", "--no-verify"]
+        args += (["--val-size", val] if val is not None else []) + split_args
+        flags = _source_flags(facts, base)
+        args += [a for a in flags if not (a == "--no-verify" and "--no-verify" in args)]
+        return "noisebench " + " ".join(shlex.quote(str(a)) for a in args)
     elif kind == "corrupt" and (m.get("corruption") or p.get("corruption")):
         sev = m.get("severity", p.get("severity"))
         args = ["make", "corrupt", m.get("corruption") or p.get("corruption")]
@@ -244,16 +305,19 @@ def build_command(facts: dict) -> str:
         args += ["--seed", seed]
     elif kind == "corrupt-test" and (m.get("corruption") or p.get("corruption")):
         sevs = m.get("severities", p.get("severities")) or []
-        args = ["make", "cifar10-c", "--corruptions", m.get("corruption") or p.get("corruption"),
+        c_cmd = "cifar100-c" if m.get("dataset") == "cifar100" else "cifar10-c"
+        args = ["make", c_cmd, "--corruptions", m.get("corruption") or p.get("corruption"),
                 "--severity", ",".join(str(v) for v in sevs)]
         if p.get("constants") and p.get("origin") != "release":
             args += ["--constants", p["constants"]]
         if p.get("origin") == "release":
-            return "noisebench " + " ".join(shlex.quote(str(a)) for a in args + ["--release", "PATH/TO/CIFAR-10-C"])
+            return "noisebench " + " ".join(shlex.quote(str(a)) for a in args + ["--release",
+                                                                             f"PATH/TO/{c_cmd.upper()}"])
         return "noisebench " + " ".join(shlex.quote(str(a)) for a in args + ["--seed", seed, "--data", "CLEAN.h5"])
     else:
         return f"(kind {kind!r}: see its parameters; this noisebench version does not know its command)"
-    args += _source_flags(facts, "mnist" if args[:2] in (["make", "mnist-flip"], ["make", "mnist"]) else "cifar10")
+    made_from = {"mnist-flip": "mnist"}.get(args[1], args[1].replace("-", "_")) if args[0] == "make" else ""
+    args += _source_flags(facts, made_from if registry_entry("SOURCES", made_from) else "cifar10")
     return "noisebench " + " ".join(shlex.quote(str(a)) for a in args)
 
 

@@ -18,7 +18,7 @@ import h5py
 FORMAT_MAGIC = "noisebench-dataset"
 FORMAT_VERSION = 2  # 2: val split everywhere, `split`, `source_fingerprint`, `metadata_sha256`
 MIN_FORMAT_VERSION = 2  # older files are refused with the command that rebuilds them
-KINDS = ("synth", "psi", "mnist-flip", "clean", "corrupt", "corrupt-test")
+KINDS = ("synth", "psi", "mnist-flip", "clean", "corrupt", "corrupt-test", "label-noise")
 SPLITS = ("train", "val", "test")
 
 # Compression chosen by measurement (bench/compression.py, bench/RESULTS.md): integer data
@@ -52,7 +52,7 @@ EXPANSION_SLACK_BYTES = 1 << 20
 _STR_ATTRS = ("noisebench_format", "kind", "variant", "task", "created", "noisebench_version", "pair_key",
               "dataset", "clean_reference", "flip_mode", "source_fingerprint", "metadata_sha256")
 _INT_ATTRS = ("format_version", "seed", "n_flipped")
-_REAL_ATTRS = ("psi", "nominal_rate", "realized_rate")
+_REAL_ATTRS = ("psi", "nominal_rate", "realized_rate", "realized_rate_all")
 _DICT_JSON_ATTRS = ("params", "source", "checksums", "split")
 
 

@@ -65,6 +65,11 @@ def render(f: NoisebenchFile) -> str:
         lines.append("source:    " + json.dumps(src, sort_keys=True, ensure_ascii=False))  # ψ, § as themselves
     if "num_classes" in m:
         lines.append(f"classes:   {m['num_classes']}")
+    if m.get("kind") == "label-noise":
+        pub = m.get("published_rate")
+        lines.append(f"noise:     human labels ({(m.get('params') or {}).get('noise')}): realized "
+                     f"{pct(m.get('realized_rate', '?'))} of the train split, {pct(m.get('realized_rate_all', '?'))} "
+                     f"of all training images; published {pct(pub) if pub is not None else 'n/a'}")
     if "nominal_rate" in m:
         lines.append(f"flip rate: nominal {pct(m['nominal_rate'])}, realized {pct(m.get('realized_rate', '?'))} "
                      "of the training labels")

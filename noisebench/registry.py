@@ -234,7 +234,8 @@ class SpecView(Mapping):
 
 CORRUPTIONS = Registry("corruption", ("noisebench.corruptors",), walk=True)
 SOURCES = Registry("source", ("noisebench.generators.cifar10_source", "noisebench.generators.mnist_source",
-                              "noisebench.generators.custom_image_source"))
+                              "noisebench.generators.custom_image_source", "noisebench.generators.cifar100_source",
+                              "noisebench.generators.fashion_mnist_source", "noisebench.generators.svhn_source"))
 MODELS = Registry("model", ("noisebench.harness.models",))
 ACTIVATIONS = Registry("activation", ("noisebench.harness.activations",))
 

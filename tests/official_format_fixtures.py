@@ -139,3 +139,78 @@ def build_tiny_image_files(tmpdir, n_cifar_train: int = 50, n_cifar_test: int = 
     paths["mnist"] = build_split_clean(mnist, out, val_size=10000)
     paths["mnist-flip0.1"] = build_flip(mnist, out, rate=0.1, with_clean=False)[-1]
     return paths
+
+
+# ------------------------------------------------------------------ more official layouts
+
+
+def write_cifar100_python(root, n_train: int = 200, n_test: int = 100, seed: int = 0) -> Path:
+    """ROOT/cifar-100-python/{train,test,meta}: dicts with b'data' N×3072 uint8 (channel-planar),
+    b'fine_labels' (0..99), b'coarse_labels' (fine // 5 here), b'filenames', b'batch_label'; meta with
+    b'fine_label_names' (100) and b'coarse_label_names' (20). Returns that folder."""
+    rng = np.random.default_rng(seed)
+    d = Path(root) / "cifar-100-python"
+    d.mkdir(parents=True, exist_ok=True)
+    for split, n in (("train", n_train), ("test", n_test)):
+        x = _images(rng, n, (32, 32, 3))
+        fine = _labels(rng, n, 100)
+        obj = {b"filenames": [f"img_{i:05d}.png".encode() for i in range(n)], b"batch_label": f"{split} batch".encode(),
+               b"fine_labels": [int(v) for v in fine], b"coarse_labels": [int(v) // 5 for v in fine],
+               b"data": np.ascontiguousarray(x.transpose(0, 3, 1, 2).reshape(n, 3072))}
+        with open(d / split, "wb") as f:
+            pickle.dump(obj, f, protocol=2)
+    meta = {b"fine_label_names": [f"fine{i}".encode() for i in range(100)],
+            b"coarse_label_names": [f"coarse{i}".encode() for i in range(20)]}
+    with open(d / "meta", "wb") as f:
+        pickle.dump(meta, f, protocol=2)
+    return d
+
+
+def write_fashion_mnist_idx(root, n_train: int = 120, n_test: int = 30, seed: int = 1) -> Path:
+    """The four idx files (gzipped) in ROOT/FashionMNIST/raw (torchvision's layout); returns that folder."""
+    tmp = write_mnist_idx(Path(root) / "_fm", n_train, n_test, gz=True, seed=seed)
+    d = Path(root) / "FashionMNIST" / "raw"
+    d.parent.mkdir(parents=True, exist_ok=True)
+    tmp.rename(d)
+    tmp.parent.rmdir()
+    tmp.parent.parent.rmdir()
+    return d
+
+
+def write_svhn_mat(root, n_train: int = 60, n_test: int = 20, extra: int = 0, seed: int = 0) -> Path:
+    """ROOT/svhn/{train,test[,extra]}_32x32.mat: X 32×32×3×N uint8, y N×1 uint8 in 1..10 (10 = digit 0)."""
+    import scipy.io
+
+    rng = np.random.default_rng(seed)
+    d = Path(root) / "svhn"
+    d.mkdir(parents=True, exist_ok=True)
+    for split, n in (("train", n_train), ("test", n_test), ("extra", extra)):
+        if n:
+            x = _images(rng, n, (32, 32, 3)).transpose(1, 2, 3, 0)
+            y = (_labels(rng, n) + 1).astype(np.uint8)[:, None]  # 1..10
+            scipy.io.savemat(d / f"{split}_32x32.mat", {"X": np.ascontiguousarray(x), "y": y})
+    return d
+
+
+def write_cifar_n(path, arrays: dict, pickled: bytes | None = None) -> Path:
+    """A CIFAR-N style label file: a torch zip archive (archive/data.pkl, archive/version) whose pickle is
+    a dict of numpy int64 arrays, as in the release (or the given raw pickle bytes)."""
+    import zipfile
+
+    data = pickled if pickled is not None else pickle.dumps(
+        {k: np.asarray(v) for k, v in arrays.items()}, protocol=2)
+    with zipfile.ZipFile(path, "w", zipfile.ZIP_STORED) as z:
+        z.writestr("archive/data.pkl", data)
+        z.writestr("archive/version", "3\n")
+    return Path(path)
+
+
+def cifar10n_arrays(clean: np.ndarray, seed: int = 0) -> dict:
+    """clean_label plus the five CIFAR-10N label sets, with noise rates near the published ones."""
+    rng = np.random.default_rng(seed)
+    out = {"clean_label": clean}
+    for key, rate in (("aggre_label", 0.09), ("worse_label", 0.4), ("random_label1", 0.17),
+                      ("random_label2", 0.18), ("random_label3", 0.18)):
+        flip = rng.random(clean.size) < rate
+        out[key] = np.where(flip, (clean + rng.integers(1, 10, clean.size)) % 10, clean)
+    return out

@@ -15,7 +15,10 @@ from noisebench.errors import UserError
 from official_format_fixtures import write_cifar10_batches, write_mnist_idx
 
 COMMANDS = {"synth": ("synth",), "psi": ("make", "psi"), "cifar10": ("make", "cifar10"), "mnist": ("make", "mnist"),
-            "mnist-flip": ("make", "mnist-flip"), "corrupt": ("make", "corrupt"), "cifar10-c": ("make", "cifar10-c")}
+            "mnist-flip": ("make", "mnist-flip"), "corrupt": ("make", "corrupt"), "cifar10-c": ("make", "cifar10-c"),
+            "cifar100": ("make", "cifar100"), "cifar100-c": ("make", "cifar100-c"),
+            "fashion-mnist": ("make", "fashion-mnist"), "svhn": ("make", "svhn"), "cifar10n": ("make", "cifar10n"),
+            "cifar100n": ("make", "cifar100n")}
 
 
 def _click_command(path):

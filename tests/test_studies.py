@@ -26,6 +26,8 @@ EXPECTED_RUNS = {
     "mish-benchmark": 3 * 5 * 3 + 1 * 5 * 3,  # clean CIFAR-10: 3 models x 5 acts x 3 seeds; psi8: DenseNet only = 60
     "lr-sweep": 3 * 5 * 5 * 3,  # 3 models x 5 acts x 5 LRs x 3 seeds = 225
     "fastai-baselines": 4 * 1 * 1 * 5,  # 4 models x ReLU x 5 seeds = 20
+    "cifar10n-robustness": 3 * 1 * 5 * 1 * 3,  # clean + aggre + worst, ResNet-18, 5 activations, 3 seeds = 45
+    "cifar100-c-testtime": 1 * 1 * 5 * 1 * 3,  # clean CIFAR-100 (test-time protocol), 5 activations, 3 seeds = 15
 }
 
 

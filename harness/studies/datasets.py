@@ -1,6 +1,6 @@
 """A preset's datasets: the files each [[datasets]] build writes, their predicted attributes (so a study
 can be planned before anything is built), their sizes, and building what is missing with the same
-builders as `noisebench synth` / `noisebench make psi | cifar10 | mnist-flip`."""
+builders as `noisebench synth` / `noisebench make psi | cifar10 | mnist-flip | cifar10n`."""
 
 from __future__ import annotations
 
@@ -17,8 +17,8 @@ from noisebench.generators.image_builds import build_flip, build_psi, build_spli
 from noisebench.generators.image_inputs import resolve_source
 
 # Official sizes (train carved into train + val by the builders' defaults) for planning before a build.
-OFFICIAL_ROWS = {"cifar10": (45000, 5000, 10000), "mnist": (50000, 10000, 10000)}
-IMAGE_SHAPES = {"cifar10": (3, 32, 32), "mnist": (1, 28, 28)}
+OFFICIAL_ROWS = {"cifar10": (45000, 5000, 10000), "mnist": (50000, 10000, 10000), "cifar100": (45000, 5000, 10000)}
+IMAGE_SHAPES = {"cifar10": (3, 32, 32), "mnist": (1, 28, 28), "cifar100": (3, 32, 32)}
 PREDICTED = "predicted"  # the checksums entry of a file not built yet (its runs cannot be in any database)
 
 
@@ -53,6 +53,12 @@ def planned_files(preset: Preset) -> dict[str, PlannedFile]:
             add("cifar10.h5", b, "clean", "cifar10", "clean")
             for lv in b.levels:
                 add(f"cifar10-psi{format_level(lv)}.h5", b, "dirty", "cifar10", "psi", "cifar10.h5")
+        elif b.build == "cifar100":
+            add("cifar100.h5", b, "clean", "cifar100", "clean")
+        elif b.build == "cifar10n":
+            add("cifar10.h5", b, "clean", "cifar10", "clean")
+            for nz in b.noises:
+                add(f"cifar10n-{nz}.h5", b, "dirty", "cifar10", "label-noise", "cifar10.h5")
         elif b.build == "mnist-flip":
             add("mnist.h5", b, "clean", "mnist", "clean")
             add(f"mnist-flip{format_rate(b.rate)}.h5", b, "dirty", "mnist", "mnist-flip", "mnist.h5")
@@ -139,13 +145,25 @@ def build_missing(preset: Preset, data_dir: Path, source: Path | None = None, do
                 raise UserError(f"{data_dir}: only one of {' / '.join(_synth_names(b.rows))} exists; rebuild both with "
                                 f"`noisebench synth --rows {b.rows} --out {data_dir} --force`")
             made += list(build(p, data_dir))
-        elif name in ("cifar10.h5", "mnist.h5"):
-            made.append(build_split_clean(load(name[:-3]), data_dir, val_size=5000 if name == "cifar10.h5" else 10000))
+        elif name in ("cifar10.h5", "mnist.h5", "cifar100.h5"):
+            made.append(build_split_clean(load(name[:-3]), data_dir, val_size=10000 if name == "mnist.h5" else 5000))
         elif b.build == "psi":
             lv = [x for x in b.levels if not (data_dir / _psi_name(x)).exists()]
             made += [p for p in build_psi(load("cifar10"), lv, data_dir) if p not in made]
         elif b.build == "mnist-flip":
             made += [p for p in build_flip(load("mnist"), data_dir, rate=b.rate) if p not in made]
+        elif b.build == "cifar10n":
+            from noisebench.generators import cifar_n
+
+            labels = Path(data_dir) / "raw" / "cifar-n" / cifar_n.LABEL_FILES["cifar10"]
+            if download:
+                labels = cifar_n.download_labels("cifar10", labels.parent)
+            elif not labels.exists():
+                raise UserError(f"study {preset.name} needs the CIFAR-N label file {labels}; put "
+                                f"{labels.name} from {cifar_n.REPO} there, or pass --download")
+            noise = name[len("cifar10n-"):-3]
+            made += [p for p in cifar_n.build_human_noise(load("cifar10"), "cifar10", noise, labels, data_dir,
+                                                          verify=verify) if p not in made]
     for p in made:
         print(f"wrote {p}", file=sys.stderr)
     return made

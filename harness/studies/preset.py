@@ -1,7 +1,10 @@
 """Study presets: one TOML file per experiment of the source studies, shipped in this package.
 
-    [study]        name, description, source, layout ("lr x activation", "model x activation", "dataset x activation")
+    [study]        name, description, source, layout ("lr x activation", "model x activation", "dataset x activation");
+                   optional protocol = "test-time" (train on the clean file, evaluate on its corrupted test sets)
+                   with corruptions ("all" or a comma list), severities ([1, ..., 5]) and baseline (CE/mCE)
     [[datasets]]   build = "synth" (rows) | "psi" (levels) | "mnist-flip" (rate) | "cifar10"
+                   | "cifar10n" (noises: aggre, random1..3, worst; the CIFAR-N label file in DATA_DIR/raw/cifar-n/)
     [[grid]]       the keys of a `noisebench grid` [grid] table; data names files in the data folder
     [[reported]]   the studies' published numbers: data, model, metric, rows (lr | model | data),
                    columns (activations, or ["*"]: one number for every activation), values
@@ -22,7 +25,9 @@ from noisebench.harness.grid_spec import _toml_loads
 from noisebench.safe_input import read_text
 
 PRESET_DIR = Path(__file__).parent / "presets"
-BUILDS = {"synth": ("rows",), "psi": ("levels",), "mnist-flip": ("rate",), "cifar10": ()}
+BUILDS = {"synth": ("rows",), "psi": ("levels",), "mnist-flip": ("rate",), "cifar10": (), "cifar10n": ("noises",),
+          "cifar100": ()}
+CIFAR10N_NOISES = ("aggre", "random1", "random2", "random3", "worst")
 ROW_AXES = ("lr", "model", "data")
 DEFAULT_OURS = {"test_acc": "last_test_acc", "val_loss": "last_val_loss", "val_acc": "last_val_acc"}
 MAX_PRESET_BYTES = 1 << 20
@@ -34,6 +39,7 @@ class DatasetBuild:
     rows: int = 7000
     levels: tuple = ()
     rate: float = 0.1
+    noises: tuple = ()
 
 
 @dataclass(frozen=True)
@@ -58,6 +64,10 @@ class Preset:
     grids: list  # raw [[grid]] tables (dicts), parsed by grid_config.parse_grids
     reported: list = field(default_factory=list)
     path: Path | None = None
+    protocol: str = "train-time"
+    corruptions: str = "all"
+    severities: tuple = (1, 2, 3, 4, 5)
+    baseline: str = "relu"
 
     @property
     def row_axis(self) -> str:
@@ -140,14 +150,28 @@ def parse_preset(doc: dict, src: str, path: Path | None = None) -> Preset:
             builds.append(DatasetBuild(b, levels=tuple(float(x) for x in lv)))
         elif b == "mnist-flip":
             builds.append(DatasetBuild(b, rate=float(_need(src, t, "rate", (int, float), "[[datasets]] mnist-flip"))))
+        elif b == "cifar10n":
+            ns = t.get("noises")
+            if not isinstance(ns, list) or not ns or not all(n in CIFAR10N_NOISES for n in ns):
+                raise UserError(f"{src}: [[datasets]] cifar10n needs noises = [...] from {', '.join(CIFAR10N_NOISES)}")
+            builds.append(DatasetBuild(b, noises=tuple(ns)))
         else:
             builds.append(DatasetBuild(b))
     grids = doc.get("grid")
     if not isinstance(grids, list) or not grids or not all(isinstance(g, dict) for g in grids):
         raise UserError(f"{src}: a preset needs one or more [[grid]] tables")
     reported = [_reported(src, t) for t in doc.get("reported") or []]
+    protocol = st.get("protocol", "train-time")
+    if protocol not in ("train-time", "test-time"):
+        raise UserError(f"{src}: [study] protocol must be train-time or test-time, got {protocol!r}")
+    sevs = st.get("severities", [1, 2, 3, 4, 5])
+    if not isinstance(sevs, list) or not sevs or not all(isinstance(v, int) and 1 <= v <= 5 for v in sevs):
+        raise UserError(f"{src}: [study] severities must be a list of 1..5")
+    corr, base = st.get("corruptions", "all"), st.get("baseline", "relu")
+    if not isinstance(corr, str) or not isinstance(base, str):
+        raise UserError(f"{src}: [study] corruptions and baseline are strings")
     return Preset(name, str(st.get("description", "")), str(st.get("source", "")), layout, builds,
-                  [dict(g) for g in grids], reported, path)
+                  [dict(g) for g in grids], reported, path, protocol, corr, tuple(sorted(set(sevs))), base)
 
 
 def _reported(src: str, t) -> Reported:

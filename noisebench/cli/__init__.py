@@ -52,6 +52,7 @@ COMMAND_MODULES = [
     "noisebench.cli.data",
     "noisebench.cli.images",
     "noisebench.cli.corrupt",
+    "noisebench.cli.sources",
     "noisebench.cli.zoo",
     "noisebench.cli.train",
     "noisebench.cli.robustness",

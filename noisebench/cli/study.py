@@ -201,6 +201,19 @@ def _run(p, flags, configs, data_dir, db, out, source, download, no_verify, exec
     build_missing(p, data_dir, source=source, download=download, verify=not no_verify,
                   echo=lambda m: typer.echo(m, err=True))
     configs = plan(p, data_dir, flags)  # the built files' digests: the real run keys
+    if p.protocol == "test-time":
+        from noisebench.harness.studies.testtime_study import run_testtime_study
+
+        typer.echo(f"study {p.name}: {len(configs)} runs (test-time protocol); database: {db}")
+        md, res = run_testtime_study(p, configs, data_dir, db, target, jobs=jobs, force=force, note=typer.echo)
+        typer.echo(f"{res.trained} runs trained, {res.reused} reused from {db}; {res.evaluated} evaluations recorded, "
+                   f"{res.already} already there")
+        typer.echo(f"wrote {md}")
+        if res.failures or res.not_ok:
+            for label, err in (res.failures + res.not_ok)[:5]:
+                typer.echo(f"not evaluated: {label}: {err}", err=True)
+            raise typer.Exit(1)
+        return
     mode = choose(quiet)  # as `robustness`: a bar with ETA on a terminal, else one line per epoch and per run
     ex = make_executor(executor, jobs, address=address, progress=mode, tensorboard_dir=tensorboard,
                        checkpoint_dir=checkpoint_dir_for(db) if save_checkpoint else None)
