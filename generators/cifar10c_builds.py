@@ -33,7 +33,7 @@ from noisebench.generators.corrupt_builds import (
     resolve_params,
 )
 from noisebench.generators.image_inputs import seed_suffix
-from noisebench.generators.image_inputs import _check_seed
+from noisebench.bounds import check_seed
 from noisebench.h5reader import check_fits_in_memory, open_file
 from noisebench.h5writer import DatasetWriter, check_output_path
 
@@ -154,7 +154,7 @@ def build_cifar10_c(clean_file: Path, names: list[str], severities: list[int], o
     saturate on grey images) fails before any file is written - or, with `skip_unsupported`, is left
     out with a note."""
 
-    seed = _check_seed(seed)
+    seed = check_seed(seed)
     clean_file = Path(clean_file)
     out_dir = Path(out_dir) if out_dir is not None else clean_file.parent
     severities = sorted(severities or list(RELEASE_SEVERITIES))
@@ -175,9 +175,9 @@ def build_cifar10_c(clean_file: Path, names: list[str], severities: list[int], o
         except UserError as e:
             if not skip_unsupported:
                 raise
-            from noisebench.generators.image_inputs import _note
+            from noisebench.generators.image_inputs import note
 
-            _note(f"note: skipping {entry.name}: {e}")
+            note(f"note: skipping {entry.name}: {e}")
             continue
         kept.append((entry, plist))
     made = []

@@ -40,8 +40,8 @@ def make_corrupt(
     Writes OUT/cifar10-NAME-sevS.h5 per severity (with --param: OUT/cifar10-NAME-k1v1-k2v2.h5; suffix -sSEED
     for seed != 0, -splitN for --split-seed N != 0) plus the clean reference OUT/cifar10.h5 (same val split, as
     `make psi`) if it is missing. The 15 corruptions from CIFAR-10-C's generator
-    and their severity tables are in docs/CORRUPTIONS.md; shot_noise severity s is ψ = 500, 250, 100, 75, 50
-    (`make psi` keeps its own --level).
+    and their severity tables are in docs/CORRUPTIONS.md; shot_noise severity s is ψ = 500, 250, 100, 75, 50.
+    `make corrupt psi --param level=16` is `make psi --level 16` (the same file, OUT/cifar10-psi16.h5).
     """
     if name.strip().lower() == "list":
         _print_list()
