@@ -139,17 +139,25 @@ def resolve_params(entry, severity: int | None = None, overrides: Mapping | None
 
 
 def parse_severities(text: str | None) -> list[int]:
-    """'1,3,5' -> [1, 3, 5] (sorted, unique, each 1..5)."""
+    """'1,3,5' -> [1, 3, 5] (sorted, unique, each 1..5); None or '' -> []. The one --severity parser
+    (`make corrupt`, `make cifar10-c`, `robustness --protocol test-time`)."""
     if text is None or not str(text).strip():
         return []
     out = []
     for part in str(text).split(","):
         part = part.strip()
-        if not part.isdigit() or not 1 <= int(part) <= MAX_SEVERITY:
-            raise UserError(f"--severity takes integers 1..{MAX_SEVERITY} separated by commas (e.g. 1,3,5), got {text!r}")
-        if int(part) in out:
-            raise UserError(f"--severity lists {part} twice")
-        out.append(int(part))
+        if not part:
+            continue
+        try:
+            s = int(part)
+        except ValueError:
+            raise UserError(f"--severity: {part[:20]!r} is not an integer; give a comma list of 1..{MAX_SEVERITY} "
+                            "(e.g. 1,3,5)") from None
+        if not 1 <= s <= MAX_SEVERITY:
+            raise UserError(f"--severity: {s} is outside 1..{MAX_SEVERITY}")
+        if s in out:
+            raise UserError(f"--severity lists {s} twice")
+        out.append(s)
     return sorted(out)
 
 

@@ -49,8 +49,12 @@ def delta_direction(metric: str) -> str:
     return "clean − dirty" if higher_is_better(metric) else "dirty − clean"
 
 
-def _setting(r: dict) -> tuple:
+def run_setting(r: dict) -> tuple:
+    """The settings of a run row that must match for two runs to be compared (SETTING_FIELDS)."""
     return tuple((k, json.dumps(r[k]) if k == "extra" else r[k]) for k in SETTING_FIELDS)
+
+
+_setting = run_setting
 
 
 def run_identity(r: dict) -> tuple:
