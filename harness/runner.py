@@ -26,6 +26,7 @@ from noisebench.harness.run_checks import (
 from noisebench.harness.run_config import AUGMENTS, OPTIMIZERS, RunConfig
 from noisebench.harness.run_data import RunResult, _load, code_version, data_info
 from noisebench.harness.identity import precision
+from noisebench.harness.recipes import default_augment
 import torch
 from noisebench.harness.activations import resolve_activation
 from noisebench.harness.train_loop import SplitTensors, TrainData, image_stats
@@ -120,7 +121,7 @@ def prepare(cfg: RunConfig, device, for_training: bool = False):
     resolve_activation(cfg.activation)  # unknown activation -> UserError now, not mid-run
     aug = extra.get("augment")
     if aug is None:
-        aug = "crop_flip" if images and info["dataset"] in ("cifar10", "psi") else "none"
+        aug = default_augment(info["dataset"]) if images else "none"  # declared by the data's source
     if aug not in AUGMENTS:
         raise UserError(f"unknown augmentation {aug!r}; use {', '.join(AUGMENTS)}")
     nc = info["num_classes"]

@@ -28,7 +28,7 @@ import hashlib
 import inspect
 import re
 import sys
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, fields
 from pathlib import Path
 from collections.abc import Mapping
 from typing import Any, Callable, Iterator
@@ -38,6 +38,10 @@ from noisebench.errors import UserError
 __all__ = [
     "Entry",
     "Registry",
+    "Spec",
+    "SourceSpec",
+    "ModelSpecMeta",
+    "ActivationSpecMeta",
     "SpecView",
     "CORRUPTIONS",
     "SOURCES",
@@ -81,8 +85,9 @@ def source_hash(module_name: str) -> str:
     return h.hexdigest()
 
 
-def _import_tree(name: str, walk: bool) -> None:
-    """Import a module (and, with ``walk``, every submodule of the package): built-ins register on import."""
+def _import_tree(name: str, walk: bool, suffix: str = "") -> None:
+    """Import a module (and, with ``walk``, every submodule of the package whose name ends with ``suffix``):
+    built-ins register on import, so a new built-in is one new file and no list names it."""
     import importlib
     import pkgutil
 
@@ -90,8 +95,79 @@ def _import_tree(name: str, walk: bool) -> None:
     if not walk:
         return
     for info in pkgutil.iter_modules(getattr(mod, "__path__", []) or []):
-        if not info.name.startswith("_"):
+        if not info.name.startswith("_") and info.name.endswith(suffix):
             importlib.import_module(f"{name}.{info.name}")
+
+
+@dataclass(frozen=True)
+class Spec(Mapping):
+    """The typed metadata of a registration (a frozen dataclass per family), readable as a mapping
+    (``entry.meta["task"]``, ``entry.meta.get("license")``). A key the family does not declare is an error
+    at registration: a misspelt keyword never passes silently."""
+
+    def __getitem__(self, key: str) -> Any:
+        if key not in self._names():
+            raise KeyError(key)
+        return getattr(self, key)
+
+    def __iter__(self) -> Iterator[str]:
+        return iter(self._names())
+
+    def __len__(self) -> int:
+        return len(self._names())
+
+    @classmethod
+    def _names(cls) -> tuple[str, ...]:
+        return tuple(f.name for f in fields(cls))
+
+    @classmethod
+    def build(cls, family: str, name: str, meta: Mapping[str, Any]) -> "Spec":
+        unknown = [k for k in meta if k not in cls._names()]
+        if unknown:
+            import difflib
+
+            hints = [f"{k} (did you mean {m[0]}?)" if (m := difflib.get_close_matches(k, cls._names(), 1)) else k
+                     for k in unknown]
+            raise UserError(f"{family} {name!r}: unknown registration key(s) {', '.join(hints)}; "
+                            f"accepted: {', '.join(cls._names())}")
+        return cls(**meta)
+
+
+@dataclass(frozen=True)
+class SourceSpec(Spec):
+    """What a data source declares (``nb.register_source(name, ...)``)."""
+
+    description: str = ""
+    recipe: Mapping | None = None  # model, optimizer, lr, weight_decay, batch_size, epochs, lr_policy, metric[, extra, source]
+    augment: str = "none"  # the default training augmentation of its images: "none" or "crop_flip"
+    official: bool = False  # an official release (its files and checksums below)
+    provenance_kind: str = ""  # the `source.kind` its files record (e.g. "cifar10-python")
+    files: Mapping = field(default_factory=dict)  # official file name -> md5
+    url_archive: str = ""
+    title: str = ""
+    url: str = ""
+    license: str = ""
+    license_short: str = ""
+    license_url: str = ""
+    citation: str = ""
+    bibtex: str = ""
+
+
+@dataclass(frozen=True)
+class ModelSpecMeta(Spec):
+    """What a model declares (``nb.register_model(name, ...)``)."""
+
+    task: str = "classification"
+    default_input: tuple = (3, 32, 32)
+    description: str = ""
+    min_hw: int = 1
+
+
+@dataclass(frozen=True)
+class ActivationSpecMeta(Spec):
+    """What an activation declares (``nb.register_activation(name, ...)``)."""
+
+    description: str = ""
 
 
 @dataclass(frozen=True)
@@ -133,9 +209,12 @@ class Entry:
 class Registry:
     """Name -> Entry for one family. Built-in entries are imported lazily on first lookup."""
 
-    def __init__(self, family: str, builtin_modules: tuple[str, ...] = (), walk: bool = False):
+    def __init__(self, family: str, builtin_modules: tuple[str, ...] = (), walk: bool = False, suffix: str = "",
+                 spec: type[Spec] | None = None):
         self.family = family
         self._walk = walk  # import every submodule of the built-in package (one module per entry)
+        self._suffix = suffix  # ... whose name ends with it (sources: "*_source.py")
+        self._spec = spec  # the typed metadata (None: a free mapping, the corruptions' format)
         self._entries: dict[str, Entry] = {}
         self._builtin_modules = builtin_modules
         self._loaded = False
@@ -155,7 +234,8 @@ class Registry:
                 return old
             kind = "built-in" if old.builtin else f"from {old.module}"
             raise UserError(f"{self.family} {name!r} is already registered ({kind}); choose another name")
-        entry = Entry(self.family, name, obj, module, dict(meta))
+        entry = Entry(self.family, name, obj, module,
+                      self._spec.build(self.family, name, meta) if self._spec is not None else dict(meta))
         self._entries[name] = entry
         return entry
 
@@ -177,7 +257,7 @@ class Registry:
         self._loading = True
         try:
             for mod in self._builtin_modules:
-                _import_tree(mod, self._walk)
+                _import_tree(mod, self._walk, self._suffix)
             self._loaded = True
         finally:
             self._loading = False
@@ -233,10 +313,11 @@ class SpecView(Mapping):
 
 
 CORRUPTIONS = Registry("corruption", ("noisebench.corruptors",), walk=True)
-SOURCES = Registry("source", ("noisebench.generators.cifar10_source", "noisebench.generators.mnist_source",
-                              "noisebench.generators.custom_image_source"))
-MODELS = Registry("model", ("noisebench.harness.models",))
-ACTIVATIONS = Registry("activation", ("noisebench.harness.activations",))
+# built-ins are found by walking their package: every module of noisebench.corruptors, every
+# generators/*_source.py, every module of noisebench.harness.models
+SOURCES = Registry("source", ("noisebench.generators",), walk=True, suffix="_source", spec=SourceSpec)
+MODELS = Registry("model", ("noisebench.harness.models",), walk=True, spec=ModelSpecMeta)
+ACTIVATIONS = Registry("activation", ("noisebench.harness.activations",), spec=ActivationSpecMeta)
 
 CORRUPTION_TARGETS = ("images", "labels", "tabular")
 
@@ -279,7 +360,8 @@ def register_corruption(
 
 
 def register_source(name: str, *, description: str = "", **meta: Any) -> Callable[[Any], Any]:
-    """Register a data source (a loader returning the in-memory image data with class names)."""
+    """Register a data source (a class with ``find(path)``, ``load(path, verify, name)`` and optionally
+    ``download(root)``); ``meta`` are the fields of `SourceSpec` (recipe, augment, license, citation, files, ...)."""
     return SOURCES.decorator(name, description=description, **meta)
 
 
