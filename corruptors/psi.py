@@ -21,6 +21,7 @@ from noisebench.registry import register_corruption
     "psi", target="images", ranges={"level": (1e-3, 1e6)}, tag="psi",
     description="photon-limited Poisson noise of peak psi: clip(round(Poisson(psi*x/255)*255/psi))",
     reference="noisebench's definition of the psi-corrupted CIFAR-10 (docs/IMAGES.md)",
+    level_label="ψ (photon count scale; lower = noisier)",  # the x-axis of reports' Δ-versus-level plots
     file_kind="psi",  # its files: cifar10-psi16.h5, kind "psi", the sampler's own streams (generators/psi_builds.py)
 )
 def psi(x: np.ndarray, rng: np.random.Generator, *, level: float = 16.0) -> np.ndarray:

@@ -138,7 +138,7 @@ def count_trainable(module: nn.Module) -> int:
     return sum(p.numel() for p in module.parameters() if p.requires_grad)
 
 
-def _normalize(name: str) -> str:
+def normalize_name(name: str) -> str:
     key = name.strip().lower().replace("-", "_")
     return ALIASES.get(key, ALIASES.get(key.replace("_", ""), key))
 
@@ -148,7 +148,7 @@ def dedupe_activations(names: list[str], what: str = "--activation") -> list[str
 
     out, seen, dups = [], {}, []
     for n in names:
-        key = n.strip() if ":" in n else _normalize(n)
+        key = n.strip() if ":" in n else normalize_name(n)
         if key in seen:
             dups.append(f"{n!r} (= {seen[key]!r})")
             continue
@@ -218,7 +218,7 @@ def _load_user_class(ref: str) -> Callable[[], nn.Module]:
     return _check_module_class(obj, repr(ref))
 
 
-def _entry_point(name: str):
+def activation_entry_point(name: str):
     try:
         from importlib.metadata import entry_points
 
@@ -240,10 +240,10 @@ def resolve_activation(name: str) -> Callable[[], nn.Module]:
         raise UserError(f"activation {name[:60]!r} contains control characters or is too long; refusing it")
     if ":" in name:
         return _load_user_class(name.strip())
-    key = _normalize(name)
+    key = normalize_name(name)
     if key in REGISTRY:
         return REGISTRY.get(key).obj
-    ep = _entry_point(key)
+    ep = activation_entry_point(key)
     if ep is not None:
         try:
             obj = ep.load()
@@ -251,3 +251,8 @@ def resolve_activation(name: str) -> Callable[[], nn.Module]:
             raise UserError(f"activation {name!r}: entry point {ep.value!r} failed to load ({type(e).__name__}: {e})")
         return _check_module_class(obj, f"{name!r} (entry point {ep.value})")
     raise UserError(f"unknown activation {name!r}; {_valid_line()}")
+
+
+# older private names, kept for callers outside the package
+_entry_point = activation_entry_point
+_normalize = normalize_name

@@ -94,7 +94,7 @@ class GridSpec:
 
 
 # -- parsing -----------------------------------------------------------------------------------
-def _toml_loads(text: str):
+def toml_loads(text: str):
     try:
         import tomllib  # Python >= 3.11
     except ModuleNotFoundError:  # pragma: no cover - Python 3.10
@@ -129,7 +129,7 @@ def load_grids(path: str | Path) -> list[GridSpec]:
         raise UserError(f"grid file {p} is a folder; give a .toml file")
     text = read_text(p, "grid file", MAX_GRID_BYTES)  # regular file, bounded size (no FIFO/device hangs)
     try:
-        doc = _toml_loads(text)
+        doc = toml_loads(text)
     except ValueError as e:
         raise UserError(f"{p}: not valid TOML ({e})") from None
     return parse_grids(doc, source=str(p))
@@ -316,3 +316,7 @@ def parse_seeds(text: str) -> list[int]:
     if not seeds or any(s < 0 for s in seeds) or len(set(seeds)) != len(seeds):
         raise UserError(f"--seeds: expected distinct seeds >= 0, got {text[:60]!r}")
     return check_seed_list(seeds, "--seeds")
+
+
+# older private names, kept for callers outside the package
+_toml_loads = toml_loads

@@ -18,7 +18,7 @@ import math
 from dataclasses import dataclass
 from pathlib import Path
 
-from noisebench.harness.report_data import _setting
+from noisebench.harness.report_data import run_setting
 from noisebench.harness.report_tables import Table
 from noisebench.harness.stats import Summary, summarize
 from noisebench.harness.report_data import metric_label
@@ -61,7 +61,7 @@ def _groups(runs: list[dict], metric: str) -> tuple[dict, dict]:
     out: dict = {}
     nulls: dict = {}
     for r in runs:
-        k = (Path(r["data"]).stem, r["model"], float(r["lr"]), r["activation"], _setting(r))
+        k = (Path(r["data"]).stem, r["model"], float(r["lr"]), r["activation"], run_setting(r))
         if r.get("status") == "null":
             nulls[k] = nulls.get(k, 0) + 1
             out.setdefault(k, {})

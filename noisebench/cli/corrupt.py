@@ -10,8 +10,8 @@ import typer
 
 from noisebench.cli import make_app
 from noisebench.build_api import DEFAULT_OUT, build
-from noisebench.cli.images import (DOWNLOAD_OPT, NAME_OPT, NO_VERIFY_OPT, SOURCE_OPT, SPLIT_SEED_OPT, _val_help,
-                                   _wrote)
+from noisebench.cli.images import (DOWNLOAD_OPT, NAME_OPT, NO_VERIFY_OPT, SOURCE_OPT, SPLIT_SEED_OPT, val_help,
+                                   print_written)
 
 SEVERITY_HELP = "CIFAR-10-C severities 1..5: a comma list (1,3,5) or repeated flags (--severity 1 --severity 3)."
 
@@ -25,7 +25,7 @@ def make_corrupt(
     severity: Optional[List[str]] = typer.Option(None, "--severity", metavar="S[,S...]", help=SEVERITY_HELP),
     param: Optional[List[str]] = typer.Option(None, "--param", help="The corruption's own parameter NAME=VALUE instead of a severity, one per flag (repeat --param; a value may hold a comma)."),
     seed: int = typer.Option(0, help="Random seed; the same seed gives byte-identical files (any thread count)."),
-    val_size: int = typer.Option(5000, "--val-size", help=_val_help(5000)),
+    val_size: int = typer.Option(5000, "--val-size", help=val_help(5000)),
     split_seed: int = SPLIT_SEED_OPT,
     source: Optional[Path] = SOURCE_OPT,
     download: bool = DOWNLOAD_OPT,
@@ -46,7 +46,7 @@ def make_corrupt(
     if name.strip().lower() == "list":
         _print_list()
         return
-    _wrote(build("corrupt", name=name, severity=severity, param=param, seed=seed, val_size=val_size,
+    print_written(build("corrupt", name=name, severity=severity, param=param, seed=seed, val_size=val_size,
                  split_seed=split_seed, source=source, download=download, no_verify=no_verify, data_name=data_name,
                  workers=workers, out=out, force=force))
 
@@ -85,5 +85,5 @@ def make_cifar10_c(
     converts the official CIFAR-10-C files into OUT/cifar10-c-release-NAME.h5 (same layout), paired with --data
     when that file exists. Build the clean file first with `noisebench make cifar10`.
     """
-    _wrote(build("cifar10-c", corruptions=corruptions, severity=severity, data=data, release=release, seed=seed,
+    print_written(build("cifar10-c", corruptions=corruptions, severity=severity, data=data, release=release, seed=seed,
                  workers=workers, out=out, force=force))

@@ -9,7 +9,7 @@ import typer
 
 from noisebench.cli import app
 from noisebench.cli.harness_options import (
-    _CKPT_HELP, _TB_HELP, _DB_HELP, _POLICY_HELP, _QUIET_HELP, _SUBSET_HELP, DEFAULT_DATASETS, DEFAULT_DB, _activations, _knobs,
+    CKPT_HELP, TB_HELP, DB_HELP, POLICY_HELP, QUIET_HELP, SUBSET_HELP, DEFAULT_DATASETS, DEFAULT_DB, activation_list, policy_knobs,
 )
 from noisebench.errors import UserError
 from noisebench.safe_text import clean
@@ -32,23 +32,23 @@ def robustness(
     batch_size: Optional[int] = typer.Option(None, help="Override the recipe's batch size."),
     lr: Optional[float] = typer.Option(None, help="Override the recipe's learning rate."),
     optimizer: Optional[str] = typer.Option(None, help="Override the optimizer: adam, adamw, sgd."),
-    lr_policy: Optional[str] = typer.Option(None, help=_POLICY_HELP),
+    lr_policy: Optional[str] = typer.Option(None, help=POLICY_HELP),
     weight_decay: Optional[float] = typer.Option(None, help="Override the recipe's weight decay."),
     step_size: Optional[int] = typer.Option(None, help="StepLR step in epochs (policy step)."),
     gamma: Optional[float] = typer.Option(None, help="StepLR factor (policy step)."),
     momentum: Optional[float] = typer.Option(None, help="SGD momentum (default 0.9)."),
-    subset: Optional[int] = typer.Option(None, "--subset", help=_SUBSET_HELP),
+    subset: Optional[int] = typer.Option(None, "--subset", help=SUBSET_HELP),
     device: str = typer.Option("auto", help="auto (CUDA if available), cpu, cuda, cuda:N."),
     compile: bool = typer.Option(False, "--compile", help="torch.compile each model (GPU)."),
     jobs: int = typer.Option(1, "--jobs", "-j", help="Runs trained at once in worker processes (CPU: 1 thread each; use the number of free cores). Results do not depend on it."),
     executor: str = typer.Option("local", "--executor", help="local (this machine) or ray (a Ray cluster; as `noisebench grid`)."),
     address: Optional[str] = typer.Option(None, "--address", help="ray: auto (cluster started by `ray start` here) or HOST:PORT (default: RAY_ADDRESS, else a local Ray)."),
     gpus_per_run: Optional[float] = typer.Option(None, "--gpus-per-run", help="ray: GPUs per run, fractions share a GPU (default: 1 if the cluster has GPUs, else 0)."),
-    db: Path = typer.Option(DEFAULT_DB, "--db", help=_DB_HELP),
+    db: Path = typer.Option(DEFAULT_DB, "--db", help=DB_HELP),
     force: bool = typer.Option(False, "--force", help="Rerun configurations already in the database."),
-    save_checkpoint: bool = typer.Option(False, "--save-checkpoint", help=_CKPT_HELP),
-    tensorboard: Optional[Path] = typer.Option(None, "--tensorboard", metavar="DIR", help=_TB_HELP),
-    quiet: bool = typer.Option(False, "--quiet", "-q", help=_QUIET_HELP),
+    save_checkpoint: bool = typer.Option(False, "--save-checkpoint", help=CKPT_HELP),
+    tensorboard: Optional[Path] = typer.Option(None, "--tensorboard", metavar="DIR", help=TB_HELP),
+    quiet: bool = typer.Option(False, "--quiet", "-q", help=QUIET_HELP),
     protocol: str = typer.Option("train-time", help="train-time: train on the clean and the dirty file, compare; "
                                  "test-time: train once on the clean --data file, evaluate on its corrupted test sets."),
     corruptions: str = typer.Option("all", help="Test-time: corruptions to evaluate on (comma list or all)."),
@@ -71,10 +71,10 @@ def robustness(
 
         return run_testtime(
             data=data, suite=suite, datasets_dir=datasets_dir, seeds=seeds,
-            activations=_activations(",".join(split_list(activation, "--activation"))),
+            activations=activation_list(",".join(split_list(activation, "--activation"))),
             overrides=dict(model=model, epochs=epochs, batch_size=batch_size, lr=lr, optimizer=optimizer,
                            lr_policy=lr_policy, weight_decay=weight_decay),
-            knobs=_knobs(step_size, gamma, momentum, None, subset), device=device, compile=compile, jobs=jobs, db=db,
+            knobs=policy_knobs(step_size, gamma, momentum, None, subset), device=device, compile=compile, jobs=jobs, db=db,
             force=force, corruptions=corruptions, severity=severity, baseline=baseline, official=official,
             executor=lambda root: _executor(executor, jobs, root, None, "quiet", address, gpus_per_run))
     from noisebench.harness.pairs import pair_for
@@ -100,7 +100,7 @@ def robustness(
         files += suite_files(suite, datasets_dir or DEFAULT_DATASETS)
     if not files:
         raise UserError("give --data DIRTY_FILE or --suite synth|mnist|psi|all")
-    acts = _activations(",".join(split_list(activation, "--activation")))
+    acts = activation_list(",".join(split_list(activation, "--activation")))
     pairs = [pair_for(f) for f in files]  # refuses pairs that are not clean/dirty twins
     overrides = dict(model=model, epochs=epochs, batch_size=batch_size, lr=lr, optimizer=optimizer,
                      lr_policy=lr_policy, weight_decay=weight_decay)
@@ -108,7 +108,7 @@ def robustness(
         say(recipe_line(p, overrides), mode)
     ckpt = checkpoint_dir_for(db) if save_checkpoint else None
     ex = _executor(executor, jobs, ckpt, tensorboard, mode, address, gpus_per_run)
-    res = run_robustness(pairs, acts, list(range(seeds)), db, overrides, _knobs(step_size, gamma, momentum, None, subset),
+    res = run_robustness(pairs, acts, list(range(seeds)), db, overrides, policy_knobs(step_size, gamma, momentum, None, subset),
                          device, compile, force=force, executor=ex, progress=mode)
     out = res.grid
     typer.echo("train-time protocol (trained on the clean and on the dirty file)")
