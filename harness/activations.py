@@ -134,6 +134,21 @@ def activation_names() -> list[str]:
     return list(ACTIVATIONS)
 
 
+def resolve_activations(names, what: str = "--activation") -> list[str]:
+    """The one way a list of activation values becomes the names a study trains: "all" is every registered
+    activation; repeats (aliases included) are dropped with a note; each name is checked (`resolve_activation`:
+    registry name, alias, ``pkg.mod:Class`` or entry point), so a wrong one fails before any work."""
+    names = [str(n).strip() for n in names if str(n).strip()]
+    if [n.lower() for n in names] == ["all"]:
+        return activation_names()
+    if not names:
+        raise UserError(f"{what} is empty; give a name, a comma-separated list, or all")
+    names = dedupe_activations(names, what)
+    for n in names:
+        resolve_activation(n)
+    return names
+
+
 def count_trainable(module: nn.Module) -> int:
     return sum(p.numel() for p in module.parameters() if p.requires_grad)
 

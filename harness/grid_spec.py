@@ -29,7 +29,7 @@ from noisebench import bounds
 from noisebench.bounds import MAX_GRID_BYTES, check_lr, check_seed_count, check_seed_list
 from noisebench.errors import UserError
 from noisebench.plugins import load_plugin
-from noisebench.safe_input import check_name, has_control, read_text
+from noisebench.safe_input import check_name, has_control, read_text, split_list
 
 # key -> (kind, help) ; kinds: paths, names, floats, seeds, int, float, str, bool
 GRID_KEYS: dict[str, str] = {
@@ -276,13 +276,10 @@ def _names(items: list[str], what: str) -> list[str]:
 
 
 def parse_list(text: str, what: str) -> list[str]:
-    if has_control(str(text)):
-        raise UserError(f"{what} {str(text)[:60]!r} contains control characters (newline, escape, ...); refusing it")
-    items = [x.strip() for x in str(text).split(",") if x.strip()]
+    """Names from a comma list (the one list parser, safe_input.split_list), checked and without repeats."""
+    items = split_list(text, what)
     if not items:
         raise UserError(f"{what} is empty; give a name or a comma-separated list")
-    if len(items) > 10_000:
-        raise UserError(f"{what} lists {len(items)} entries (at most 10000)")
     return _names(items, what)
 
 

@@ -18,7 +18,7 @@ import inspect
 from pathlib import Path
 
 from noisebench.errors import UserError
-from noisebench.safe_input import has_control
+from noisebench.safe_input import split_list  # the one list parser (re-exported: nb.build's callers use it)
 from noisebench import bounds
 from noisebench.generators.image_inputs import precheck_outputs, predicted_name
 from noisebench.generators.image_inputs import resolve_source
@@ -56,22 +56,6 @@ def _out_dir(out) -> Path:
 
 def _opt_path(p) -> Path | None:
     return None if p is None else Path(p)
-
-
-def split_list(value, flag: str) -> list[str]:
-    """A comma string, one value or a list of them (CLI: repeated flags) -> list of stripped strings."""
-    if value is None:
-        return []
-
-    items = [value] if isinstance(value, (str, int, float)) else list(value)
-    for v in items:
-        if has_control(str(v)):
-            raise UserError(f"{flag} {str(v)[:60]!r} contains control characters (newline, escape, ...); refusing it")
-    out = [part.strip() for v in items for part in str(v).split(",")]
-    out = [p for p in out if p]
-    if not out and items:
-        raise UserError(f"{flag} is empty")
-    return out
 
 
 def _check_split_options(val_size: int, split_seed: int) -> None:

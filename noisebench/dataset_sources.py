@@ -12,7 +12,8 @@ file's own attributes, so every file gets a card.
 from __future__ import annotations
 
 import json
-import shlex
+
+from noisebench.rebuild_hint import rebuild_command
 
 NOISEBENCH_CITATION = "noisebench: reproducible corrupted datasets and an activation-function robustness benchmark (software)"
 
@@ -180,67 +181,9 @@ def _registered_corruption_lines(facts: dict, entry) -> list[str]:
     return out
 
 
-def _source_flags(facts: dict, default: str) -> list[str]:
-    m = facts["meta"]
-    src = m.get("source") if isinstance(m.get("source"), dict) else {}
-    kind = str(src.get("kind"))
-    if kind in ("cifar10-python", "mnist-idx"):
-        official = kind.split("-")[0]
-        if src.get("verified") and official == default:
-            return ["--download"]
-        return ["--source", f"PATH/TO/{official.upper()}_FILES"] + ([] if src.get("verified") else ["--no-verify"])
-    if kind == "npz":
-        return ["--source", f"PATH/TO/{m.get('dataset', 'data')}.npz", "--name", str(m.get("dataset"))]
-    if kind == "image-folder":
-        return ["--source", "PATH/TO/IMAGE_FOLDER", "--name", str(m.get("dataset"))]
-    return []
-
-
 def build_command(facts: dict) -> str:
-    """The `noisebench` command that rebuilds this file, reconstructed from its recorded parameters."""
-    m, kind = facts["meta"], facts["kind"]
-    p = m.get("params") if isinstance(m.get("params"), dict) else {}
-    seed = m.get("seed", 0)
-    val = p.get("val_size_requested", p.get("val_size"))
-    split = m.get("split") if isinstance(m.get("split"), dict) else {}
-    split_seed = p.get("split_seed", split.get("seed") if split.get("method") == "stratified" else 0) or 0
-    split_args = ["--split-seed", split_seed] if split_seed else []
-    if kind == "synth":
-        args = ["synth", "--rows", p.get("rows"), "--cols", p.get("cols"), "--dirty-frac", p.get("dirty_frac"),
-                "--sigma", p.get("sigma"), "--seed", seed]
-    elif kind == "psi":
-        args = ["make", "psi", "--level", f"{float(m.get('psi', p.get('level'))):g}", "--seed", seed]
-        args += (["--val-size", val] if val is not None else []) + split_args
-        args += ["--independent-levels"] if p.get("independent_levels") else []
-    elif kind == "mnist-flip":
-        mode = m.get("flip_mode", p.get("mode"))
-        args = ["make", "mnist-flip"]
-        args += ["--matrix", "MATRIX.npy"] if mode == "matrix" else ["--rate", p.get("rate"), "--mode", mode]
-        args += (["--val-size", val] if val is not None else []) + ["--seed", seed] + split_args
-    elif kind == "clean":
-        if m.get("task") == "regression":
-            return "(built together with its dirty variant by `noisebench synth`; see the parameters)"
-        base = "mnist" if (val is not None and m.get("dataset") != "cifar10") else "cifar10"
-        args = ["make", base] + (["--val-size", val] if val is not None else []) + split_args
-    elif kind == "corrupt" and (m.get("corruption") or p.get("corruption")):
-        sev = m.get("severity", p.get("severity"))
-        args = ["make", "corrupt", m.get("corruption") or p.get("corruption")]
-        if isinstance(sev, int) and sev > 0:
-            args += ["--severity", sev]
-        else:
-            args += [a for k, v in sorted((p.get("params") or {}).items()) for a in ("--param", f"{k}={v}")]
-        args += ["--seed", seed]
-    elif kind == "corrupt-test" and (m.get("corruption") or p.get("corruption")):
-        sevs = m.get("severities", p.get("severities")) or []
-        args = ["make", "cifar10-c", "--corruptions", m.get("corruption") or p.get("corruption"),
-                "--severity", ",".join(str(v) for v in sevs)]
-        if p.get("origin") == "release":
-            return "noisebench " + " ".join(shlex.quote(str(a)) for a in args + ["--release", "PATH/TO/CIFAR-10-C"])
-        return "noisebench " + " ".join(shlex.quote(str(a)) for a in args + ["--seed", seed, "--data", "CLEAN.h5"])
-    else:
-        return f"(kind {kind!r}: see its parameters; this noisebench version does not know its command)"
-    args += _source_flags(facts, "mnist" if args[:2] in (["make", "mnist-flip"], ["make", "mnist"]) else "cifar10")
-    return "noisebench " + " ".join(shlex.quote(str(a)) for a in args)
+    """The `noisebench` command that rebuilds this file (the one builder: noisebench/rebuild_hint.py)."""
+    return rebuild_command(facts["meta"], facts["kind"], card=True)
 
 
 def params_json(facts: dict) -> str:

@@ -88,7 +88,7 @@ def grid(
         bounds.check_real(gpus_per_run, "--gpus-per-run", 0.0, 64.0)
     if max_in_flight is not None:
         bounds.check_int(max_in_flight, "--max-in-flight", 1, 1_000_000)
-    from noisebench.build_api import split_list
+    from noisebench.safe_input import split_list
 
     # repeated flags and comma lists are the same thing: --lr 1e-3 --lr 1e-2 == --lr 1e-3,1e-2
     model, activation, lr = (",".join(split_list(v, f)) if v else None

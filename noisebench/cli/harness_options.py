@@ -5,7 +5,6 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from noisebench.errors import UserError
 
 DEFAULT_DB = Path("results/noisebench.db")
 DEFAULT_DATASETS = Path("datasets_cache")
@@ -33,22 +32,11 @@ def policy_knobs(step_size, gamma, momentum, augment, subset=None) -> dict:
 
 
 def activation_list(spec: str) -> list[str]:
-    from noisebench.harness.activations import activation_names, resolve_activation
-    from noisebench.safe_input import has_control
+    """--activation NAME[,NAME...] or all: the one list parser, then the one activation resolver."""
+    from noisebench.harness.activations import resolve_activations
+    from noisebench.safe_input import split_list
 
-    if has_control(spec):
-        raise UserError(f"--activation {spec[:60]!r} contains control characters (newline, escape, ...); refusing it")
-    if spec.strip().lower() == "all":
-        return activation_names()
-    from noisebench.harness.activations import dedupe_activations
-
-    names = [a.strip() for a in spec.split(",") if a.strip()]
-    if not names:
-        raise UserError("--activation is empty; give a name, a comma-separated list, or all")
-    names = dedupe_activations(names, "--activation")
-    for a in names:
-        resolve_activation(a)
-    return names
+    return resolve_activations(split_list(spec, "--activation"), "--activation")
 
 
 # older private names, kept for callers outside the package

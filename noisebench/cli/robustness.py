@@ -62,7 +62,7 @@ def robustness(
     Test-time protocol (--protocol test-time): train once per activation and seed on the clean file, evaluate
     the val-selected weights on every corrupted test set and severity; print mCE and friends.
     Resumable: finished runs and recorded evaluations are skipped."""
-    from noisebench.build_api import split_list
+    from noisebench.safe_input import split_list
 
     if protocol not in ("train-time", "test-time"):
         raise UserError(f"--protocol must be train-time or test-time, got {protocol!r}")
