@@ -1,12 +1,14 @@
 """Registries find their own built-ins: in a copy of the package, one new file in harness/models/ adds a
 built-in model and one new generators/*_source.py adds a built-in source -- no list or table is edited --
 and both show in `zoo`, `make ... --source` and `train --dry-run` (the source's recipe and augmentation).
-Registration metadata is typed: a misspelt key is an error."""
+The two files are the "built-in file" examples of docs/ARCHITECTURE.md. Registration metadata is typed: a
+misspelt key is an error."""
 
 from __future__ import annotations
 
 import json
 import os
+import re
 import shutil
 import subprocess
 import sys
@@ -19,41 +21,9 @@ from noisebench.errors import UserError
 
 REPO = Path(__file__).resolve().parents[1]
 
-NEW_MODEL = '''
-from torch import nn
-
-from noisebench.registry import register_model
-
-
-@register_model("tinynet", default_input=(3, 32, 32), min_hw=4, description="one conv, for the discovery test")
-def tinynet(act, in_shape, num_outputs):
-    return nn.Sequential(nn.Conv2d(in_shape[0], 4, 3, padding=1), act(), nn.AdaptiveAvgPool2d(1), nn.Flatten(),
-                         nn.Linear(4, num_outputs))
-'''
-
-NEW_SOURCE = '''
-from pathlib import Path
-
-import numpy as np
-
-from noisebench.generators.custom_image_source import ImageData
-from noisebench.registry import register_source
-
-
-@register_source("dots", description="random dots, for the discovery test", augment="crop_flip",
-                 recipe=dict(model="tinynet", optimizer="adam", lr=1e-3, weight_decay=0.0, batch_size=16, epochs=1,
-                             lr_policy="fixed", metric="val_acc", source="tinynet, 1 epoch"))
-class Dots:
-    find = staticmethod(lambda path: Path(path) if (Path(path) / "dots.txt").is_file() else None)
-
-    @staticmethod
-    def load(path, verify=True, name=None):
-        rng = np.random.default_rng(0)
-        x = rng.integers(0, 256, (60, 16, 16, 3), dtype=np.uint8)
-        y = np.arange(60) % 2
-        return ImageData(name=name or "dots", x_train=x[:40], y_train=y[:40], x_test=x[40:], y_test=y[40:],
-                         class_names=["even", "odd"], source={"kind": "dots"})
-'''
+DOC = REPO / "docs" / "ARCHITECTURE.md"
+# the "built-in file" examples of docs/ARCHITECTURE.md: {path in the repository: text}
+BUILTINS = {m.group(1): m.group(0) for m in re.finditer(r"# built-in file: (\S+\.py)\n.*?(?=```)", DOC.read_text(), re.S)}
 
 
 @pytest.fixture(scope="module")
@@ -65,8 +35,9 @@ def package_copy(tmp_path_factory):
     shutil.copytree(REPO / "noisebench", root / "noisebench", ignore=ignore)
     for sub in ("harness", "generators", "corruptors"):
         shutil.copytree(REPO / sub, root / "noisebench" / sub, ignore=ignore)
-    (root / "noisebench" / "harness" / "models" / "tinynet.py").write_text(NEW_MODEL)
-    (root / "noisebench" / "generators" / "dots_source.py").write_text(NEW_SOURCE)
+    assert sorted(BUILTINS) == ["generators/dots_source.py", "harness/models/tinynet.py"]
+    for rel, text in BUILTINS.items():
+        (root / "noisebench" / rel).write_text(text)
     return root
 
 
@@ -84,7 +55,7 @@ def test_one_new_file_adds_a_builtin_model_and_a_builtin_source(package_copy, tm
     r = _run(package_copy, tmp_path, "zoo")
     assert r.returncode == 0, r.stderr
     model = next(line for line in r.stdout.splitlines() if line.strip().startswith("tinynet "))
-    assert "one conv, for the discovery test" in model and "[" not in model  # built-in, not a plug-in
+    assert "one conv, 4 channels" in model and "[" not in model  # built-in, not a plug-in
     source = next(line for line in r.stdout.splitlines() if line.strip().startswith("dots "))
     assert "tinynet" in source and "crop_flip" in source
 
