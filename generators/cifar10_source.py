@@ -167,6 +167,7 @@ def download_cifar10(root: Path) -> Path:
     recipe=dict(model="resnet18_tv", optimizer="adam", lr=1e-3, weight_decay=0.0, batch_size=128, epochs=30,
                 lr_policy="fixed", metric="val_acc",
                 source="simple ResNet-18 (torchvision), Adam 1e-3, batch 128, 30 epochs, fixed LR"),
+    augment="crop_flip",  # random crop (pad 4) + horizontal flip of the training images by default
     official=True, provenance_kind="cifar10-python", files=dict(OFFICIAL_MD5), url_archive=URL,
     title="CIFAR-10",
     url="https://www.cs.toronto.edu/~kriz/cifar.html",

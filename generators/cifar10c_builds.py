@@ -34,7 +34,7 @@ from noisebench.generators.corrupt_builds import (
     resolve_params,
 )
 from noisebench.generators.image_inputs import seed_suffix
-from noisebench.generators.image_inputs import _check_seed
+from noisebench.bounds import check_seed
 from noisebench.h5reader import check_fits_in_memory, open_file
 from noisebench.h5writer import DatasetWriter, check_output_path
 
@@ -167,7 +167,7 @@ def build_cifar10_c(clean_file: Path, names: list[str], severities: list[int], o
 
     from noisebench.corruptors.sets import check_constants, default_constants
 
-    seed = _check_seed(seed)
+    seed = check_seed(seed)
     clean_file = Path(clean_file)
     out_dir = Path(out_dir) if out_dir is not None else clean_file.parent
     severities = sorted(severities or list(RELEASE_SEVERITIES))
@@ -193,9 +193,9 @@ def build_cifar10_c(clean_file: Path, names: list[str], severities: list[int], o
         except UserError as e:
             if not skip_unsupported:
                 raise
-            from noisebench.generators.image_inputs import _note
+            from noisebench.generators.image_inputs import note
 
-            _note(f"note: skipping {entry.name}: {e}")
+            note(f"note: skipping {entry.name}: {e}")
             continue
         kept.append((entry, plist))
     made = []

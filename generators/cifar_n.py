@@ -32,8 +32,8 @@ import numpy as np
 from noisebench import safe_input
 from noisebench.errors import UserError
 from noisebench.generators.custom_image_source import ImageData
-from noisebench.generators.image_builds import (INDEX_NOTE, Progress, _build_clean_once, _check_clean_twin,
-                                                _common_attrs, _split_params, _write_splits, build_split_clean)
+from noisebench.generators.image_builds import (INDEX_NOTE, Progress, build_clean_once, check_clean_twin,
+                                                build_split_clean, common_attrs, split_params, write_splits)
 from noisebench.generators.image_inputs import clean_path, split_suffix
 from noisebench.h5writer import DatasetWriter
 from noisebench.safe_pickle import safe_loads
@@ -210,7 +210,7 @@ def build_human_noise(data: ImageData, dataset: str, noise: str, labels_path: Pa
     k = data.num_classes
     if noisy_all.size and (noisy_all.min() < 0 or noisy_all.max() >= k):
         raise UserError(f"{labels_path}: {NOISE_KEYS[dataset][noise]!r} has labels outside 0..{k - 1}")
-    sp = _split_params(data, val_size, split_seed)
+    sp = split_params(data, val_size, split_seed)
     out_dir = Path(out_dir)
     cref = clean_path(data, out_dir, split_seed)
     path = out_dir / human_noise_name(data.name, noise, split_seed)
@@ -220,7 +220,7 @@ def build_human_noise(data: ImageData, dataset: str, noise: str, labels_path: Pa
     published = PUBLISHED_RATES.get((dataset, noise))
     params = sp.params | {"noise": noise, "label_key": NOISE_KEYS[dataset][noise], "label_file": LABEL_FILES[dataset],
                           "label_file_md5": md5, "label_file_verified": bool(verify)}
-    attrs = _common_attrs(data, sp) | {
+    attrs = common_attrs(data, sp) | {
         "clean_reference": cref.name, "flip_mode": "human", "noise_type": noise, "published_rate": published,
         "realized_rate": st["realized_rate"], "realized_rate_all": full["realized_rate"],
         "n_flipped": st["n_flipped"], "confusion_matrix": st["confusion"].tolist(),
@@ -234,12 +234,12 @@ def build_human_noise(data: ImageData, dataset: str, noise: str, labels_path: Pa
     made = []
     if with_clean:
         if not cref.exists():
-            made += _build_clean_once(lambda: build_split_clean(data, out_dir, val_size=val_size, split_seed=split_seed),
+            made += build_clean_once(lambda: build_split_clean(data, out_dir, val_size=val_size, split_seed=split_seed),
                                       cref, sp.pair_key)
         else:
-            _check_clean_twin(cref, sp.pair_key, f"noisebench make {dataset} --val-size {val_size} --split-seed {split_seed}")
+            check_clean_twin(cref, sp.pair_key, f"noisebench make {dataset} --val-size {val_size} --split-seed {split_seed}")
     with w:
-        _write_splits(w, data, sp, y_noisy, progress)
+        write_splits(w, data, sp, y_noisy, progress)
         w.write("truth/clean_labels", y_clean.astype(np.int64))
         w.write("truth/flip_mask", (y_clean != y_noisy).astype(np.uint8))
         w.group_attrs("truth")["description"] = (

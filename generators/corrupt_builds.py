@@ -16,9 +16,11 @@ corruption, parameters, images) - not on the thread count - and the test split o
 
 from __future__ import annotations
 
+import importlib
 import json
 import math
 import os
+import sys
 import zlib
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
@@ -28,7 +30,8 @@ import numpy as np
 
 from noisebench.errors import UserError
 from noisebench.generators.custom_image_source import ImageData
-from noisebench.generators.image_inputs import _check_seed, clean_path, seed_suffix, split_suffix
+from noisebench.bounds import check_seed
+from noisebench.generators.image_inputs import clean_path, seed_suffix, split_suffix
 from noisebench.registry import CORRUPTIONS
 from noisebench.generators import image_builds as ib
 from noisebench.h5writer import DatasetWriter
@@ -38,6 +41,7 @@ STREAM = {"train": 1, "val": 3, "test": 2}
 ROUNDING = ("round half to even (numpy.rint) of the 0..255 value, then clip to [0, 255] "
             "(the original make_cifar_c.py truncates with np.uint8)")
 MAX_SEVERITY = 5
+KEEPS_FINISHED = False  # an existing file is refused without --force (the ψ kind keeps finished levels)
 
 Progress = Callable[[int], None] | None
 
@@ -139,17 +143,25 @@ def resolve_params(entry, severity: int | None = None, overrides: Mapping | None
 
 
 def parse_severities(text: str | None) -> list[int]:
-    """'1,3,5' -> [1, 3, 5] (sorted, unique, each 1..5)."""
+    """'1,3,5' -> [1, 3, 5] (sorted, unique, each 1..5); None or '' -> []. The one --severity parser
+    (`make corrupt`, `make cifar10-c`, `robustness --protocol test-time`)."""
     if text is None or not str(text).strip():
         return []
     out = []
     for part in str(text).split(","):
         part = part.strip()
-        if not part.isdigit() or not 1 <= int(part) <= MAX_SEVERITY:
-            raise UserError(f"--severity takes integers 1..{MAX_SEVERITY} separated by commas (e.g. 1,3,5), got {text!r}")
-        if int(part) in out:
-            raise UserError(f"--severity lists {part} twice")
-        out.append(int(part))
+        if not part:
+            continue
+        try:
+            s = int(part)
+        except ValueError:
+            raise UserError(f"--severity: {part[:20]!r} is not an integer; give a comma list of 1..{MAX_SEVERITY} "
+                            "(e.g. 1,3,5)") from None
+        if not 1 <= s <= MAX_SEVERITY:
+            raise UserError(f"--severity: {s} is outside 1..{MAX_SEVERITY}")
+        if s in out:
+            raise UserError(f"--severity lists {s} twice")
+        out.append(s)
     return sorted(out)
 
 
@@ -265,65 +277,113 @@ def corrupt_path(data_name: str, out_dir: Path, tag: str, seed: int, split_seed:
     return Path(out_dir) / corrupt_name(data_name, tag, seed, split_seed)
 
 
-def plan_corrupt(name: str, severities: list[int], params: Mapping | None, constants: str | None = None) -> list[tuple]:
-    """[(entry, severity or None, params, tag)] for a build; checks everything before any data is read."""
+def plan_corrupt(name: str, severities: list[int], params: Mapping | None = None,
+                 param_sets: list[Mapping] | None = None, constants: str | None = None) -> list[tuple]:
+    """[(entry, severity or None, params, tag)] for a build; checks everything before any data is read.
+
+    One file per severity (its row of the `constants` table), or one per parameter set (`params`, or several
+    in `param_sets`: `make psi --level 8,16` is two sets of `make corrupt psi --param level=L`)."""
     entry = image_corruption(name)
-    if severities and params:
+    sets = [dict(p) for p in (param_sets or ([params] if params else []))]
+    if severities and sets:
         raise UserError("give either --severity or --param, not both")
     if severities:
         return [(entry, s, p, file_tag(entry, s, p, constants)) for s in severities
                 for p in [resolve_params(entry, s, None, constants)]]
-    if not params:
+    if not sets:
         raise UserError(f"give --severity 1..5 (comma list) or --param NAME=VALUE for {entry.name}")
-    p = resolve_params(entry, None, params)
-    return [(entry, None, p, file_tag(entry, None, p))]
+    return [(entry, None, p, file_tag(entry, None, p)) for p in (resolve_params(entry, None, q) for q in sets)]
+
+
+def file_kind(entry):
+    """The module that names, records and samples the files of a corruption: this one (kind "corrupt"), or
+    generators/<KIND>_builds.py for an entry registered with ``file_kind=KIND`` (ψ: generators/psi_builds.py)."""
+    kind = entry.meta.get("file_kind", "corrupt")
+    if kind == "corrupt":
+        return sys.modules[__name__]
+    if not isinstance(kind, str) or not kind.isidentifier():
+        raise UserError(f"corruption {entry.name!r}: file_kind must be a name, got {kind!r}")
+    return importlib.import_module(f"noisebench.generators.{kind}_builds")
+
+
+def planned_paths(plan: list[tuple], data_name: str, out_dir: Path, seed: int, split_seed: int = 0,
+                  options: Mapping | None = None) -> list[Path]:
+    """The files a build of `plan` writes, known before any data is loaded (for the --force precheck)."""
+    return file_kind(plan[0][0]).paths(plan, data_name, out_dir, seed, split_seed, options)
+
+
+def paths(plan, data_name: str, out_dir: Path, seed: int, split_seed: int = 0, options=None) -> list[Path]:
+    if options:
+        raise UserError(f"{plan[0][0].name}: unknown build option(s) {', '.join(options)}")
+    return [corrupt_path(data_name, out_dir, t[3], seed, split_seed) for t in plan]
+
+
+def jobs(plan, data: ImageData, out_dir: Path, sp, cref: Path, seed: int, split_seed: int, force: bool, workers,
+         options=None, constants: str | None = None):
+    """[(writer, blocks)] per file of kind "corrupt"; `blocks(x, stream)` yields the corrupted images in order;
+    `constants`: the severity table the plan's severities were read from."""
+    out = []
+    for (entry, sev, p, tag), path in zip(plan, paths(plan, data.name, out_dir, seed, split_seed, options)):
+        rec = corruption_record(entry, sev, p, constants if sev is not None else None)
+        attrs = ib.common_attrs(data, sp) | {"clean_reference": cref.name, "corruption": entry.name,
+                                             "severity": int(sev or 0), "reference": rec["reference"],
+                                             "rounding": ROUNDING, "constants": rec["constants"] or ""}
+        wparams = rec | sp.params | {"block_images": BLOCK_IMAGES,
+                                     "rng": "SFC64(SeedSequence(seed, spawn_key=(stream, crc32(name+params), block)))"}
+        w = DatasetWriter(path, kind="corrupt", variant="dirty", params=wparams, seed=seed, source=data.source,
+                          pair_key=sp.pair_key, force=force, attrs=attrs)
+
+        def blocks(x, stream, entry=entry, p=p):
+            return corrupt_blocks(entry, x, p, seed, stream, workers)
+
+        out.append((w, blocks))
+    return out
 
 
 def build_corrupt(data: ImageData, name: str, out_dir: Path, severities: list[int] | None = None,
                   params: Mapping | None = None, seed: int = 0, force: bool = False, workers: int | None = None,
                   progress: Progress = None, with_clean: bool = True, val_size: int | None = None,
-                  split_seed: int = 0, constants: str | None = None) -> list[Path]:
-    """Corrupted copies of `data` (train, val and test all corrupted) per severity (or one parameter set), with
-    the val split of `make psi` / `make cifar10` (same --val-size and --split-seed: the same val images), and the
-    clean twin if missing. `constants`: the severity table (default: by image size, `default_constants`)."""
+                  split_seed: int = 0, param_sets: list[Mapping] | None = None, options: Mapping | None = None,
+                  plan: list[tuple] | None = None, constants: str | None = None) -> list[Path]:
+    """The one build of corrupted images (`make corrupt`, and `make psi` for the ψ corruption): corrupted copies
+    of `data` (train, val and test all corrupted) per severity or parameter set, with the val split of
+    `make cifar10` (same --val-size and --split-seed: the same val images), and the clean twin if missing.
+    `constants`: the severity table (default: by image size, `default_constants`).
+
+    The corruption's file kind (`file_kind`) names the files, records their attributes and samples the
+    blocks; `options` are that kind's build options (ψ: independent_levels, device, sampler, blocks_per_job);
+    `plan` is `plan_corrupt`'s result when the caller has already checked the request."""
     from noisebench.corruptors.sets import check_constants, default_constants
 
-    seed = _check_seed(seed)
+    seed = check_seed(seed)
     val_size = ib.CIFAR_VAL_SIZE if val_size is None else int(val_size)
     constants = check_constants(constants) or default_constants(*data.x_test.shape[1:3])
-    plan = plan_corrupt(name, list(severities or []), params, constants)
+    plan = plan or plan_corrupt(name, list(severities or []), params, param_sets, constants)
     out_dir = Path(out_dir)
-    sp = ib._split_params(data, val_size, split_seed)
+    sp = ib.split_params(data, val_size, split_seed)
     cref = clean_path(data, out_dir, split_seed)
-    writers = []
-    for entry, sev, p, tag in plan:  # constructing the writers checks every output path first
-        rec = corruption_record(entry, sev, p, constants if sev is not None else None)
-        attrs = ib._common_attrs(data, sp) | {"clean_reference": cref.name, "corruption": entry.name,
-                                              "severity": int(sev or 0), "reference": rec["reference"],
-                                              "rounding": ROUNDING, "constants": rec["constants"] or ""}
-        wparams = rec | sp.params | {"block_images": BLOCK_IMAGES,
-                                     "rng": "SFC64(SeedSequence(seed, spawn_key=(stream, crc32(name+params), block)))"}
-        writers.append((entry, p, DatasetWriter(corrupt_path(data.name, out_dir, tag, seed, split_seed), kind="corrupt",
-                                                variant="dirty", params=wparams, seed=seed, source=data.source,
-                                                pair_key=sp.pair_key, force=force, attrs=attrs)))
+    # constructing the writers checks every output path before any work
+    writers = file_kind(plan[0][0]).jobs(plan, data, out_dir, sp, cref, seed, split_seed, force, workers, options,
+                                         constants=constants)
     made = []
     if with_clean:
         if not cref.exists():
-            made.append(ib.build_split_clean(data, out_dir, val_size=val_size, split_seed=split_seed))
+            made += ib.build_clean_once(lambda: ib.build_split_clean(data, out_dir, val_size=val_size,
+                                                                     split_seed=split_seed), cref, sp.pair_key)
         else:
-            ib._check_clean_twin(cref, sp.pair_key, f"noisebench make cifar10 --val-size {val_size} --split-seed {split_seed}")
+            ib.check_clean_twin(cref, sp.pair_key, f"noisebench make cifar10 --val-size {val_size} --split-seed {split_seed}")
     parts = (("train", data.x_train[sp.train], data.y_train[sp.train]), ("val", data.x_train[sp.val], data.y_train[sp.val]),
              ("test", data.x_test, data.y_test))
-    for entry, p, w in writers:
+    for w, blocks in writers:
         with w:
             for split, x, y in parts:
                 xs = w.create(f"{split}/x", x.shape, np.uint8)
                 w.write(f"{split}/y", y.astype(np.int64))
-                for blk in corrupt_blocks(entry, x, p, seed, STREAM[split], workers):
+                for blk in blocks(x, STREAM[split]):
                     xs.append(blk)
                     if progress:
                         progress(blk.shape[0])
-            ib._write_index(w, sp)
+            ib.write_index(w, sp)
             w.group_attrs("truth")["description"] = ib.INDEX_NOTE
         made.append(w.path)
     return made

@@ -23,29 +23,25 @@ import numpy as np
 
 from noisebench.errors import UserError
 from noisebench.generators.custom_image_source import ImageData
-from noisebench.generators.image_inputs import _check_seed, _note, clean_path, flip_path, psi_path
+from noisebench.bounds import check_seed
+from noisebench.generators.image_inputs import clean_path, flip_path, note
 from noisebench.h5reader import open_file
-import os
-import stat
 from noisebench.safe_output import OutputExists
 from noisebench.corruptors.label_flip import effective_val_size, stratified_val_split
 from noisebench.generators.split_record import indices_sha256, pair_key, split_record
 from noisebench.h5writer import DatasetWriter
-from noisebench.corruptors.poisson_photon import PhotonNoise, validate_level
 from noisebench.corruptors.label_flip import MODES, flip_labels, validate_matrix, validate_rate
 
 WRITE_ROWS = 4096  # images per append when copying arrays already in memory
-STREAM_PSI = {"train": 1, "val": 3, "test": 2}
 CIFAR_VAL_SIZE = 5000  # `make cifar10` / `make psi` / custom sources: val images carved from train
 MNIST_VAL_SIZE = 10000
-PSI_DEFINITION = "y = clip(round(Poisson(psi*x/255)*255/psi), 0, 255), round half to even (docs/IMAGES.md)"
 
 Progress = Callable[[int], None] | None
 
 # ------------------------------------------------------------------ helpers
 
 
-def _common_attrs(data: ImageData, sp: "Split") -> dict:
+def common_attrs(data: ImageData, sp: "Split") -> dict:
     return {"dataset": data.name, "num_classes": data.num_classes, "class_names": list(data.class_names),
             "split": sp.record, "source_fingerprint": sp.source_fingerprint}
 
@@ -68,21 +64,7 @@ def _existing_pair_key(path: Path) -> str | None:
         return None
 
 
-def _finished_psi(path: Path, pair_key: str, level: float, seed: int) -> bool:
-    """A complete ψ file of this source, split, level and seed is already at `path` (a resumed multi-level build)."""
-
-    try:
-        if not stat.S_ISREG(os.lstat(path).st_mode):
-            return False
-        with open_file(path) as f:
-            m = f.meta
-            return (m.get("kind") == "psi" and m.get("pair_key") == pair_key and m.get("psi") == level
-                    and m.get("seed") == seed)
-    except (OSError, UserError):
-        return False
-
-
-def _build_clean_once(build: Callable[[], Path], cref: Path, pair_key: str) -> list[Path]:
+def build_clean_once(build: Callable[[], Path], cref: Path, pair_key: str) -> list[Path]:
     """Build the missing clean twin; if a concurrent build placed the same one first, use theirs."""
 
     try:
@@ -90,7 +72,7 @@ def _build_clean_once(build: Callable[[], Path], cref: Path, pair_key: str) -> l
     except OutputExists:
         if _existing_pair_key(cref) != pair_key:
             raise
-        _note(f"note: {cref} was just built by another process from the same source; using it")
+        note(f"note: {cref} was just built by another process from the same source; using it")
         return []
 
 
@@ -109,8 +91,8 @@ class Split:
     source_fingerprint: str
 
 
-def _split_params(data: ImageData, val_size: int, split_seed: int) -> Split:
-    split_seed = _check_seed(split_seed, "--split-seed")
+def split_params(data: ImageData, val_size: int, split_seed: int) -> Split:
+    split_seed = check_seed(split_seed, "--split-seed")
     if val_size < 1:
         raise UserError(f"--val-size must be >= 1, got {val_size} (every classification file has a val split: "
                         "model selection happens on it, never on test)")
@@ -119,7 +101,7 @@ def _split_params(data: ImageData, val_size: int, split_seed: int) -> Split:
     if n_val < 1:
         raise UserError(f"{data.name}: the training set has only {n} images, too few to carve a val split (needs 6 or more)")
     if n_val < val_size:
-        _note(f"note: --val-size {val_size} scaled down to {n_val} (at most 1/6 of the {n} training images)")
+        note(f"note: --val-size {val_size} scaled down to {n_val} (at most 1/6 of the {n} training images)")
     tr, va = stratified_val_split(data.y_train, n_val, split_seed, data.num_classes)
     record = split_record("stratified", split_seed, len(tr), len(va), data.x_test.shape[0], indices_sha256(va))
     fp = data.content_sha256()
@@ -129,7 +111,7 @@ def _split_params(data: ImageData, val_size: int, split_seed: int) -> Split:
     return Split(tr, va, record, params, pair_key(data.name, fp, record), fp)
 
 
-def _write_index(w, sp: Split) -> None:
+def write_index(w, sp: Split) -> None:
     w.write("truth/train_index", sp.train.astype(np.int64))
     w.write("truth/val_index", sp.val.astype(np.int64))
 
@@ -138,11 +120,11 @@ INDEX_NOTE = ("train_index / val_index: positions in the source's official train
               "val images (equal in a clean file and all its corrupted twins)")
 
 
-def _write_splits(w, data: ImageData, sp: Split, y_train: np.ndarray, progress: Progress) -> None:
+def write_splits(w, data: ImageData, sp: Split, y_train: np.ndarray, progress: Progress) -> None:
     _write_split(w, "train", data.x_train[sp.train], y_train, progress)
     _write_split(w, "val", data.x_train[sp.val], data.y_train[sp.val], progress)
     _write_split(w, "test", data.x_test, data.y_test, progress)
-    _write_index(w, sp)
+    write_index(w, sp)
     w.group_attrs("truth")["description"] = INDEX_NOTE
 
 
@@ -151,12 +133,12 @@ def build_split_clean(data: ImageData, out_dir: Path, val_size: int = 10000, spl
     """The clean reference: train and val (seeded, stratified, carved from the official training set) and the
     official test set; the same split as every corrupted twin built with the same --val-size and --split-seed."""
 
-    sp = _split_params(data, val_size, split_seed)
+    sp = split_params(data, val_size, split_seed)
     w = DatasetWriter(clean_path(data, out_dir, split_seed), kind="clean", variant="clean", params=sp.params,
                       seed=split_seed, source=data.source, pair_key=sp.pair_key, force=force,
-                      attrs=_common_attrs(data, sp))
+                      attrs=common_attrs(data, sp))
     with w:
-        _write_splits(w, data, sp, data.y_train[sp.train], progress)
+        write_splits(w, data, sp, data.y_train[sp.train], progress)
     return w.path
 
 
@@ -166,9 +148,9 @@ def build_clean_images(data: ImageData, out_dir: Path, force: bool = False, prog
     return build_split_clean(data, out_dir, val_size=val_size, split_seed=split_seed, force=force, progress=progress)
 
 
-def _check_clean_twin(cref: Path, pair_key: str, rebuild: str) -> None:
+def check_clean_twin(cref: Path, pair_key: str, rebuild: str) -> None:
     if _existing_pair_key(cref) != pair_key:
-        _note(f"warning: {cref} is not the clean twin of this build (other source or split: pair_key differs); "
+        note(f"warning: {cref} is not the clean twin of this build (other source or split: pair_key differs); "
               f"rebuild it with `{rebuild} --force` and the same --source")
 
 
@@ -179,75 +161,18 @@ def build_psi(data: ImageData, levels: list[float], out_dir: Path, seed: int = 0
               workers: int | None = None, progress: Progress = None, with_clean: bool = True,
               blocks_per_job: int = 4, val_size: int = CIFAR_VAL_SIZE, split_seed: int = 0,
               independent_levels: bool = False, device: str = "cpu", sampler: str | None = None) -> list[Path]:
-    """ψ-corrupted copies of `data` (train, val and test all noisy) at each level; also the clean reference
-    (same split) if missing. By default every level uses the same random numbers (common random numbers);
-    `independent_levels` gives each level its own stream.
+    """ψ-corrupted copies of `data` at each level (+ the clean twin if missing): `make psi`, which is
+    `make corrupt psi --param level=L` for every level -- the one build path of generators/corrupt_builds.py
+    with the ψ file kind of generators/psi_builds.py (options, file names and attributes there)."""
 
-    `sampler`: "tables" (the exact table sampler, CPU threads; the default on device cpu) or "torch"
-    (torch.poisson on `device`; the default for any other device). The two draw different bytes."""
+    from noisebench.generators.corrupt_builds import build_corrupt  # corrupt_builds builds on this module
 
-    sampler = sampler or ("tables" if device == "cpu" else "torch")
-    if sampler not in ("tables", "torch"):
-        raise UserError(f"unknown sampler {sampler!r}; use tables or torch")
-    if sampler == "tables" and device != "cpu":
-        raise UserError(f"the table sampler runs on the CPU; use --sampler torch for --device {device}")
-
-    seed = _check_seed(seed)
-    levels = [validate_level(lv) for lv in levels]
     if not levels:
         raise UserError("give --level PSI or --all")
-    if len(set(levels)) != len(levels):
-        raise UserError("the same --level is given twice")
-    out_dir = Path(out_dir)
-    sp = _split_params(data, val_size, split_seed)
-    cref = clean_path(data, out_dir, split_seed)
-    crn = ("independent per level: SeedSequence(seed, spawn_key=(stream, block, level bits))" if independent_levels
-           else "common to all levels of the build: SeedSequence(seed, spawn_key=(stream, block))")
-    writers, noises = [], []
-    for lv in levels:  # constructing the writers checks every output path before any work
-        lv_path = psi_path(data, out_dir, lv, seed, split_seed, independent_levels)
-        if not force and _finished_psi(lv_path, sp.pair_key, lv, seed):
-            _note(f"note: kept {lv_path} (already built from this source with this level, split and seed); "
-                  "--force rebuilds it")
-            continue
-        if sampler == "torch":
-            from noisebench.corruptors.photon_torch import TorchPhotonNoise
-
-            noises.append(TorchPhotonNoise(lv, device, independent_stream=independent_levels))
-            name = noises[-1].sampler
-        else:
-            noises.append(None)
-            name = "exact inverse-CDF tables on 32-bit uniforms"
-        params = {"level": lv, "definition": PSI_DEFINITION, "sampler": name,
-                  "random_numbers": crn, "independent_levels": bool(independent_levels)} | sp.params
-        attrs = _common_attrs(data, sp) | {"clean_reference": cref.name, "psi": lv}
-        writers.append((lv, DatasetWriter(lv_path, kind="psi", variant="dirty", params=params, seed=seed,
-                                          source=data.source, pair_key=sp.pair_key, force=force, attrs=attrs)))
-    if not writers:
-        raise UserError(f"every requested level is already in {out_dir}; pass --force to rebuild them")
-    made = []
-    if with_clean:
-        if not cref.exists():
-            made += _build_clean_once(lambda: build_split_clean(data, out_dir, val_size=val_size, split_seed=split_seed),
-                                      cref, sp.pair_key)
-        else:
-            _check_clean_twin(cref, sp.pair_key, f"noisebench make cifar10 --val-size {val_size} --split-seed {split_seed}")
-    parts = (("train", data.x_train[sp.train], data.y_train[sp.train]), ("val", data.x_train[sp.val], data.y_train[sp.val]),
-             ("test", data.x_test, data.y_test))
-    for (lv, w), noise in zip(writers, noises):
-        noise = noise or PhotonNoise(lv, independent_stream=independent_levels)
-        with w:
-            for split, x, y in parts:
-                xs = w.create(f"{split}/x", x.shape, np.uint8)
-                w.write(f"{split}/y", y.astype(np.int64))
-                for blk in noise.iter_blocks(x, seed, STREAM_PSI[split], workers, blocks_per_job):
-                    xs.append(blk)
-                    if progress:
-                        progress(blk.shape[0])
-            _write_index(w, sp)
-            w.group_attrs("truth")["description"] = INDEX_NOTE
-        made.append(w.path)
-    return made
+    return build_corrupt(data, "psi", out_dir, param_sets=[{"level": lv} for lv in levels], seed=seed, force=force,
+                         workers=workers, progress=progress, with_clean=with_clean, val_size=val_size,
+                         split_seed=split_seed, options={"independent_levels": independent_levels, "device": device,
+                                                         "sampler": sampler, "blocks_per_job": blocks_per_job})
 
 
 # ------------------------------------------------------------------ label flips
@@ -259,7 +184,7 @@ def build_flip(data: ImageData, out_dir: Path, rate: float = 0.1, mode: str = "s
     """Label-flipped training labels (val and test stay clean) + the clean reference (same split) if missing.
     `seed` draws the flips, `split_seed` the val split."""
 
-    seed = _check_seed(seed)
+    seed = check_seed(seed)
     if matrix is not None:
         matrix = validate_matrix(matrix, data.num_classes)
         mode = "matrix"
@@ -267,13 +192,13 @@ def build_flip(data: ImageData, out_dir: Path, rate: float = 0.1, mode: str = "s
         if mode not in MODES[:2]:
             raise UserError(f"--mode must be symmetric or pair, got {mode!r}")
         rate = validate_rate(rate)
-    sp = _split_params(data, val_size, split_seed)
+    sp = split_params(data, val_size, split_seed)
     cref = clean_path(data, out_dir, split_seed)
     path = flip_path(data, out_dir, seed, mode, rate, matrix, split_seed)
     y_clean = data.y_train[sp.train]
     res = flip_labels(y_clean, data.num_classes, seed, mode=mode, rate=rate, matrix=matrix)
     params = sp.params | {"mode": mode, "rate": None if mode == "matrix" else rate}
-    attrs = _common_attrs(data, sp) | {
+    attrs = common_attrs(data, sp) | {
         "clean_reference": cref.name, "flip_mode": mode, "nominal_rate": res.nominal_rate,
         "realized_rate": res.realized_rate, "n_flipped": int(res.flip_mask.sum()),
         "confusion_matrix": res.confusion.tolist(), "transition_matrix": res.transition.tolist(),
@@ -283,12 +208,12 @@ def build_flip(data: ImageData, out_dir: Path, rate: float = 0.1, mode: str = "s
     made = []
     if with_clean:
         if not cref.exists():
-            made += _build_clean_once(lambda: build_split_clean(data, out_dir, val_size=val_size, split_seed=split_seed),
+            made += build_clean_once(lambda: build_split_clean(data, out_dir, val_size=val_size, split_seed=split_seed),
                                       cref, sp.pair_key)
         else:
-            _check_clean_twin(cref, sp.pair_key, f"noisebench make mnist --val-size {val_size} --split-seed {split_seed}")
+            check_clean_twin(cref, sp.pair_key, f"noisebench make mnist --val-size {val_size} --split-seed {split_seed}")
     with w:
-        _write_splits(w, data, sp, res.noisy, progress)
+        write_splits(w, data, sp, res.noisy, progress)
         w.write("truth/clean_labels", y_clean.astype(np.int64))
         w.write("truth/flip_mask", res.flip_mask.astype(np.uint8))
         w.group_attrs("truth")["description"] = (
@@ -306,3 +231,6 @@ def describe_flip(path: Path) -> str:
 
 def pretty_json(o) -> str:
     return json.dumps(o)
+
+
+_split_params = split_params  # the name tests and older callers import

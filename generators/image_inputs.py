@@ -28,16 +28,19 @@ from noisebench.corruptors.label_flip import format_rate, matrix_digest
 RAW_DIR_NAME = "raw"
 
 
-def _note(msg: str) -> None:
+def note(msg: str) -> None:
+    """A note or warning of a build on stderr (one line, control characters removed)."""
     print(clean(msg), file=sys.stderr)  # paths and names come from arguments: no control characters
+
+
+_note = note  # older name
 
 
 def seed_suffix(seed: int) -> str:
     return f"-s{seed}" if seed else ""
 
 
-def _check_seed(seed: int, option: str = "--seed") -> int:
-    return check_seed(seed, option)
+_check_seed = check_seed  # older name; noisebench.bounds.check_seed is the one seed check
 
 
 # ------------------------------------------------------------------ sources

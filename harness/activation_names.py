@@ -16,7 +16,7 @@ ALIASES = {
 }
 
 
-def _normalize(name: str) -> str:
+def normalize_name(name: str) -> str:
     key = name.strip().lower().replace("-", "_")
     return ALIASES.get(key, ALIASES.get(key.replace("_", ""), key))
 
@@ -26,7 +26,7 @@ def dedupe_activations(names: list[str], what: str = "--activation") -> list[str
 
     out, seen, dups = [], {}, []
     for n in names:
-        key = n.strip() if ":" in n else _normalize(n)
+        key = n.strip() if ":" in n else normalize_name(n)
         if key in seen:
             dups.append(f"{n!r} (= {seen[key]!r})")
             continue

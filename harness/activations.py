@@ -29,7 +29,7 @@ from torch import nn
 
 from noisebench.errors import UserError
 # names, aliases, de-duplication: harness/activation_names.py (no torch), re-exported here
-from noisebench.harness.activation_names import ALIASES, _normalize, dedupe_activations  # noqa: F401
+from noisebench.harness.activation_names import ALIASES, dedupe_activations, normalize_name  # noqa: F401
 from noisebench.registry import ACTIVATIONS as REGISTRY
 from noisebench.registry import SpecView
 import sys
@@ -128,6 +128,21 @@ def activation_names() -> list[str]:
     return list(ACTIVATIONS)
 
 
+def resolve_activations(names, what: str = "--activation") -> list[str]:
+    """The one way a list of activation values becomes the names a study trains: "all" is every registered
+    activation; repeats (aliases included) are dropped with a note; each name is checked (`resolve_activation`:
+    registry name, alias, ``pkg.mod:Class`` or entry point), so a wrong one fails before any work."""
+    names = [str(n).strip() for n in names if str(n).strip()]
+    if [n.lower() for n in names] == ["all"]:
+        return activation_names()
+    if not names:
+        raise UserError(f"{what} is empty; give a name, a comma-separated list, or all")
+    names = dedupe_activations(names, what)
+    for n in names:
+        resolve_activation(n)
+    return names
+
+
 def count_trainable(module: nn.Module) -> int:
     return sum(p.numel() for p in module.parameters() if p.requires_grad)
 
@@ -190,7 +205,7 @@ def _load_user_class(ref: str) -> Callable[[], nn.Module]:
     return _check_module_class(obj, repr(ref))
 
 
-def _entry_point(name: str):
+def activation_entry_point(name: str):
     try:
         from importlib.metadata import entry_points
 
@@ -212,10 +227,10 @@ def resolve_activation(name: str) -> Callable[[], nn.Module]:
         raise UserError(f"activation {name[:60]!r} contains control characters or is too long; refusing it")
     if ":" in name:
         return _load_user_class(name.strip())
-    key = _normalize(name)
+    key = normalize_name(name)
     if key in REGISTRY:
         return REGISTRY.get(key).obj
-    ep = _entry_point(key)
+    ep = activation_entry_point(key)
     if ep is not None:
         try:
             obj = ep.load()
@@ -223,3 +238,8 @@ def resolve_activation(name: str) -> Callable[[], nn.Module]:
             raise UserError(f"activation {name!r}: entry point {ep.value!r} failed to load ({type(e).__name__}: {e})") from e
         return _check_module_class(obj, f"{name!r} (entry point {ep.value})")
     raise UserError(f"unknown activation {name!r}; {_valid_line()}")
+
+
+# older private names, kept for callers outside the package
+_entry_point = activation_entry_point
+_normalize = normalize_name

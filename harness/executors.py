@@ -57,11 +57,18 @@ def record(db, result: RunResult, node: str | None) -> None:
     db.record(result, node=node)
 
 
-def split_done(configs: list[RunConfig], db, force: bool = False) -> tuple[list[RunConfig], list[RunConfig]]:
-    """(to run, already done): done = recorded with status ok or null (failed runs are run again)."""
-    todo, done = [], []
+def split_done(configs: list[RunConfig], db, force: bool = False,
+               is_done: Callable[[RunConfig, object], bool] | None = None) -> tuple[list[RunConfig], list[RunConfig]]:
+    """(to run, already done), each run key once: done = `is_done(config, db)`, by default recorded with
+    status ok or null (failed runs are run again)."""
+    todo, done, seen = [], [], set()
     for c in configs:
-        (done if (not force and db.has(c.key())) else todo).append(c)
+        k = c.key()
+        if k in seen:
+            continue
+        seen.add(k)
+        finished = not force and (is_done(c, db) if is_done is not None else db.has(k))
+        (done if finished else todo).append(c)
     return todo, done
 
 
@@ -120,14 +127,16 @@ Done = Callable[[RunConfig, RunResult, str], None]
 
 # -- the driver --------------------------------------------------------------------------------
 def run_grid(configs: list[RunConfig], db, executor, force: bool = False, preflight: bool = True,
-             on_result: Callable[[RunConfig, RunResult, str | None, GridOutcome], None] | None = None) -> GridOutcome:
-    """Run every config not done in `db` on `executor`, recording each result as it arrives.
+             on_result: Callable[[RunConfig, RunResult, str | None, GridOutcome], None] | None = None,
+             is_done: Callable[[RunConfig, object], bool] | None = None) -> GridOutcome:
+    """Run every config not done in `db` on `executor`, recording each result as it arrives; each run key once.
 
     `preflight` checks every (file, model, activation) on the driver before any run starts (bad
-    input fails the whole grid at once, as a UserError)."""
+    input fails the whole grid at once, as a UserError). `is_done(config, db)`: see split_done. Callers go
+    through harness/study_runner.py (`run_configs`), which adds progress and the executor choice."""
 
-    out = GridOutcome(planned=len(configs))
-    todo, done_already = split_done(configs, db, force)
+    todo, done_already = split_done(configs, db, force, is_done)
+    out = GridOutcome(planned=len(todo) + len(done_already))
     out.skipped = len(done_already)
     if preflight:
         preflight_all(todo)

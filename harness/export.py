@@ -29,7 +29,7 @@ from noisebench.harness.data_identity import (
     data_identity,
     identity_label,
 )
-from noisebench.harness.report_data import _setting
+from noisebench.harness.report_data import run_setting
 from noisebench.harness.run_artifacts import summary_writer, write_scalars
 
 from noisebench.errors import UserError
@@ -173,7 +173,7 @@ def _write_robustbench(db, out: Path, force: bool) -> list[Path]:
         if v is None:
             continue
         ident = data_identity(r)
-        setting = tuple(kv for kv in _setting(r) if kv[0] != "model")
+        setting = tuple(kv for kv in run_setting(r) if kv[0] != "model")
         k = (r["model"], r["activation"], ident.get("dataset") or "", setting)
         name = "clean" if ident.get("role") == "clean" else identity_label(ident)
         if ident.get("role") == "clean" and ident.get("subset"):

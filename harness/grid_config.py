@@ -18,7 +18,7 @@ from noisebench.harness.pairs import file_meta, pair_for
 from noisebench.harness.recipes import RECIPES, Recipe, policy_extra, recipe_for
 from noisebench.harness.run_config import AUGMENTS, LR_POLICIES, OPTIMIZERS, RunConfig
 from noisebench.harness.run_data import checksums_digest, data_info, data_role
-from noisebench.harness.activations import activation_names, resolve_activation
+from noisebench.harness.activations import resolve_activations
 from noisebench.harness.models import MODELS, model_names
 from noisebench.harness.run_checks import preflight
 
@@ -33,13 +33,10 @@ def validate(spec: GridSpec, check_files: bool = True) -> None:
         raise UserError(f"{pre}no data files; give data = [...] or --data FILE")
     if not spec.activations:
         raise UserError(f"{pre}no activations; give activations = [...] or --activation NAMES")
-    if [a.lower() for a in spec.activations] == ["all"]:
-        spec.activations = activation_names()
-    for a in spec.activations:
-        try:
-            resolve_activation(a)
-        except UserError as e:
-            raise UserError(f"{pre}{e}") from None
+    try:
+        spec.activations = resolve_activations(spec.activations, f"{pre}activations")
+    except UserError as e:
+        raise UserError(f"{pre}{e}" if pre and not str(e).startswith(pre) else str(e)) from None
     for m in spec.models or []:
         if m.strip().lower().replace("-", "_") not in MODELS:
             raise UserError(f"{pre}unknown model {m!r}; valid: {', '.join(model_names())}")

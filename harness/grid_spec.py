@@ -29,7 +29,7 @@ from noisebench import bounds
 from noisebench.bounds import MAX_GRID_BYTES, check_lr, check_seed_count, check_seed_list
 from noisebench.errors import UserError
 from noisebench.plugins import load_plugin
-from noisebench.safe_input import check_name, has_control, read_text
+from noisebench.safe_input import check_name, has_control, read_text, split_list
 
 # key -> (kind, help) ; kinds: paths, names, floats, seeds, int, float, str, bool
 GRID_KEYS: dict[str, str] = {
@@ -94,7 +94,7 @@ class GridSpec:
 
 
 # -- parsing -----------------------------------------------------------------------------------
-def _toml_loads(text: str):
+def toml_loads(text: str):
     try:
         import tomllib  # Python >= 3.11
     except ModuleNotFoundError:  # pragma: no cover - Python 3.10
@@ -129,7 +129,7 @@ def load_grids(path: str | Path) -> list[GridSpec]:
         raise UserError(f"grid file {p} is a folder; give a .toml file")
     text = read_text(p, "grid file", MAX_GRID_BYTES)  # regular file, bounded size (no FIFO/device hangs)
     try:
-        doc = _toml_loads(text)
+        doc = toml_loads(text)
     except ValueError as e:
         raise UserError(f"{p}: not valid TOML ({e})") from None
     return parse_grids(doc, source=str(p))
@@ -276,13 +276,10 @@ def _names(items: list[str], what: str) -> list[str]:
 
 
 def parse_list(text: str, what: str) -> list[str]:
-    if has_control(str(text)):
-        raise UserError(f"{what} {str(text)[:60]!r} contains control characters (newline, escape, ...); refusing it")
-    items = [x.strip() for x in str(text).split(",") if x.strip()]
+    """Names from a comma list (the one list parser, safe_input.split_list), checked and without repeats."""
+    items = split_list(text, what)
     if not items:
         raise UserError(f"{what} is empty; give a name or a comma-separated list")
-    if len(items) > 10_000:
-        raise UserError(f"{what} lists {len(items)} entries (at most 10000)")
     return _names(items, what)
 
 
@@ -316,3 +313,7 @@ def parse_seeds(text: str) -> list[int]:
     if not seeds or any(s < 0 for s in seeds) or len(set(seeds)) != len(seeds):
         raise UserError(f"--seeds: expected distinct seeds >= 0, got {text[:60]!r}")
     return check_seed_list(seeds, "--seeds")
+
+
+# older private names, kept for callers outside the package
+_toml_loads = toml_loads

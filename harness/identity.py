@@ -24,7 +24,7 @@ from pathlib import Path
 
 from noisebench.errors import UserError
 import torch
-from noisebench.harness.activations import ACTIVATIONS, _entry_point, _normalize
+from noisebench.harness.activations import ACTIVATIONS, activation_entry_point, normalize_name
 from noisebench.registry import ACTIVATIONS as ACT_REGISTRY
 from noisebench.registry import MODELS as MODEL_REGISTRY
 
@@ -115,10 +115,10 @@ def plugin_module(activation: str) -> str | None:
     if ":" in activation:
         return activation.split(":", 1)[0].strip() or None
 
-    key = _normalize(activation)
+    key = normalize_name(activation)
     if key in ACTIVATIONS:
         return None
-    ep = _entry_point(key)
+    ep = activation_entry_point(key)
     if ep is None:
         return None
     return str(ep.value).split(":", 1)[0].strip() or None

@@ -13,8 +13,8 @@ import torch
 from noisebench.errors import UserError
 from noisebench.harness.models import build_model
 from noisebench.harness.run_checks import resolve_device
-from noisebench.harness.runner import _make_optimizer, prepare
-from noisebench.harness.train_loop import _loss_fn, crop_flip, flip_rotate, to_input
+from noisebench.harness.runner import make_optimizer, prepare
+from noisebench.harness.train_loop import make_loss_fn, crop_flip, flip_rotate, to_input
 
 
 @dataclass
@@ -68,8 +68,8 @@ def lr_find(cfg, start_lr: float = 1e-7, end_lr: float = 10.0, num_iter: int = 1
     torch.manual_seed(cfg.seed)
     model = build_model(cfg.model, cfg.activation, data.in_shape,
                         data.num_classes if data.task == "classification" else 1).to(device)
-    opt = _make_optimizer(cfg, model.parameters(), cfg.extra_dict())
-    loss_fn = _loss_fn(data.task)
+    opt = make_optimizer(cfg, model.parameters(), cfg.extra_dict())
+    loss_fn = make_loss_fn(data.task)
     n = len(data.train)
     bs = min(cfg.batch_size, n)
     gen = torch.Generator().manual_seed(cfg.seed)

@@ -86,6 +86,15 @@ RECIPES: Mapping[str, Recipe] = _Recipes()
 # file kinds whose recipe is their source dataset's (the `dataset` attribute names the source)
 _ALIASES = {"mnist-flip": "mnist", "psi": "cifar10", "cifar100_coarse": "cifar100", "svhn_extra": "svhn"}
 
+
+
+def default_augment(dataset: str) -> str:
+    """The augmentation a dataset's training images get when the run does not set one: what its source
+    declares when it registers (``augment="crop_flip"`` for CIFAR-10), else "none"."""
+    name = _ALIASES.get(str(dataset), str(dataset))
+    return str(SOURCES.get(name).meta.get("augment", "none")) if name in SOURCES else "none"
+
+
 # Custom image sources (npz arrays, image folders): the recipe follows the images' size and channels.
 CUSTOM_SOURCE_KINDS = ("npz", "image-folder")
 SHAPE_KEY = "_x_shape"  # set by harness.pairs.file_meta: the train/x shape (N, H, W[, C])

@@ -12,7 +12,11 @@ from collections import Counter
 from dataclasses import dataclass, field
 from pathlib import Path
 
+from noisebench.errors import UserError
+from noisebench.h5reader import open_file
+from noisebench.harness.run_data import LEVEL_ATTRS, level_attrs
 from noisebench.harness.stats import Summary, metric_bounds, summarize
+from noisebench.registry import CORRUPTIONS
 
 SETTING_FIELDS = ("model", "optimizer", "lr_policy", "lr", "epochs", "batch_size", "weight_decay", "extra")
 IDENTITY_FIELDS = ("code_version", "device_type", "precision")
@@ -61,8 +65,12 @@ def last_metric(metric: str) -> str | None:
     return metric.replace("selected_", "last_", 1) if metric.startswith("selected_") else None
 
 
-def _setting(r: dict) -> tuple:
+def run_setting(r: dict) -> tuple:
+    """The settings of a run row that must match for two runs to be compared (SETTING_FIELDS)."""
     return tuple((k, json.dumps(r[k]) if k == "extra" else r[k]) for k in SETTING_FIELDS)
+
+
+_setting = run_setting
 
 
 def run_identity(r: dict) -> tuple:
@@ -151,29 +159,54 @@ class ReportData:
         return any(c.values for g in self.groups for c in g.cells.values())
 
 
-_LEVEL_RE = re.compile(r"^(?P<base>.+?)-(?P<fam>psi|flip|pair)(?P<level>\d+(?:\.\d+)?(?:e-?\d+)?)(?P<rest>-.*)?$")
-_SEVERITY_RE = re.compile(r"^(?P<base>.+?)-(?P<fam>[a-z][a-z0-9_]*)-sev(?P<level>[1-9])(?P<rest>-.*)?$")  # make corrupt NAME --severity S
-LEVEL_AXIS = {"psi": "ψ (photon count scale; lower = noisier)", "flip": "label flip rate", "pair": "pair-flip rate"}
+LEVEL_AXIS = {"flip": "label flip rate", "pair": "pair-flip rate"}  # label-flip files; corruptions declare theirs
 
 
 def level_axis(kind: str) -> str:
-    return LEVEL_AXIS.get(kind, f"{kind} severity (CIFAR-10-C scale; higher = harsher)")
+    """The x-axis of a level series: a label flip's rate, else what the corruption declares (`level_label`,
+    ψ's photon count scale), else its CIFAR-10-C severity."""
+    if kind in LEVEL_AXIS:
+        return LEVEL_AXIS[kind]
+    if kind in CORRUPTIONS and CORRUPTIONS.get(kind).meta.get("level_label"):
+        return str(CORRUPTIONS.get(kind).meta["level_label"])
+    return f"{kind} severity (CIFAR-10-C scale; higher = harsher)"
 
 
 def corruption_level(g: Group) -> tuple[str, str, float] | None:
-    """(family, kind, level) of a dirty row: e.g. ("cifar10-psi", "psi", 16.0) for cifar10-psi16 and
-    ("mnist-flip-s3", "flip", 0.1) for mnist-flip0.1-s3, ("cifar10-fog", "fog", 3.0) for cifar10-fog-sev3;
-    None when the file is not one of a level series."""
-    m = _LEVEL_RE.match(g.file) or _SEVERITY_RE.match(g.file)
-    if g.role != "dirty" or not m:
+    """(family, kind, level) of a dirty row, from the attributes its file records (run_data.level_attrs): e.g.
+    ("cifar10-psi", "psi", 16.0) for a ψ = 16 twin of cifar10, ("mnist-flip-s3", "flip", 0.1) for a symmetric flip
+    rate 0.1 with seed 3, ("cifar10-fog", "fog", 3.0) for fog at severity 3; None when the file is not one of a
+    level series (a parameter build, a flip matrix, a clean file)."""
+    a = g.info or {}
+    if g.role != "dirty":
+        return None
+    seed, split = a.get("file_seed"), a.get("split_seed")
+    rest = (f"-s{seed}" if seed else "") + (f"-split{split}" if split else "")
+    if a.get("psi") is not None:
+        kind, level = "psi", a["psi"]
+        rest = ("-indep" if a.get("independent_levels") else "") + rest
+    elif a.get("corruption") and a.get("severity"):  # severity 0: a --param build, not on the severity scale
+        kind, level = str(a["corruption"]), a["severity"]
+    elif a.get("flip_mode") in ("symmetric", "pair") and a.get("nominal_rate") is not None:
+        kind, level = ("flip" if a["flip_mode"] == "symmetric" else "pair"), a["nominal_rate"]
+    else:
         return None
     try:
-        level = float(m["level"])
-    except ValueError:
+        level = float(level)
+    except (TypeError, ValueError):
         return None
     if not math.isfinite(level):
         return None
-    return f"{m['base']}-{m['fam']}{m['rest'] or ''}", m["fam"], level
+    return f"{g.dataset}-{kind}{rest}", kind, level
+
+
+def _file_level_attrs(path: str) -> dict:
+    """The level attributes of a data file still on disk (runs recorded before data_info held them)."""
+    try:
+        with open_file(path) as f:
+            return level_attrs(dict(f.meta))
+    except (OSError, UserError):
+        return {}
 
 
 def null_kind(cause: str | None) -> str:
@@ -196,11 +229,13 @@ def collect(db, baseline: str = "relu", **filters) -> ReportData:
         metric = final.get("metric") or ("val_loss" if r.get("task") == "regression" else "val_acc")
         stem = Path(r["data"]).stem
         ref = info.get("clean_reference")
-        gk = (r.get("dataset"), stem, _setting(r))
+        gk = (r.get("dataset"), stem, run_setting(r))
         g = groups.get(gk)
         if g is None:
             role = r["role"] if r["role"] in ("clean", "dirty") else (info.get("variant") or "single")
-            g = groups[gk] = Group(str(r.get("dataset")), stem, role, Path(ref).stem if ref else None, _setting(r),
+            if role == "dirty" and not any(k in info for k in LEVEL_ATTRS):
+                info = dict(info) | _file_level_attrs(r["data"])
+            g = groups[gk] = Group(str(r.get("dataset")), stem, role, Path(ref).stem if ref else None, run_setting(r),
                                    metric, dict(info))
         c = g.cells.setdefault(r["activation"], Cell({}, bounds=metric_bounds(metric)))
         c.runs += 1

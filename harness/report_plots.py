@@ -21,7 +21,7 @@ from noisebench.harness.report_output import setting_tag, slug
 FORMATS = ("png", "pdf", "svg")
 
 
-def _plt():
+def pyplot():
     import matplotlib
 
     matplotlib.use("Agg")
@@ -32,7 +32,7 @@ def _plt():
 
 def save(fig, out_dir: Path, stem: str) -> list[Path]:
     """`stem`.png/.pdf/.svg (PDF and SVG without a creation date, so reruns give the same bytes)."""
-    plt = _plt()
+    plt = pyplot()
     paths = []
     for ext in FORMATS:
         p = Path(out_dir) / f"{stem}.{ext}"
@@ -72,7 +72,7 @@ def plot_curves(rd: ReportData, db, out_dir: Path) -> list[Path]:
     """One figure per (dataset, setting): validation metric vs epoch, one panel per data file."""
     from matplotlib.ticker import MaxNLocator
 
-    plt = _plt()
+    plt = pyplot()
     written = []
     by: dict = {}
     for g in rd.groups:
@@ -122,7 +122,7 @@ def bar_order(sums: dict) -> list[str]:
 def plot_deltas(rd: ReportData, out_dir: Path) -> list[Path]:
     """One figure per dirty file and setting: Δ per activation, bars sorted by Δ (most robust first),
     error bar = 95% t CI (none for n = 1)."""
-    plt = _plt()
+    plt = pyplot()
     written = []
     for d in delta_rows(rd):
         sums = {a: d.summary(a) for a in rd.activations if a in d.per}
@@ -169,7 +169,7 @@ def plot_delta_vs_level(rd: ReportData, out_dir: Path) -> list[Path]:
     """Δ versus corruption level (e.g. ψ 8 → 64): one line per activation with its 95% CI band."""
     from matplotlib.ticker import FixedLocator, NullLocator
 
-    plt = _plt()
+    plt = pyplot()
     written = []
     for fam, kind, setting, items in level_series(rd):
         levels = [lv for lv, _ in items]
@@ -200,3 +200,7 @@ def plot_delta_vs_level(rd: ReportData, out_dir: Path) -> list[Path]:
         fig.tight_layout()
         written += save(fig, out_dir, f"delta-vs-level_{slug(fam)}_{setting_tag(setting, rd.activations)}")
     return written
+
+
+# older private names, kept for callers outside the package
+_plt = pyplot

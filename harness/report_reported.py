@@ -20,7 +20,7 @@ import math
 from dataclasses import dataclass
 from pathlib import Path
 
-from noisebench.harness.report_data import _setting
+from noisebench.harness.report_data import run_setting
 from noisebench.harness.report_tables import Table
 from noisebench.harness.stats import CLIPPED_METHOD, MIN_SEEDS_FOR_TEST, Summary, metric_bounds, summarize
 from noisebench.harness.report_data import metric_label
@@ -74,7 +74,7 @@ def _groups(runs: list[dict], metric: str) -> tuple[dict, dict]:
     out: dict = {}
     nulls: dict = {}
     for r in runs:
-        k = (Path(r["data"]).stem, r["model"], float(r["lr"]), r["activation"], _setting(r))
+        k = (Path(r["data"]).stem, r["model"], float(r["lr"]), r["activation"], run_setting(r))
         if r.get("status") == "null":
             nulls[k] = nulls.get(k, 0) + 1
             out.setdefault(k, {})

@@ -258,7 +258,7 @@ def build_tables(rd: ReportData) -> list[Table]:
     return final_tables(rd) + delta_tables(rd) + activation_param_tables(rd) + null_tables(rd)
 
 
-def _md(t: Table) -> str:
+def table_markdown(t: Table) -> str:
     lines = [f"## {t.title}", "", t.caption, "",
              "| " + " | ".join(t.header) + " |", "|" + "|".join("---" for _ in t.header) + "|"]
     lines += ["| " + " | ".join(r) + " |" for r in t.rows]
@@ -278,7 +278,7 @@ def build_markdown(rd: ReportData, tables: list[Table] | None = None) -> str:
     if not rd.has_values:
         parts += ["**No run finished with a finite metric**: every run in this selection is null or failed, so "
                   "there are no means, Δ or tests to report. The null accounting follows.", ""]
-    parts += [_md(t) for t in tables]
+    parts += [table_markdown(t) for t in tables]
     return "\n".join(parts)
 
 
@@ -319,3 +319,7 @@ def write_csv(rd: ReportData, out_dir: Path) -> list[Path]:
                             s.mean, s.std, s.ci_lo, s.ci_hi, p, q, json.dumps(d.per[a], sort_keys=True),
                             json.dumps(mixed_identity(d.identities(a)), sort_keys=True)])
     return [p1, p2]
+
+
+# older private names, kept for callers outside the package
+_md = table_markdown

@@ -15,12 +15,12 @@ import math
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from noisebench.harness.report_data import SETTING_FIELDS, _setting
+from noisebench.harness.report_data import SETTING_FIELDS, run_setting
 from noisebench.harness.report_tables import Table
 from noisebench.harness.stats import Summary, summarize
 from noisebench.harness.testtime import CLEAN
 from noisebench.harness.testtime_metrics import Scores, family_order, score_all
-from noisebench.harness.report_tables import _md
+from noisebench.harness.report_tables import table_markdown
 from noisebench.harness.report_output import setting_tag, slug
 from noisebench.corruptors.sets import set_label
 
@@ -86,7 +86,7 @@ def collect_testtime(db, baseline: str = "relu", dataset: str | None = None, mod
         r = runs[key]
         origins = [org] if org != "clean" else sorted({o for (k, _, _, o) in latest if k == key and o != "clean"}) or ["ours"]
         for o in origins:
-            gk = (str(r.get("dataset")), e["clean_file"], o, _setting(r))
+            gk = (str(r.get("dataset")), e["clean_file"], o, run_setting(r))
             st = studies.setdefault(gk, TTStudy(gk[0], gk[1], o, gk[3], baseline))
             seed, act = int(r["seed"]), r["activation"]
             if e["acc"] is None:
@@ -178,7 +178,7 @@ def testtime_markdown(tables: list[Table]) -> str:
     head = ["# Test-time protocol (CIFAR-10-C style)", "",
             "Models trained once on the clean file and evaluated on corrupted test sets (docs/PROTOCOL.md, "
             "“The test-time protocol”). These numbers never enter the train-time tables.", ""]
-    return "\n".join(head + [_md(t) for t in tables])
+    return "\n".join(head + [table_markdown(t) for t in tables])
 
 
 def write_testtime_csv(studies: list[TTStudy], out_dir: Path) -> list[Path]:

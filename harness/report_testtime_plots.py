@@ -12,7 +12,7 @@ from pathlib import Path
 import numpy as np
 
 from noisebench.harness.report_colors import activation_color
-from noisebench.harness.report_plots import _plt, save
+from noisebench.harness.report_plots import pyplot, save
 from noisebench.harness.report_testtime import TTStudy
 from noisebench.harness.testtime_metrics import family_of
 
@@ -25,7 +25,7 @@ def _families(st: TTStudy) -> list[tuple[str, list[str]]]:
 
 
 def plot_severity(st: TTStudy, out_dir: Path) -> list[Path]:
-    plt = _plt()
+    plt = pyplot()
     fams = _families(st)
     fig, axes = plt.subplots(1, len(fams), figsize=(3.6 * len(fams), 3.4), squeeze=False, sharey=True)
     xs = [0] + list(st.severities)
@@ -56,7 +56,7 @@ def plot_severity(st: TTStudy, out_dir: Path) -> list[Path]:
 
 
 def plot_heatmap(st: TTStudy, out_dir: Path) -> list[Path]:
-    plt = _plt()
+    plt = pyplot()
     acts = st.activations
     mat = np.full((len(st.corruptions), len(acts)), np.nan)
     for j, a in enumerate(acts):

@@ -21,9 +21,8 @@ from noisebench.harness.pairs import DataPair, file_meta
 from noisebench.harness.recipes import SUITES, Recipe, recipe_for
 from noisebench.harness.run_config import RunConfig
 from noisebench.harness.stats import Summary, summarize as summarize_values
-from noisebench.harness.local_executor import LocalExecutor
-from noisebench.harness.executors import run_grid as run_on
-from noisebench.progress import StudyProgress, choose
+from noisebench.harness.study_runner import make_executor, run_configs
+from noisebench.progress import choose
 
 def suite_files(suite: str, datasets_dir: Path) -> list[Path]:
     names = list(SUITES) if suite == "all" else [suite]
@@ -59,32 +58,67 @@ def plan(
 def run_grid(
     configs: list[RunConfig], db, force: bool = False, progress: bool | str = True,
     on_result: Callable | None = None, jobs: int = 1, preflight: bool = True, checkpoint_dir=None, tensorboard_dir=None,
+    executor=None,
 ):
-    """Run every config not yet in `db` (all of them with force) on this machine, recording each
-    when it completes, with progress (noisebench/progress.py): the local executor of `robustness`.
+    """Run every config not yet in `db` (all of them with force), recording each when it completes, with
+    progress (noisebench/progress.py): the one runner (harness/study_runner.py) on `executor` (default: this
+    machine, `jobs` worker processes).
 
     `progress`: True chooses by terminal (bars, else one line per epoch and per run), False or
-    "quiet" shows nothing, or a mode. `jobs` > 1 trains that many runs at once in worker processes
-    (one thread each); this process alone writes the database. `on_result(result, outcome)` is
-    called after each recorded run (tests use it to interrupt)."""
+    "quiet" shows nothing, or a mode. `on_result(result, outcome)` is called after each recorded run
+    (tests use it to interrupt)."""
 
     mode = choose() if progress is True else (progress or "quiet")
-    todo = sum(1 for c in configs if force or not db.has(c.key()))
-    with StudyProgress(mode, todo) as bar:
+    ex = executor or make_executor("local", jobs, checkpoint_dir, tensorboard_dir, progress=mode)
+    step = (lambda c, res, node, out: on_result(res, out)) if on_result is not None else None
+    return run_configs(configs, db, ex, force=force, progress=mode, preflight=preflight, on_result=step)
 
-        def step(c, res, node, out):
-            bar.done(c, res)
-            if on_result is not None:
-                on_result(res, out)
 
-        ex = LocalExecutor(jobs=jobs, checkpoint_dir=checkpoint_dir, progress=mode, tensorboard_dir=tensorboard_dir)
-        return run_on(configs, db, ex, force=force, preflight=preflight, on_result=step)
+def recipe_line(pair: DataPair, overrides: dict | None = None) -> str:
+    """What a pair is trained with: the recipe's name and source, and the model, LR and epochs in effect
+    (overrides such as --model and --lr applied and marked)."""
+    ov = {k: v for k, v in (overrides or {}).items() if v is not None}
+    r = pair.recipe.with_overrides(**ov)
+    shown = [f"{k} {getattr(r, k):g}" if isinstance(getattr(r, k), float) else f"{k} {getattr(r, k)}"
+             for k in ("model", "lr", "epochs")]
+    marked = [f"{t} (--{k.replace('_', '-')})" if k in ov else t for k, t in zip(("model", "lr", "epochs"), shown)]
+    others = [f"--{k.replace('_', '-')} {v}" for k, v in ov.items() if k not in ("model", "lr", "epochs")]
+    return (f"{pair.dirty.name} (clean twin {pair.clean.name}): recipe {pair.recipe.name}"
+            + (f" ({pair.recipe.source})" if pair.recipe.source else "") + ": " + ", ".join(marked + others))
+
+
+@dataclass
+class RobustnessOutcome:
+    configs: list  # every planned run (distinct run keys)
+    rows: list  # RobustnessRow per (dirty file, model, activation)
+    grid: object  # the runner's GridOutcome
+
+
+def run_robustness(pairs: list[DataPair], activations: list[str], seeds: list[int], db, overrides: dict | None = None,
+                   knobs: dict | None = None, device: str = "auto", compile: bool = False, force: bool = False,
+                   executor=None, progress: str = "quiet", jobs: int = 1, checkpoint_dir=None,
+                   tensorboard_dir=None) -> RobustnessOutcome:
+    """The train-time study of `noisebench robustness`: plan every clean/dirty run, check it, train what is not
+    yet in the results database `db` (a path) on `executor` (default: this machine, `jobs` processes), and
+    summarise clean vs dirty per dirty file, model and activation."""
+    from noisebench.harness.grid_config import preflight_all
+    from noisebench.harness.results_db import ResultsDB
+    from noisebench.harness.study_runner import unique
+
+    configs = unique(plan(pairs, activations, seeds, overrides, device, compile, knobs))
+    preflight_all(configs)  # bad settings fail here, before the database is created
+    with ResultsDB(db) as rdb:
+        grid = run_grid(configs, rdb, force=force, jobs=jobs, preflight=False, progress=progress,
+                        checkpoint_dir=checkpoint_dir, tensorboard_dir=tensorboard_dir, executor=executor)
+        rows = summarize(rdb, plan(pairs, activations, seeds, overrides, device, compile, knobs))
+    return RobustnessOutcome(configs, rows, grid)
 
 
 # -- summary -----------------------------------------------------------------------------------
 @dataclass
 class RobustnessRow:
     dataset: str
+    data: str  # the dirty file's name: rows of two files of one dataset are told apart by it
     model: str
     activation: str
     metric: str
@@ -162,7 +196,8 @@ def summarize(db, configs: list[RunConfig], pairs: list[DataPair] | None = None)
             if a is not None and b is not None:
                 dl[c.seed] = (a - b) if recipe.higher_is_better else (b - a)
         rows.append(RobustnessRow(
-            dataset=str(meta.get("dataset") or meta.get("kind")), model=model, activation=act, metric=m,
+            dataset=str(meta.get("dataset") or meta.get("kind")), data=Path(dirty_path).name, model=model,
+            activation=act, metric=m,
             metric_label=sel_label(m), delta_label=recipe.delta_label,
             clean=summarize_values(cv.values()), dirty=summarize_values(dv.values()), delta=summarize_values(dl.values()),
             seeds=len(by_key[g]), nulls=nulls, failed=failed, clean_values=cv, dirty_values=dv, deltas=dl,
@@ -180,11 +215,11 @@ def format_table(rows: list[RobustnessRow]) -> str:
     out = []
     by_ds: dict = {}
     for r in rows:
-        by_ds.setdefault((r.dataset, r.model, r.metric_label, r.delta_label), []).append(r)
-    for (ds, model, mlabel, dlabel), rs in by_ds.items():
+        by_ds.setdefault((r.data, r.dataset, r.model, r.metric_label, r.delta_label), []).append(r)
+    for (data, ds, model, mlabel, dlabel), rs in by_ds.items():
         higher = "higher" if "top-1" in mlabel or "acc" in mlabel else "lower"
         rule = "max val top-1" if higher == "higher" else "min val loss"
-        out.append(f"{ds} · {model} · {mlabel} (epoch selected by {rule}; {higher} is better) · "
+        out.append(f"{data} ({ds}) · {model} · {mlabel} (epoch selected by {rule}; {higher} is better) · "
                    f"delta = {dlabel} (positive = dirty data hurt)")
         short = mlabel.split(" at ")[0]
         head = ["activation", f"clean {short}", "clean last epoch", f"dirty {short}", "dirty last epoch",

@@ -34,7 +34,7 @@ def resolve_device(name: str):
     return dev
 
 
-def _check_file(cfg: RunConfig) -> dict:
+def check_file(cfg: RunConfig) -> dict:
     """The file's root attributes, after its arrays were verified against the recorded checksums."""
 
     p = Path(cfg.data)
@@ -54,7 +54,7 @@ def _check_file(cfg: RunConfig) -> dict:
     return meta
 
 
-def _check_model_for_data(cfg: RunConfig, task: str, images: bool, path: str) -> None:
+def check_model_for_data(cfg: RunConfig, task: str, images: bool, path: str) -> None:
     key = cfg.model.strip().lower().replace("-", "_")
     if key not in MODELS:
         raise UserError(f"unknown model {cfg.model!r}; valid: {', '.join(model_names())}")
@@ -115,7 +115,7 @@ def preflight(cfg: RunConfig) -> dict:
 
     validate_config(cfg)
     resolve_device(cfg.device)  # an unknown device fails here, before any database is touched
-    meta = _check_file(cfg)
+    meta = check_file(cfg)
     with open_file(cfg.data) as f:
         dx = f.datasets.get("train/x")
         if dx is None:
@@ -124,6 +124,11 @@ def preflight(cfg: RunConfig) -> dict:
             raise no_val_error(cfg.data)
         images = dx.dtype.kind == "u" and len(dx.shape) in (3, 4)
     info = data_info(meta)
-    _check_model_for_data(cfg, info["task"], images, cfg.data)
+    check_model_for_data(cfg, info["task"], images, cfg.data)
     resolve_activation(cfg.activation)
     return info
+
+
+# older private names, kept for callers outside the package
+_check_file = check_file
+_check_model_for_data = check_model_for_data

@@ -2,7 +2,7 @@
 
 `RunResult` is what `execute_run` (harness/runner.py) returns and drivers record. A data file is
 identified by the digest of its recorded per-dataset checksums (`checksums_digest`,
-`dataset_digest`); `data_role`/`data_info` read what the file says about itself; `_load` reads the
+`dataset_digest`); `data_role`/`data_info` read what the file says about itself; `load_splits` reads the
 splits onto a device, cached for the last couple of files (a clean/dirty pair).
 """
 
@@ -80,10 +80,26 @@ def data_role(meta: dict) -> str:
     return "dirty"
 
 
+LEVEL_ATTRS = ("psi", "corruption", "severity", "flip_mode", "nominal_rate")  # what a file says of its corruption
+
+
+def level_attrs(meta: dict) -> dict:
+    """The attributes that place a dirty file in a level series (ψ, corruption and severity, label-flip mode and
+    rate) with the file's seed and split seed and, for ψ, whether its levels drew independent streams: what reports read."""
+    out = {k: meta[k] for k in LEVEL_ATTRS if meta.get(k) is not None}
+    if out:
+        params = meta.get("params") if isinstance(meta.get("params"), dict) else {}
+        out["file_seed"] = meta.get("seed")
+        out["split_seed"] = params.get("split_seed", 0)
+        if "psi" in out:
+            out["independent_levels"] = bool(params.get("independent_levels", False))
+    return out
+
+
 def data_info(meta: dict) -> dict:
     task = meta.get("task", "classification")
     nc = meta.get("num_classes")
-    return {
+    return level_attrs(meta) | {
         "dataset": meta.get("dataset") or meta.get("kind"),
         "kind": meta.get("kind"),
         "variant": meta.get("variant") or data_role(meta),
@@ -107,7 +123,7 @@ def code_version() -> str:
     return f"{__version__}+g{sha}" if sha else __version__
 
 
-def _load(path: str, digest: str, device) -> tuple[dict, dict]:
+def load_splits(path: str, digest: str, device) -> tuple[dict, dict]:
     """(meta, splits as tensors on device), cached for the last couple of files."""
 
     st = Path(path).stat()
@@ -145,3 +161,7 @@ def config_for_file(path: str | Path, **kw) -> RunConfig:
         meta = dict(f.meta)
     kw.setdefault("role", data_role(meta))
     return RunConfig(data=str(p), data_sha256=checksums_digest(meta["checksums"]), **kw)
+
+
+# older private names, kept for callers outside the package
+_load = load_splits

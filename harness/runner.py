@@ -21,13 +21,14 @@ from pathlib import Path
 
 from noisebench.errors import UserError
 from noisebench.harness.run_checks import (
-    _check_file, _check_model_for_data, no_val_error, resolve_device, validate_config,
+    check_file, check_model_for_data, no_val_error, resolve_device, validate_config,
 )
 from noisebench.harness.recipes import KNOB_DEFAULTS, default_augment, default_betas
 from noisebench.harness.run_config import AUGMENTS, OPTIMIZERS, RunConfig
 from noisebench.harness.data_identity import run_name
-from noisebench.harness.run_data import RunResult, _load, code_version, data_info
+from noisebench.harness.run_data import RunResult, code_version, data_info, load_splits
 from noisebench.harness.identity import precision
+from noisebench.harness.recipes import default_augment
 import torch
 from noisebench.harness.activations import resolve_activation
 from noisebench.harness.train_loop import SplitTensors, TrainData, image_stats
@@ -68,7 +69,7 @@ def _threads(n: int | None):
         torch.set_num_threads(old)
 
 
-def _make_optimizer(cfg: RunConfig, params, extra: dict):
+def make_optimizer(cfg: RunConfig, params, extra: dict):
     betas = default_betas(cfg.lr_policy)
     if "betas" in extra:
         betas = tuple(float(b) for b in extra["betas"])
@@ -98,9 +99,9 @@ def prepare(cfg: RunConfig, device, for_training: bool = False):
     LR finder, which reads only train), a file without val passes."""
 
     validate_config(cfg)
-    meta = _check_file(cfg)
+    meta = check_file(cfg)
     info = data_info(meta)
-    _, splits = _load(cfg.data, cfg.data_sha256, device)
+    _, splits = load_splits(cfg.data, cfg.data_sha256, device)
     if "train" not in splits:
         raise UserError(f"{cfg.data}: no train split (has {', '.join(splits) or 'none'})")
     if for_training and "val" not in splits:
@@ -118,11 +119,11 @@ def prepare(cfg: RunConfig, device, for_training: bool = False):
                   for s, (sx, sy) in splits.items()}
     x = splits["train"][0]
     images = x.dtype.is_floating_point is False and x.ndim in (3, 4)
-    _check_model_for_data(cfg, task, images, cfg.data)
+    check_model_for_data(cfg, task, images, cfg.data)
     resolve_activation(cfg.activation)  # unknown activation -> UserError now, not mid-run
     aug = extra.get("augment")
     if aug is None:
-        aug = default_augment(info["dataset"]) if images else "none"
+        aug = default_augment(info["dataset"]) if images else "none"  # declared by the data's source
     if aug not in AUGMENTS:
         raise UserError(f"unknown augmentation {aug!r}; use {', '.join(AUGMENTS)}")
     nc = info["num_classes"]
@@ -207,7 +208,7 @@ def execute_run(cfg: RunConfig, progress: bool | str = False, on_epoch=None, che
         if channels_last:
             model = model.to(memory_format=torch.channels_last)
         model_fn = torch.compile(model) if cfg.compile else None
-        opt = _make_optimizer(cfg, model.parameters(), extra)
+        opt = make_optimizer(cfg, model.parameters(), extra)
         spe = steps_per_epoch(len(data.train), min(cfg.batch_size, len(data.train)))
         sched = make_scheduler(cfg.lr_policy, opt, cfg.lr, spe, cfg.epochs, extra)
         div = DivergencePolicy(margin=float(extra.get("chance_margin", KNOB_DEFAULTS["chance_margin"])),
@@ -260,3 +261,5 @@ def execute_run(cfg: RunConfig, progress: bool | str = False, on_epoch=None, che
 os.environ.setdefault("KMP_WARNINGS", "0")
 
 
+# older private names, kept for callers outside the package
+_make_optimizer = make_optimizer

@@ -27,8 +27,7 @@ from noisebench.h5reader import open_file
 from noisebench.harness.recipes import recipe_for
 from noisebench.harness.grid_config import config_from_recipe
 from noisebench.harness.pairs import file_meta
-from noisebench.harness.executors import run_grid
-from noisebench.harness.local_executor import LocalExecutor
+from noisebench.harness.study_runner import make_executor, run_configs, unique, with_weights
 from noisebench.harness.data_verify import verify_for_training
 import torch
 from noisebench.generators.cifar10c_builds import read_severity
@@ -121,27 +120,51 @@ def selected_weights(checkpoint_root: Path, key: str) -> Path:
 
 
 def train_missing(configs: list[RunConfig], db, checkpoint_root: Path, jobs: int = 1, note: Note = print,
-                  out: StudyOutcome | None = None) -> StudyOutcome:
-    """Train every configuration without a completed run and saved selected weights (one training each)."""
+                  out: StudyOutcome | None = None, executor=None, force: bool = False,
+                  progress: str = "quiet") -> StudyOutcome:
+    """Train every configuration without a completed run and saved selected weights (one training each),
+    through the one runner (harness/study_runner.py) with the test-time "is it done" rule (`with_weights`);
+    `executor` defaults to this machine (`jobs` worker processes), writing the weights under checkpoint_root."""
 
     out = out or StudyOutcome()
-    todo = []
-    for c in configs:
-        k = c.key()
-        if db.has(k) and selected_weights(checkpoint_root, k).is_file():
+    is_done = with_weights(lambda k: selected_weights(checkpoint_root, k))
+    for c in unique(configs):
+        if not force and is_done(c, db):
             out.reused += 1
-        elif db.has(k):
+        elif not force and db.has(c.key()):
             note(f"{c.label()}: in {db.path} without its saved weights; training it again with checkpoints "
                  "(its row is replaced)")
             out.retrained += 1
-            todo.append(c)
-        else:
-            todo.append(c)
-    if todo:
-        g = run_grid(todo, db, LocalExecutor(jobs=jobs, checkpoint_dir=checkpoint_root), force=True)
-        out.trained += g.ran
-        out.failures += g.failures
+    ex = executor or make_executor("local", jobs, checkpoint_dir=checkpoint_root)
+    g = run_configs(configs, db, ex, force=force, progress=progress, is_done=is_done)
+    out.trained += g.ran
+    out.failures += g.failures
     return out
+
+
+def run_protocol(clean: Path, activations: list[str], seeds: list[int], names: list[str] | None,
+                 severities: list[int], db, checkpoint_root: Path, overrides: dict | None = None,
+                 knobs: dict | None = None, device: str = "auto", compile: bool = False, datasets_dir=None,
+                 release: bool = False, force: bool = False, executor=None, jobs: int = 1,
+                 note: Note = print, on_plan: Callable | None = None) -> tuple[list[RunConfig], dict, StudyOutcome]:
+    """The test-time study of `noisebench robustness --protocol test-time`: plan one clean run per (activation,
+    seed), check it, find (or build) the corrupted test sets, train what is not done (the one runner, test-time
+    rule) on `executor` (default: this machine) and evaluate every ok run on every set and severity.
+
+    `db` is the results database path; `on_plan(configs, sets)` is called before any training.
+    Returns (configs, sets, outcome)."""
+    from noisebench.harness.grid_config import preflight_all
+    from noisebench.harness.results_db import ResultsDB
+
+    configs = plan_training(clean, activations, seeds, overrides, device, compile, knobs)
+    preflight_all(configs)  # bad settings fail before any set is built or the database is created
+    sets = corrupted_sets(clean, names, severities, datasets_dir, release=release, note=note)
+    if on_plan is not None:
+        on_plan(configs, sets)
+    with ResultsDB(db) as rdb:
+        out = train_missing(configs, rdb, checkpoint_root, jobs, note=note, executor=executor, force=force)
+        out = evaluate_study(configs, rdb, sets, severities, checkpoint_root, note=note, out=out)
+    return configs, sets, out
 
 
 def file_sha256(path: Path) -> str:

@@ -142,7 +142,7 @@ class TrainOutcome:
     samples: int
 
 
-def _loss_fn(task: str):
+def make_loss_fn(task: str):
     if task == "regression":
         return lambda out, y: F.mse_loss(out.reshape(-1).float(), y.float())
     return lambda out, y: F.cross_entropy(out.float(), y)
@@ -153,7 +153,7 @@ def evaluate(model: nn.Module, data: TrainData, split: SplitTensors, s: TrainSet
     """Mean loss (and top-1/top-3 accuracy for classification) over a whole split."""
     fwd = model if model_fn is None else model_fn  # not `or`: a compiled module may define __len__
     model.eval()
-    loss_fn = _loss_fn(data.task)
+    loss_fn = make_loss_fn(data.task)
     n = len(split)
     tot = torch.zeros((), dtype=torch.float64, device=s.device)
     c1 = torch.zeros((), dtype=torch.int64, device=s.device)
@@ -196,7 +196,7 @@ def train(
     `model_fn` is the callable used for forward passes (e.g. a torch.compile'd model);
     `on_batch()` is called after each optimizer step (a progress display)."""
     fwd = model if model_fn is None else model_fn  # not `or`: a compiled module may define __len__
-    loss_fn = _loss_fn(data.task)
+    loss_fn = make_loss_fn(data.task)
     n = len(data.train)
     bs = min(s.batch_size, n)
     spe = steps_per_epoch(n, bs)
@@ -258,3 +258,7 @@ def train(
         if null_cause:
             break
     return TrainOutcome(history, null_cause, t_train, samples)
+
+
+# older private names, kept for callers outside the package
+_loss_fn = make_loss_fn

@@ -11,7 +11,7 @@ import numpy as np
 
 from noisebench.errors import UserError
 from noisebench.corruptors.label_flip import flip_labels as _flip
-from noisebench.generators.synth.generator import BLOCK, HiddenFunctionDataset, SynthParams, _compute_block
+from noisebench.generators.synth.generator import BLOCK, HiddenFunctionDataset, SynthParams, compute_block
 
 __all__ = ["FlippedLabels", "SynthArrays", "flip_labels", "synth", "MAX_API_SYNTH_ROWS"]
 
@@ -77,7 +77,7 @@ def synth(rows: int = 7000, seed: int | None = 0, *, cols: int = 10, dirty_frac:
     p = SynthParams(rows=int(rows), cols=int(cols), dirty_frac=float(dirty_frac), sigma=float(sigma), seed=_seed(seed, bits=32))
     p.validate()
     gen = HiddenFunctionDataset(p)
-    parts = [_compute_block(gen, s, min(s + BLOCK, p.rows)) for s in range(0, p.rows, BLOCK)]
+    parts = [compute_block(gen, s, min(s + BLOCK, p.rows)) for s in range(0, p.rows, BLOCK)]
     x, y, xd, yd = (np.concatenate([b[i] for b in parts]) for i in range(4))
     dirty_rows = np.concatenate([b[4] for b in parts])
     offsets = np.concatenate([b[5] for b in parts])

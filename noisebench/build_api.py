@@ -20,23 +20,21 @@ from pathlib import Path
 
 from noisebench.defaults import DEFAULT_OUT  # re-exported: nb.build and the CLI share it
 from noisebench.errors import UserError
-from noisebench.safe_input import has_control
+from noisebench.safe_input import split_list  # the one list parser (re-exported: nb.build's callers use it)
 from noisebench import bounds
 from noisebench.generators.image_inputs import precheck_outputs, predicted_name
 from noisebench.generators.image_inputs import resolve_source
 from noisebench.progress import bar
 from noisebench.generators.synth.generator import SynthParams, build as build_synth
 from noisebench.corruptors.poisson_photon import PAPER_LEVELS, validate_level
-from noisebench.generators.image_builds import build_psi
-from noisebench.generators.image_inputs import psi_name
-from noisebench.generators.image_builds import build_split_clean
+from noisebench.generators.image_builds import build_clean_images, build_split_clean
 from noisebench.generators.image_inputs import clean_name
 from noisebench.corruptors.label_flip import load_matrix, validate_rate
 from noisebench.generators.image_builds import build_flip, describe_flip
 from noisebench.generators.image_inputs import flip_name
-from noisebench.generators.corrupt_builds import (build_corrupt, corrupt_path, image_corruption, parse_param_args,
-                                                  parse_severities, plan_corrupt)
-from noisebench.corruptors.sets import SETS, check_constants
+from noisebench.generators.corrupt_builds import (build_corrupt, corrupt_path, file_kind, image_corruption,
+                                                  parse_param_args, parse_severities, plan_corrupt, planned_paths)
+from noisebench.corruptors.sets import SETS, check_constants, default_constants
 from noisebench.generators.cifar10c_builds import build_cifar10_c, build_release, resolve_names
 from noisebench.h5reader import open_file
 
@@ -60,22 +58,6 @@ def _out_dir(out) -> Path:
 
 def _opt_path(p) -> Path | None:
     return None if p is None else Path(p)
-
-
-def split_list(value, flag: str) -> list[str]:
-    """A comma string, one value or a list of them (CLI: repeated flags) -> list of stripped strings."""
-    if value is None:
-        return []
-
-    items = [value] if isinstance(value, (str, int, float)) else list(value)
-    for v in items:
-        if has_control(str(v)):
-            raise UserError(f"{flag} {str(v)[:60]!r} contains control characters (newline, escape, ...); refusing it")
-    out = [part.strip() for v in items for part in str(v).split(",")]
-    out = [p for p in out if p]
-    if not out and items:
-        raise UserError(f"{flag} is empty")
-    return out
 
 
 def _check_split_options(val_size: int, split_seed: int) -> None:
@@ -155,17 +137,9 @@ def _psi(level=None, all_levels=False, seed=0, val_size=5000, split_seed=0, inde
         for lv in levels:
             TorchPhotonNoise(lv, device)
     out = _out_dir(out)
-
-    def _psi_paths(nm):  # some levels already there: build_psi keeps (skips) those built from this source
-        ps = [out / psi_name(nm, lv, seed, split_seed, independent_levels) for lv in levels]
-        return ps if all(p.exists() for p in ps) else []  # all there: refused now
-
-    _precheck("cifar10", source, name, force, _psi_paths, download)
-    data = _load("cifar10", source, download, no_verify, out, name)
-    with _bar(len(levels) * (data.x_train.shape[0] + data.x_test.shape[0]), f"psi {data.name}") as b:
-        return Built(build_psi(data, levels, out, seed=seed, force=force, workers=workers, progress=b.update,
-                               val_size=val_size, split_seed=split_seed, independent_levels=independent_levels,
-                               device=device, sampler=sampler))
+    options = {"independent_levels": independent_levels, "device": device, "sampler": sampler}
+    return _corrupt_build("psi", None, [{"level": lv} for lv in levels], seed, val_size, split_seed, source,
+                          download, no_verify, name, workers, out, force, options)
 
 
 def _clean(default: str, val_size, split_seed, source, download, no_verify, name, out, force, options=None) -> Built:
@@ -288,24 +262,42 @@ def _corrupt(name, severity=None, param=None, seed=0, val_size=5000, split_seed=
              no_verify=False, data_name=None, workers=None, out=DEFAULT_OUT, force=False, constants=None) -> Built:
 
     sevs = parse_severities(",".join(split_list(severity, "--severity")) or None)
-    entry = image_corruption(str(name))
     if isinstance(param, dict):
         param = [f"{k}={v}" for k, v in param.items()]
     elif isinstance(param, str):
         param = [param]
-    params = parse_param_args(entry, list(param or []))
+    params = parse_param_args(image_corruption(str(name)), list(param or []))
     constants = check_constants(constants)
-    plan = plan_corrupt(entry.name, sevs, params, constants)  # validates before loading anything
-    _numbers(seed=seed, workers=workers)
     _check_split_options(val_size, split_seed)
-    out = _out_dir(out)
-    _precheck("cifar10", source, data_name, force,
-              lambda nm: [corrupt_path(nm, out, t[3], seed, split_seed) for t in plan], download)
+    return _corrupt_build(str(name), sevs, [params] if params else [], seed, val_size, split_seed, source, download,
+                          no_verify, data_name, workers, _out_dir(out), force, constants=constants)
+
+
+def _corrupt_build(name, sevs, param_sets, seed, val_size, split_seed, source, download, no_verify, data_name,
+                   workers, out, force, options=None, constants=None) -> Built:
+    """`make corrupt NAME` and its spellings (`make psi`): plan once, check the outputs, load, build.
+    `constants`: the severity table (None: the one published for the images' size)."""
+    plan = plan_corrupt(name, sevs or [], param_sets=param_sets, constants=constants)  # validates before loading
+    _numbers(seed=seed, workers=workers)
+
+    keeps = file_kind(plan[0][0]).KEEPS_FINISHED
+
+    def _paths(nm):  # a kind that keeps finished files (ψ levels): refused now only when all are there
+        ps = planned_paths(plan, nm, out, seed, split_seed, options)
+        return ps if not keeps or all(p.exists() for p in ps) else []
+
+    _precheck("cifar10", source, data_name, force, _paths, download)
     data = _load("cifar10", source, download, no_verify, out, data_name)
+    entry = plan[0][0]
     with _bar(len(plan) * (data.x_train.shape[0] + data.x_test.shape[0]), f"{entry.name} {data.name}") as b:
-        return Built(build_corrupt(data, entry.name, out, severities=sevs, params=params if not sevs else None,
-                                   seed=seed, force=force, workers=workers, progress=b.update, val_size=val_size,
-                                   split_seed=split_seed, constants=constants))
+        if constants is None and sevs:  # the table published for this image size (a severity's parameters)
+            auto = default_constants(*data.x_test.shape[1:3])
+            if auto != "cifar10-c":
+                plan = plan_corrupt(name, sevs, param_sets=param_sets, constants=auto)
+            constants = auto
+        return Built(build_corrupt(data, entry.name, out, seed=seed, force=force, workers=workers, progress=b.update,
+                                   val_size=val_size, split_seed=split_seed, options=options, plan=plan,
+                                   constants=constants))
 
 
 def _cifar10_c(corruptions=None, severity="1,2,3,4,5", data=None, release=None, seed=0, workers=None, out=None,

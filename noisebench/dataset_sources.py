@@ -12,7 +12,8 @@ file's own attributes, so every file gets a card.
 from __future__ import annotations
 
 import json
-import shlex
+
+from noisebench.rebuild_hint import official_source, rebuild_command
 
 NOISEBENCH_CITATION = "noisebench: reproducible corrupted datasets and an activation-function robustness benchmark (software)"
 
@@ -42,20 +43,6 @@ def registry_entry(family: str, name) -> object | None:
         return reg.get(str(name)) if str(name) in reg else None
     except Exception:  # noqa: BLE001 - an older layout or a broken plug-in must not stop a card
         return None
-
-
-def official_source(src: dict) -> str | None:
-    """The registered official source whose `provenance_kind` is the file's `source.kind` (cifar10, svhn, ...)."""
-    kind = str((src or {}).get("kind"))
-    try:
-        from noisebench.registry import SOURCES as REGISTERED
-
-        for e in REGISTERED.entries():
-            if e.meta.get("official") and e.meta.get("provenance_kind") == kind:
-                return e.name
-    except Exception:  # noqa: BLE001 - a broken plug-in must not stop a card
-        return None
-    return None
 
 
 def source_info(facts: dict, license_override: str | None = None, cite_override: str | None = None) -> dict:
@@ -237,88 +224,9 @@ def _registered_corruption_lines(facts: dict, entry) -> list[str]:
     return out
 
 
-def _source_flags(facts: dict, default: str) -> list[str]:
-    m = facts["meta"]
-    src = m.get("source") if isinstance(m.get("source"), dict) else {}
-    kind = str(src.get("kind"))
-    official = official_source(src)
-    if official:
-        if src.get("verified") and official == default:
-            return ["--download"]
-        return ["--source", f"PATH/TO/{official.upper()}_FILES"] + ([] if src.get("verified") else ["--no-verify"])
-    if kind == "npz":
-        return ["--source", f"PATH/TO/{m.get('dataset', 'data')}.npz", "--name", str(m.get("dataset"))]
-    if kind == "image-folder":
-        return ["--source", "PATH/TO/IMAGE_FOLDER", "--name", str(m.get("dataset"))]
-    return []
-
-
 def build_command(facts: dict) -> str:
-    """The `noisebench` command that rebuilds this file, reconstructed from its recorded parameters."""
-    m, kind = facts["meta"], facts["kind"]
-    p = m.get("params") if isinstance(m.get("params"), dict) else {}
-    seed = m.get("seed", 0)
-    val = p.get("val_size_requested", p.get("val_size"))
-    split = m.get("split") if isinstance(m.get("split"), dict) else {}
-    split_seed = p.get("split_seed", split.get("seed") if split.get("method") == "stratified" else 0) or 0
-    split_args = ["--split-seed", split_seed] if split_seed else []
-    if kind == "synth":
-        args = ["synth", "--rows", p.get("rows"), "--cols", p.get("cols"), "--dirty-frac", p.get("dirty_frac"),
-                "--sigma", p.get("sigma"), "--seed", seed]
-    elif kind == "psi":
-        args = ["make", "psi", "--level", f"{float(m.get('psi', p.get('level'))):g}", "--seed", seed]
-        args += (["--val-size", val] if val is not None else []) + split_args
-        args += ["--independent-levels"] if p.get("independent_levels") else []
-    elif kind == "mnist-flip":
-        mode = m.get("flip_mode", p.get("mode"))
-        args = ["make", "mnist-flip"]
-        args += ["--matrix", "MATRIX.npy"] if mode == "matrix" else ["--rate", p.get("rate"), "--mode", mode]
-        args += (["--val-size", val] if val is not None else []) + ["--seed", seed] + split_args
-    elif kind == "clean":
-        if m.get("task") == "regression":
-            return "(built together with its dirty variant by `noisebench synth`; see the parameters)"
-        src = m.get("source") if isinstance(m.get("source"), dict) else {}
-        off = official_source(src)
-        base = off or ("mnist" if (val is not None and m.get("dataset") != "cifar10") else "cifar10")
-        args = ["make", base.replace("_", "-")]
-        args += ["--label-type", "coarse"] if src.get("label_type") == "coarse" else []
-        args += ["--extra"] if src.get("extra") is True else []
-        args += (["--val-size", val] if val is not None else []) + split_args
-    elif kind == "label-noise":
-        src = m.get("source") if isinstance(m.get("source"), dict) else {}
-        base = official_source(src) or str(m.get("dataset"))
-        labels = src.get("labels") if isinstance(src.get("labels"), dict) else {}
-        args = ["make", f"{base}n", "--noise", p.get("noise")]
-        if not labels.get("verified"):
-            args += ["--labels", f"PATH/TO/{p.get('label_file')}", "--no-verify"]
-        args += (["--val-size", val] if val is not None else []) + split_args
-        flags = _source_flags(facts, base)
-        args += [a for a in flags if not (a == "--no-verify" and "--no-verify" in args)]
-        return "noisebench " + " ".join(shlex.quote(str(a)) for a in args)
-    elif kind == "corrupt" and (m.get("corruption") or p.get("corruption")):
-        sev = m.get("severity", p.get("severity"))
-        args = ["make", "corrupt", m.get("corruption") or p.get("corruption")]
-        if isinstance(sev, int) and sev > 0:
-            args += ["--severity", sev] + (["--constants", p["constants"]] if p.get("constants") else [])
-        else:
-            args += [a for k, v in sorted((p.get("params") or {}).items()) for a in ("--param", f"{k}={v}")]
-        args += ["--seed", seed]
-    elif kind == "corrupt-test" and (m.get("corruption") or p.get("corruption")):
-        sevs = m.get("severities", p.get("severities")) or []
-        c_cmd = "cifar100-c" if m.get("dataset") == "cifar100" else "cifar10-c"
-        args = ["make", c_cmd, "--corruptions", m.get("corruption") or p.get("corruption"),
-                "--severity", ",".join(str(v) for v in sevs)]
-        if p.get("constants") and p.get("origin") != "release":
-            args += ["--constants", p["constants"]]
-        if p.get("origin") == "release":
-            return "noisebench " + " ".join(shlex.quote(str(a)) for a in args + ["--release",
-                                                                             f"PATH/TO/{c_cmd.upper()}"])
-        return "noisebench " + " ".join(shlex.quote(str(a)) for a in args + ["--seed", seed, "--data", "CLEAN.h5"])
-    else:
-        return f"(kind {kind!r}: see its parameters; this noisebench version does not know its command)"
-    made_from = {"mnist-flip": "mnist"}.get(args[1], args[1].replace("-", "_")) if args[0] == "make" else ""
-    args += _source_flags(facts, made_from if registry_entry("SOURCES", made_from) else "cifar10")
-    return "noisebench " + " ".join(shlex.quote(str(a)) for a in args)
+    """The `noisebench` command that rebuilds this file (the one builder: noisebench/rebuild_hint.py)."""
+    return rebuild_command(facts["meta"], facts["kind"], card=True)
 
 
 def params_json(facts: dict) -> str:

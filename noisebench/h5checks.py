@@ -12,12 +12,12 @@ from typing import Any
 import numpy as np
 
 from noisebench.errors import UserError
-from noisebench.h5spec import (_DICT_JSON_ATTRS, _INT_ATTRS, _REAL_ATTRS, _STR_ATTRS, ALLOWED_DTYPE_KINDS,
+from noisebench.h5spec import (DICT_JSON_ATTRS, INT_ATTRS, REAL_ATTRS, STR_ATTRS, ALLOWED_DTYPE_KINDS,
                                ALLOWED_FILTERS, EXPANSION_SLACK_BYTES, MAX_ATTR_BYTES, MAX_CHUNK_BYTES, MAX_CLASSES,
-                               MAX_EXPANSION, MAX_GROUP_DEPTH, MAX_OBJECTS, _h5py)
+                               MAX_EXPANSION, MAX_GROUP_DEPTH, MAX_OBJECTS, import_h5py)
 
 
-def _read_attr(attrs, name: str, where: str) -> Any:
+def read_attr_checked(attrs, name: str, where: str) -> Any:
     """Read one attribute with a size bound; decode bytes; refuse non-scalar object types."""
     try:
         aid = attrs.get_id(name)
@@ -29,7 +29,7 @@ def _read_attr(attrs, name: str, where: str) -> Any:
     try:
         dt = aid.dtype
         plain = dt.kind in "uifbSU" and dt.fields is None and dt.subdtype is None
-        is_str = _h5py().check_string_dtype(dt) is not None
+        is_str = import_h5py().check_string_dtype(dt) is not None
     except Exception as e:  # noqa: BLE001
         raise UserError(f"{where}: unreadable attribute {name!r} ({e})") from None
     if not (plain or is_str):
@@ -51,16 +51,16 @@ def _read_attr(attrs, name: str, where: str) -> Any:
     return v
 
 
-def _walk_checked(group, prefix: str, out: dict, where: str, depth: int = 0, seen: list | None = None) -> None:
+def walk_checked(group, prefix: str, out: dict, where: str, depth: int = 0, seen: list | None = None) -> None:
     """Collect hard-linked datasets, refusing soft/external links and unsafe datasets."""
-    h5py = _h5py()
+    h5py = import_h5py()
     seen = [0] if seen is None else seen
     if depth > MAX_GROUP_DEPTH:
         raise UserError(f"{where}: groups nested deeper than {MAX_GROUP_DEPTH} levels (or a link cycle); refusing it")
     try:
         names = list(group.keys())
     except Exception as e:  # noqa: BLE001 - damaged group headers
-        raise UserError(f"{where}: damaged group {prefix or '/'} ({_first_line(e)})") from None
+        raise UserError(f"{where}: damaged group {prefix or '/'} ({first_line(e)})") from None
     for name in names:
         seen[0] += 1
         if seen[0] > MAX_OBJECTS:
@@ -69,7 +69,7 @@ def _walk_checked(group, prefix: str, out: dict, where: str, depth: int = 0, see
         try:
             link = group.get(name, getlink=True)
         except Exception as e:  # noqa: BLE001
-            raise UserError(f"{where}: damaged link {full} ({_first_line(e)})") from None
+            raise UserError(f"{where}: damaged link {full} ({first_line(e)})") from None
         if isinstance(link, h5py.ExternalLink):
             raise UserError(f"{where}: {full} is an external link to another file; refusing to follow it")
         if isinstance(link, h5py.SoftLink):
@@ -79,9 +79,9 @@ def _walk_checked(group, prefix: str, out: dict, where: str, depth: int = 0, see
         try:
             obj = group.get(name)
         except Exception as e:  # noqa: BLE001
-            raise UserError(f"{where}: damaged object {full} ({_first_line(e)})") from None
+            raise UserError(f"{where}: damaged object {full} ({first_line(e)})") from None
         if isinstance(obj, h5py.Group):
-            _walk_checked(obj, f"{full}/", out, where, depth + 1, seen)
+            walk_checked(obj, f"{full}/", out, where, depth + 1, seen)
         elif isinstance(obj, h5py.Dataset):
             _check_dataset(obj, full, where)
             out[full] = obj
@@ -89,7 +89,7 @@ def _walk_checked(group, prefix: str, out: dict, where: str, depth: int = 0, see
             raise UserError(f"{where}: {full} is neither a group nor a dataset")
 
 
-def _first_line(e: BaseException) -> str:
+def first_line(e: BaseException) -> str:
     return str(e).splitlines()[0] if str(e).strip() else type(e).__name__
 
 
@@ -99,7 +99,7 @@ def _check_dataset(dset, name: str, where: str) -> None:
     except UserError:
         raise
     except Exception as e:  # noqa: BLE001 - damaged dataset headers raise assorted h5py errors
-        raise UserError(f"{where}: damaged dataset {name} ({_first_line(e)})") from None
+        raise UserError(f"{where}: damaged dataset {name} ({first_line(e)})") from None
 
 
 def _check_dataset_inner(dset, name: str, where: str) -> None:
@@ -160,7 +160,7 @@ def check_split_dtypes(dx, dy, task: str, where: str) -> None:
         raise UserError(f"{where}: unknown task {task!r} (classification or regression)")
 
 
-def _parse_json_attr(meta: dict, key: str, where: str) -> Any:
+def parse_json_attr(meta: dict, key: str, where: str) -> Any:
     raw = meta.get(key)
     if raw in (None, ""):
         return {}
@@ -170,20 +170,28 @@ def _parse_json_attr(meta: dict, key: str, where: str) -> Any:
         raise UserError(f"{where}: attribute {key!r} is not valid JSON") from None
 
 
-def _check_attr_types(meta: dict, where: str) -> None:
+def check_attr_types(meta: dict, where: str) -> None:
     def bad(key, what):
         raise UserError(f"{where}: attribute {key!r} must be {what}, got {type(meta[key]).__name__} {str(meta[key])[:40]!r}")
 
-    for key in _STR_ATTRS + _DICT_JSON_ATTRS:
+    for key in STR_ATTRS + DICT_JSON_ATTRS:
         if key in meta and not isinstance(meta[key], str):
             bad(key, "a string")
-    for key in _INT_ATTRS:
+    for key in INT_ATTRS:
         if key in meta and (not isinstance(meta[key], int) or isinstance(meta[key], bool)):
             bad(key, "an integer")
-    for key in _REAL_ATTRS:
+    for key in REAL_ATTRS:
         if key in meta and (not isinstance(meta[key], (int, float)) or isinstance(meta[key], bool)
                             or not np.isfinite(meta[key])):
             bad(key, "a finite number")
     nc = meta.get("num_classes")
     if nc is not None and (not isinstance(nc, int) or isinstance(nc, bool) or not 1 <= nc <= MAX_CLASSES):
         bad("num_classes", f"an integer in 1..{MAX_CLASSES}")
+
+
+# older private names, kept for callers outside the package
+_read_attr = read_attr_checked
+_check_attr_types = check_attr_types
+_first_line = first_line
+_parse_json_attr = parse_json_attr
+_walk_checked = walk_checked

@@ -16,9 +16,9 @@ from typing import Any, Iterator
 import numpy as np
 
 from noisebench.errors import UserError
-from noisebench.h5checks import _check_attr_types, _first_line, _parse_json_attr, _read_attr, _walk_checked, check_split_dtypes
-from noisebench.h5spec import (_DICT_JSON_ATTRS, FORMAT_MAGIC, FORMAT_VERSION, KINDS, MIN_FORMAT_VERSION, REQUIRED_ATTRS,
-                               SPLITS, _h5py, dataset_sha256)
+from noisebench.h5checks import check_attr_types, first_line, parse_json_attr, read_attr_checked, walk_checked, check_split_dtypes
+from noisebench.h5spec import (DICT_JSON_ATTRS, FORMAT_MAGIC, FORMAT_VERSION, KINDS, MIN_FORMAT_VERSION, REQUIRED_ATTRS,
+                               SPLITS, import_h5py, dataset_sha256)
 import signal
 import time
 import warnings
@@ -139,7 +139,7 @@ def _open_validated(path: Path, chunk_cache_bytes: int | None = None) -> Noisebe
         raise UserError(f"{where}: not a regular file (device, FIFO or socket); refusing to read it")
     if not os.access(path, os.R_OK):
         raise UserError(f"{where}: permission denied")
-    h5py = _h5py()
+    h5py = import_h5py()
     if not h5py.is_hdf5(path):
         raise UserError(f"{where}: not an HDF5 file")
     try:
@@ -150,13 +150,13 @@ def _open_validated(path: Path, chunk_cache_bytes: int | None = None) -> Noisebe
     try:
         meta = {}
         for name in h5.attrs.keys():
-            meta[name] = _read_attr(h5.attrs, name, where)
+            meta[name] = read_attr_checked(h5.attrs, name, where)
         if not isinstance(meta.get("noisebench_format"), str) or meta.get("noisebench_format") != FORMAT_MAGIC:
             raise UserError(f"{where}: not a noisebench dataset (HDF5 without the noisebench attributes)")
         missing = [a for a in REQUIRED_ATTRS if a not in meta]
         if missing:
             raise UserError(f"{where}: damaged noisebench file, missing attribute(s) {', '.join(missing)}")
-        _check_attr_types(meta, where)
+        check_attr_types(meta, where)
         if meta["format_version"] < 1:
             raise UserError(f"{where}: format_version {meta['format_version']} is not a valid version (1..{FORMAT_VERSION})")
         if meta["format_version"] > FORMAT_VERSION:
@@ -170,17 +170,17 @@ def _open_validated(path: Path, chunk_cache_bytes: int | None = None) -> Noisebe
             raise UserError(old_version_message(where, meta))
         if meta["kind"] not in KINDS:
             raise UserError(f"{where}: unknown dataset kind {meta['kind']!r}")
-        for key in _DICT_JSON_ATTRS:
-            meta[key] = _parse_json_attr(meta, key, where)
+        for key in DICT_JSON_ATTRS:
+            meta[key] = parse_json_attr(meta, key, where)
             if not isinstance(meta[key], dict):
                 raise UserError(f"{where}: attribute {key!r} must be a JSON object")
         if not all(isinstance(v, str) for v in meta["checksums"].values()):
             raise UserError(f"{where}: attribute 'checksums' must map dataset names to hex strings")
         for key in list(meta):
             if key.endswith("_json"):
-                meta[key] = _parse_json_attr(meta, key, where)
+                meta[key] = parse_json_attr(meta, key, where)
         datasets: dict = {}
-        _walk_checked(h5, "", datasets, where)
+        walk_checked(h5, "", datasets, where)
         nbf = NoisebenchFile(path=path, h5=h5, meta=meta, datasets=datasets)
         if not nbf.splits:
             raise UserError(f"{where}: damaged noisebench file, no split with both x and y")
@@ -199,7 +199,7 @@ def _open_validated(path: Path, chunk_cache_bytes: int | None = None) -> Noisebe
             pass
         if isinstance(e, Exception) and not isinstance(e, UserError):
             # h5py raises KeyError/OSError/RuntimeError/... on damaged headers: all mean "damaged file"
-            raise UserError(f"{where}: damaged HDF5 file ({_first_line(e)})") from e
+            raise UserError(f"{where}: damaged HDF5 file ({first_line(e)})") from e
         raise
 
 
@@ -240,7 +240,7 @@ def metadata_status(f: NoisebenchFile) -> tuple[str, str]:
     CHANGED names the attributes edited, added or removed since the file was written."""
 
     where = str(f.path)
-    attrs = metadata_digest.collect(f.h5, lambda a, n: _read_attr(a, n, where), where)
+    attrs = metadata_digest.collect(f.h5, lambda a, n: read_attr_checked(a, n, where), where)
     return metadata_digest.check(f.meta.get(metadata_digest.DIGEST_ATTR), attrs)
 
 

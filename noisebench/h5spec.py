@@ -49,14 +49,14 @@ ALLOWED_FILTERS = {1: "gzip", 2: "shuffle", 3: "fletcher32", 32000: "lzf"}
 MAX_EXPANSION = 1100
 EXPANSION_SLACK_BYTES = 1 << 20
 # Typed root attributes: a wrong type is a damaged/hostile file, refused with one line.
-_STR_ATTRS = ("noisebench_format", "kind", "variant", "task", "created", "noisebench_version", "pair_key",
+STR_ATTRS = ("noisebench_format", "kind", "variant", "task", "created", "noisebench_version", "pair_key",
               "dataset", "clean_reference", "flip_mode", "source_fingerprint", "metadata_sha256")
-_INT_ATTRS = ("format_version", "seed", "n_flipped")
-_REAL_ATTRS = ("psi", "nominal_rate", "realized_rate", "realized_rate_all")
-_DICT_JSON_ATTRS = ("params", "source", "checksums", "split")
+INT_ATTRS = ("format_version", "seed", "n_flipped")
+REAL_ATTRS = ("psi", "nominal_rate", "realized_rate", "realized_rate_all")
+DICT_JSON_ATTRS = ("params", "source", "checksums", "split")
 
 
-def _h5py():
+def import_h5py():
     return h5py
 
 
@@ -100,3 +100,11 @@ def _json_default(o: Any):
 
 def to_json(obj: Any) -> str:
     return json.dumps(obj, sort_keys=True, default=_json_default)
+
+
+# older private names, kept for callers outside the package
+_h5py = import_h5py
+_DICT_JSON_ATTRS = DICT_JSON_ATTRS
+_INT_ATTRS = INT_ATTRS
+_REAL_ATTRS = REAL_ATTRS
+_STR_ATTRS = STR_ATTRS

@@ -18,9 +18,9 @@ import numpy as np
 
 from noisebench import __version__
 from noisebench.errors import UserError
-from noisebench.h5checks import _read_attr
+from noisebench.h5checks import read_attr_checked
 from noisebench.h5spec import (COMPRESSION, COMPRESSION_LEVEL, FORMAT_MAGIC, FORMAT_VERSION, IMAGE_CHUNK_SAMPLES,
-                               KINDS, TABULAR_CHUNK_ROWS, _h5py, sha256_update, to_json)
+                               KINDS, TABULAR_CHUNK_ROWS, import_h5py, sha256_update, to_json)
 from noisebench.safe_output import writable_parent
 from noisebench.safe_output import (check_final, create_temp, discard, disk_error, host, pid_alive, place,
                                     remove_stale_temps)
@@ -186,7 +186,7 @@ class DatasetWriter:
 
     # -- context management -------------------------------------------------
     def __enter__(self) -> "DatasetWriter":
-        h5py = _h5py()
+        h5py = import_h5py()
         remove_stale_temps(self.path)  # a killed earlier writer's leftovers (dead pid, this host)
         self._tmp = create_temp(self.path)  # O_EXCL|O_NOFOLLOW, removed on any exit path
         try:
@@ -308,7 +308,7 @@ def record_metadata_digest(h5, where: str = "") -> None:
     The writer calls it last; a tool that deliberately rewrites attributes calls it to re-seal the file."""
 
     h5.attrs[metadata_digest.DIGEST_ATTR] = metadata_digest.record(
-        metadata_digest.collect(h5, lambda attrs, n: _read_attr(attrs, n, where), where))
+        metadata_digest.collect(h5, lambda attrs, n: read_attr_checked(attrs, n, where), where))
 
 
 def _discard_sink() -> int:

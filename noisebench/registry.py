@@ -34,10 +34,15 @@ from collections.abc import Mapping
 from typing import Any, Callable, Iterator
 
 from noisebench.errors import UserError
+from noisebench.registry_specs import ActivationSpecMeta, ModelSpecMeta, SourceSpec, Spec
 
 __all__ = [
     "Entry",
     "Registry",
+    "Spec",
+    "SourceSpec",
+    "ModelSpecMeta",
+    "ActivationSpecMeta",
     "SpecView",
     "CORRUPTIONS",
     "SOURCES",
@@ -81,8 +86,9 @@ def source_hash(module_name: str) -> str:
     return h.hexdigest()
 
 
-def _import_tree(name: str, walk: bool) -> None:
-    """Import a module (and, with ``walk``, every submodule of the package): built-ins register on import."""
+def _import_tree(name: str, walk: bool, suffix: str = "") -> None:
+    """Import a module (and, with ``walk``, every submodule of the package whose name ends with ``suffix``):
+    built-ins register on import, so a new built-in is one new file and no list names it."""
     import importlib
     import pkgutil
 
@@ -90,7 +96,7 @@ def _import_tree(name: str, walk: bool) -> None:
     if not walk:
         return
     for info in pkgutil.iter_modules(getattr(mod, "__path__", []) or []):
-        if not info.name.startswith("_"):
+        if not info.name.startswith("_") and info.name.endswith(suffix):
             importlib.import_module(f"{name}.{info.name}")
 
 
@@ -133,9 +139,12 @@ class Entry:
 class Registry:
     """Name -> Entry for one family. Built-in entries are imported lazily on first lookup."""
 
-    def __init__(self, family: str, builtin_modules: tuple[str, ...] = (), walk: bool = False):
+    def __init__(self, family: str, builtin_modules: tuple[str, ...] = (), walk: bool = False, suffix: str = "",
+                 spec: type[Spec] | None = None):
         self.family = family
         self._walk = walk  # import every submodule of the built-in package (one module per entry)
+        self._suffix = suffix  # ... whose name ends with it (sources: "*_source.py")
+        self._spec = spec  # the typed metadata (None: a free mapping, the corruptions' format)
         self._entries: dict[str, Entry] = {}
         self._builtin_modules = builtin_modules
         self._loaded = False
@@ -155,7 +164,8 @@ class Registry:
                 return old
             kind = "built-in" if old.builtin else f"from {old.module}"
             raise UserError(f"{self.family} {name!r} is already registered ({kind}); choose another name")
-        entry = Entry(self.family, name, obj, module, dict(meta))
+        entry = Entry(self.family, name, obj, module,
+                      self._spec.build(self.family, name, meta) if self._spec is not None else dict(meta))
         self._entries[name] = entry
         return entry
 
@@ -177,7 +187,7 @@ class Registry:
         self._loading = True
         try:
             for mod in self._builtin_modules:
-                _import_tree(mod, self._walk)
+                _import_tree(mod, self._walk, self._suffix)
             self._loaded = True
         finally:
             self._loading = False
@@ -233,11 +243,11 @@ class SpecView(Mapping):
 
 
 CORRUPTIONS = Registry("corruption", ("noisebench.corruptors",), walk=True)
-SOURCES = Registry("source", ("noisebench.generators.cifar10_source", "noisebench.generators.mnist_source",
-                              "noisebench.generators.custom_image_source", "noisebench.generators.cifar100_source",
-                              "noisebench.generators.fashion_mnist_source", "noisebench.generators.svhn_source"))
-MODELS = Registry("model", ("noisebench.harness.models",))
-ACTIVATIONS = Registry("activation", ("noisebench.harness.activations",))
+# built-ins are found by walking their package: every module of noisebench.corruptors, every
+# generators/*_source.py, every module of noisebench.harness.models
+SOURCES = Registry("source", ("noisebench.generators",), walk=True, suffix="_source", spec=SourceSpec)
+MODELS = Registry("model", ("noisebench.harness.models",), walk=True, spec=ModelSpecMeta)
+ACTIVATIONS = Registry("activation", ("noisebench.harness.activations",), spec=ActivationSpecMeta)
 
 CORRUPTION_TARGETS = ("images", "labels", "tabular")
 
@@ -280,7 +290,8 @@ def register_corruption(
 
 
 def register_source(name: str, *, description: str = "", **meta: Any) -> Callable[[Any], Any]:
-    """Register a data source (a loader returning the in-memory image data with class names)."""
+    """Register a data source (a class with ``find(path)``, ``load(path, verify, name)`` and optionally
+    ``download(root)``); ``meta`` are the fields of `SourceSpec` (recipe, augment, license, citation, files, ...)."""
     return SOURCES.decorator(name, description=description, **meta)
 
 

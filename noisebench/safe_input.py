@@ -21,6 +21,26 @@ from noisebench.bounds import MAX_NAME_CHARS
 from noisebench.errors import UserError
 from noisebench.safe_text import has_control
 
+MAX_LIST_ITEMS = 10_000
+
+
+def split_list(value, flag: str) -> list[str]:
+    """The one list parser of options: a comma string, one value or a list of them (repeated flags) -> the
+    stripped, non-empty parts, in order. Control characters and more than MAX_LIST_ITEMS parts are refused;
+    an option given but empty is an error."""
+    if value is None:
+        return []
+    items = [value] if isinstance(value, (str, int, float)) else list(value)
+    for v in items:
+        if has_control(str(v)):
+            raise UserError(f"{flag} {str(v)[:60]!r} contains control characters (newline, escape, ...); refusing it")
+    out = [p for p in (part.strip() for v in items for part in str(v).split(",")) if p]
+    if not out and items:
+        raise UserError(f"{flag} is empty")
+    if len(out) > MAX_LIST_ITEMS:
+        raise UserError(f"{flag} lists {len(out)} entries (at most {MAX_LIST_ITEMS})")
+    return out
+
 
 def _kind(mode: int) -> str:
     for test, name in ((stat.S_ISDIR, "a directory"), (stat.S_ISFIFO, "a FIFO (named pipe)"),

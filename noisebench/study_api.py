@@ -17,19 +17,17 @@ from pathlib import Path
 from typing import Any, Sequence
 
 from noisebench.errors import UserError
-from noisebench.harness.local_executor import LocalExecutor
-from noisebench.harness.ray_executor import RayExecutor
-from noisebench.harness.executors import run_grid
 from noisebench.harness.results_db import ResultsDB
+from noisebench.harness.study_runner import make_executor, run_configs
 from noisebench.harness.studies.datasets import build_missing
 from noisebench.harness.studies.plan import StudyFlags, plan
 from noisebench.harness.studies.preset import load_preset
 from noisebench.harness.grid_spec import KNOB_KEYS, OVERRIDE_KEYS, GridSpec
 from noisebench.harness.grid_config import expand
 from noisebench.harness.run_artifacts import checkpoint_dir_for
-from noisebench.progress import MODES, StudyProgress, choose
+from noisebench.progress import MODES, choose
 
-__all__ = ["Study", "StudyRows", "run_preset", "run_study"]
+__all__ = ["Study", "StudyRows", "make_executor", "run_configs_rows", "run_preset", "run_study"]
 
 
 class StudyRows(list):
@@ -87,8 +85,8 @@ class Study:
         mode = choose() if self.progress is True else (self.progress or "quiet")
         if mode not in MODES:
             raise UserError(f"progress must be True, False or one of {', '.join(MODES)}, got {self.progress!r}")
-        return _run_configs(configs, self.db, make_executor(self.executor, self.jobs, ckpt, progress=mode),
-                            self.force, progress=mode)
+        return run_configs_rows(configs, self.db, make_executor(self.executor, self.jobs, ckpt, progress=mode),
+                                self.force, progress=mode)
 
 
 def _names(v) -> list:
@@ -98,32 +96,13 @@ def _names(v) -> list:
     return [v] if isinstance(v, (str, Path)) else list(v)
 
 
-def make_executor(kind: str, jobs: int = 1, checkpoint_dir=None, address: str | None = None, progress: str = "quiet",
-                  tensorboard_dir=None):
-    """The executor `grid`/`study` use: "local" (jobs worker processes) or "ray" (address: None, auto, HOST:PORT);
-    `progress` and the run outputs (checkpoints, live TensorBoard curves) as in `robustness`."""
-
-    if kind == "ray":
-        return RayExecutor(address=address, checkpoint_dir=checkpoint_dir, progress=progress,
-                           tensorboard_dir=tensorboard_dir)
-    if kind == "local":
-        return LocalExecutor(jobs=jobs, checkpoint_dir=checkpoint_dir, progress=progress, tensorboard_dir=tensorboard_dir)
-    raise UserError(f"executor must be local or ray, got {kind!r}")
-
-
-def _run_configs(configs: list, db, ex, force: bool, on_result=None, outcome: list | None = None,
-                 progress: str = "quiet") -> StudyRows:
+def run_configs_rows(configs: list, db, ex, force: bool, on_result=None, outcome: list | None = None,
+                     progress: str = "quiet") -> StudyRows:
+    """Train the configs through the one runner (harness/study_runner.py) into the database at `db`; returns
+    every run of them (done before or now). `outcome` (a list) receives the GridOutcome."""
 
     with ResultsDB(db) as rdb:
-        todo = sum(1 for c in configs if force or not rdb.has(c.key()))
-        with StudyProgress(progress, todo) as bar:
-
-            def done(c, res, node, o):
-                bar.done(c, res, node)
-                if on_result is not None:
-                    on_result(c, res, node, o)
-
-            out = run_grid(configs, rdb, ex, force=force, on_result=done)
+        out = run_configs(configs, rdb, ex, force=force, progress=progress, on_result=on_result)
         keys = {c.key() for c in configs}
         by_key = {r["key"]: r for r in rdb.runs() if r["key"] in keys}
     if outcome is not None:
@@ -147,7 +126,7 @@ def run_preset(name: str, data_dir: str | Path = "datasets_cache", db: str | Pat
                        device=device)
     build_missing(p, Path(data_dir), source=Path(source) if source else None, download=download, verify=verify)
     configs = plan(p, Path(data_dir), flags)
-    return _run_configs(configs, db, make_executor(executor, jobs, address=address), force, on_result, outcome)
+    return run_configs_rows(configs, db, make_executor(executor, jobs, address=address), force, on_result, outcome)
 
 
 def run_study(data: Sequence[str | Path], activations: Sequence[str] = ("relu",), **kwargs: Any) -> StudyRows:

@@ -179,3 +179,17 @@ def test_driver_killed_then_resumed(cluster, synth, tmp_path, cli):
         assert sorted(keys) == sorted(c.key() for c in expand(load_grid(grid)))
         assert all(x["status"] == "ok" for x in rows)
         assert all(before[x["key"]] == x["recorded_at"] for x in rows if x["key"] in before)
+
+
+def test_robustness_on_ray(cluster, synth, tmp_path, cli):
+    """`robustness --executor ray`: the one study runner on the Ray executor; a second call trains nothing."""
+    db = tmp_path / "r.db"
+    args = ("robustness", "--executor", "ray", "--data", synth / "synth-300-dirty.h5", "--activation", "relu",
+            "--seeds", "1", "--epochs", "1", "--db", db)
+    r = cli(*args)
+    assert r.code == 0, r.err
+    assert "2 runs trained (2 ok, 0 null, 0 failed)" in r.out
+    with ResultsDB(db) as d:
+        assert len(d.runs()) == 2 and not any(x["node"].startswith("local:") for x in d.runs())  # Ray nodes
+    r = cli(*args)
+    assert r.code == 0 and "0 runs trained" in r.out and "2 already in" in r.out

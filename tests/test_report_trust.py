@@ -28,6 +28,8 @@ def _run(act, file, role, seed, value, *, status="ok", epochs=3, lr=1e-3, datase
     info = dict(dataset=dataset, kind="psi" if role == "dirty" else "clean", variant=role,
                 task="regression" if metric == "val_loss" else "classification", num_classes=10, pair_key="pk",
                 clean_reference=None if role == "clean" else f"{clean}.h5")
+    if role == "dirty" and "-psi" in file:  # what a run records of a ψ file's attributes (run_data.level_attrs)
+        info |= dict(psi=float(file.split("-psi")[1].split("-")[0]), file_seed=0, independent_levels=False)
     v = float("nan") if status == "null" else float(value)
     curve = [{"epoch": e, metric: (v * e / epochs if status == "ok" else float("inf")), "train_loss": 1.0 / e}
              for e in range(1, epochs + 1)]
@@ -311,14 +313,19 @@ def test_selected_epoch_metric_is_named_and_plotted(cli, tmp_path):
 
 
 def test_corruption_severity_files_form_a_level_series():
-    """`make corrupt NAME --severity S` files plot as Δ versus severity, like ψ levels."""
+    """`make corrupt NAME --severity S` files plot as Δ versus severity, like ψ levels: read from the
+    attributes the file records (never from its name)."""
     from noisebench.harness.report_data import Group, corruption_level, level_axis
 
-    def lv(stem, role="dirty"):
-        return corruption_level(Group("cifar10", stem, role, "cifar10", (), "selected_test_acc"))
+    def lv(stem, role="dirty", **attrs):
+        return corruption_level(Group("cifar10", stem, role, "cifar10", (), "selected_test_acc", attrs))
 
-    assert lv("cifar10-fog-sev3") == ("cifar10-fog", "fog", 3.0)
-    assert lv("cifar10-gaussian_noise-sev5-s2") == ("cifar10-gaussian_noise-s2", "gaussian_noise", 5.0)
-    assert lv("cifar10-psi16") == ("cifar10-psi", "psi", 16.0)
-    assert lv("cifar10-fog-sev3", role="clean") is None and lv("cifar10-contrast-c0.2") is None
+    assert lv("cifar10-fog-sev3", corruption="fog", severity=3, file_seed=0) == ("cifar10-fog", "fog", 3.0)
+    assert lv("renamed", corruption="gaussian_noise", severity=5, file_seed=2) == ("cifar10-gaussian_noise-s2",
+                                                                                    "gaussian_noise", 5.0)
+    assert lv("cifar10-psi16", psi=16.0, file_seed=0) == ("cifar10-psi", "psi", 16.0)
+    assert lv("x", flip_mode="pair", nominal_rate=0.2, file_seed=3) == ("cifar10-pair-s3", "pair", 0.2)
+    assert lv("cifar10-fog-sev3", role="clean", corruption="fog", severity=3) is None
+    assert lv("cifar10-contrast-c0.2", corruption="contrast", severity=0) is None  # a --param build
+    assert lv("cifar10-psi16") is None  # a name alone says nothing
     assert "severity" in level_axis("fog") and level_axis("psi").startswith("ψ")

@@ -239,8 +239,8 @@ def _as_version_1(f):
 
 
 @pytest.mark.parametrize("name, command", [
-    ("cifar10-psi16.h5", "noisebench make psi --level 16 --force"),
-    ("cifar10.h5", "noisebench make cifar10 --force"),
+    ("cifar10-psi16.h5", "noisebench make psi --level 16 --val-size 5000 --force"),  # its recorded --val-size
+    ("cifar10.h5", "noisebench make cifar10 --val-size 5000 --force"),
 ])
 def test_format_version_1_is_refused_with_the_rebuild_command(cli, built, tmp_path, name, command):
     old = _edit(built[name], tmp_path / name, _as_version_1)

@@ -266,7 +266,7 @@ def output_paths(out_dir: Path, p: SynthParams) -> tuple[Path, Path]:
     return out_dir / f"{stem}-clean.h5", out_dir / f"{stem}-dirty.h5"
 
 
-def _compute_block(gen: HiddenFunctionDataset, bstart: int, bstop: int):
+def compute_block(gen: HiddenFunctionDataset, bstart: int, bstop: int):
     """Clean and dirty float32 rows of one block, plus the dirty rows' indices and offsets."""
     c = gen.p.cols
     xs, y = gen.block(bstart, bstop)
@@ -292,12 +292,12 @@ def _blocks_in_order(gen: HiddenFunctionDataset, chunk_rows: int, workers: int):
     bounds = ((s, min(n, s + BLOCK)) for s in range(0, n, BLOCK))
     if workers <= 1:
         for s, e in bounds:
-            yield s, e, _compute_block(gen, s, e)
+            yield s, e, compute_block(gen, s, e)
         return
     with ThreadPoolExecutor(workers) as pool:
         pending: deque = deque()
         for s, e in bounds:
-            pending.append((s, e, pool.submit(_compute_block, gen, s, e)))
+            pending.append((s, e, pool.submit(compute_block, gen, s, e)))
             if len(pending) >= 2 * workers + chunk_rows // BLOCK:
                 s0, e0, fut = pending.popleft()
                 yield s0, e0, fut.result()
@@ -379,3 +379,7 @@ def build(
             "to each standardised feature (columns 0..cols-1) and to the target (last column)"
         )
     return clean_path, dirty_path
+
+
+# older private names, kept for callers outside the package
+_compute_block = compute_block

@@ -5,15 +5,15 @@ channels-first ``(C, H, W)`` for images or ``(features,)`` for tabular data; ``a
 registry name / ``pkg.mod:Class`` (see ``noisebench.harness.activations``) or a zero-argument
 callable returning a fresh ``nn.Module``.
 
-Adding a model: write ``harness/models/<name>.py`` with ``build(act, in_shape, num_outputs)`` that
-calls ``act()`` for each nonlinearity (never ``nn.ReLU``/``F.relu``), then add a ``ModelSpec`` to
-``MODELS`` below; ``tests/test_models.py`` picks it up (pin its parameter count and activation-call
-count there).
+Adding a model is one new file: ``harness/models/<name>.py`` with a builder ``(act, in_shape, num_outputs)``
+that calls ``act()`` for each nonlinearity (never ``nn.ReLU``/``F.relu``), decorated with the public
+``@register_model("name", task=..., default_input=..., min_hw=..., description=...)`` that plug-ins use.
+The registry imports every module of this package on first lookup (no list names them);
+``tests/test_models.py`` picks it up (pin its parameter count and activation-call count there).
 """
 
 from __future__ import annotations
 
-import importlib
 from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Callable
@@ -29,8 +29,6 @@ __all__ = ["MODELS", "ModelSpec", "build_model", "model_names"]
 
 ActFactory = Callable[[], nn.Module]
 
-IMAGE_CIFAR = (3, 32, 32)
-
 
 @dataclass(frozen=True)
 class ModelSpec:
@@ -44,49 +42,6 @@ class ModelSpec:
     @property
     def tabular(self) -> bool:
         return len(self.default_input) == 1
-
-
-def _lazy(module: str, func: str = "build") -> Callable[[ActFactory, tuple, int], nn.Module]:
-    """A builder that imports its module on first use (torchvision etc. only when needed)."""
-
-    def builder(act: ActFactory, in_shape: tuple, num_outputs: int) -> nn.Module:
-        mod = importlib.import_module(f"{__name__}.{module}")
-        return getattr(mod, func)(act, in_shape, num_outputs)
-
-    builder.__name__ = f"{module}.{func}"
-    return builder
-
-
-def _m(name, description, task, default_input, builder, min_hw=1):
-    return name, description, task, default_input, builder, min_hw
-
-
-_BUILTINS = (
-    _m("mlp", "10->128->BN->act->64->BN->act->1 regression MLP (synth; input width follows the data)",
-       "regression", (10,), _lazy("mlp")),
-    _m("mnist_cnn", "3-conv + 2-FC MNIST CNN, input resized to 64x64 inside, final 128->10 layer restored",
-       "classification", (1, 28, 28), _lazy("mnist_cnn")),
-    _m("resnet18", "CIFAR ResNet-18 (3x3 stem, no max-pool; kuangliu pytorch-cifar)",
-       "classification", IMAGE_CIFAR, _lazy("cifar_resnet", "resnet18"), 8),
-    _m("resnet18_tv", "torchvision ImageNet ResNet-18 (7x7 s2 stem + max-pool), 10 outputs: the 'simple ResNet-18'",
-       "classification", IMAGE_CIFAR, _lazy("torchvision_resnet"), 16),
-    _m("densenet121", "CIFAR DenseNet-121 (growth 32, blocks 6/12/24/16; kuangliu), act in every block",
-       "classification", IMAGE_CIFAR, _lazy("densenet", "densenet121"), 8),
-    _m("senet18", "CIFAR SE-ResNet-18, pre-activation blocks (kuangliu SENet18)",
-       "classification", IMAGE_CIFAR, _lazy("senet", "senet18"), 8),
-    _m("mobilenetv2", "CIFAR MobileNetV2 (stride-1 stem and first stage; kuangliu)",
-       "classification", IMAGE_CIFAR, _lazy("mobilenetv2"), 8),
-    _m("wrn22", "fastai wrn_22: WideResNet(num_groups=3, N=3, k=6, start_nf=16)",
-       "classification", IMAGE_CIFAR, _lazy("wide_resnet", "wrn22"), 4),
-    _m("xresnet18", "fastai XResNet-18 (3-conv stem 32/32/64, max-pool, avg-pool shortcut)",
-       "classification", IMAGE_CIFAR, _lazy("xresnet", "xresnet18"), 16),
-    _m("xresnet34", "fastai XResNet-34", "classification", IMAGE_CIFAR, _lazy("xresnet", "xresnet34"), 16),
-    _m("xresnet50", "fastai XResNet-50 (bottleneck blocks, expansion 4)",
-       "classification", IMAGE_CIFAR, _lazy("xresnet", "xresnet50"), 16),
-)
-for _name, _desc, _task, _shape, _builder, _min_hw in _BUILTINS:
-    REGISTRY.register(_name, _builder, module=__name__, task=_task, default_input=tuple(_shape),
-                      description=_desc, min_hw=_min_hw)
 
 
 def _spec_of(entry) -> ModelSpec:

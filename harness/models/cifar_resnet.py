@@ -12,6 +12,8 @@ from typing import Callable
 import torch
 from torch import nn
 
+from noisebench.registry import register_model
+
 ActFactory = Callable[[], nn.Module]
 
 
@@ -71,5 +73,7 @@ class CifarResNet(nn.Module):
         return self.linear(torch.flatten(self.pool(out), 1))
 
 
+@register_model("resnet18", default_input=(3, 32, 32), min_hw=8,
+                description="CIFAR ResNet-18 (3x3 stem, no max-pool; kuangliu pytorch-cifar)")
 def resnet18(act: ActFactory, in_shape: tuple, num_outputs: int) -> nn.Module:
     return CifarResNet(act, (2, 2, 2, 2), in_channels=in_shape[0], num_classes=num_outputs)

@@ -15,6 +15,8 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
+from noisebench.registry import register_model
+
 ActFactory = Callable[[], nn.Module]
 
 
@@ -74,5 +76,7 @@ class DenseNet(nn.Module):
         return self.linear(torch.flatten(out, 1))
 
 
+@register_model("densenet121", default_input=(3, 32, 32), min_hw=8,
+                description="CIFAR DenseNet-121 (growth 32, blocks 6/12/24/16; kuangliu), act in every block")
 def densenet121(act: ActFactory, in_shape: tuple, num_outputs: int) -> nn.Module:
     return DenseNet(act, (6, 12, 24, 16), growth_rate=32, in_channels=in_shape[0], num_classes=num_outputs)

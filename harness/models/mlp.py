@@ -6,6 +6,8 @@ from typing import Callable
 
 from torch import nn
 
+from noisebench.registry import register_model
+
 
 class MLP(nn.Sequential):
     def __init__(self, act: Callable[[], nn.Module], in_features: int = 10, num_outputs: int = 1):
@@ -20,5 +22,7 @@ class MLP(nn.Sequential):
         )
 
 
+@register_model("mlp", task="regression", default_input=(10,),
+                description="10->128->BN->act->64->BN->act->1 regression MLP (synth; input width follows the data)")
 def build(act: Callable[[], nn.Module], in_shape: tuple, num_outputs: int) -> nn.Module:
     return MLP(act, in_features=in_shape[0], num_outputs=num_outputs)

@@ -17,6 +17,8 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
+from noisebench.registry import register_model
+
 INPUT_SIZE = 64
 
 
@@ -55,5 +57,7 @@ class MnistCNN(nn.Module):
         return self.classifier(self.features(x))
 
 
+@register_model("mnist_cnn", task="classification", default_input=(1, 28, 28),
+                description="3-conv + 2-FC MNIST CNN, input resized to 64x64 inside, final 128->10 layer restored")
 def build(act: Callable[[], nn.Module], in_shape: tuple, num_outputs: int) -> nn.Module:
     return MnistCNN(act, in_channels=in_shape[0], num_outputs=num_outputs)

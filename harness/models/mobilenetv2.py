@@ -14,6 +14,8 @@ from typing import Callable
 import torch
 from torch import nn
 
+from noisebench.registry import register_model
+
 ActFactory = Callable[[], nn.Module]
 
 CFG = [(1, 16, 1, 1), (6, 24, 2, 1), (6, 32, 3, 2), (6, 64, 4, 2), (6, 96, 3, 1), (6, 160, 3, 2), (6, 320, 1, 1)]
@@ -67,5 +69,7 @@ class MobileNetV2(nn.Module):
         return self.linear(torch.flatten(self.pool(out), 1))
 
 
+@register_model("mobilenetv2", default_input=(3, 32, 32), min_hw=8,
+                description="CIFAR MobileNetV2 (stride-1 stem and first stage; kuangliu)")
 def build(act: ActFactory, in_shape: tuple, num_outputs: int) -> nn.Module:
     return MobileNetV2(act, in_channels=in_shape[0], num_classes=num_outputs)

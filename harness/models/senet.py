@@ -15,6 +15,7 @@ import torch
 from torch import nn
 
 from noisebench.harness.models.cifar_resnet import CifarResNet
+from noisebench.registry import register_model
 
 ActFactory = Callable[[], nn.Module]
 
@@ -47,5 +48,7 @@ class PreActSEBlock(nn.Module):
         return out * self.se(out) + shortcut
 
 
+@register_model("senet18", default_input=(3, 32, 32), min_hw=8,
+                description="CIFAR SE-ResNet-18, pre-activation blocks (kuangliu SENet18)")
 def senet18(act: ActFactory, in_shape: tuple, num_outputs: int) -> nn.Module:
     return CifarResNet(act, (2, 2, 2, 2), in_channels=in_shape[0], num_classes=num_outputs, block=PreActSEBlock)

@@ -14,12 +14,15 @@ from typing import Callable
 
 import torch
 from torch import nn
-from torchvision.models.resnet import BasicBlock, ResNet
+
+from noisebench.registry import register_model
 
 ActFactory = Callable[[], nn.Module]
 
 
 def _block_class(act: ActFactory) -> type:
+    from torchvision.models.resnet import BasicBlock  # torchvision: imported when the model is built
+
     class ActBasicBlock(BasicBlock):
         def __init__(self, *args, **kwargs):
             super().__init__(*args, **kwargs)
@@ -36,7 +39,11 @@ def _block_class(act: ActFactory) -> type:
     return ActBasicBlock
 
 
+@register_model("resnet18_tv", default_input=(3, 32, 32), min_hw=16,
+                description="torchvision ImageNet ResNet-18 (7x7 s2 stem + max-pool), 10 outputs: the 'simple ResNet-18'")
 def build(act: ActFactory, in_shape: tuple, num_outputs: int) -> nn.Module:
+    from torchvision.models.resnet import ResNet
+
     model = ResNet(_block_class(act), [2, 2, 2, 2], num_classes=num_outputs)
     model.relu = act()
     if in_shape[0] != 3:

@@ -14,6 +14,8 @@ from typing import Callable
 import torch
 from torch import nn
 
+from noisebench.registry import register_model
+
 ActFactory = Callable[[], nn.Module]
 
 
@@ -61,5 +63,7 @@ class WideResNet(nn.Module):
         return self.features(x)
 
 
+@register_model("wrn22", default_input=(3, 32, 32), min_hw=4,
+                description="fastai wrn_22: WideResNet(num_groups=3, N=3, k=6, start_nf=16)")
 def wrn22(act: ActFactory, in_shape: tuple, num_outputs: int) -> nn.Module:
     return WideResNet(act, num_groups=3, N=3, num_classes=num_outputs, k=6, in_channels=in_shape[0])

@@ -15,6 +15,8 @@ from typing import Callable
 import torch
 from torch import nn
 
+from noisebench.registry import register_model
+
 ActFactory = Callable[[], nn.Module]
 
 
@@ -70,13 +72,18 @@ def _init_cnn(m: nn.Module) -> None:
         _init_cnn(child)
 
 
+@register_model("xresnet18", default_input=(3, 32, 32), min_hw=16,
+                description="fastai XResNet-18 (3-conv stem 32/32/64, max-pool, avg-pool shortcut)")
 def xresnet18(act: ActFactory, in_shape: tuple, num_outputs: int) -> nn.Module:
     return XResNet(act, 1, [2, 2, 2, 2], c_in=in_shape[0], c_out=num_outputs)
 
 
+@register_model("xresnet34", default_input=(3, 32, 32), min_hw=16, description="fastai XResNet-34")
 def xresnet34(act: ActFactory, in_shape: tuple, num_outputs: int) -> nn.Module:
     return XResNet(act, 1, [3, 4, 6, 3], c_in=in_shape[0], c_out=num_outputs)
 
 
+@register_model("xresnet50", default_input=(3, 32, 32), min_hw=16,
+                description="fastai XResNet-50 (bottleneck blocks, expansion 4)")
 def xresnet50(act: ActFactory, in_shape: tuple, num_outputs: int) -> nn.Module:
     return XResNet(act, 4, [3, 4, 6, 3], c_in=in_shape[0], c_out=num_outputs)

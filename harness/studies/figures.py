@@ -16,7 +16,7 @@ import numpy as np
 from noisebench.harness.report_colors import activation_color
 from noisebench.harness.report_data import higher_is_better, metric_label, val_metric
 from noisebench.harness.report_output import slug
-from noisebench.harness.report_plots import _plt, save
+from noisebench.harness.report_plots import pyplot, save
 from noisebench.harness.stats import summarize
 
 
@@ -71,7 +71,7 @@ def _reported_lookup(comparisons, panel: str, axis: str) -> dict:
 
 def plot_layout(runs: list[dict], axis: str, activations: list, metric: str | None, comparisons: list,
                 out_dir: Path) -> list[Path]:
-    plt = _plt()
+    plt = pyplot()
     written = []
     if metric is None:  # each run's reported metric (the same key for every run of a study)
         metric = next(((r.get("final") or {}).get("metric") for r in runs if (r.get("final") or {}).get("metric")), None)

@@ -21,7 +21,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from noisebench.errors import UserError
-from noisebench.harness.grid_spec import _toml_loads
+from noisebench.harness.grid_spec import toml_loads
 from noisebench.safe_input import read_text
 
 PRESET_DIR = Path(__file__).parent / "presets"
@@ -97,7 +97,7 @@ def load_preset(name: str) -> Preset:
     p = preset_path(name)
     text = read_text(p, "preset file", MAX_PRESET_BYTES)
     try:
-        doc = _toml_loads(text)
+        doc = toml_loads(text)
     except ValueError as e:
         raise UserError(f"{p}: not valid TOML ({e})") from None
     return parse_preset(doc, str(p), p)

@@ -20,7 +20,7 @@ from noisebench.harness.report_latex import build_latex
 from noisebench.harness.report_output import Staging
 from noisebench.harness.report_plots import plot_curves, plot_delta_vs_level, plot_deltas
 from noisebench.harness.report_reported import compare, reported_tables, write_reported_csv
-from noisebench.harness.report_tables import _md, build_tables, collect, write_csv
+from noisebench.harness.report_tables import table_markdown, build_tables, collect, write_csv
 from noisebench.harness.results_db import ResultsDB
 from noisebench.harness.stats import CLIPPED_METHOD, MIN_SEEDS_FOR_TEST
 from noisebench.harness.studies.figures import plot_layout
@@ -81,8 +81,8 @@ def write_report(preset, configs: list, db_path: Path, out: Path, force: bool = 
             f"seeds; 95% CI: {CLIPPED_METHOD}; a published number is tested against our CI only with "
             f"n ≥ {MIN_SEEDS_FOR_TEST} seeds (fewer: 'no power'). Figures: `layout_*` and `by_*` in the study's "
             f"layout ({preset.layout}), `curves_*` per epoch with ±1 std bands.", "",
-        ] + ([_md(t) for t in rtables] or ["No published numbers to compare with for this study.", ""])
-            + [_md(t) for t in tables])
+        ] + ([table_markdown(t) for t in rtables] or ["No published numbers to compare with for this study.", ""])
+            + [table_markdown(t) for t in tables])
         with Staging(out, replace) as st:
             st.path("report.md").write_text(md)
             st.path("tables.tex").write_text(build_latex(rtables + tables))

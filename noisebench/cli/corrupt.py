@@ -15,9 +15,9 @@ from noisebench.cli.images import (
     NO_VERIFY_OPT,
     SOURCE_OPT,
     SPLIT_SEED_OPT,
-    _val_help,
-    _wrote,
     build,
+    print_written,
+    val_help,
 )
 from noisebench.defaults import DEFAULT_OUT
 
@@ -35,7 +35,7 @@ def make_corrupt(
     severity: Optional[List[str]] = typer.Option(None, "--severity", metavar="S[,S...]", help=SEVERITY_HELP),
     param: Optional[List[str]] = typer.Option(None, "--param", help="The corruption's own parameter NAME=VALUE instead of a severity, one per flag (repeat --param; a value may hold a comma)."),
     seed: int = typer.Option(0, help="Random seed; the same seed gives byte-identical files (any thread count)."),
-    val_size: int = typer.Option(5000, "--val-size", help=_val_help(5000)),
+    val_size: int = typer.Option(5000, "--val-size", help=val_help(5000)),
     split_seed: int = SPLIT_SEED_OPT,
     source: Optional[Path] = SOURCE_OPT,
     download: bool = DOWNLOAD_OPT,
@@ -52,13 +52,14 @@ def make_corrupt(
     for seed != 0, -splitN for --split-seed N != 0) plus the clean reference OUT/cifar10.h5 (same val split, as
     `make psi`) if it is missing. The 19 corruptions of CIFAR-10-C / ImageNet-C and their severity tables
     (--constants) are in docs/CORRUPTIONS.md; with CIFAR-10-C's table shot_noise severity s is
-    ψ = 500, 250, 100, 75, 50 (`make psi` keeps its own --level). frost needs the `imagecorruptions` package's
-    pictures (pip install 'noisebench[corruptions]').
+    ψ = 500, 250, 100, 75, 50. frost needs the `imagecorruptions` package's pictures
+    (pip install 'noisebench[corruptions]').
+    `make corrupt psi --param level=16` is `make psi --level 16` (the same file, OUT/cifar10-psi16.h5).
     """
     if name.strip().lower() == "list":
         _print_list()
         return
-    _wrote(build("corrupt", name=name, severity=severity, param=param, seed=seed, val_size=val_size,
+    print_written(build("corrupt", name=name, severity=severity, param=param, seed=seed, val_size=val_size,
                  split_seed=split_seed, source=source, download=download, no_verify=no_verify, data_name=data_name,
                  workers=workers, out=out, force=force, constants=constants))
 
@@ -111,5 +112,5 @@ def make_cifar10_c(
     converts the official CIFAR-10-C files into OUT/cifar10-c-release-NAME.h5 (same layout), paired with --data
     when that file exists. Build the clean file first with `noisebench make cifar10`.
     """
-    _wrote(build("cifar10-c", corruptions=corruptions, severity=severity, data=data, release=release, seed=seed,
-                 workers=workers, out=out, force=force, constants=constants))
+    print_written(build("cifar10-c", corruptions=corruptions, severity=severity, data=data, release=release,
+                        seed=seed, workers=workers, out=out, force=force, constants=constants))

@@ -69,9 +69,8 @@ def grid(
 
     Resumable: stop it any time and start the same command again; only missing (or failed) runs
     are trained. Results are recorded by this process as they arrive, one row per run."""
-    from noisebench.harness.executors import dry_run_rows, run_grid
-    from noisebench.harness.local_executor import LocalExecutor
-    from noisebench.harness.ray_executor import RayExecutor
+    from noisebench.harness.executors import dry_run_rows
+    from noisebench.harness.study_runner import count_todo, make_executor, run_configs
     from noisebench.harness.grid_config import expand_all
     from noisebench.harness.grid_spec import GridSpec, load_grids, parse_list, parse_lrs, parse_seeds
     from noisebench.harness.results_db import ResultsDB
@@ -89,7 +88,7 @@ def grid(
         bounds.check_real(gpus_per_run, "--gpus-per-run", 0.0, 64.0)
     if max_in_flight is not None:
         bounds.check_int(max_in_flight, "--max-in-flight", 1, 1_000_000)
-    from noisebench.build_api import split_list
+    from noisebench.safe_input import split_list
 
     # repeated flags and comma lists are the same thing: --lr 1e-3 --lr 1e-2 == --lr 1e-3,1e-2
     model, activation, lr = (",".join(split_list(v, f)) if v else None
@@ -130,25 +129,21 @@ def grid(
                    + (f"; all {len(rows)} would run again (--force)" if force else ""))
         return
 
-    from noisebench.progress import StudyProgress, choose, say
+    from noisebench.progress import choose, say
 
     mode = choose(quiet)
     ckpt = checkpoint_dir_for(db) if save_checkpoint else None
-    if executor == "ray":
-        ex = RayExecutor(address=address, gpus_per_run=gpus_per_run, cpus_per_run=cpus_per_run, retries=retries,
-                         max_in_flight=max_in_flight, spread=spread, checkpoint_dir=ckpt, progress=mode)
-    else:
-        ex = LocalExecutor(jobs=jobs, checkpoint_dir=ckpt, progress=mode)
+    ray = dict(gpus_per_run=gpus_per_run, cpus_per_run=cpus_per_run, retries=retries, max_in_flight=max_in_flight,
+               spread=spread) if executor == "ray" else {}
+    ex = make_executor(executor, jobs, ckpt, progress=mode, address=address, **ray)
 
     from noisebench.harness.grid_config import preflight_all
 
     preflight_all(configs)  # the whole config is valid before the database is created
     with ResultsDB(db) as rdb:
-        todo = sum(1 for c in configs if force or not rdb.has(c.key()))
-        say(f"{len(configs)} runs in the grid, {todo} to train; executor: {ex.describe()}; database: {db}", mode)
-        with StudyProgress(mode, todo) as bar:
-            out = run_grid(configs, rdb, ex, force=force, preflight=False,
-                           on_result=lambda c, res, node, o: bar.done(c, res, node))
+        say(f"{len(configs)} runs in the grid, {count_todo(configs, rdb, force)} to train; executor: {ex.describe()}; "
+            f"database: {db}", mode)
+        out = run_configs(configs, rdb, ex, force=force, progress=mode, preflight=False)
     nodes = ", ".join(f"{n}: {k}" for n, k in sorted(out.nodes.items()))
     typer.echo(f"{out.ran} runs trained ({out.ok} ok, {out.null} null, {out.failed} failed), "
                f"{out.skipped} already in {db}" + (f"; runs per node: {nodes}" if nodes else ""))

@@ -5,26 +5,25 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from noisebench.errors import UserError
 
 DEFAULT_DB = Path("results/noisebench.db")
 DEFAULT_DATASETS = Path("datasets_cache")
 
-_DB_HELP = "Results database (SQLite)."
-_POLICY_HELP = "LR policy: fixed, step (StepLR), triangular (Smith's CLR), onecycle (fastai one-cycle)."
+DB_HELP = "Results database (SQLite)."
+POLICY_HELP = "LR policy: fixed, step (StepLR), triangular (Smith's CLR), onecycle (fastai one-cycle)."
 
 
-_CKPT_HELP = ("Save the selected-epoch and last-epoch weights to checkpoints/ next to the database, "
+CKPT_HELP = ("Save the selected-epoch and last-epoch weights to checkpoints/ next to the database, "
               "keyed by run identity (torch.load(..., weights_only=True) reads them).")
-_TB_HELP = ("Write live TensorBoard curves (train/val/test metrics and lr per epoch) into DIR, one event folder per "
+TB_HELP = ("Write live TensorBoard curves (train/val/test metrics and lr per epoch) into DIR, one event folder per "
             "run (needs `pip install tensorboard`; view with `tensorboard --logdir DIR`).")
-_QUIET_HELP = ("Print only the summary: no progress bars (terminal) and no per-epoch/per-run lines (otherwise "
+QUIET_HELP = ("Print only the summary: no progress bars (terminal) and no per-epoch/per-run lines (otherwise "
                "printed, one per line, when output is not a terminal).")
-_SUBSET_HELP = ("Smoke study: train/evaluate on a stratified subset of N rows of every split (the same rows in "
+SUBSET_HELP = ("Smoke study: train/evaluate on a stratified subset of N rows of every split (the same rows in "
                 "every run; part of the run's identity, so subset runs are separate runs).")
 
 
-def _knobs(step_size, gamma, momentum, augment, subset=None) -> dict:
+def policy_knobs(step_size, gamma, momentum, augment, subset=None) -> dict:
     from noisebench.harness.subset import validate_subset
 
     k = {"step_size": step_size, "gamma": gamma, "momentum": momentum, "augment": augment,
@@ -32,22 +31,20 @@ def _knobs(step_size, gamma, momentum, augment, subset=None) -> dict:
     return {a: b for a, b in k.items() if b is not None}
 
 
-def _activations(spec: str) -> list[str]:
-    from noisebench.harness.activations import activation_names, resolve_activation
-    from noisebench.safe_input import has_control
+def activation_list(spec: str) -> list[str]:
+    """--activation NAME[,NAME...] or all: the one list parser, then the one activation resolver."""
+    from noisebench.harness.activations import resolve_activations
+    from noisebench.safe_input import split_list
 
-    if has_control(spec):
-        raise UserError(f"--activation {spec[:60]!r} contains control characters (newline, escape, ...); refusing it")
-    if spec.strip().lower() == "all":
-        return activation_names()
-    from noisebench.harness.activations import dedupe_activations
-
-    names = [a.strip() for a in spec.split(",") if a.strip()]
-    if not names:
-        raise UserError("--activation is empty; give a name, a comma-separated list, or all")
-    names = dedupe_activations(names, "--activation")
-    for a in names:
-        resolve_activation(a)
-    return names
+    return resolve_activations(split_list(spec, "--activation"), "--activation")
 
 
+# older private names, kept for callers outside the package
+_DB_HELP = DB_HELP
+_CKPT_HELP = CKPT_HELP
+_TB_HELP = TB_HELP
+_POLICY_HELP = POLICY_HELP
+_QUIET_HELP = QUIET_HELP
+_SUBSET_HELP = SUBSET_HELP
+_activations = activation_list
+_knobs = policy_knobs

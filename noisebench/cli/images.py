@@ -36,7 +36,7 @@ NAME_OPT = typer.Option(None, "--name", help=NAME_HELP)
 SPLIT_SEED_OPT = typer.Option(0, "--split-seed", help=SPLIT_SEED_HELP)
 
 
-def _val_help(default: int) -> str:
+def val_help(default: int) -> str:
     return (f"Images carved from the official training set into a seeded, stratified val split (default {default:,}; "
             "scaled down to 1/6 of the training set when it has fewer than 6 times as many images). "
             "Model selection uses val; test is only reported.")
@@ -49,7 +49,7 @@ def build(kind: str, **options):
     return _build(kind, **options)
 
 
-def _wrote(paths) -> None:
+def print_written(paths) -> None:
     for p in paths:
         typer.echo(clean(f"wrote {p}"))
     if getattr(paths, "note", ""):
@@ -63,7 +63,7 @@ def make_psi(
     level: Optional[List[str]] = typer.Option(None, "--level", metavar="PSI[,PSI...]", help="Peak photon count ψ (any positive number); several: --level 8,16 or --level 8 --level 16. Lower = noisier."),
     all_levels: bool = typer.Option(False, "--all", help="Build the paper set ψ = 8, 16, 32, 64."),
     seed: int = typer.Option(0, help="Noise seed; the same seed gives byte-identical files (any thread count)."),
-    val_size: int = typer.Option(5000, "--val-size", help=_val_help(5000)),
+    val_size: int = typer.Option(5000, "--val-size", help=val_help(5000)),
     split_seed: int = SPLIT_SEED_OPT,
     independent_levels: bool = typer.Option(
         False, "--independent-levels",
@@ -88,14 +88,14 @@ def make_psi(
     (c = 500..50 for severities 1-5): ψ=64 lies between severities 4 and 5, ψ=32/16/8 are beyond 5.
     See docs/IMAGES.md and docs/PROTOCOL.md.
     """
-    _wrote(build("psi", level=level, all_levels=all_levels, seed=seed, val_size=val_size, split_seed=split_seed,
+    print_written(build("psi", level=level, all_levels=all_levels, seed=seed, val_size=val_size, split_seed=split_seed,
                  independent_levels=independent_levels, source=source, download=download, no_verify=no_verify,
                  name=name, workers=workers, device=device, sampler=sampler, out=out, force=force))
 
 
 @make_app.command("cifar10", epilog="Example: noisebench make cifar10 --download")
 def make_cifar10(
-    val_size: int = typer.Option(5000, "--val-size", help=_val_help(5000)),
+    val_size: int = typer.Option(5000, "--val-size", help=val_help(5000)),
     split_seed: int = SPLIT_SEED_OPT,
     source: Optional[Path] = SOURCE_OPT,
     download: bool = DOWNLOAD_OPT,
@@ -106,13 +106,13 @@ def make_cifar10(
 ):
     """The clean CIFAR-10 reference (OUT/cifar10.h5) in the same format as the ψ files, so runs compare like with like:
     train/val (carved from the official 50,000 training images) and the official test set."""
-    _wrote(build("cifar10", val_size=val_size, split_seed=split_seed, source=source, download=download,
+    print_written(build("cifar10", val_size=val_size, split_seed=split_seed, source=source, download=download,
                  no_verify=no_verify, name=name, out=out, force=force))
 
 
 @make_app.command("mnist", epilog="Example: noisebench make mnist --download")
 def make_mnist(
-    val_size: int = typer.Option(10000, "--val-size", help=_val_help(10000)),
+    val_size: int = typer.Option(10000, "--val-size", help=val_help(10000)),
     split_seed: int = SPLIT_SEED_OPT,
     source: Optional[Path] = SOURCE_OPT,
     download: bool = DOWNLOAD_OPT,
@@ -125,7 +125,7 @@ def make_mnist(
 
     Images stay 28×28 in the file; resizing to 64 is the model's input transform.
     """
-    _wrote(build("mnist", val_size=val_size, split_seed=split_seed, source=source, download=download,
+    print_written(build("mnist", val_size=val_size, split_seed=split_seed, source=source, download=download,
                  no_verify=no_verify, name=name, out=out, force=force))
 
 
@@ -136,7 +136,7 @@ def make_mnist_flip(
     rate: float = typer.Option(0.1, "--rate", help="Probability that a training label is flipped, in [0, 1]."),
     mode: str = typer.Option("symmetric", "--mode", help="symmetric: to a uniformly chosen *different* class; pair: i -> i+1 mod K."),
     matrix: Optional[Path] = typer.Option(None, "--matrix", help="Custom K×K transition matrix (.npy/.csv/.txt; rows = true class, row-stochastic). Overrides --rate/--mode."),
-    val_size: int = typer.Option(10000, "--val-size", help=_val_help(10000)),
+    val_size: int = typer.Option(10000, "--val-size", help=val_help(10000)),
     seed: int = typer.Option(0, help="Seed of the flips (the val split has its own --split-seed)."),
     split_seed: int = SPLIT_SEED_OPT,
     source: Optional[Path] = SOURCE_OPT,
@@ -154,7 +154,7 @@ def make_mnist_flip(
     truth/; the nominal and realized flip rates and the confusion matrix in the attributes (`noisebench info`).
     Images stay 28×28 in the file; resizing to 64 is the model's input transform.
     """
-    _wrote(build("mnist-flip", rate=rate, mode=mode, matrix=matrix, val_size=val_size, seed=seed,
+    print_written(build("mnist-flip", rate=rate, mode=mode, matrix=matrix, val_size=val_size, seed=seed,
                  split_seed=split_seed, source=source, download=download, no_verify=no_verify, name=name, out=out,
                  force=force))
 
@@ -178,3 +178,8 @@ def preview(
     check_final(out, force, what="--out")  # existing without --force, symlinks, non-regular files: refused
     info = write_preview(file, out, per_class=per_class, split=split)
     typer.echo(clean(f"wrote {out} ({info})"))
+
+
+# older private names, kept for callers outside the package
+_val_help = val_help
+_wrote = print_written

@@ -8,7 +8,7 @@ from typing import Optional
 import typer
 
 from noisebench.cli import app
-from noisebench.cli.harness_options import _DB_HELP, DEFAULT_DB
+from noisebench.cli.harness_options import DB_HELP, DEFAULT_DB
 from noisebench.errors import UserError
 from noisebench.safe_text import clean
 
@@ -16,7 +16,7 @@ from noisebench.safe_text import clean
 @app.command(epilog="Examples: noisebench report    (writes results/reports/<study>/)\n\n"
              "noisebench report --db results/noisebench.db --out results/paper --baseline relu --force")
 def report(
-    db: Path = typer.Option(DEFAULT_DB, "--db", help=_DB_HELP),
+    db: Path = typer.Option(DEFAULT_DB, "--db", help=DB_HELP),
     out: Optional[Path] = typer.Option(None, "--out", help="Output folder (default: results/reports/STUDY, named after "
                                        "the datasets, models, activations, epochs, LRs and LR policies in it)."),
     baseline: str = typer.Option("relu", help="Activation the p-values compare against."),

@@ -9,7 +9,7 @@ import typer
 
 from noisebench.cli import app
 from noisebench.cli.harness_options import (
-    _CKPT_HELP, _TB_HELP, _DB_HELP, _POLICY_HELP, _QUIET_HELP, _SUBSET_HELP, DEFAULT_DATASETS, DEFAULT_DB, _activations, _knobs,
+    CKPT_HELP, TB_HELP, DB_HELP, POLICY_HELP, QUIET_HELP, SUBSET_HELP, DEFAULT_DATASETS, DEFAULT_DB, activation_list, policy_knobs,
 )
 from noisebench.errors import UserError
 from noisebench.safe_text import clean
@@ -32,20 +32,23 @@ def robustness(
     batch_size: Optional[int] = typer.Option(None, help="Override the recipe's batch size."),
     lr: Optional[float] = typer.Option(None, help="Override the recipe's learning rate."),
     optimizer: Optional[str] = typer.Option(None, help="Override the optimizer: adam, adamw, sgd."),
-    lr_policy: Optional[str] = typer.Option(None, help=_POLICY_HELP),
+    lr_policy: Optional[str] = typer.Option(None, help=POLICY_HELP),
     weight_decay: Optional[float] = typer.Option(None, help="Override the recipe's weight decay."),
     step_size: Optional[int] = typer.Option(None, help="StepLR step in epochs (policy step)."),
     gamma: Optional[float] = typer.Option(None, help="StepLR factor (policy step)."),
     momentum: Optional[float] = typer.Option(None, help="SGD momentum (default 0.9)."),
-    subset: Optional[int] = typer.Option(None, "--subset", help=_SUBSET_HELP),
+    subset: Optional[int] = typer.Option(None, "--subset", help=SUBSET_HELP),
     device: str = typer.Option("auto", help="auto (CUDA if available), cpu, cuda, cuda:N."),
     compile: bool = typer.Option(False, "--compile", help="torch.compile each model (GPU)."),
     jobs: int = typer.Option(1, "--jobs", "-j", help="Runs trained at once in worker processes (CPU: 1 thread each; use the number of free cores). Results do not depend on it."),
-    db: Path = typer.Option(DEFAULT_DB, "--db", help=_DB_HELP),
+    executor: str = typer.Option("local", "--executor", help="local (this machine) or ray (a Ray cluster; as `noisebench grid`)."),
+    address: Optional[str] = typer.Option(None, "--address", help="ray: auto (cluster started by `ray start` here) or HOST:PORT (default: RAY_ADDRESS, else a local Ray)."),
+    gpus_per_run: Optional[float] = typer.Option(None, "--gpus-per-run", help="ray: GPUs per run, fractions share a GPU (default: 1 if the cluster has GPUs, else 0)."),
+    db: Path = typer.Option(DEFAULT_DB, "--db", help=DB_HELP),
     force: bool = typer.Option(False, "--force", help="Rerun configurations already in the database."),
-    save_checkpoint: bool = typer.Option(False, "--save-checkpoint", help=_CKPT_HELP),
-    tensorboard: Optional[Path] = typer.Option(None, "--tensorboard", metavar="DIR", help=_TB_HELP),
-    quiet: bool = typer.Option(False, "--quiet", "-q", help=_QUIET_HELP),
+    save_checkpoint: bool = typer.Option(False, "--save-checkpoint", help=CKPT_HELP),
+    tensorboard: Optional[Path] = typer.Option(None, "--tensorboard", metavar="DIR", help=TB_HELP),
+    quiet: bool = typer.Option(False, "--quiet", "-q", help=QUIET_HELP),
     protocol: str = typer.Option("train-time", help="train-time: train on the clean and the dirty file, compare; "
                                  "test-time: train once on the clean --data file, evaluate on its corrupted test sets."),
     corruptions: list[str] = typer.Option(["benchmark"], metavar="SET|NAME[,NAME...]",
@@ -62,7 +65,7 @@ def robustness(
     Test-time protocol (--protocol test-time): train once per activation and seed on the clean file, evaluate
     the val-selected weights on every corrupted test set and severity; print mCE and friends.
     Resumable: finished runs and recorded evaluations are skipped."""
-    from noisebench.build_api import split_list
+    from noisebench.safe_input import split_list
 
     if protocol not in ("train-time", "test-time"):
         raise UserError(f"--protocol must be train-time or test-time, got {protocol!r}")
@@ -71,16 +74,14 @@ def robustness(
 
         return run_testtime(
             data=data, suite=suite, datasets_dir=datasets_dir, seeds=seeds,
-            activations=_activations(",".join(split_list(activation, "--activation"))),
+            activations=activation_list(",".join(split_list(activation, "--activation"))),
             overrides=dict(model=model, epochs=epochs, batch_size=batch_size, lr=lr, optimizer=optimizer,
                            lr_policy=lr_policy, weight_decay=weight_decay),
-            knobs=_knobs(step_size, gamma, momentum, None, subset), device=device, compile=compile, jobs=jobs, db=db,
+            knobs=policy_knobs(step_size, gamma, momentum, None, subset), device=device, compile=compile, jobs=jobs, db=db,
             force=force, corruptions=",".join(corruptions), severity=",".join(severity), baseline=baseline,
-            official=official)
-    from noisebench.harness.grid_config import preflight_all
-    from noisebench.harness.results_db import ResultsDB
+            official=official, executor=lambda root: _executor(executor, jobs, root, None, "quiet", address, gpus_per_run))
     from noisebench.harness.pairs import pair_for
-    from noisebench.harness.robustness import format_table, plan, run_grid, suite_files, summarize
+    from noisebench.harness.robustness import format_table, recipe_line, run_robustness, suite_files
     from noisebench.harness.run_artifacts import checkpoint_dir_for
     from noisebench.progress import choose, say
 
@@ -100,23 +101,32 @@ def robustness(
     files = list(data or [])
     if suite:
         files += suite_files(suite, datasets_dir or DEFAULT_DATASETS)
-    if not files:
-        raise UserError("give --data DIRTY_FILE or --suite synth|mnist|psi|all")
-    acts = _activations(",".join(split_list(activation, "--activation")))
+    if not files:  # the corrupted files already in the datasets folder, else the synth suite built there
+        from noisebench.harness.default_data import default_dirty_files
+
+        files = default_dirty_files(datasets_dir or DEFAULT_DATASETS, note=lambda m: say(m, mode))
+    acts = activation_list(",".join(split_list(activation, "--activation")))
     pairs = [pair_for(f) for f in files]  # refuses pairs that are not clean/dirty twins
-    for p in pairs:
-        say(f"{p.dirty.name} (clean twin {p.clean.name}): recipe {p.recipe.name}"
-            + (f" ({p.recipe.source})" if p.recipe.source else ""), mode)
     overrides = dict(model=model, epochs=epochs, batch_size=batch_size, lr=lr, optimizer=optimizer,
                      lr_policy=lr_policy, weight_decay=weight_decay)
-    configs = plan(pairs, acts, list(range(seeds)), overrides, device, compile, _knobs(step_size, gamma, momentum, None, subset))
-    preflight_all(configs)  # bad settings fail here, before the database is created
-    with ResultsDB(db) as rdb:
-        out = run_grid(configs, rdb, force=force, jobs=jobs, preflight=False, progress=mode,
-                       checkpoint_dir=checkpoint_dir_for(db) if save_checkpoint else None, tensorboard_dir=tensorboard)
-        rows = summarize(rdb, configs)
+    for p in pairs:
+        say(recipe_line(p, overrides), mode)
+    ckpt = checkpoint_dir_for(db) if save_checkpoint else None
+    ex = _executor(executor, jobs, ckpt, tensorboard, mode, address, gpus_per_run)
+    res = run_robustness(pairs, acts, list(range(seeds)), db, overrides, policy_knobs(step_size, gamma, momentum, None, subset),
+                         device, compile, force=force, executor=ex, progress=mode)
+    out = res.grid
     typer.echo("train-time protocol (trained on the clean and on the dirty file)")
-    typer.echo(clean(format_table(rows), keep_newlines=True))
+    typer.echo(clean(format_table(res.rows), keep_newlines=True))
     typer.echo(clean(f"{out.ran} runs trained ({out.ok} ok, {out.null} null, {out.failed} failed), {out.skipped} already in {db}"))
     for label, err in out.failures[:5]:
         typer.echo(clean(f"failed: {label}: {err}"), err=True)
+
+
+def _executor(kind, jobs, checkpoint_dir, tensorboard_dir, mode, address, gpus_per_run):
+    from noisebench.harness.study_runner import make_executor
+
+    if kind != "ray" and (address is not None or gpus_per_run is not None):
+        raise UserError("--address and --gpus-per-run are for --executor ray")
+    ray = {"gpus_per_run": gpus_per_run} if kind == "ray" else {}
+    return make_executor(kind, jobs, checkpoint_dir, tensorboard_dir, progress=mode, address=address, **ray)

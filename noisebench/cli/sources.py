@@ -9,16 +9,14 @@ from typing import List, Optional
 import typer
 
 from noisebench.cli import make_app
-from noisebench.cli.images import DOWNLOAD_OPT, NAME_OPT, NO_VERIFY_OPT, SOURCE_OPT, SPLIT_SEED_OPT, _val_help, _wrote
+from noisebench.cli.images import DOWNLOAD_OPT, NAME_OPT, NO_VERIFY_OPT, SOURCE_OPT, SPLIT_SEED_OPT, build, print_written, val_help
 
 OUT_OPT = typer.Option(Path("datasets_cache"), "--out", help="Output folder.")
 FORCE_OPT = typer.Option(False, "--force", help="Overwrite an existing output file.")
 
 
 def _build(kind: str, **options):
-    from noisebench.build_api import build
-
-    _wrote(build(kind, **options))
+    print_written(build(kind, **options))
 
 
 @make_app.command("cifar100", epilog="Examples: noisebench make cifar100 --download\n\n"
@@ -26,7 +24,7 @@ def _build(kind: str, **options):
 def make_cifar100(
     label_type: str = typer.Option("fine", "--label-type", help="fine (100 classes) or coarse (the 20 superclasses; "
                                    "the file is then cifar100_coarse.h5)."),
-    val_size: int = typer.Option(5000, "--val-size", help=_val_help(5000)),
+    val_size: int = typer.Option(5000, "--val-size", help=val_help(5000)),
     split_seed: int = SPLIT_SEED_OPT,
     source: Optional[Path] = SOURCE_OPT,
     download: bool = DOWNLOAD_OPT,
@@ -45,7 +43,7 @@ def make_cifar100(
 
 @make_app.command("fashion-mnist", epilog="Example: noisebench make fashion-mnist --download")
 def make_fashion_mnist(
-    val_size: int = typer.Option(10000, "--val-size", help=_val_help(10000)),
+    val_size: int = typer.Option(10000, "--val-size", help=val_help(10000)),
     split_seed: int = SPLIT_SEED_OPT,
     source: Optional[Path] = SOURCE_OPT,
     download: bool = DOWNLOAD_OPT,
@@ -65,7 +63,7 @@ def make_fashion_mnist(
 def make_svhn(
     extra: bool = typer.Option(False, "--extra", help="Append the 531,131 images of extra_32x32.mat to the training "
                                "set (the file is then svhn_extra.h5)."),
-    val_size: int = typer.Option(5000, "--val-size", help=_val_help(5000)),
+    val_size: int = typer.Option(5000, "--val-size", help=val_help(5000)),
     split_seed: int = SPLIT_SEED_OPT,
     source: Optional[Path] = SOURCE_OPT,
     download: bool = DOWNLOAD_OPT,
@@ -94,7 +92,7 @@ def make_cifar10n(
                               "random1|random2|random3 (one annotator, ~17-18 %) or worst (40.21 %)."),
     labels: Optional[Path] = typer.Option(None, "--labels", help=LABELS_HELP.format(file="CIFAR-10_human.pt")),
     download: bool = typer.Option(False, "--download", help=N_DOWNLOAD_HELP),
-    val_size: int = typer.Option(5000, "--val-size", help=_val_help(5000)),
+    val_size: int = typer.Option(5000, "--val-size", help=val_help(5000)),
     split_seed: int = SPLIT_SEED_OPT,
     source: Optional[Path] = SOURCE_OPT,
     no_verify: bool = NO_VERIFY_OPT,
@@ -118,7 +116,7 @@ def make_cifar100n(
     noise: str = typer.Option("noisy", "--noise", help="noisy (the one CIFAR-100N label set, 40.20 % noisy)."),
     labels: Optional[Path] = typer.Option(None, "--labels", help=LABELS_HELP.format(file="CIFAR-100_human.pt")),
     download: bool = typer.Option(False, "--download", help=N_DOWNLOAD_HELP),
-    val_size: int = typer.Option(5000, "--val-size", help=_val_help(5000)),
+    val_size: int = typer.Option(5000, "--val-size", help=val_help(5000)),
     split_seed: int = SPLIT_SEED_OPT,
     source: Optional[Path] = SOURCE_OPT,
     no_verify: bool = NO_VERIFY_OPT,

@@ -194,7 +194,7 @@ def _run(p, flags, configs, data_dir, db, out, source, download, no_verify, exec
     from noisebench.harness.studies.plan import plan
     from noisebench.harness.studies.report import STUDIES_DIR, check_out, write_report
     from noisebench.progress import choose
-    from noisebench.study_api import _run_configs, make_executor
+    from noisebench.study_api import make_executor, run_configs_rows
 
     target = out if out is not None else STUDIES_DIR / p.name
     check_out(target, p.name, force)  # before any work
@@ -219,7 +219,7 @@ def _run(p, flags, configs, data_dir, db, out, source, download, no_verify, exec
                        checkpoint_dir=checkpoint_dir_for(db) if save_checkpoint else None)
     typer.echo(f"study {p.name}: {len(configs)} runs; executor: {ex.describe()}; database: {db}")
     outcome: list = []
-    _run_configs(configs, db, ex, force, None, outcome, progress=mode)
+    run_configs_rows(configs, db, ex, force, None, outcome, progress=mode)
     res = outcome[0]
     typer.echo(f"{res.ran} runs trained ({res.ok} ok, {res.null} null, {res.failed} failed), {res.skipped} already in {db}")
     for label, err in res.failures[:5]:

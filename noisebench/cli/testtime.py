@@ -9,37 +9,18 @@ import typer
 from noisebench.errors import UserError
 
 
-def parse_severities(spec: str) -> list[int]:
-    out = []
-    for part in str(spec).split(","):
-        part = part.strip()
-        if not part:
-            continue
-        try:
-            s = int(part)
-        except ValueError:
-            raise UserError(f"--severity: {part[:20]!r} is not an integer; give a comma list of 1..5") from None
-        if not 1 <= s <= 5:
-            raise UserError(f"--severity: {s} is outside 1..5")
-        if s in out:
-            raise UserError(f"--severity lists {s} twice")
-        out.append(s)
-    if not out:
-        raise UserError("--severity is empty; give a comma list of 1..5")
-    return sorted(out)
-
-
 def run_testtime(*, data, suite, datasets_dir, activations, seeds, overrides, knobs, device, compile, jobs, db, force,
-                 corruptions, severity, baseline, official) -> None:
+                 corruptions, severity, baseline, official, executor=None) -> None:
+    """`executor(checkpoint_root)` gives the executor (default: this machine, `jobs` processes)."""
     from noisebench import bounds
     from noisebench.generators.cifar10c_builds import resolve_names
+    from noisebench.generators.corrupt_builds import parse_severities
     from noisebench.harness.activations import resolve_activation
-    from noisebench.harness.grid_config import preflight_all
-    from noisebench.harness.report_data import _setting
+    from noisebench.harness.report_data import run_setting
     from noisebench.harness.report_testtime import collect_testtime, summary_text
     from noisebench.harness.results_db import ResultsDB
     from noisebench.harness.run_artifacts import checkpoint_dir_for
-    from noisebench.harness.testtime import corrupted_sets, evaluate_study, plan_training, train_missing, with_baseline
+    from noisebench.harness.testtime import run_protocol, with_baseline
 
     if suite:
         raise UserError("--suite is for the train-time protocol; the test-time protocol takes the clean file as --data")
@@ -50,28 +31,29 @@ def run_testtime(*, data, suite, datasets_dir, activations, seeds, overrides, kn
     bounds.check_int(jobs, "--jobs", 1, bounds.MAX_JOBS)
     clean = files[0]
     sevs = parse_severities(severity)
+    if not sevs:
+        raise UserError("--severity is empty; give a comma list of 1..5")
     names = _release_names(corruptions) if official else resolve_names(corruptions)
     resolve_activation(baseline)
     acts = with_baseline(activations, baseline)
     if acts != list(activations):
         typer.echo(f"baseline {baseline} added to the study (CE and mCE are normalised by it)")
-    configs = plan_training(clean, acts, list(range(seeds)), overrides, device, compile, knobs)
-    preflight_all(configs)  # bad settings fail before any set is built or the database is created
-    sets = corrupted_sets(clean, names, sevs, datasets_dir, release=official, note=typer.echo)
     root = checkpoint_dir_for(db)
-    typer.echo(f"test-time protocol: {len(configs)} clean runs ({len(acts)} activations × {seeds} seeds) on "
-               f"{Path(clean).name}, each evaluated on {len(sets)} corrupted test sets × severities "
-               f"{','.join(map(str, sevs))}; weights in {root}")
-    with ResultsDB(db) as rdb:
-        if force:
-            out = train_missing(configs, _Forced(rdb), root, jobs, note=typer.echo)
-        else:
-            out = train_missing(configs, rdb, root, jobs, note=typer.echo)
-        out = evaluate_study(configs, rdb, sets, sevs, root, note=typer.echo, out=out)
+
+    def on_plan(configs, sets):
+        typer.echo(f"test-time protocol: {len(configs)} clean runs ({len(acts)} activations × {seeds} seeds) on "
+                   f"{Path(clean).name}, each evaluated on {len(sets)} corrupted test sets × severities "
+                   f"{','.join(map(str, sevs))}; weights in {root}")
+
+    configs, sets, out = run_protocol(clean, acts, list(range(seeds)), names, sevs, db, root, overrides, knobs, device,
+                                      compile, datasets_dir, release=official, force=force, jobs=jobs,
+                                      executor=executor(root) if executor is not None else None, note=typer.echo,
+                                      on_plan=on_plan)
+    with ResultsDB(db, readonly=True) as rdb:
         row = rdb.runs(key=configs[0].key())
         studies = collect_testtime(rdb, baseline, keys=[c.key() for c in configs], corruptions=names,
                                    severities=sevs, origin="release" if official else "ours")
-        studies = [s for s in studies if not row or s.setting == _setting(row[0])]
+        studies = [s for s in studies if not row or s.setting == run_setting(row[0])]
     for st in studies:
         typer.echo(summary_text(st))
     typer.echo(f"{out.trained} runs trained ({out.retrained} of them to save missing weights), {out.reused} reused "
@@ -100,16 +82,3 @@ def _release_names(spec: str) -> list[str] | None:
     if len(set(names)) != len(names):
         raise UserError("--corruptions lists a name twice")
     return names
-
-
-class _Forced:
-    """A view of the database in which no run is done yet (--force: train every run again)."""
-
-    def __init__(self, db):
-        self._db = db
-
-    def has(self, key: str) -> bool:
-        return False
-
-    def __getattr__(self, name):
-        return getattr(self._db, name)

@@ -9,7 +9,7 @@ import typer
 
 from noisebench.cli import app
 from noisebench.cli.harness_options import (
-    _CKPT_HELP, _TB_HELP, _DB_HELP, _POLICY_HELP, _QUIET_HELP, _SUBSET_HELP, DEFAULT_DB, _knobs,
+    CKPT_HELP, TB_HELP, DB_HELP, POLICY_HELP, QUIET_HELP, SUBSET_HELP, DEFAULT_DB, policy_knobs,
 )
 from noisebench.errors import UserError
 from noisebench.safe_text import clean
@@ -24,22 +24,22 @@ def train(
     batch_size: Optional[int] = typer.Option(None, help="Batch size (default: recipe)."),
     lr: Optional[float] = typer.Option(None, help="Learning rate (max LR for triangular/onecycle; default: recipe)."),
     optimizer: Optional[str] = typer.Option(None, help="adam, adamw or sgd (default: recipe)."),
-    lr_policy: Optional[str] = typer.Option(None, help=_POLICY_HELP),
+    lr_policy: Optional[str] = typer.Option(None, help=POLICY_HELP),
     weight_decay: Optional[float] = typer.Option(None, help="Weight decay (default: recipe)."),
     step_size: Optional[int] = typer.Option(None, help="StepLR step in epochs (policy step)."),
     gamma: Optional[float] = typer.Option(None, help="StepLR factor (policy step)."),
     momentum: Optional[float] = typer.Option(None, help="SGD momentum (default 0.9)."),
     augment: Optional[str] = typer.Option(None, help="none, crop_flip or flip_rot30 (flip p=0.4 + rotation ±30°) (default: crop_flip for CIFAR, else none)."),
-    subset: Optional[int] = typer.Option(None, "--subset", help=_SUBSET_HELP),
+    subset: Optional[int] = typer.Option(None, "--subset", help=SUBSET_HELP),
     seed: int = typer.Option(0, help="Seed of the weights, data order and augmentation."),
     device: str = typer.Option("auto", help="auto (CUDA if available), cpu, cuda, cuda:N."),
     compile: bool = typer.Option(False, "--compile", help="torch.compile the model (GPU; slower start)."),
-    db: Path = typer.Option(DEFAULT_DB, "--db", help=_DB_HELP),
+    db: Path = typer.Option(DEFAULT_DB, "--db", help=DB_HELP),
     force: bool = typer.Option(False, "--force", help="Train again even if this exact run is in the database."),
-    save_checkpoint: bool = typer.Option(False, "--save-checkpoint", help=_CKPT_HELP),
-    tensorboard: Optional[Path] = typer.Option(None, "--tensorboard", metavar="DIR", help=_TB_HELP),
+    save_checkpoint: bool = typer.Option(False, "--save-checkpoint", help=CKPT_HELP),
+    tensorboard: Optional[Path] = typer.Option(None, "--tensorboard", metavar="DIR", help=TB_HELP),
     dry_run: bool = typer.Option(False, "--dry-run", help="Verify the data and print the run key and every input it hashes; train nothing, write nothing."),
-    quiet: bool = typer.Option(False, "--quiet", "-q", help=_QUIET_HELP),
+    quiet: bool = typer.Option(False, "--quiet", "-q", help=QUIET_HELP),
 ):
     """Train one model on one file from fresh weights, record it in the database, print its metrics.
 
@@ -74,7 +74,7 @@ def train(
     recipe = recipe.with_overrides(model=model, epochs=epochs, batch_size=batch_size, lr=lr, optimizer=optimizer,
                                    lr_policy=lr_policy, weight_decay=weight_decay)
     cfg = config_from_recipe(data, data_role(meta), recipe, activation, seed, device, compile,
-                             _knobs(step_size, gamma, momentum, augment, subset))
+                             policy_knobs(step_size, gamma, momentum, augment, subset))
     preflight(cfg)
     if dry_run:
         _print_key_inputs(cfg)

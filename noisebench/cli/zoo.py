@@ -1,4 +1,5 @@
-"""CLI: `zoo` -- list the activation functions and models that `--activation` / `--model` accept."""
+"""CLI: `zoo` -- list the activation functions and models that `--activation` / `--model` accept, the
+corruptions and the data sources (`make ... --source`)."""
 
 from __future__ import annotations
 
@@ -10,8 +11,9 @@ from noisebench.cli import app
 @app.command(epilog="Example: noisebench zoo")
 def zoo():
     """List activations (with their own trainable parameter count), models (with their parameter
-    count using relu at the default input shape) and corruptions (with their parameters and
-    severities), plug-ins included (noisebench --plugin FILE zoo).
+    count using relu at the default input shape), corruptions (with their parameters and
+    severities) and data sources (with their default model and augmentation), plug-ins included
+    (noisebench --plugin FILE zoo).
 
     Any nn.Module class also works as an activation: --activation mypkg.mod:MyAct.
     """
@@ -42,3 +44,13 @@ def zoo():
             levels = "; ".join("/".join(f"{v:g}" if isinstance(v, float) else str(v) for v in sev[s].values())
                                for s in sorted(sev))
             typer.echo(f"  {'':<18} {'':<7} severities: {levels}")
+    from noisebench.registry import SOURCES
+
+    typer.echo("")
+    typer.echo("sources (name, official files, default model, augmentation, description; make ... --source PATH):")
+    for e in SOURCES.entries():
+        recipe = e.meta.get("recipe") or {}
+        official = "official" if e.meta.get("official") else "-"
+        origin = "" if e.builtin else f"  [{e.origin}]"
+        typer.echo(f"  {e.name:<18} {official:<8} {recipe.get('model', '(by image size)'):<16} "
+                   f"{e.meta.get('augment', 'none'):<9} {e.description}{origin}")
