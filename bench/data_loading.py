@@ -165,7 +165,7 @@ def main(argv=None) -> None:
             rows.append(("diag: streamed, 0 workers, no transform (read + float only)", min(times), times))
     ref = rows[0][1]
     print()
-    print(f"| data path | epoch s | images/s | x resident time |")
+    print("| data path | epoch s | images/s | x resident time |")
     print("|---|---:|---:|---:|")
     for name, best, _ in rows:
         print(f"| {name} | {best:.3f} | {n / best:,.0f} | {best / ref:.1f}x |")

@@ -141,6 +141,7 @@ def download_cifar100(root: Path) -> Path:
     recipe=dict(model="resnet18_tv", optimizer="adam", lr=1e-3, weight_decay=0.0, batch_size=128, epochs=30,
                 lr_policy="fixed", metric="val_acc",
                 source="the CIFAR-10 recipe: simple ResNet-18 (torchvision), Adam 1e-3, batch 128, 30 epochs, fixed LR"),
+    augment="crop_flip",  # random crop (pad 4) + horizontal flip of the training images by default, as CIFAR-10
     official=True, provenance_kind="cifar100-python", files=dict(OFFICIAL_MD5), url_archive=URL,
     title="CIFAR-100",
     url="https://www.cs.toronto.edu/~kriz/cifar.html",

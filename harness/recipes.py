@@ -175,13 +175,6 @@ GENERAL_KNOBS = ("augment", "momentum", "betas", "chance_margin", "fp32", "subse
 KNOB_DEFAULTS = {"momentum": 0.9, "step_size": 2, "gamma": 0.7, "base_div": 4.0, "div": 25.0, "final_div": 1e4,
                  "pct_start": 0.3, "chance_margin": 0.02, "fp32": False}
 OPTIMIZER_KNOBS = {"momentum": ("sgd",), "betas": ("adam", "adamw")}  # read by these optimizers only
-AUGMENTED_DATASETS = ("cifar10", "psi")  # image data sets augmented (crop_flip) unless --augment says otherwise
-
-
-def default_augment(dataset: str | None) -> str:
-    """The augmentation of a data set's image runs when none is given."""
-    return "crop_flip" if dataset in AUGMENTED_DATASETS else "none"
-
 
 def default_betas(policy: str) -> tuple[float, float]:
     """Adam's betas when none are given (fastai's one-cycle setting with one-cycle)."""

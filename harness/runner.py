@@ -28,7 +28,6 @@ from noisebench.harness.run_config import AUGMENTS, OPTIMIZERS, RunConfig
 from noisebench.harness.data_identity import run_name
 from noisebench.harness.run_data import RunResult, code_version, data_info, load_splits
 from noisebench.harness.identity import precision
-from noisebench.harness.recipes import default_augment
 import torch
 from noisebench.harness.activations import resolve_activation
 from noisebench.harness.train_loop import SplitTensors, TrainData, image_stats

@@ -27,12 +27,12 @@ from noisebench.generators.image_inputs import resolve_source
 from noisebench.progress import bar
 from noisebench.generators.synth.generator import SynthParams, build as build_synth
 from noisebench.corruptors.poisson_photon import PAPER_LEVELS, validate_level
-from noisebench.generators.image_builds import build_clean_images, build_split_clean
+from noisebench.generators.image_builds import build_split_clean
 from noisebench.generators.image_inputs import clean_name
 from noisebench.corruptors.label_flip import load_matrix, validate_rate
 from noisebench.generators.image_builds import build_flip, describe_flip
 from noisebench.generators.image_inputs import flip_name
-from noisebench.generators.corrupt_builds import (build_corrupt, corrupt_path, file_kind, image_corruption,
+from noisebench.generators.corrupt_builds import (build_corrupt, file_kind, image_corruption,
                                                   parse_param_args, parse_severities, plan_corrupt, planned_paths)
 from noisebench.corruptors.sets import SETS, check_constants, default_constants
 from noisebench.generators.cifar10c_builds import build_cifar10_c, build_release, resolve_names

@@ -19,7 +19,7 @@ from noisebench.harness import identity
 from noisebench.harness.results_db import ResultsDB
 from noisebench.harness.run_data import config_for_file
 from noisebench.harness.runner import execute_run
-from trust_helpers import rechecksum, replace_array, reseal, set_attr
+from trust_helpers import replace_array, reseal, set_attr
 
 torch.set_num_threads(1)
 
