@@ -9,6 +9,7 @@ from typing import List, Optional
 import typer
 
 from noisebench.cli import make_app
+from noisebench.cli.corrupt import CONSTANTS_HELP
 from noisebench.cli.images import DOWNLOAD_OPT, NAME_OPT, NO_VERIFY_OPT, SOURCE_OPT, SPLIT_SEED_OPT, build, print_written, val_help
 
 OUT_OPT = typer.Option(Path("datasets_cache"), "--out", help="Output folder.")
@@ -133,10 +134,13 @@ def make_cifar100n(
 @make_app.command("cifar100-c", epilog="Examples: noisebench make cifar100-c\n\n"
                                       "          noisebench make cifar100-c --release ~/data/CIFAR-100-C")
 def make_cifar100_c(
-    corruptions: List[str] = typer.Option(["all"], "--corruptions", metavar="NAME[,NAME...]",
-                                          help="Registered image corruptions (a comma list or repeated flags), or all."),
+    corruptions: Optional[List[str]] = typer.Option(
+        None, "--corruptions", metavar="SET|NAME[,NAME...]",
+        help="benchmark (the 15 of the CIFAR-100-C mean; the default), extra (4), all (19), or registered image "
+             "corruptions (a comma list or repeated flags). With --release the default is every file found."),
     severity: List[str] = typer.Option(["1,2,3,4,5"], "--severity", metavar="S[,S...]",
                                        help="Severities 1..5 (the CIFAR-10-C constants, which CIFAR-100-C shares)."),
+    constants: Optional[str] = typer.Option(None, "--constants", metavar="TABLE", help=CONSTANTS_HELP),
     data: Optional[Path] = typer.Option(None, "--data", help="The clean file whose test split is corrupted (default: OUT/cifar100.h5)."),
     release: Optional[Path] = typer.Option(None, "--release", help="Convert the official CIFAR-100-C release in this folder (<corruption>.npy, labels.npy) instead of building."),
     seed: int = typer.Option(0, help="Random seed; the same seed gives byte-identical files."),
@@ -147,4 +151,4 @@ def make_cifar100_c(
     """Test-only corrupted CIFAR-100 sets, as `make cifar10-c`: OUT/cifar100-c-NAME.h5 from the clean cifar100.h5
     (build it first with `noisebench make cifar100`), or OUT/cifar100-c-release-NAME.h5 from the official release."""
     _build("cifar100-c", corruptions=corruptions, severity=severity, data=data, release=release, seed=seed,
-           workers=workers, out=out, force=force)
+           workers=workers, out=out, force=force, constants=constants)
