@@ -35,7 +35,7 @@ def test_every_preset_ships_as_package_data():
     assert sorted(EXPECTED_RUNS) == preset_names()
     py = tomllib.loads((ROOT / "pyproject.toml").read_text())["tool"]["setuptools"]
     assert "noisebench.harness.studies" in py["packages"]
-    assert "presets/*.toml" in py["package-data"]["noisebench.harness.studies"]
+    assert "*.toml" in py["package-data"]["noisebench.harness.studies.presets"]  # the wheel: tests/test_wheel.py
     assert PRESET_DIR.parent.name == "studies" and len(list(PRESET_DIR.glob("*.toml"))) == len(EXPECTED_RUNS)
 
 

@@ -254,4 +254,6 @@ def fmt_seconds(s: float | None) -> str:
         return f"{s / 60:.0f} min"
     if s < 3 * 86400:
         return f"{s / 3600:.1f} h"
-    return f"{s / 86400:.1f} days"
+    if s < 730 * 86400:
+        return f"{s / 86400:.1f} days"
+    return f"{s / (365.25 * 86400):,.0f} years"
