@@ -12,7 +12,6 @@ corruption itself (the leading _ keeps the registry from importing it as one).
 from __future__ import annotations
 
 import numpy as np
-from scipy import ndimage
 
 CANNY_SHIFT = 15
 TG22 = int(0.4142135623730950488016887242097 * (1 << CANNY_SHIFT) + 0.5)
@@ -49,6 +48,8 @@ def canny(img: np.ndarray, low: float, high: float) -> np.ndarray:
     strong = cand & (mag > hi)
     if not strong.any():
         return strong
+    from scipy import ndimage  # here, not at import: listing the corruptions must not load scipy
+
     structure = np.zeros((3, 3, 3), bool)
     structure[1] = True  # 8-connected within an image, never across images
     labels, _ = ndimage.label(cand, structure=structure)
