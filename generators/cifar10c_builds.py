@@ -30,7 +30,6 @@ from noisebench.generators.corrupt_builds import (
     corrupt_blocks,
     corruption_record,
     image_corruption,
-    image_corruption_names,
     resolve_params,
 )
 from noisebench.generators.image_inputs import seed_suffix

@@ -56,7 +56,7 @@ def make_corrupt(
 
 
 def _print_list() -> None:
-    from noisebench.generators.corrupt_builds import format_value, image_corruption, image_corruption_names
+    from noisebench.generators.corrupt_builds import format_value, image_corruption_names
 
     from noisebench.corruptors.sets import corruption_spec
 
