@@ -11,13 +11,15 @@ corruption itself (the leading _ keeps the registry from importing it as one).
 
 from __future__ import annotations
 
+from typing import Callable
+
 import numpy as np
 
 CANNY_SHIFT = 15
 TG22 = int(0.4142135623730950488016887242097 * (1 << CANNY_SHIFT) + 0.5)
 
 
-def _shifted(a: np.ndarray, mode: str) -> callable:
+def _shifted(a: np.ndarray, mode: str) -> Callable[[int, int], np.ndarray]:
     p = np.pad(a, ((0, 0), (1, 1), (1, 1)), mode=mode)
     h, w = a.shape[1:]
     return lambda dr, dc: p[:, 1 + dr : 1 + dr + h, 1 + dc : 1 + dc + w]

@@ -67,8 +67,9 @@ def _scan_copies(x: np.ndarray, hs: np.ndarray, ws: np.ndarray, dy: np.ndarray, 
     p = (hs[:, None] * w + ws[None, :]).ravel()  # flat positions, scan order
     src = ((hs[None, :, None] + dy) * w + (ws[None, None, :] + dx)).reshape(n, -1)  # (n, rows·cols)
     earlier = rank.ravel()[src] < np.arange(rows * cols)[None, :]
-    nxt = np.broadcast_to(np.arange(h * w), (n, h * w)).copy()  # chain pointer per flat position
-    term_src = np.broadcast_to(np.arange(h * w), (n, h * w)).copy()  # where a chain's end reads from
+    flat_idx = np.arange(h * w, dtype=np.int32)  # int32 indices: half the memory of a block's pointers
+    nxt = np.broadcast_to(flat_idx, (n, h * w)).copy()  # chain pointer per flat position
+    term_src = np.broadcast_to(flat_idx, (n, h * w)).copy()  # where a chain's end reads from
     nxt[:, p] = np.where(earlier, src, p[None, :])
     term_src[:, p] = src
     while True:

@@ -9,7 +9,6 @@ handling, float32 arithmetic and one rounding at the end, instead of ImageMagick
 
 from __future__ import annotations
 
-
 from noisebench.corruptors._image_ops import REFERENCE, check_images, check_range, to_uint8
 from noisebench.corruptors._line_blur import line_blur
 from noisebench.registry import register_corruption

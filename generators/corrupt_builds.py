@@ -242,12 +242,15 @@ def apply_corruption(name: str, x: np.ndarray, *, severity: int | None = None, s
 
     `apply_corruption("fog", x, severity=3, seed=0)` gives the same images as severity 3 of the
     test split of `make corrupt fog --severity 3 --seed 0` built from the same x. `constants` picks the
-    severity table (default: CIFAR-10-C's, whatever the image size)."""
+    severity table (default: the one of the image size, as the builds)."""
+    from noisebench.corruptors.sets import check_constants, default_constants
+
     entry = image_corruption(name)
-    p = resolve_params(entry, severity, params or None, constants)
     x = np.asarray(x)
     if x.dtype != np.uint8 or x.ndim != 4:
         raise UserError(f"{name}: expects uint8 images of shape (N, H, W, C); got {x.dtype} {x.shape}")
+    constants = check_constants(constants) or default_constants(*x.shape[1:3])
+    p = resolve_params(entry, severity, params or None, constants)
     out = np.empty_like(x)
     pos = 0
     for blk in corrupt_blocks(entry, x, p, seed, stream, workers):
