@@ -208,6 +208,8 @@ def test_report_beside_trained_models_and_robustbench_json(cli, study, tmp_path)
     r = cli("evaluate", "--model", "evcnn", "--activation", "elu", "--weights", study["weights"], "--name", "ext-net",
             *common)
     assert r.code == 0, r.err
+    r = cli("report", "--db", db, "--out", tmp_path / "rep", "--reference", "evcnn/elu (trainde)")
+    assert r.code != 0 and r.err.count("\n") == 1 and "is not a column" in r.err
     r = cli("report", "--db", db, "--out", tmp_path / "rep", "--reference", "evcnn/elu (trained)")
     assert r.code == 0, r.err
     md = (tmp_path / "rep" / "report.md").read_text()
