@@ -107,6 +107,11 @@ def test_registered_model_through_the_cli_equals_the_test_time_protocol(cli, stu
     # rerun: nothing evaluated again; the run's own selected.pt is accepted too, under its own weights hash
     r = cli(*args)
     assert r.code == 0 and "0 evaluations recorded" in r.out and "5 already there" in r.out
+    import shutil
+
+    shutil.copy(study["weights"], tmp_path / "renamed.pt")  # the weights' content keys them, not the file's name
+    r = cli(*args[:6], tmp_path / "renamed.pt", *args[7:])
+    assert r.code == 0 and "0 evaluations recorded" in r.out and "5 already there" in r.out
     r = cli(*args[:6], study["selected"], *args[7:], "--name", "from-run")
     assert r.code == 0, r.err
     assert _accs(db, "from-run")[1] == study["recorded"]
