@@ -8,7 +8,7 @@ ours        nb.evaluate (harness/evaluate_engine.py): each set read once from HD
             channels_last on CUDA (fp32 on CPU); files verified against their checksums (cached after the
             first pass: both passes are printed).
 plain loop  the usual PyTorch evaluation: the same arrays (read from the same files) in a Dataset with
-            torchvision ToTensor + Normalize per image, DataLoader(batch, num_workers=--workers,
+            torchvision ToTensor + Normalize per image, DataLoader(batch, num_workers in --workers,
             pin_memory on CUDA), each batch moved to the device, fp32, model(x).argmax(1) == y.
 Same model, weights, batch size and images; the accuracies of both are checked equal (fp32) or printed.
 Synthetic CIFAR-sized images (bench/_bench_data.py) and their corrupted test sets (`make cifar10-c`'s code).
@@ -81,7 +81,7 @@ def main() -> None:
     ap.add_argument("--images", type=int, default=2000, help="test images per set (default 2000; the suite: 10000)")
     ap.add_argument("--corruptions", default="gaussian_noise,contrast", help="benchmark, all or a comma list")
     ap.add_argument("--batch-size", type=int, default=512)
-    ap.add_argument("--workers", type=int, default=2, help="DataLoader workers of the plain loop")
+    ap.add_argument("--workers", default="0,2", help="DataLoader workers of the plain loop (comma list: one row each)")
     ap.add_argument("--device", default="cpu")
     ap.add_argument("--precision", default="auto", help="ours: auto (bf16 on CUDA), bf16 or fp32")
     ap.add_argument("--data-dir", default=None, help="keep the synthetic files here (reused)")
@@ -117,15 +117,15 @@ def main() -> None:
                           device=a.device, precision=a.precision, batch_size=a.batch_size, quiet=True)
         sync(device)
         times.append(time.perf_counter() - t0)
-    base_s, base_acc = plain_loop(model, sets, prep, device, a.batch_size, a.workers)
     ours_acc = [r["acc"] for r in res]
-    same = max(abs(x - y) for x, y in zip(ours_acc, base_acc))
     print(f"model {a.model}, batch {a.batch_size}, device {device}, precision {a.precision}")
     print(f"ours (first pass, verifying files): {times[0]:7.2f} s  {n / times[0]:9.0f} img/s")
     print(f"ours (files verified, cached):      {times[1]:7.2f} s  {n / times[1]:9.0f} img/s")
-    print(f"plain DataLoader loop ({a.workers} workers): {base_s:7.2f} s  {n / base_s:9.0f} img/s")
-    print(f"ratio plain / ours: {base_s / times[1]:.2f}x (first pass {base_s / times[0]:.2f}x); "
-          f"largest accuracy difference {same:.2e}")
+    for w in [int(v) for v in str(a.workers).split(",") if v.strip()]:
+        base_s, base_acc = plain_loop(model, sets, prep, device, a.batch_size, w)
+        same = max(abs(x - y) for x, y in zip(ours_acc, base_acc))
+        print(f"plain DataLoader loop ({w} workers): {base_s:7.2f} s  {n / base_s:9.0f} img/s  ratio plain / ours "
+              f"{base_s / times[1]:.2f}x (first pass {base_s / times[0]:.2f}x); largest accuracy difference {same:.2e}")
 
 
 if __name__ == "__main__":

@@ -167,4 +167,5 @@ def transform_hash(transform) -> str | None:
 
 def evaluation_key(identity: dict) -> str:
     """The key of an external model's evaluations: sha256 of everything that changes its numbers."""
-    return hashlib.sha256(json.dumps(dict(identity, kind="external-model"), sort_keys=True).encode()).hexdigest()
+    ident = {k: v for k, v in identity.items() if k != "weights_file"}  # the file's content counts, not its name
+    return hashlib.sha256(json.dumps(dict(ident, kind="external-model"), sort_keys=True).encode()).hexdigest()

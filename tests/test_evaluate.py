@@ -107,6 +107,11 @@ def test_registered_model_through_the_cli_equals_the_test_time_protocol(cli, stu
     # rerun: nothing evaluated again; the run's own selected.pt is accepted too, under its own weights hash
     r = cli(*args)
     assert r.code == 0 and "0 evaluations recorded" in r.out and "5 already there" in r.out
+    import shutil
+
+    shutil.copy(study["weights"], tmp_path / "renamed.pt")  # the weights' content keys them, not the file's name
+    r = cli(*args[:6], tmp_path / "renamed.pt", *args[7:])
+    assert r.code == 0 and "0 evaluations recorded" in r.out and "5 already there" in r.out
     r = cli(*args[:6], study["selected"], *args[7:], "--name", "from-run")
     assert r.code == 0, r.err
     assert _accs(db, "from-run")[1] == study["recorded"]
@@ -208,6 +213,8 @@ def test_report_beside_trained_models_and_robustbench_json(cli, study, tmp_path)
     r = cli("evaluate", "--model", "evcnn", "--activation", "elu", "--weights", study["weights"], "--name", "ext-net",
             *common)
     assert r.code == 0, r.err
+    r = cli("report", "--db", db, "--out", tmp_path / "rep", "--reference", "evcnn/elu (trainde)")
+    assert r.code != 0 and r.err.count("\n") == 1 and "is not a column" in r.err
     r = cli("report", "--db", db, "--out", tmp_path / "rep", "--reference", "evcnn/elu (trained)")
     assert r.code == 0, r.err
     md = (tmp_path / "rep" / "report.md").read_text()

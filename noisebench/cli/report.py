@@ -58,6 +58,9 @@ def report(
         rd = collect(rdb, baseline=baseline, **filters)
         tt = rtt.collect_testtime(rdb, baseline, **filters) if protocol != "train-time" else []
         ext = rex.collect_external(rdb, reference, **filters) if protocol != "train-time" else []
+        if reference and not any(reference in x.scores for x in ext):
+            raise UserError(f"--reference {reference!r} is not a column of the evaluated models' tables (their names, "
+                            "MODEL/ACTIVATION (trained) or robustbench-standard)")
         if (not rd.groups and not ext) or (protocol == "test-time" and not tt and not ext):
             what = "test-time evaluations" if protocol == "test-time" else "runs"
             raise UserError(f"no {what} in {db}" + (f" matching {filters}" if filters else "") + "; run `noisebench robustness` first")
