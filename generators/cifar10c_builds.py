@@ -314,3 +314,21 @@ def build_release(release_dir: Path, out_dir: Path, clean_file: Path | None = No
                     progress(blk.shape[0])
         made.append(w.path)
     return made
+
+
+def release_names(spec: str) -> list[str] | None:
+    """--official: None for all (every converted official set found), else the listed names as released
+    (the benchmark's motion_blur, snow, frost, spatter included)."""
+    from noisebench.corruptors.sets import SETS
+
+    if spec.strip().lower() == "all":
+        return None
+    if spec.strip().lower() in SETS:
+        return list(SETS[spec.strip().lower()])
+    names = [n.strip().lower().replace("-", "_") for n in spec.split(",") if n.strip()]
+    bad = [n for n in names if not RELEASE_NAME_RE.match(n)]
+    if bad or not names:
+        raise UserError(f"--corruptions: {bad[0][:40]!r} is not a corruption name" if bad else "--corruptions is empty")
+    if len(set(names)) != len(names):
+        raise UserError("--corruptions lists a name twice")
+    return names

@@ -36,24 +36,12 @@ class EvalSet:
         return self.name if self.severity == 0 else f"{self.name}·{self.severity}"
 
 
-def _release_names(spec: str) -> list[str] | None:
-    from noisebench.corruptors.sets import BENCHMARK, EXTRA
-
-    key = spec.strip().lower()
-    if key == "all":
-        return None
-    if key in ("benchmark", "extra"):
-        return list(BENCHMARK if key == "benchmark" else EXTRA)
-    from noisebench.cli.testtime import _release_names as names  # the release's own names (motion_blur, snow, ...)
-
-    return names(spec)
-
-
 def plan_sets(data: str | Path | None = None, corruptions: str | list | None = None, severities: list[int] | None = None,
               datasets: list | tuple = (), datasets_dir: str | Path | None = None, release: bool = False,
               note=print) -> list[EvalSet]:
     """The sets to evaluate on, in order: clean, its corrupted sets × severities, then `datasets`."""
     from noisebench.corruptors.sets import resolve_corruptions
+    from noisebench.generators.cifar10c_builds import release_names
     from noisebench.harness.testtime import corrupted_sets
 
     if data is None and not datasets:
@@ -70,7 +58,7 @@ def plan_sets(data: str | Path | None = None, corruptions: str | list | None = N
                             "(e.g. datasets_cache/cifar10.h5) and pass other test sets with --datasets")
         out.append(EvalSet(CLEAN, 0, clean, verify_for_training(clean), CLEAN))
         if corruptions is not None:
-            names = _release_names(corruptions) if release else resolve_corruptions(corruptions)
+            names = release_names(corruptions) if release else resolve_corruptions(corruptions)
             sets = corrupted_sets(clean, names, sevs, datasets_dir, release=release, note=note)
             for n, p in sets.items():
                 digest = verify_for_training(p)

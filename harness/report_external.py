@@ -14,7 +14,7 @@ from pathlib import Path
 
 from noisebench.harness import reference_robustbench as rb
 from noisebench.harness.report_data import SETTING_FIELDS
-from noisebench.harness.report_output import _sha6, slug
+from noisebench.harness.report_output import sha6, slug
 from noisebench.harness.report_testtime import ORIGIN_SHORT, ORIGINS, TTStudy, collect_testtime, origin_of, study_tables
 from noisebench.harness.testtime import CLEAN
 from noisebench.harness.testtime_metrics import family_order, score_all
@@ -30,7 +30,7 @@ class ExtStudy(TTStudy):
 
     @property
     def tag(self) -> str:
-        return f"evaluated-{slug(Path(self.clean_file or 'sets').stem)}-{self.origin}_h{_sha6(self.activations)}"
+        return f"evaluated-{slug(Path(self.clean_file or 'sets').stem)}-{self.origin}_h{sha6(self.activations)}"
 
 
 def row_origin(e: dict) -> str:
@@ -123,4 +123,4 @@ def external_tables(studies: list[ExtStudy], start: int = 0) -> list:
 
 def report_name(studies: list[ExtStudy]) -> str:
     """A report folder name for a database with evaluated models only."""
-    return f"evaluated_{'-'.join(sorted({slug(s.dataset) for s in studies}))}_h{_sha6([s.tag for s in studies])}"
+    return f"evaluated_{'-'.join(sorted({slug(s.dataset) for s in studies}))}_h{sha6([s.tag for s in studies])}"

@@ -31,7 +31,7 @@ def slug(s: str, limit: int = 80) -> str:
     return re.sub(r"[^A-Za-z0-9_.+-]+", "_", str(s)).strip("_")[:limit] or "x"
 
 
-def _sha6(obj) -> str:
+def sha6(obj) -> str:
     return hashlib.sha256(json.dumps(obj, sort_keys=True, default=str).encode()).hexdigest()[:6]
 
 
@@ -44,7 +44,7 @@ def values_tag(values, noun: str, fmt=str, limit: int = 4, max_len: int = 48) ->
     vals = sorted({fmt(v) for v in values})
     tag = "-".join(slug(v) for v in vals)
     if len(vals) > limit or len(tag) > max_len:
-        return f"{len(vals)}{noun}-{_sha6(vals)}"
+        return f"{len(vals)}{noun}-{sha6(vals)}"
     return tag
 
 
@@ -59,7 +59,7 @@ def setting_tag(setting, acts) -> str:
              slug(s["optimizer"]), f"bs{s['batch_size']}", f"wd{_num(s['weight_decay'])}"]
     extra = s.get("extra")
     if extra not in (None, "[]", [], ()):
-        parts.append(f"x{_sha6(extra)}")
+        parts.append(f"x{sha6(extra)}")
     return "_".join(parts)
 
 
@@ -72,7 +72,7 @@ def study_name(rd) -> str:
              acts_tag(rd.activations), "e" + values_tag({s["epochs"] for s in settings}, "epochs"),
              "lr" + values_tag({s["lr"] for s in settings}, "lrs", fmt=_num),
              values_tag({s["lr_policy"] for s in settings}, "policies")]
-    h = _sha6(sorted({(g.dataset, g.file, json.dumps(g.setting)) for g in gs}) + [rd.activations, rd.baseline])
+    h = sha6(sorted({(g.dataset, g.file, json.dumps(g.setting)) for g in gs}) + [rd.activations, rd.baseline])
     return "_".join(parts + [f"h{h}"])
 
 

@@ -12,7 +12,7 @@ from noisebench import __version__
 from noisebench.errors import UserError
 from noisebench.generators.cifar10c_builds import resolve_names
 from noisebench.harness.report_output import Staging
-from noisebench.harness.report_tables import _md
+from noisebench.harness.report_tables import table_markdown as _md
 from noisebench.harness.report_testtime import build_testtime_tables, collect_testtime, write_testtime_csv
 from noisebench.harness.results_db import ResultsDB
 from noisebench.harness.run_artifacts import checkpoint_dir_for

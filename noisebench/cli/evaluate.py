@@ -9,7 +9,7 @@ from typing import List, Optional, Tuple
 import typer
 
 from noisebench.cli import app
-from noisebench.cli.harness_options import _DB_HELP, DEFAULT_DB
+from noisebench.cli.harness_options import DB_HELP, DEFAULT_DB
 from noisebench.errors import UserError
 
 
@@ -60,7 +60,7 @@ def evaluate(
                                        "or FILE:FUNCTION)."),
     reference: Optional[str] = typer.Option(None, "--reference", help="CE / mCE against this model: the name of an "
                                             "evaluated model in --db, or robustbench-standard (WRN-28-10)."),
-    db: Path = typer.Option(DEFAULT_DB, "--db", help=_DB_HELP),
+    db: Path = typer.Option(DEFAULT_DB, "--db", help=DB_HELP),
     force: bool = typer.Option(False, "--force", help="Evaluate again what the database already holds."),
     quiet: bool = typer.Option(False, "--quiet", help="No progress lines."),
 ):

@@ -8,7 +8,7 @@ from typing import Optional
 import typer
 
 from noisebench.cli import app
-from noisebench.cli.harness_options import _CKPT_HELP, _QUIET_HELP, _TB_HELP
+from noisebench.cli.harness_options import CKPT_HELP, QUIET_HELP, TB_HELP
 from noisebench.errors import UserError
 
 DEFAULT_DB = Path("results/noisebench.db")
@@ -143,9 +143,9 @@ def study(
                                  "(models the table lacks: a probe of a few seconds each, then cached)."),
     plots: bool = typer.Option(True, "--plots/--no-plots", help="Write the figures (PNG, PDF, SVG)."),
     force: bool = typer.Option(False, "--force", help="Rerun runs already in the database; replace another report in --out or the --export file."),
-    save_checkpoint: bool = typer.Option(False, "--save-checkpoint", help=_CKPT_HELP),
-    tensorboard: Optional[Path] = typer.Option(None, "--tensorboard", metavar="DIR", help=_TB_HELP),
-    quiet: bool = typer.Option(False, "--quiet", "-q", help=_QUIET_HELP),
+    save_checkpoint: bool = typer.Option(False, "--save-checkpoint", help=CKPT_HELP),
+    tensorboard: Optional[Path] = typer.Option(None, "--tensorboard", metavar="DIR", help=TB_HELP),
+    quiet: bool = typer.Option(False, "--quiet", "-q", help=QUIET_HELP),
 ):
     """Run one experiment of the source studies end to end: build (or reuse) its datasets, train its grid
     (resumable: runs already in the database are skipped, as in `grid`), and write its report with the

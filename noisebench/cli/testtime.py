@@ -13,7 +13,7 @@ def run_testtime(*, data, suite, datasets_dir, activations, seeds, overrides, kn
                  corruptions, severity, baseline, official, executor=None) -> None:
     """`executor(checkpoint_root)` gives the executor (default: this machine, `jobs` processes)."""
     from noisebench import bounds
-    from noisebench.generators.cifar10c_builds import resolve_names
+    from noisebench.generators.cifar10c_builds import release_names, resolve_names
     from noisebench.generators.corrupt_builds import parse_severities
     from noisebench.harness.activations import resolve_activation
     from noisebench.harness.report_data import run_setting
@@ -33,7 +33,7 @@ def run_testtime(*, data, suite, datasets_dir, activations, seeds, overrides, kn
     sevs = parse_severities(severity)
     if not sevs:
         raise UserError("--severity is empty; give a comma list of 1..5")
-    names = _release_names(corruptions) if official else resolve_names(corruptions)
+    names = release_names(corruptions) if official else resolve_names(corruptions)
     resolve_activation(baseline)
     acts = with_baseline(activations, baseline)
     if acts != list(activations):
@@ -62,23 +62,3 @@ def run_testtime(*, data, suite, datasets_dir, activations, seeds, overrides, kn
         typer.echo(f"not evaluated: {label} ({status})", err=True)
     for label, err in out.failures[:5]:
         typer.echo(f"failed: {label}: {err}", err=True)
-
-
-def _release_names(spec: str) -> list[str] | None:
-    """--official: None for all (every converted official set found), else the listed names as released
-    (the benchmark's motion_blur, snow, frost, spatter included)."""
-    from noisebench.generators.cifar10c_builds import RELEASE_NAME_RE
-
-    from noisebench.corruptors.sets import SETS
-
-    if spec.strip().lower() == "all":
-        return None
-    if spec.strip().lower() in SETS:
-        return list(SETS[spec.strip().lower()])
-    names = [n.strip().lower().replace("-", "_") for n in spec.split(",") if n.strip()]
-    bad = [n for n in names if not RELEASE_NAME_RE.match(n)]
-    if bad or not names:
-        raise UserError(f"--corruptions: {bad[0][:40]!r} is not a corruption name" if bad else "--corruptions is empty")
-    if len(set(names)) != len(names):
-        raise UserError("--corruptions lists a name twice")
-    return names
