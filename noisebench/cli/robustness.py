@@ -99,8 +99,10 @@ def robustness(
     files = list(data or [])
     if suite:
         files += suite_files(suite, datasets_dir or DEFAULT_DATASETS)
-    if not files:
-        raise UserError("give --data DIRTY_FILE or --suite synth|mnist|psi|all")
+    if not files:  # the corrupted files already in the datasets folder, else the synth suite built there
+        from noisebench.harness.default_data import default_dirty_files
+
+        files = default_dirty_files(datasets_dir or DEFAULT_DATASETS, note=lambda m: say(m, mode))
     acts = _activations(",".join(split_list(activation, "--activation")))
     pairs = [pair_for(f) for f in files]  # refuses pairs that are not clean/dirty twins
     for p in pairs:
