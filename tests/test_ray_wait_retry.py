@@ -6,7 +6,6 @@ rerun resumes without duplicates."""
 from __future__ import annotations
 
 import os
-from pathlib import Path
 
 import pytest
 
