@@ -15,7 +15,8 @@ from noisebench.harness.executors import FAULT_ENV, Done, execute_config, failed
 from noisebench.harness.run_config import RunConfig
 from noisebench.harness.run_data import RunResult
 import torch
-from noisebench.signals import worker_init
+from noisebench import signals
+from noisebench.signals import sigint_blocked, worker_init
 import multiprocessing as mp
 from concurrent.futures import ProcessPoolExecutor, as_completed
 from concurrent.futures.process import BrokenProcessPool
@@ -86,7 +87,9 @@ class LocalExecutor:
             from noisebench.progress import worker_mode
 
             wmode = worker_mode(self.progress)
-            futs = {ex.submit(_local_task, c.to_dict(), self.fault, self.outputs, wmode): c for c in todo}
+            with sigint_blocked():  # the workers spawned by submit are born with Ctrl-C blocked (worker_init)
+                futs = {ex.submit(_local_task, c.to_dict(), self.fault, self.outputs, wmode): c for c in todo}
+            signals.check()  # a Ctrl-C that came meanwhile
             reaper.add(p.pid for p in list((getattr(ex, "_processes", None) or {}).values()))
             for f in as_completed(futs):
                 c = futs[f]

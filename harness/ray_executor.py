@@ -12,8 +12,10 @@ from __future__ import annotations
 
 import os
 import socket
+import time
 from pathlib import Path
 
+from noisebench import signals
 from noisebench.errors import UserError
 from noisebench.plugins import ENV_VAR as PLUGINS_ENV
 from noisebench.harness.executors import FAULT_ENV, Done, execute_config, failed_result, run_outputs
@@ -21,6 +23,7 @@ from noisebench.harness.run_config import RunConfig
 from noisebench.harness.run_data import RunResult
 from noisebench.progress import worker_mode
 
+WAIT_TRIES = 5  # ray.wait calls that may return a SystemError in a row before the grid stops (rerun resumes)
 RAY_INSTALL_HINT = "Ray is not installed; install the extra with: pip install 'noisebench[ray]'"
 
 
@@ -50,6 +53,26 @@ def _probe(address: str | None, timeout: float = 5.0) -> None:
     except OSError as e:
         raise UserError(f"cannot reach the Ray cluster at {address} ({e.strerror or e}); start it with "
                         "`ray start --head --port PORT` there, or check the address and firewall") from None
+
+
+def _wait(ray, refs: list, tries: int = WAIT_TRIES) -> tuple[list, list]:
+    """`ray.wait` for one result, retried when Ray's compiled wait returns with an exception pending
+    (`SystemError: <cyfunction CoreWorker.wait ...> returned a result with an exception set`, seen on a
+    driver resumed after a killed one). An interrupt behind it is raised as the interrupt; past `tries`,
+    one line says to rerun (finished runs are recorded, the rerun resumes)."""
+    for i in range(tries):
+        try:
+            return ray.wait(refs, num_returns=1, timeout=5.0)
+        except SystemError as e:
+            inner = e.__cause__ or e.__context__
+            if isinstance(inner, KeyboardInterrupt):
+                raise inner from None
+            signals.check()
+            if i == tries - 1:
+                raise UserError(f"Ray's wait failed {tries} times ({' '.join(str(e).split())[:200]}); finished runs are "
+                                "recorded: rerun the same command to resume") from None
+            time.sleep(0.2 * (i + 1))
+    raise AssertionError("unreachable")  # pragma: no cover
 
 
 def import_ray():
@@ -171,7 +194,7 @@ class RayExecutor:
             submit()
             try:
                 while pending:
-                    ready, _ = ray.wait(list(pending), num_returns=1, timeout=5.0)
+                    ready, _ = _wait(ray, list(pending))
                     for ref in ready:
                         c = pending.pop(ref)
                         res, node = self._collect(ray, ref, c)

@@ -13,6 +13,7 @@ SIGKILL them when their parent dies (PR_SET_PDEATHSIG), so a SIGKILLed driver le
 
 from __future__ import annotations
 
+import contextlib
 import os
 import signal
 import sys
@@ -130,10 +131,32 @@ def die_with_parent(parent_pid: int | None = None) -> None:
 
 
 def worker_init(parent_pid: int | None = None) -> None:
-    """Call first in every worker process: ignore Ctrl-C (the parent stops us), die with the parent."""
+    """Call first in every worker process: ignore Ctrl-C (the parent stops us), die with the parent.
+
+    Workers started under `sigint_blocked` had SIGINT blocked from their first instruction (a Ctrl-C
+    to the process group while they import is pending, not a traceback); ignoring it discards it."""
     signal.signal(signal.SIGINT, signal.SIG_IGN)
     signal.signal(signal.SIGTERM, signal.SIG_DFL)
+    if hasattr(signal, "pthread_sigmask"):
+        signal.pthread_sigmask(signal.SIG_UNBLOCK, {signal.SIGINT})
     die_with_parent(parent_pid)
+
+
+@contextlib.contextmanager
+def sigint_blocked():
+    """Block SIGINT in this thread while it starts worker processes: a child inherits the mask across
+    fork and exec, so a Ctrl-C that reaches the process group while a worker is still starting up
+    (importing, before `worker_init`) stays pending there and is discarded, never a traceback from
+    multiprocessing's spawn. In this process it is delivered when the block ends (or to another thread
+    meanwhile), and the command stops as for any Ctrl-C."""
+    if not hasattr(signal, "pthread_sigmask") or threading.current_thread() is not threading.main_thread():
+        yield
+        return
+    old = signal.pthread_sigmask(signal.SIG_BLOCK, {signal.SIGINT})
+    try:
+        yield
+    finally:
+        signal.pthread_sigmask(signal.SIG_SETMASK, old)
 
 
 _REAPER = """

@@ -343,8 +343,30 @@ def build(
     ident = {"dataset": "synth", "split": split, "source_fingerprint": fingerprint}
     cw = DatasetWriter(clean_path, variant="clean", attrs=ident, **common)
     dw = DatasetWriter(dirty_path, variant="dirty", attrs=ident | {"clean_reference": clean_path.name}, **common)
+    placed = []  # the clean file once placed: removed again if its dirty twin then fails (no half pairs)
+    try:
+        _write_pair(p, gen, cw, dw, chunk_rows, workers, progress, placed)
+    except BaseException:
+        if placed:
+            try:
+                os.unlink(clean_path)
+            except OSError:
+                pass
+        raise
+    return clean_path, dirty_path
+
+
+def _write_pair(p: SynthParams, gen: HiddenFunctionDataset, cw: DatasetWriter, dw: DatasetWriter, chunk_rows: int,
+                workers: int, progress, placed: list) -> None:
+    with dw:
+        _write_clean_and_dirty(p, gen, cw, dw, chunk_rows, workers, progress)
+        placed.append(True)  # cw has exited: the clean file is placed before its dirty twin, never the reverse
+
+
+def _write_clean_and_dirty(p: SynthParams, gen: HiddenFunctionDataset, cw: DatasetWriter, dw: DatasetWriter,
+                           chunk_rows: int, workers: int, progress) -> None:
     n, nt, c = p.rows, p.n_train, p.cols
-    with dw, cw:  # cw exits first: the clean file is placed before its dirty twin, never the reverse
+    with cw:
         streams = {}
         for w, tag in ((cw, "clean"), (dw, "dirty")):
             # val is the same bytes in both files: the dirty file reuses the clean file's val digests
@@ -378,8 +400,3 @@ def build(
             "dirty_rows: indices into train of the corrupted rows; offsets: the N(0, sigma^2) noise added "
             "to each standardised feature (columns 0..cols-1) and to the target (last column)"
         )
-    return clean_path, dirty_path
-
-
-# older private names, kept for callers outside the package
-_compute_block = compute_block
