@@ -3,6 +3,7 @@ the datasets folder, else the embedded synth suite built there on the spot."""
 
 from __future__ import annotations
 
+import os
 from pathlib import Path
 from typing import Callable
 
@@ -27,6 +28,8 @@ def _is_dirty_with_twin(path: Path) -> bool:
 def default_dirty_files(folder: Path, note: Callable[[str], None]) -> list[Path]:
     """The dirty files of `folder` (sorted by name), saying which; none there: build the synth suite into it."""
     folder = Path(folder)
+    if os.path.lexists(folder) and not folder.is_dir():
+        raise UserError(f"--datasets-dir {folder} is not a folder")
     found = sorted(p for p in folder.glob("*.h5") if p.is_file() and _is_dirty_with_twin(p)) if folder.is_dir() else []
     if found:
         note(f"no --data or --suite: using the corrupted files in {folder}/: {', '.join(p.name for p in found)}")

@@ -65,11 +65,13 @@ class SynthArrays(NamedTuple):
     x_val: np.ndarray  # clean in both variants
     y_val: np.ndarray
     truth: dict  # hidden functions, constants, dirty row indices and their offsets
+    x_test: np.ndarray | None = None  # held-out test rows (clean in both variants; docs/FORMAT.md)
+    y_test: np.ndarray | None = None
 
 
 def synth(rows: int = 7000, seed: int | None = 0, *, cols: int = 10, dirty_frac: float = 0.1, sigma: float = 0.5) -> SynthArrays:
     """The hidden-function regression set in memory: the same numbers as the files of
-    ``noisebench synth --rows ROWS --seed SEED`` (clean and dirty train, the shared clean val).
+    ``noisebench synth --rows ROWS --seed SEED`` (clean and dirty train, the shared clean val and test).
     ``seed=None`` draws a fresh 32-bit seed (the range of ``--seed``), recorded in ``truth["seed"]``."""
 
     if isinstance(rows, bool) or not isinstance(rows, (int, np.integer)) or not 2 <= int(rows) <= MAX_API_SYNTH_ROWS:
@@ -83,4 +85,5 @@ def synth(rows: int = 7000, seed: int | None = 0, *, cols: int = 10, dirty_frac:
     offsets = np.concatenate([b[5] for b in parts])
     n = p.n_train
     truth = dict(gen.truth_attrs(), seed=p.seed, dirty_rows=dirty_rows, offsets=offsets)
-    return SynthArrays(x[:n], y[:n], xd[:n], yd[:n], x[n:], y[n:], truth)
+    tx, ty = gen.test_block(0, p.n_test)
+    return SynthArrays(x[:n], y[:n], xd[:n], yd[:n], x[n:], y[n:], truth, tx.astype(np.float32), ty.astype(np.float32))

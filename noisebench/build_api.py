@@ -106,7 +106,7 @@ def _synth(rows=7000, cols=10, dirty_frac=0.1, sigma=0.5, seed=0, out=DEFAULT_OU
     out = _out_dir(out)
     with _bar(rows, "synth", unit="row") as b:
         paths = Built(build_synth(p, out, force=force, progress=b.update))
-    paths.note = f"{p.n_train} train rows, {p.n_dirty} dirty; {p.n_val} val rows"
+    paths.note = f"{p.n_train} train rows, {p.n_dirty} dirty; {p.n_val} val rows, {p.n_test} test rows"
     return paths
 
 

@@ -158,8 +158,9 @@ def test_torch_dataset_with_workers_and_load_split(synth_pair):
         ys.append(yb)
     x_all, y_all = load_split(clean, "val")
     assert torch.equal(torch.cat(xs), x_all) and torch.equal(torch.cat(ys), y_all)
-    with pytest.raises(UserError, match="no split 'test'"):
-        H5SplitDataset(clean, "test")
+    assert len(H5SplitDataset(clean, "test")) == 200  # synth's held-out test split
+    with pytest.raises(UserError, match="no split 'truth'"):
+        H5SplitDataset(clean, "truth")
 
 
 def test_image_dataset_item_is_float_chw(tmp_path):

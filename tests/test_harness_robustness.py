@@ -31,17 +31,17 @@ def test_robustness_table_agrees_with_db(cli, synth, tmp_path):
     db = tmp_path / "r.db"
     r = cli("robustness", "--activation", "relu,tanh", "--data", synth[1], "--seeds", "2", "--epochs", "2", "--db", db)
     assert r.code == 0, r.err
-    assert "delta (dirty − clean)" in r.out and "val MSE" in r.out
+    assert "delta (dirty − clean)" in r.out and "test MSE" in r.out
     assert "clean last epoch" in r.out and "dirty last epoch" in r.out
     assert "8 runs trained (8 ok, 0 null, 0 failed)" in r.out
     with ResultsDB(db) as d:
         rows = d.runs()
         assert len(rows) == 8 and {x["status"] for x in rows} == {"ok"}
         for act in ("relu", "tanh"):
-            # synth has train/val only: the compared number is val MSE at the val-selected epoch
-            assert {x["final"]["metric"] for x in rows} == {"selected_val_loss"}
-            clean = {x["seed"]: x["final"]["selected_val_loss"] for x in rows if x["activation"] == act and x["role"] == "clean"}
-            dirty = {x["seed"]: x["final"]["selected_val_loss"] for x in rows if x["activation"] == act and x["role"] == "dirty"}
+            # synth has a held-out test split: the compared number is test MSE at the val-selected epoch
+            assert {x["final"]["metric"] for x in rows} == {"selected_test_loss"}
+            clean = {x["seed"]: x["final"]["selected_test_loss"] for x in rows if x["activation"] == act and x["role"] == "clean"}
+            dirty = {x["seed"]: x["final"]["selected_test_loss"] for x in rows if x["activation"] == act and x["role"] == "dirty"}
             assert sorted(clean) == sorted(dirty) == [0, 1]
             c, dd = stat_summary(clean.values()), stat_summary(dirty.values())
             delta = stat_summary([dirty[s] - clean[s] for s in clean])

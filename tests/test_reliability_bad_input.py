@@ -135,7 +135,7 @@ MATRIX = {
     "robustness suite unknown": ["robustness", "--suite", "bogus", "--db", "{out}/r.db"],
     "robustness suite files missing": ["robustness", "--suite", "synth", "--datasets-dir", "{adir}", "--db", "{out}/r.db"],
     "robustness clean file given": ["robustness", "--data", C, "--db", "{out}/r.db"],
-    "robustness no data": ["robustness", "--db", "{out}/r.db"],
+    "robustness no data, datasets-dir a file": ["robustness", "--datasets-dir", "{txt}", "--db", "{out}/r.db"],
     "robustness epochs 0": ["robustness", "--data", "{dirty}", "--epochs", "0", "--db", "{out}/r.db"],
     "robustness lr NaN": ["robustness", "--data", "{dirty}", "--lr", "nan", "--db", "{out}/r.db"],
     "robustness activation empty": ["robustness", "--data", "{dirty}", "--activation", ",", "--db", "{out}/r.db"],

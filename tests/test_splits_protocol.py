@@ -155,7 +155,7 @@ def test_synth_files_record_split_and_source(tmp_path):
         assert c.meta["split"] == d.meta["split"] and c.meta["source_fingerprint"] == d.meta["source_fingerprint"]
         assert c.meta["pair_key"] == d.meta["pair_key"]
         s = c.meta["split"]
-        assert set(s) == SPLIT_KEYS and (s["n_train"], s["n_val"], s["n_test"]) == (100, 40, 0)
+        assert set(s) == SPLIT_KEYS and (s["n_train"], s["n_val"], s["n_test"]) == (100, 40, 40)
         assert s["val_indices_sha256"] == indices_sha256(np.arange(100, 140))
 
 

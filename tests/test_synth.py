@@ -140,7 +140,7 @@ def test_cli_synth_info_verify(cli, tmp_path):
     r = cli("info", dirty)
     assert r.code == 0 and "synth (dirty, regression)" in r.out and "train x (500, 10)" in r.out
     r = cli("verify", dirty)
-    assert r.code == 0 and "all 6 checksums match" in r.out
+    assert r.code == 0 and "all 8 checksums match" in r.out
     # second run without --force refuses and keeps the file
     before = dirty.read_bytes()
     r = cli("synth", "--rows", "700", "--seed", "1", "--out", tmp_path)
@@ -202,13 +202,16 @@ def test_compiled_block_matches_numpy_reference():
 
 # Checksums of `build(SynthParams(rows=7000, seed=0))` as first published: the bytes must never change
 # for the same (seed, rows). Float datasets go through libm's sin/cos, so they are pinned on the
-# platform they were recorded on (Linux x86-64); the integer truth is pinned everywhere.
+# platform they were recorded on (Linux x86-64); the integer truth is pinned everywhere. The held-out
+# test split came later: it was added beside train and val, whose bytes stayed as first published.
 _PINNED_7000 = {
     "clean": {
         "train/x": "0800261625f2442f506509891386ec3a4e96600141ab7dcfcb62371fca7fd0d7",
         "train/y": "03b6b4c6ce43a0de4e0520915f9edc0af9580271b55b3b05858520e9545bde1d",
         "val/x": "73305a213e259c4345380bf800ff37e3aa3b71d8f4eba93b2b5d495f39d35a60",
         "val/y": "8fbf8d1be14ebb6964aea86a7bf1df89faccca9da5ab94ce5ebe7b53cdf34715",
+        "test/x": "41949f9571c896cb82da6202983740be3d208e1adc034748e9832c946e9664d6",
+        "test/y": "cf4c4f6657beacd96eb2493067d80b073bc555e2c4de89f07714c015323cea6d",
     },
     "dirty": {
         "train/x": "7c5a0324dde376ea3284770d2b275f9c08129a8203104e709a951ad1d6676b67",
@@ -217,6 +220,8 @@ _PINNED_7000 = {
         "truth/offsets": "4739481122a24418606c9d22429446c7059009bdf788681e09992c910e1246f3",
         "val/x": "73305a213e259c4345380bf800ff37e3aa3b71d8f4eba93b2b5d495f39d35a60",
         "val/y": "8fbf8d1be14ebb6964aea86a7bf1df89faccca9da5ab94ce5ebe7b53cdf34715",
+        "test/x": "41949f9571c896cb82da6202983740be3d208e1adc034748e9832c946e9664d6",
+        "test/y": "cf4c4f6657beacd96eb2493067d80b073bc555e2c4de89f07714c015323cea6d",
     },
 }
 

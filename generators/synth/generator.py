@@ -12,6 +12,10 @@ Definition (deterministic in (seed, rows, cols, dirty_frac, sigma)):
   the f_j(x_j) standardised by f_j's mean and std over the domain;
 * split: the first floor(5/7 rows) rows train, the rest val (rows are already in random order);
   the same split for the clean and the dirty file (fixing the source notebook's leak);
+* test: n_val further rows (2,000 for rows=7000) held out from both: the same hidden functions
+  and constants at the midpoints of the domain grid, DOMAIN_LO + (k + 1/2) * step, column j an
+  independent keyed permutation of those midpoints, so no test value equals a train or val value;
+  standardised with the train/val domain's statistics;
 * dirty: exactly floor(dirty_frac * n_train) training rows, chosen by another keyed permutation,
   get independent N(0, sigma^2) offsets on every (standardised) feature and on the target.
   Val is clean in both files.
@@ -50,7 +54,7 @@ MAX_ROWS = 1 << 48  # far beyond any disk; keeps the index permutation and float
 TRAIN_FRACTION = (5, 7)  # 5000 train / 2000 val for 7000 rows
 
 # Stream ids for SeedSequence spawn keys: one independent random stream per purpose.
-_S_CONSTS, _S_COLPERM, _S_DIRTYPERM, _S_NOISE = 1, 2, 3, 4
+_S_CONSTS, _S_COLPERM, _S_DIRTYPERM, _S_NOISE, _S_TESTPERM = 1, 2, 3, 4, 5
 
 FUNCTION_FORMULAS = (
     "C0*sin(x)",
@@ -93,6 +97,11 @@ class SynthParams:
     @property
     def n_val(self) -> int:
         return self.rows - self.n_train
+
+    @property
+    def n_test(self) -> int:
+        """Held-out test rows (clean, in both files): as many as val."""
+        return self.n_val
 
     @property
     def n_dirty(self) -> int:
@@ -208,6 +217,22 @@ class HiddenFunctionDataset:
         y /= self.p.cols
         return xs, y
 
+    def test_block(self, start: int, stop: int) -> tuple[np.ndarray, np.ndarray]:
+        """Held-out test rows [start, stop) (float64): the hidden functions at the domain grid's midpoints."""
+        if not hasattr(self, "_test_perms"):
+            self._test_perms = [IndexPermutation.from_seed_sequence(self.p.rows, _ss(self.p.seed, _S_TESTPERM, j))
+                                for j in range(self.p.cols)]
+        idx = np.arange(start, stop, dtype=np.uint64)
+        xs = np.empty((stop - start, self.p.cols))
+        y = np.zeros(stop - start)
+        for j, perm in enumerate(self._test_perms):
+            raw = DOMAIN_LO + (perm(idx).astype(np.float64) + 0.5) * self.step
+            xs[:, j] = (raw - self.x_mean) / self.x_std
+            f = int(self.function_ids[j])
+            y += (apply_function(f, self.constants, raw) - self.f_mean[f]) / self.f_std[f]
+        y /= self.p.cols
+        return xs, y
+
     def dirty_in_block(self, start: int, stop: int) -> tuple[np.ndarray, np.ndarray]:
         """Dirty training rows in [start, stop) (absolute indices, sorted) and their offsets.
 
@@ -313,7 +338,7 @@ def split_identity(p: SynthParams) -> tuple[dict, str, str]:
 
     source = {"generator": "noisebench hidden-function", "rows": p.rows, "cols": p.cols, "seed": p.seed}
     fingerprint = hashlib.sha256(json.dumps(source, sort_keys=True).encode()).hexdigest()
-    split = split_record("ordered", p.seed, p.n_train, p.n_val, 0, range_sha256(p.n_train, p.rows))
+    split = split_record("ordered", p.seed, p.n_train, p.n_val, p.n_test, range_sha256(p.n_train, p.rows))
     return split, fingerprint, pair_key("synth", fingerprint, split)
 
 
@@ -329,14 +354,14 @@ def build(
 
     p.validate()
     # both files hold rows x (cols + 1) float32 uncompressed, plus the dirty file's truth: refuse up front
-    need = 2 * p.rows * (p.cols + 1) * 4 + p.n_dirty * (8 + (p.cols + 1) * 4)
+    need = 2 * (p.rows + p.n_test) * (p.cols + 1) * 4 + p.n_dirty * (8 + (p.cols + 1) * 4)
     check_free_space(Path(out_dir), need, f"synth --rows {p.rows} --cols {p.cols}")
     workers = workers if workers is not None else min(4, os.cpu_count() or 1)
     if chunk_rows % BLOCK:
         raise ValueError("chunk_rows must be a multiple of BLOCK")
     gen = HiddenFunctionDataset(p)
     clean_path, dirty_path = output_paths(Path(out_dir), p)
-    params = asdict(p) | {"n_train": p.n_train, "n_val": p.n_val, "n_dirty": p.n_dirty}
+    params = asdict(p) | {"n_train": p.n_train, "n_val": p.n_val, "n_test": p.n_test, "n_dirty": p.n_dirty}
     split, fingerprint, pair_key = split_identity(p)
     common = dict(kind="synth", params=params, seed=p.seed, task="regression", pair_key=pair_key, force=force,
                   source={"name": "hidden-function generator", "definition": "docs/FORMAT.md, The synth dataset definition"})
@@ -376,6 +401,8 @@ def _write_clean_and_dirty(p: SynthParams, gen: HiddenFunctionDataset, cw: Datas
                 "train/y": w.create("train/y", (nt,), np.float32, hash_in_thread=True),
                 "val/x": w.create("val/x", (n - nt, c), np.float32, mirror_of=shared.get("val/x"), hash_in_thread=True),
                 "val/y": w.create("val/y", (n - nt,), np.float32, mirror_of=shared.get("val/y"), hash_in_thread=True),
+                "test/x": w.create("test/x", (p.n_test, c), np.float32, mirror_of=shared.get("test/x")),
+                "test/y": w.create("test/y", (p.n_test,), np.float32, mirror_of=shared.get("test/y")),
             }
         dirty_rows = dw.create("truth/dirty_rows", (p.n_dirty,), np.int64)
         offsets = dw.create("truth/offsets", (p.n_dirty, c + 1), np.float32)
@@ -393,6 +420,12 @@ def _write_clean_and_dirty(p: SynthParams, gen: HiddenFunctionDataset, cw: Datas
                 s["val/y"].append(y32[va])
             if progress:
                 progress(bstop - bstart)
+        for tstart in range(0, p.n_test, BLOCK):  # the held-out test rows, clean in both files
+            tx, ty = gen.test_block(tstart, min(p.n_test, tstart + BLOCK))
+            tx32, ty32 = tx.astype(np.float32), ty.astype(np.float32)
+            for tag in ("clean", "dirty"):
+                streams[tag]["test/x"].append(tx32)
+                streams[tag]["test/y"].append(ty32)
         truth = gen.truth_attrs()
         for w in (cw, dw):
             w.group_attrs("truth")["hidden_functions_json"] = json.dumps(truth)

@@ -32,7 +32,8 @@ def synth(
     """Build the clean and dirty hidden-function regression dataset (docs/FORMAT.md), streamed, any size.
 
     Writes OUT/synth-ROWS-clean.h5 and OUT/synth-ROWS-dirty.h5 (suffix -sSEED for seed != 0);
-    both share one train/val split and the val split is clean in both.
+    both share one train/val split, and a held-out test split of as many rows as val (the same
+    hidden functions at points in neither train nor val); val and test are clean in both.
     """
     from noisebench.build_api import build
 
