@@ -4,11 +4,14 @@ Counting parameters needs torch (modules built on the meta device), which takes 
 built-ins' rows are therefore shipped in ``zoo_catalog.json`` (package data), written by
 ``python -m noisebench.zoo_catalog`` and checked against the live registries by the tests. When a plug-in
 is loaded (``--plugin``, ``NOISEBENCH_PLUGINS``, an entry point) or the file is missing or stale, the rows
-are computed live.
+are computed live. Stale means another noisebench version, or built-in model or activation files other than
+those the catalog was written from (their sources are hashed without importing them): a new built-in file in
+``harness/models/`` is listed at once.
 """
 
 from __future__ import annotations
 
+import hashlib
 import json
 import os
 from importlib.resources import files
@@ -17,6 +20,17 @@ from noisebench import __version__
 
 CATALOG = "zoo_catalog.json"
 _ENTRY_POINT_GROUPS = ("noisebench.plugins", "noisebench.activations")
+
+
+def builtins_digest() -> str:
+    """sha256 over the sources of the built-in model and activation modules (read, not imported)."""
+    harness = files("noisebench.harness")
+    parts = [harness.joinpath("activations.py"), harness.joinpath("activation_names.py")]
+    parts += sorted((t for t in harness.joinpath("models").iterdir() if t.name.endswith(".py")), key=lambda t: t.name)
+    h = hashlib.sha256()
+    for t in parts:
+        h.update(t.name.encode() + b"\0" + t.read_bytes() + b"\0")
+    return h.hexdigest()
 
 
 def _param_count(build) -> int:
@@ -52,7 +66,7 @@ def live_rows(builtin_only: bool = False) -> dict:
     if builtin_only:
         acts = [r for r in acts if not r[-1]]
         models = [r for r in models if not r[-1]]
-    return {"version": __version__, "activations": acts, "models": models}
+    return {"version": __version__, "builtins_sha256": builtins_digest(), "activations": acts, "models": models}
 
 
 def _plugins_present() -> bool:
@@ -73,7 +87,7 @@ def rows() -> dict:
     if not _plugins_present():
         try:
             data = json.loads(files("noisebench").joinpath(CATALOG).read_text(encoding="utf-8"))
-            if data.get("version") == __version__:
+            if data.get("version") == __version__ and data.get("builtins_sha256") == builtins_digest():
                 return data
         except (OSError, ValueError):
             pass
@@ -83,7 +97,7 @@ def rows() -> dict:
 def main() -> None:  # pragma: no cover - a maintainer's tool: python -m noisebench.zoo_catalog
     path = os.path.join(os.path.dirname(__file__), CATALOG)
     data = live_rows(builtin_only=True)
-    lines = [f'{{"version": {json.dumps(data["version"])},']
+    lines = [f'{{"version": {json.dumps(data["version"])}, "builtins_sha256": {json.dumps(data["builtins_sha256"])},']
     for i, key in enumerate(("activations", "models")):
         body = ",\n  ".join(json.dumps(r, ensure_ascii=False) for r in data[key])
         lines.append(f' "{key}": [\n  {body}\n ]' + ("," if i == 0 else "}"))
