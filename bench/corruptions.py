@@ -43,9 +43,8 @@ def main(argv=None) -> None:
     from _bench_data import synthetic_images  # noqa: E402
     from corruption_reference import per_image  # noqa: E402
 
-    from noisebench.generators.corrupt_builds import STREAM, corrupt_blocks, image_corruption, resolve_params
-
     from noisebench.corruptors.sets import ALL
+    from noisebench.generators.corrupt_builds import STREAM, corrupt_blocks, image_corruption, resolve_params
 
     names = [n.strip() for n in args.only.split(",") if n.strip()] or list(ALL)
     x, _ = synthetic_images("cifar10", args.images, seed=0)

@@ -5,10 +5,10 @@ from __future__ import annotations
 from io import BytesIO
 
 import numpy as np
+from PIL import Image
 
 from noisebench.corruptors._image_ops import REFERENCE, check_images, check_range
 from noisebench.registry import register_corruption
-from PIL import Image
 
 SEVERITIES = {1: {"quality": 80}, 2: {"quality": 65}, 3: {"quality": 58}, 4: {"quality": 50}, 5: {"quality": 40}}
 RANGES = {"quality": (1, 95)}

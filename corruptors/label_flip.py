@@ -12,15 +12,15 @@ Deterministic in (seed, labels): one random stream, SeedSequence(seed, spawn_key
 from __future__ import annotations
 
 import hashlib
+import io
 import math
 from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
 
-from noisebench.errors import UserError
-import io
 from noisebench.bounds import MAX_MATRIX_BYTES
+from noisebench.errors import UserError
 from noisebench.safe_input import read_bytes
 
 MODES = ("symmetric", "pair", "matrix")

@@ -35,14 +35,14 @@ from __future__ import annotations
 
 import math
 import os
+import struct
 from concurrent.futures import ThreadPoolExecutor
 from typing import Callable, Iterator
 
 import numpy as np
 
-from noisebench.errors import UserError
 from noisebench.bounds import PSI_MAX, PSI_MIN
-import struct
+from noisebench.errors import UserError
 
 U32 = 1 << 32
 GUIDE_BITS = 11

@@ -17,6 +17,7 @@ import numpy as np
 from noisebench.corruptors.poisson_photon import PhotonNoise, validate_level
 from noisebench.registry import register_corruption
 
+
 @register_corruption(
     "psi", target="images", ranges={"level": (1e-3, 1e6)}, tag="psi",
     description="photon-limited Poisson noise of peak psi: clip(round(Poisson(psi*x/255)*255/psi))",

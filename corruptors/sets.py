@@ -163,7 +163,7 @@ def constants_table(constants: str = "cifar10-c") -> str:
         sev = severity_table(corruption_spec(name), key)
         keys = list(sev[1])
 
-        def cell(d: Mapping) -> str:
+        def cell(d: Mapping, keys=keys) -> str:
             return ", ".join(f"{d[k]:.4g}" if isinstance(d[k], float) else str(d[k]) for k in keys)
 
         rows.append(f"| `{name}` | {', '.join(keys)} | " + " | ".join(cell(sev[s]) for s in sorted(sev)) + " |")

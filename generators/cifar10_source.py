@@ -15,6 +15,7 @@ structure is checked (keys, types, N x 3072 uint8, labels 0..9) before it is use
 
 from __future__ import annotations
 
+import hashlib
 import os
 import pickle
 from pathlib import Path
@@ -26,7 +27,6 @@ from noisebench.errors import UserError
 from noisebench.generators.custom_image_source import ImageData
 from noisebench.registry import register_source
 from noisebench.safe_pickle import safe_loads
-import hashlib
 
 BASE_FOLDER = "cifar-10-batches-py"
 URL = "https://www.cs.toronto.edu/~kriz/cifar-10-python.tar.gz"

@@ -22,6 +22,7 @@ from typing import Callable
 
 import numpy as np
 
+from noisebench.bounds import check_seed
 from noisebench.errors import UserError
 from noisebench.generators.corrupt_builds import (
     BLOCK_IMAGES,
@@ -33,7 +34,6 @@ from noisebench.generators.corrupt_builds import (
     resolve_params,
 )
 from noisebench.generators.image_inputs import seed_suffix
-from noisebench.bounds import check_seed
 from noisebench.h5reader import check_fits_in_memory, open_file
 from noisebench.h5writer import DatasetWriter, check_output_path
 

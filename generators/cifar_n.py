@@ -32,8 +32,16 @@ import numpy as np
 from noisebench import safe_input
 from noisebench.errors import UserError
 from noisebench.generators.custom_image_source import ImageData
-from noisebench.generators.image_builds import (INDEX_NOTE, Progress, build_clean_once, check_clean_twin,
-                                                build_split_clean, common_attrs, split_params, write_splits)
+from noisebench.generators.image_builds import (
+    INDEX_NOTE,
+    Progress,
+    build_clean_once,
+    build_split_clean,
+    check_clean_twin,
+    common_attrs,
+    split_params,
+    write_splits,
+)
 from noisebench.generators.image_inputs import clean_path, split_suffix
 from noisebench.h5writer import DatasetWriter
 from noisebench.safe_pickle import safe_loads

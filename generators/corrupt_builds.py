@@ -28,13 +28,13 @@ from typing import Callable, Iterator, Mapping
 
 import numpy as np
 
-from noisebench.errors import UserError
-from noisebench.generators.custom_image_source import ImageData
 from noisebench.bounds import check_seed
-from noisebench.generators.image_inputs import clean_path, seed_suffix, split_suffix
-from noisebench.registry import CORRUPTIONS
+from noisebench.errors import UserError
 from noisebench.generators import image_builds as ib
+from noisebench.generators.custom_image_source import ImageData
+from noisebench.generators.image_inputs import clean_path, seed_suffix, split_suffix
 from noisebench.h5writer import DatasetWriter
+from noisebench.registry import CORRUPTIONS
 
 BLOCK_IMAGES = 256
 STREAM = {"train": 1, "val": 3, "test": 2}
@@ -326,7 +326,7 @@ def jobs(plan, data: ImageData, out_dir: Path, sp, cref: Path, seed: int, split_
     """[(writer, blocks)] per file of kind "corrupt"; `blocks(x, stream)` yields the corrupted images in order;
     `constants`: the severity table the plan's severities were read from."""
     out = []
-    for (entry, sev, p, tag), path in zip(plan, paths(plan, data.name, out_dir, seed, split_seed, options)):
+    for (entry, sev, p, _tag), path in zip(plan, paths(plan, data.name, out_dir, seed, split_seed, options)):
         rec = corruption_record(entry, sev, p, constants if sev is not None else None)
         attrs = ib.common_attrs(data, sp) | {"clean_reference": cref.name, "corruption": entry.name,
                                              "severity": int(sev or 0), "reference": rec["reference"],

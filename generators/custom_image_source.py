@@ -21,11 +21,10 @@ import numpy as np
 
 from noisebench import bounds, safe_input
 from noisebench.errors import UserError
-from noisebench.registry import register_source
-from noisebench.safe_npz import read_npz
 from noisebench.h5reader import available_memory
+from noisebench.registry import SOURCES, register_source
 from noisebench.safe_image import read_image
-from noisebench.registry import SOURCES
+from noisebench.safe_npz import read_npz
 
 IMAGE_EXTS = (".png", ".jpg", ".jpeg", ".bmp", ".gif", ".tif", ".tiff", ".webp")
 MAX_IMAGES = bounds.MAX_IMAGES

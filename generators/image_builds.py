@@ -21,16 +21,22 @@ from typing import Callable
 
 import numpy as np
 
+from noisebench.bounds import check_seed
+from noisebench.corruptors.label_flip import (
+    MODES,
+    effective_val_size,
+    flip_labels,
+    stratified_val_split,
+    validate_matrix,
+    validate_rate,
+)
 from noisebench.errors import UserError
 from noisebench.generators.custom_image_source import ImageData
-from noisebench.bounds import check_seed
 from noisebench.generators.image_inputs import clean_path, flip_path, note
-from noisebench.h5reader import open_file
-from noisebench.safe_output import OutputExists
-from noisebench.corruptors.label_flip import effective_val_size, stratified_val_split
 from noisebench.generators.split_record import indices_sha256, pair_key, split_record
+from noisebench.h5reader import open_file
 from noisebench.h5writer import DatasetWriter
-from noisebench.corruptors.label_flip import MODES, flip_labels, validate_matrix, validate_rate
+from noisebench.safe_output import OutputExists
 
 WRITE_ROWS = 4096  # images per append when copying arrays already in memory
 CIFAR_VAL_SIZE = 5000  # `make cifar10` / `make psi` / custom sources: val images carved from train

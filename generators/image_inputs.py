@@ -14,16 +14,14 @@ from pathlib import Path
 
 import numpy as np
 
-from noisebench.errors import UserError
-from noisebench.safe_text import clean, has_control
-from noisebench.generators.custom_image_source import ImageData
 from noisebench.bounds import check_seed
-from noisebench.generators.custom_image_source import load_source
-from noisebench.registry import SOURCES
-from noisebench.generators.custom_image_source import detect_kind
-from noisebench.h5writer import check_output_path
-from noisebench.corruptors.poisson_photon import format_level
 from noisebench.corruptors.label_flip import format_rate, matrix_digest
+from noisebench.corruptors.poisson_photon import format_level
+from noisebench.errors import UserError
+from noisebench.generators.custom_image_source import ImageData, detect_kind, load_source
+from noisebench.h5writer import check_output_path
+from noisebench.registry import SOURCES
+from noisebench.safe_text import clean, has_control
 
 RAW_DIR_NAME = "raw"
 

@@ -14,8 +14,8 @@ from __future__ import annotations
 
 import gzip
 import hashlib
-import os
 import io
+import os
 import zlib
 from pathlib import Path
 

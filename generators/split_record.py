@@ -21,8 +21,6 @@ import numpy as np
 from noisebench.h5reader import indices_sha256  # noqa: F401 - re-exported: the split record's definition
 
 
-
-
 def range_sha256(start: int, stop: int, block: int = 1 << 20) -> str:
     """indices_sha256(arange(start, stop)) computed in bounded memory."""
     h = hashlib.sha256()

@@ -20,6 +20,8 @@ own alpha, beta ~ U(0, 0.5) from torch's global RNG when it is constructed, so a
 from __future__ import annotations
 
 import importlib
+import importlib.util
+import sys
 from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Callable
@@ -27,16 +29,14 @@ from typing import Callable
 import torch
 from torch import nn
 
+from noisebench.bounds import MAX_PLUGIN_BYTES
 from noisebench.errors import UserError
+
 # names, aliases, de-duplication: harness/activation_names.py (no torch), re-exported here
 from noisebench.harness.activation_names import ALIASES, dedupe_activations, normalize_name  # noqa: F401
 from noisebench.registry import ACTIVATIONS as REGISTRY
 from noisebench.registry import SpecView
-import sys
-import importlib.util
-from noisebench.bounds import MAX_PLUGIN_BYTES
-from noisebench.safe_input import check_regular
-from noisebench.safe_input import has_control
+from noisebench.safe_input import check_regular, has_control
 
 __all__ = [
     "ACTIVATIONS",

@@ -29,11 +29,10 @@ from pathlib import Path
 from typing import Callable
 
 from noisebench.errors import UserError
-from noisebench.harness.run_config import RunConfig
-from noisebench.harness.run_data import RunResult
-from noisebench.harness.run_data import code_version
-from noisebench.harness.runner import execute_run
 from noisebench.harness.grid_config import preflight_all
+from noisebench.harness.run_config import RunConfig
+from noisebench.harness.run_data import RunResult, code_version
+from noisebench.harness.runner import execute_run
 from noisebench.signals import check as check_interrupted
 
 FAULT_ENV = "NOISEBENCH_GRID_FAULT"

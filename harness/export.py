@@ -23,6 +23,7 @@ from collections import defaultdict
 from pathlib import Path
 from typing import Any, Iterable
 
+from noisebench.errors import UserError
 from noisebench.harness import results_schema
 from noisebench.harness.data_identity import (
     IDENTITY_FIELDS,
@@ -31,8 +32,6 @@ from noisebench.harness.data_identity import (
 )
 from noisebench.harness.report_data import run_setting
 from noisebench.harness.run_artifacts import summary_writer, write_scalars
-
-from noisebench.errors import UserError
 from noisebench.safe_output import write_bytes
 
 __all__ = ["FORMATS", "export", "epoch_rows", "run_rows"]

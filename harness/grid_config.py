@@ -13,14 +13,14 @@ from pathlib import Path
 
 from noisebench.bounds import check_run_config
 from noisebench.errors import UserError
+from noisebench.harness.activations import resolve_activations
 from noisebench.harness.grid_spec import GridSpec
+from noisebench.harness.models import MODELS, model_names
 from noisebench.harness.pairs import file_meta, pair_for
 from noisebench.harness.recipes import RECIPES, Recipe, policy_extra, recipe_for
+from noisebench.harness.run_checks import preflight
 from noisebench.harness.run_config import AUGMENTS, LR_POLICIES, OPTIMIZERS, RunConfig
 from noisebench.harness.run_data import checksums_digest, data_info, data_role
-from noisebench.harness.activations import resolve_activations
-from noisebench.harness.models import MODELS, model_names
-from noisebench.harness.run_checks import preflight
 
 
 # -- validation and expansion --------------------------------------------------------------------

@@ -22,8 +22,9 @@ import os
 import subprocess
 from pathlib import Path
 
-from noisebench.errors import UserError
 import torch
+
+from noisebench.errors import UserError
 from noisebench.harness.activations import ACTIVATIONS, activation_entry_point, normalize_name
 from noisebench.registry import ACTIVATIONS as ACT_REGISTRY
 from noisebench.registry import MODELS as MODEL_REGISTRY

@@ -6,21 +6,21 @@ result it reports. Workers ignore Ctrl-C (the driver's to handle) and die with t
 
 from __future__ import annotations
 
+import multiprocessing as mp
 import os
 import socket
+from concurrent.futures import ProcessPoolExecutor, as_completed
+from concurrent.futures.process import BrokenProcessPool
 from pathlib import Path
 
+import torch
+
+from noisebench import signals
 from noisebench.errors import UserError
 from noisebench.harness.executors import FAULT_ENV, Done, execute_config, failed_result, run_outputs
 from noisebench.harness.run_config import RunConfig
 from noisebench.harness.run_data import RunResult
-import torch
-from noisebench import signals
-from noisebench.signals import sigint_blocked, worker_init
-import multiprocessing as mp
-from concurrent.futures import ProcessPoolExecutor, as_completed
-from concurrent.futures.process import BrokenProcessPool
-from noisebench.signals import Reaper
+from noisebench.signals import Reaper, sigint_blocked, worker_init
 
 _LOCAL_GPU = {"id": None}
 

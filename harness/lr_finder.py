@@ -10,11 +10,12 @@ from dataclasses import dataclass
 
 import numpy as np
 import torch
+
 from noisebench.errors import UserError
 from noisebench.harness.models import build_model
 from noisebench.harness.run_checks import resolve_device
 from noisebench.harness.runner import make_optimizer, prepare
-from noisebench.harness.train_loop import make_loss_fn, crop_flip, flip_rotate, to_input
+from noisebench.harness.train_loop import crop_flip, flip_rotate, make_loss_fn, to_input
 
 
 @dataclass

@@ -22,10 +22,10 @@ optimizer step. ``lr_curve`` gives the lr of every iteration without training (t
 from __future__ import annotations
 
 import torch
+from torch.optim import lr_scheduler as ls
 
 from noisebench.errors import UserError
 from noisebench.harness.recipes import KNOB_DEFAULTS as D
-from torch.optim import lr_scheduler as ls
 
 POLICIES = ("fixed", "step", "triangular", "onecycle")
 ONECYCLE_MOMENTUM = (0.85, 0.95)  # (base, max) momentum / beta1 of the one-cycle policy

@@ -15,8 +15,9 @@ import sys
 import tempfile
 import time
 from pathlib import Path
-from noisebench.safe_output import write_bytes
+
 from noisebench.harness.run_data import RunResult
+from noisebench.safe_output import write_bytes
 from noisebench.safe_text import clean
 
 MAX_PENDING_BYTES = 64 << 20  # a run's JSON is kilobytes; refuse absurd files

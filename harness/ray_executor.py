@@ -17,10 +17,10 @@ from pathlib import Path
 
 from noisebench import signals
 from noisebench.errors import UserError
-from noisebench.plugins import ENV_VAR as PLUGINS_ENV
 from noisebench.harness.executors import FAULT_ENV, Done, execute_config, failed_result, run_outputs
 from noisebench.harness.run_config import RunConfig
 from noisebench.harness.run_data import RunResult
+from noisebench.plugins import ENV_VAR as PLUGINS_ENV
 from noisebench.progress import worker_mode
 
 WAIT_TRIES = 5  # ray.wait calls that may return a SystemError in a row before the grid stops (rerun resumes)

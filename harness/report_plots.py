@@ -13,7 +13,13 @@ import numpy as np
 
 from noisebench.harness.report_colors import activation_color
 from noisebench.harness.report_data import (
-    ReportData, corruption_level, level_axis, delta_direction, delta_rows, epoch_metric, higher_is_better,
+    ReportData,
+    corruption_level,
+    delta_direction,
+    delta_rows,
+    epoch_metric,
+    higher_is_better,
+    level_axis,
     metric_label,
 )
 from noisebench.harness.report_output import setting_tag, slug

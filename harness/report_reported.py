@@ -20,10 +20,9 @@ import math
 from dataclasses import dataclass
 from pathlib import Path
 
-from noisebench.harness.report_data import run_setting
+from noisebench.harness.report_data import metric_label, run_setting
 from noisebench.harness.report_tables import Table
 from noisebench.harness.stats import CLIPPED_METHOD, MIN_SEEDS_FOR_TEST, Summary, metric_bounds, summarize
-from noisebench.harness.report_data import metric_label
 
 
 @dataclass

@@ -15,8 +15,19 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from noisebench.harness.report_data import (  # noqa: F401  (re-exported for callers of the old module)
-    SETTING_FIELDS, Cell, DeltaRow, Group, ReportData, collect, delta_direction, delta_rows, higher_is_better,
-    last_metric, metric_label, mixed_identity, val_metric,
+    SETTING_FIELDS,
+    Cell,
+    DeltaRow,
+    Group,
+    ReportData,
+    collect,
+    delta_direction,
+    delta_rows,
+    higher_is_better,
+    last_metric,
+    metric_label,
+    mixed_identity,
+    val_metric,
 )
 from noisebench.harness.report_output import setting_tag
 from noisebench.harness.stats import Summary, holm, summarize, welch_p

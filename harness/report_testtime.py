@@ -15,14 +15,13 @@ import math
 from dataclasses import dataclass, field
 from pathlib import Path
 
+from noisebench.corruptors.sets import set_label
 from noisebench.harness.report_data import SETTING_FIELDS, run_setting
-from noisebench.harness.report_tables import Table
+from noisebench.harness.report_output import setting_tag, slug
+from noisebench.harness.report_tables import Table, table_markdown
 from noisebench.harness.stats import Summary, summarize
 from noisebench.harness.testtime import CLEAN
 from noisebench.harness.testtime_metrics import Scores, family_order, score_all
-from noisebench.harness.report_tables import table_markdown
-from noisebench.harness.report_output import setting_tag, slug
-from noisebench.corruptors.sets import set_label
 
 ORIGINS = {"ours": "noisebench corruptions (make cifar10-c)", "release": "official CIFAR-10-C release files",
            "sets": "the test splits of other files (ψ, corrupted twins)"}

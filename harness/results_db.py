@@ -26,7 +26,8 @@ from typing import Any
 from noisebench.errors import UserError
 from noisebench.harness import results_schema
 from noisebench.harness.db_guard import check_db_path, connect_target, stamp
-from noisebench.harness.pending_results import ingest as ingest_pending, save as save_pending
+from noisebench.harness.pending_results import ingest as ingest_pending
+from noisebench.harness.pending_results import save as save_pending
 from noisebench.harness.run_data import RunResult
 from noisebench.safe_output import disk_error
 

@@ -20,9 +20,11 @@ from noisebench.harness.grid_spec import GridSpec
 from noisebench.harness.pairs import DataPair, file_meta
 from noisebench.harness.recipes import SUITES, Recipe, recipe_for
 from noisebench.harness.run_config import RunConfig
-from noisebench.harness.stats import Summary, summarize as summarize_values
+from noisebench.harness.stats import Summary
+from noisebench.harness.stats import summarize as summarize_values
 from noisebench.harness.study_runner import make_executor, run_configs
 from noisebench.progress import choose
+
 
 def suite_files(suite: str, datasets_dir: Path) -> list[Path]:
     names = list(SUITES) if suite == "all" else [suite]

@@ -9,15 +9,16 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from noisebench.errors import UserError
-from noisebench.harness.run_config import AUGMENTS, LR_POLICIES, OPTIMIZERS, RunConfig
-from noisebench.harness.run_data import checksums_digest, data_info
 import torch
+
+from noisebench.bounds import check_run_config
+from noisebench.errors import UserError
 from noisebench.h5reader import open_file
+from noisebench.harness.activations import resolve_activation
 from noisebench.harness.data_verify import verify_for_training
 from noisebench.harness.models import MODELS, model_names
-from noisebench.bounds import check_run_config
-from noisebench.harness.activations import resolve_activation
+from noisebench.harness.run_config import AUGMENTS, LR_POLICIES, OPTIMIZERS, RunConfig
+from noisebench.harness.run_data import checksums_digest, data_info
 
 PRECISIONS = ("auto", "bf16", "fp32")
 

@@ -14,6 +14,7 @@ import hashlib
 import json
 from dataclasses import asdict, dataclass, fields
 from typing import Any
+
 from noisebench.harness.identity import run_key
 
 ROLES = ("clean", "dirty", "single")

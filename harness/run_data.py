@@ -15,13 +15,13 @@ import subprocess
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 
+import torch
+
 from noisebench import __version__
 from noisebench.errors import UserError
+from noisebench.h5reader import check_fits_in_memory, open_file
 from noisebench.harness.data_identity import meta_identity
 from noisebench.harness.run_config import RunConfig
-from noisebench.h5reader import open_file
-import torch
-from noisebench.h5reader import check_fits_in_memory
 
 STATUSES = ("ok", "null", "failed")
 _DATA_CACHE: dict = {}

@@ -19,26 +19,35 @@ import socket
 import time
 from pathlib import Path
 
-from noisebench.errors import UserError
-from noisebench.harness.run_checks import (
-    check_file, check_model_for_data, no_val_error, resolve_device, validate_config,
-)
-from noisebench.harness.recipes import KNOB_DEFAULTS, default_augment, default_betas
-from noisebench.harness.run_config import AUGMENTS, OPTIMIZERS, RunConfig
-from noisebench.harness.data_identity import run_name
-from noisebench.harness.run_data import RunResult, code_version, data_info, load_splits
-from noisebench.harness.identity import precision
 import torch
+
+from noisebench.errors import UserError
 from noisebench.harness.activations import resolve_activation
-from noisebench.harness.train_loop import SplitTensors, TrainData, image_stats
-from noisebench.torch_data import check_training_arrays
-from noisebench.harness.selection import selection_summary
+from noisebench.harness.data_identity import run_name
 from noisebench.harness.divergence import DivergencePolicy, mean_predictor_mse
+from noisebench.harness.identity import precision, run_identity, run_key
 from noisebench.harness.lr_schedules import make_scheduler
 from noisebench.harness.models import build_model
-from noisebench.harness.run_artifacts import (BestWeights, LiveCurves, SiteTracker, learned_activation_params, save_checkpoints)
-from noisebench.harness.train_loop import TrainSettings, steps_per_epoch, train
-from noisebench.harness.identity import run_identity, run_key
+from noisebench.harness.recipes import KNOB_DEFAULTS, default_augment, default_betas
+from noisebench.harness.run_artifacts import (
+    BestWeights,
+    LiveCurves,
+    SiteTracker,
+    learned_activation_params,
+    save_checkpoints,
+)
+from noisebench.harness.run_checks import (
+    check_file,
+    check_model_for_data,
+    no_val_error,
+    resolve_device,
+    validate_config,
+)
+from noisebench.harness.run_config import AUGMENTS, OPTIMIZERS, RunConfig
+from noisebench.harness.run_data import RunResult, code_version, data_info, load_splits
+from noisebench.harness.selection import selection_summary
+from noisebench.harness.train_loop import SplitTensors, TrainData, TrainSettings, image_stats, steps_per_epoch, train
+from noisebench.torch_data import check_training_arrays
 
 
 def engine_paths(extra: dict, device, images: bool) -> tuple[bool, bool]:

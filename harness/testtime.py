@@ -18,26 +18,25 @@ from pathlib import Path
 from typing import Callable
 
 import numpy as np
+import torch
 
 from noisebench.errors import UserError
-from noisebench.safe_input import file_digest
-from noisebench.harness.run_config import RunConfig
-from noisebench.generators.cifar10c_builds import build_cifar10_c, find_corrupted_sets
+from noisebench.generators.cifar10c_builds import build_cifar10_c, find_corrupted_sets, read_severity
 from noisebench.h5reader import open_file
-from noisebench.harness.recipes import recipe_for
-from noisebench.harness.grid_config import config_from_recipe
-from noisebench.harness.pairs import file_meta
-from noisebench.harness.study_runner import make_executor, run_configs, unique, with_weights
-from noisebench.harness.data_verify import verify_for_training
-import torch
-from noisebench.generators.cifar10c_builds import read_severity
 from noisebench.harness.activations import resolve_activation
+from noisebench.harness.data_verify import verify_for_training
+from noisebench.harness.grid_config import config_from_recipe
 from noisebench.harness.identity import code_version, precision, torch_version
 from noisebench.harness.models import build_model
+from noisebench.harness.pairs import file_meta
+from noisebench.harness.recipes import recipe_for
 from noisebench.harness.run_checks import resolve_device
+from noisebench.harness.run_config import RunConfig
 from noisebench.harness.runner import prepare
+from noisebench.harness.study_runner import make_executor, run_configs, unique, with_weights
 from noisebench.harness.subset import subset_indices
 from noisebench.harness.train_loop import SplitTensors, TrainSettings, evaluate
+from noisebench.safe_input import file_digest
 
 PROTOCOL = "test-time"
 TRAIN_TIME = "train-time"

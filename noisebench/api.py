@@ -9,8 +9,8 @@ from typing import NamedTuple
 
 import numpy as np
 
-from noisebench.errors import UserError
 from noisebench.corruptors.label_flip import flip_labels as _flip
+from noisebench.errors import UserError
 from noisebench.generators.synth.generator import BLOCK, HiddenFunctionDataset, SynthParams, compute_block
 
 __all__ = ["FlippedLabels", "SynthArrays", "flip_labels", "synth", "MAX_API_SYNTH_ROWS"]

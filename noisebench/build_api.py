@@ -18,25 +18,29 @@ from __future__ import annotations
 import inspect
 from pathlib import Path
 
+from noisebench import bounds
+from noisebench.corruptors.label_flip import load_matrix, validate_rate
+from noisebench.corruptors.poisson_photon import PAPER_LEVELS, validate_level
+from noisebench.corruptors.sets import SETS, check_constants, default_constants
 from noisebench.defaults import DEFAULT_OUT  # re-exported: nb.build and the CLI share it
 from noisebench.errors import UserError
-from noisebench.safe_input import split_list  # the one list parser (re-exported: nb.build's callers use it)
-from noisebench import bounds
-from noisebench.generators.image_inputs import precheck_outputs, predicted_name
-from noisebench.generators.image_inputs import resolve_source
-from noisebench.progress import bar
-from noisebench.generators.synth.generator import SynthParams, build as build_synth
-from noisebench.corruptors.poisson_photon import PAPER_LEVELS, validate_level
-from noisebench.generators.image_builds import build_split_clean
-from noisebench.generators.image_inputs import clean_name
-from noisebench.corruptors.label_flip import load_matrix, validate_rate
-from noisebench.generators.image_builds import build_flip, describe_flip
-from noisebench.generators.image_inputs import flip_name
-from noisebench.generators.corrupt_builds import (build_corrupt, file_kind, image_corruption,
-                                                  parse_param_args, parse_severities, plan_corrupt, planned_paths)
-from noisebench.corruptors.sets import SETS, check_constants, default_constants
 from noisebench.generators.cifar10c_builds import build_cifar10_c, build_release, resolve_names
+from noisebench.generators.corrupt_builds import (
+    build_corrupt,
+    file_kind,
+    image_corruption,
+    parse_param_args,
+    parse_severities,
+    plan_corrupt,
+    planned_paths,
+)
+from noisebench.generators.image_builds import build_flip, build_split_clean, describe_flip
+from noisebench.generators.image_inputs import clean_name, flip_name, precheck_outputs, predicted_name, resolve_source
+from noisebench.generators.synth.generator import SynthParams
+from noisebench.generators.synth.generator import build as build_synth
 from noisebench.h5reader import open_file
+from noisebench.progress import bar
+from noisebench.safe_input import split_list  # the one list parser (re-exported: nb.build's callers use it)
 
 __all__ = ["build", "build_kinds", "build_options", "DEFAULT_OUT"]
 

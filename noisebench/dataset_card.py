@@ -11,11 +11,11 @@ import json
 import math
 from pathlib import Path
 
+from noisebench.croissant import croissant_jsonld
 from noisebench.dataset_facts import class_names, describe
 from noisebench.dataset_sources import build_command, corruption_lines, params_json, source_info
 from noisebench.errors import UserError
 from noisebench.share_io import atomic_write_bytes, check_new_path
-from noisebench.croissant import croissant_jsonld
 
 KIND_TITLES = {
     "corrupt": "{corruption}-corrupted copy of {src}",

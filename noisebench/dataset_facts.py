@@ -27,8 +27,8 @@ from typing import Any
 import numpy as np
 
 from noisebench.errors import UserError
-from noisebench.safe_input import file_digest
 from noisebench.h5reader import open_file
+from noisebench.safe_input import file_digest
 
 SLAB_BYTES = 32 << 20
 MAX_GROUP_ATTR_BYTES = 1 << 20

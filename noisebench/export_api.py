@@ -4,6 +4,7 @@ as ``noisebench export`` (harness/export.py): csv, jsonl, tensorboard, robustben
 from __future__ import annotations
 
 from pathlib import Path
+
 from noisebench.errors import UserError
 from noisebench.harness.export import export as export_db
 from noisebench.harness.results_db import ResultsDB

@@ -25,20 +25,20 @@ the destination and renamed into place; existing outputs are replaced only with 
 
 from __future__ import annotations
 
+import json
 import os
 import re
+import tempfile
 import zipfile
 from pathlib import Path
 from typing import Callable
 
 import numpy as np
+from PIL import Image
 
 from noisebench.errors import UserError
 from noisebench.h5reader import open_file
 from noisebench.share_io import check_new_path, remove_path, replace_path, temp_sibling
-import json
-from PIL import Image
-import tempfile
 
 FORMATS = ("npz", "imagefolder", "hf")
 SLAB_BYTES = 32 << 20

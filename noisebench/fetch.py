@@ -28,8 +28,8 @@ from pathlib import Path
 from typing import Callable
 
 from noisebench.errors import UserError, VerificationFailed
-from noisebench.share_io import check_new_path
 from noisebench.h5reader import verify
+from noisebench.share_io import check_new_path
 
 MAX_BYTES = 64 << 30  # 64 GiB: larger than any file noisebench builds from CIFAR-10/MNIST by far
 TIMEOUT_S = 30.0

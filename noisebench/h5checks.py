@@ -12,9 +12,22 @@ from typing import Any
 import numpy as np
 
 from noisebench.errors import UserError
-from noisebench.h5spec import (DICT_JSON_ATTRS, INT_ATTRS, REAL_ATTRS, STR_ATTRS, ALLOWED_DTYPE_KINDS,
-                               ALLOWED_FILTERS, EXPANSION_SLACK_BYTES, MAX_ATTR_BYTES, MAX_CHUNK_BYTES, MAX_CLASSES,
-                               MAX_EXPANSION, MAX_GROUP_DEPTH, MAX_OBJECTS, import_h5py)
+from noisebench.h5spec import (
+    ALLOWED_DTYPE_KINDS,
+    ALLOWED_FILTERS,
+    DICT_JSON_ATTRS,
+    EXPANSION_SLACK_BYTES,
+    INT_ATTRS,
+    MAX_ATTR_BYTES,
+    MAX_CHUNK_BYTES,
+    MAX_CLASSES,
+    MAX_EXPANSION,
+    MAX_GROUP_DEPTH,
+    MAX_OBJECTS,
+    REAL_ATTRS,
+    STR_ATTRS,
+    import_h5py,
+)
 
 
 def read_attr_checked(attrs, name: str, where: str) -> Any:

@@ -23,15 +23,51 @@ e.g. `noisebench.h5reader.PARSE_TIMEOUT_S`; this facade only re-exports.
 from __future__ import annotations
 
 from noisebench.h5checks import SPLIT_X_DTYPES, check_split_dtypes
-from noisebench.h5reader import (METADATA_ROW, SPLIT_ROW, NoisebenchFile, available_memory, check_fits_in_memory,
-                                 indices_sha256, iter_rows, metadata_status, open_file, split_status, verify)
-from noisebench.h5spec import (ALLOWED_DTYPE_KINDS, ALLOWED_FILTERS, COMPRESSION, COMPRESSION_LEVEL,
-                               EXPANSION_SLACK_BYTES, FORMAT_MAGIC, FORMAT_VERSION, IMAGE_CHUNK_SAMPLES, KINDS,
-                               MAX_ATTR_BYTES, MAX_CHUNK_BYTES, MAX_CLASSES, MAX_EXPANSION, MAX_GROUP_DEPTH,
-                               MAX_OBJECTS, MIN_FORMAT_VERSION, READ_SLAB_BYTES, REQUIRED_ATTRS, SPLITS,
-                               TABULAR_CHUNK_ROWS, dataset_sha256, sha256_update, to_json)
-from noisebench.h5writer import (DatasetWriter, StreamingArray, check_free_space, check_output_path,
-                                 record_metadata_digest)
+from noisebench.h5reader import (
+                                 METADATA_ROW,
+                                 SPLIT_ROW,
+                                 NoisebenchFile,
+                                 available_memory,
+                                 check_fits_in_memory,
+                                 indices_sha256,
+                                 iter_rows,
+                                 metadata_status,
+                                 open_file,
+                                 split_status,
+                                 verify,
+)
+from noisebench.h5spec import (
+                                 ALLOWED_DTYPE_KINDS,
+                                 ALLOWED_FILTERS,
+                                 COMPRESSION,
+                                 COMPRESSION_LEVEL,
+                                 EXPANSION_SLACK_BYTES,
+                                 FORMAT_MAGIC,
+                                 FORMAT_VERSION,
+                                 IMAGE_CHUNK_SAMPLES,
+                                 KINDS,
+                                 MAX_ATTR_BYTES,
+                                 MAX_CHUNK_BYTES,
+                                 MAX_CLASSES,
+                                 MAX_EXPANSION,
+                                 MAX_GROUP_DEPTH,
+                                 MAX_OBJECTS,
+                                 MIN_FORMAT_VERSION,
+                                 READ_SLAB_BYTES,
+                                 REQUIRED_ATTRS,
+                                 SPLITS,
+                                 TABULAR_CHUNK_ROWS,
+                                 dataset_sha256,
+                                 sha256_update,
+                                 to_json,
+)
+from noisebench.h5writer import (
+                                 DatasetWriter,
+                                 StreamingArray,
+                                 check_free_space,
+                                 check_output_path,
+                                 record_metadata_digest,
+)
 
 __all__ = [
     # format declaration (h5spec)

@@ -9,20 +9,36 @@ from __future__ import annotations
 
 import hashlib
 import os
+import signal
+import time
+import warnings
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Iterator
 
 import numpy as np
 
-from noisebench.errors import UserError
-from noisebench.h5checks import check_attr_types, first_line, parse_json_attr, read_attr_checked, walk_checked, check_split_dtypes
-from noisebench.h5spec import (DICT_JSON_ATTRS, FORMAT_MAGIC, FORMAT_VERSION, KINDS, MIN_FORMAT_VERSION, REQUIRED_ATTRS,
-                               SPLITS, import_h5py, dataset_sha256)
-import signal
-import time
-import warnings
 from noisebench import metadata_digest
+from noisebench.errors import UserError
+from noisebench.h5checks import (
+    check_attr_types,
+    check_split_dtypes,
+    first_line,
+    parse_json_attr,
+    read_attr_checked,
+    walk_checked,
+)
+from noisebench.h5spec import (
+    DICT_JSON_ATTRS,
+    FORMAT_MAGIC,
+    FORMAT_VERSION,
+    KINDS,
+    MIN_FORMAT_VERSION,
+    REQUIRED_ATTRS,
+    SPLITS,
+    dataset_sha256,
+    import_h5py,
+)
 
 
 @dataclass

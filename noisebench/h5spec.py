@@ -12,8 +12,8 @@ import json
 from pathlib import Path
 from typing import Any
 
-import numpy as np
 import h5py
+import numpy as np
 
 FORMAT_MAGIC = "noisebench-dataset"
 FORMAT_VERSION = 2  # 2: val split everywhere, `split`, `source_fingerprint`, `metadata_sha256`

@@ -10,23 +10,40 @@ from __future__ import annotations
 import datetime as _dt
 import hashlib
 import os
+import shutil
+import zlib
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
 import numpy as np
 
-from noisebench import __version__
+from noisebench import __version__, metadata_digest
 from noisebench.errors import UserError
 from noisebench.h5checks import read_attr_checked
-from noisebench.h5spec import (COMPRESSION, COMPRESSION_LEVEL, FORMAT_MAGIC, FORMAT_VERSION, IMAGE_CHUNK_SAMPLES,
-                               KINDS, TABULAR_CHUNK_ROWS, import_h5py, sha256_update, to_json)
-from noisebench.safe_output import writable_parent
-from noisebench.safe_output import (check_final, create_temp, discard, disk_error, host, pid_alive, place,
-                                    remove_stale_temps)
-import shutil
-from noisebench import metadata_digest
-import zlib
+from noisebench.h5spec import (
+    COMPRESSION,
+    COMPRESSION_LEVEL,
+    FORMAT_MAGIC,
+    FORMAT_VERSION,
+    IMAGE_CHUNK_SAMPLES,
+    KINDS,
+    TABULAR_CHUNK_ROWS,
+    import_h5py,
+    sha256_update,
+    to_json,
+)
+from noisebench.safe_output import (
+    check_final,
+    create_temp,
+    discard,
+    disk_error,
+    host,
+    pid_alive,
+    place,
+    remove_stale_temps,
+    writable_parent,
+)
 
 
 def check_output_path(path: Path, force: bool) -> Path:

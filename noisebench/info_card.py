@@ -7,7 +7,6 @@ import json
 from noisebench.h5reader import NoisebenchFile
 from noisebench.safe_text import clean
 
-
 RATE_KEYS = ("rate", "dirty_frac", "nominal_rate", "realized_rate")
 
 

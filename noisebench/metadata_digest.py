@@ -18,7 +18,9 @@ from __future__ import annotations
 import hashlib
 import json
 from typing import Any, Callable
+
 import h5py
+
 from noisebench.errors import UserError
 
 DIGEST_ATTR = "metadata_sha256"

@@ -18,8 +18,10 @@ from __future__ import annotations
 import os
 import sys
 import time
-from noisebench.safe_text import clean
+
 from tqdm import tqdm
+
+from noisebench.safe_text import clean
 
 MODES = ("bars", "lines", "quiet")
 ENV = "NOISEBENCH_PROGRESS"

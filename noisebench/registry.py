@@ -28,9 +28,9 @@ import hashlib
 import inspect
 import re
 import sys
+from collections.abc import Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
-from collections.abc import Mapping
 from typing import Any, Callable, Iterator
 
 from noisebench.errors import UserError

@@ -18,10 +18,10 @@ from __future__ import annotations
 import warnings
 
 import numpy as np
+from PIL import Image, UnidentifiedImageError
 
 from noisebench import bounds, safe_input
 from noisebench.errors import UserError
-from PIL import Image, UnidentifiedImageError
 
 EXACT_MODES = ("L", "RGB", "1", "P", "LA", "RGBA", "PA")
 

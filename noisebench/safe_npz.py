@@ -11,15 +11,15 @@ size). The declared total must fit in the memory available now.
 
 from __future__ import annotations
 
+import io
+import os
+import struct
 import zipfile
 
 import numpy as np
 
 from noisebench import bounds, safe_input
 from noisebench.errors import UserError
-import os
-import struct
-import io
 
 ZIP_MAGIC = (b"PK\x03\x04", b"PK\x05\x06")
 NPY_MAGIC = b"\x93NUMPY"

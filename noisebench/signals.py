@@ -16,10 +16,10 @@ from __future__ import annotations
 import contextlib
 import os
 import signal
+import subprocess
 import sys
 import threading
 import time
-import subprocess
 
 HANDLED = ("SIGINT", "SIGTERM", "SIGHUP")
 PR_SET_PDEATHSIG = 1

@@ -17,14 +17,14 @@ from pathlib import Path
 from typing import Any, Sequence
 
 from noisebench.errors import UserError
+from noisebench.harness.grid_config import expand
+from noisebench.harness.grid_spec import KNOB_KEYS, OVERRIDE_KEYS, GridSpec
 from noisebench.harness.results_db import ResultsDB
-from noisebench.harness.study_runner import make_executor, run_configs
+from noisebench.harness.run_artifacts import checkpoint_dir_for
 from noisebench.harness.studies.datasets import build_missing
 from noisebench.harness.studies.plan import StudyFlags, plan
 from noisebench.harness.studies.preset import load_preset
-from noisebench.harness.grid_spec import KNOB_KEYS, OVERRIDE_KEYS, GridSpec
-from noisebench.harness.grid_config import expand
-from noisebench.harness.run_artifacts import checkpoint_dir_for
+from noisebench.harness.study_runner import make_executor, run_configs
 from noisebench.progress import MODES, choose
 
 __all__ = ["Study", "StudyRows", "make_executor", "run_configs_rows", "run_preset", "run_study"]

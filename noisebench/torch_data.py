@@ -5,11 +5,10 @@ from __future__ import annotations
 from pathlib import Path
 
 import numpy as np
+import torch
 
 from noisebench.errors import UserError
-from noisebench.h5reader import open_file
-import torch
-from noisebench.h5reader import check_fits_in_memory
+from noisebench.h5reader import check_fits_in_memory, open_file
 
 
 class LazyHandle:

@@ -14,11 +14,11 @@ from pathlib import Path
 from typing import Any, Callable
 
 import numpy as np
+import torch
 
 from noisebench.errors import UserError
 from noisebench.h5reader import check_fits_in_memory, open_file
 from noisebench.torch_data import LazyHandle
-import torch
 
 __all__ = ["NoisebenchDataset", "open_dataset"]
 

@@ -12,8 +12,8 @@ from official_format_fixtures import build_tiny_image_files, write_npz  # noqa: 
 def build_share_files(tmpdir) -> dict:
     """{'cifar10', 'cifar10-psi16', 'mnist', 'mnist-flip0.1', 'synth-clean', 'synth-dirty', 'lab', 'lab-psi8', 'out'}."""
     from noisebench.generators.custom_image_source import load_npz
-    from noisebench.generators.synth.generator import SynthParams, build
     from noisebench.generators.image_builds import build_psi
+    from noisebench.generators.synth.generator import SynthParams, build
 
     tmpdir = Path(tmpdir)
     paths = build_tiny_image_files(tmpdir, n_cifar_train=30, n_cifar_test=10, n_mnist_train=60, n_mnist_test=12)

@@ -8,7 +8,6 @@ import re
 from pathlib import Path
 
 import pytest
-
 from official_format_fixtures import write_cifar10_batches
 
 DOC = Path(__file__).resolve().parents[1] / "docs" / "API.md"

@@ -8,11 +8,11 @@ import re
 from pathlib import Path
 
 import pytest
+from official_format_fixtures import write_cifar10_batches, write_mnist_idx
 
 import noisebench as nb
 from noisebench.build_api import build_kinds, build_options
 from noisebench.errors import UserError
-from official_format_fixtures import write_cifar10_batches, write_mnist_idx
 
 COMMANDS = {"synth": ("synth",), "psi": ("make", "psi"), "cifar10": ("make", "cifar10"), "mnist": ("make", "mnist"),
             "mnist-flip": ("make", "mnist-flip"), "corrupt": ("make", "corrupt"), "cifar10-c": ("make", "cifar10-c"),

@@ -14,8 +14,17 @@ import numpy as np
 import pytest
 
 import noisebench as nb
-from noisebench.corruptors.sets import (ALL, BENCHMARK, CONSTANT_TABLES, EXTRA, CorruptionSpec, corruption_spec,
-                                        default_constants, resolve_corruptions, set_label)
+from noisebench.corruptors.sets import (
+    ALL,
+    BENCHMARK,
+    CONSTANT_TABLES,
+    EXTRA,
+    CorruptionSpec,
+    corruption_spec,
+    default_constants,
+    resolve_corruptions,
+    set_label,
+)
 from noisebench.errors import UserError
 from noisebench.registry import CORRUPTIONS
 

@@ -13,8 +13,9 @@ torch.set_num_threads(1)
 
 @pytest.fixture(scope="module")
 def db(tmp_path_factory):
-    from noisebench.cli import main
     from official_format_fixtures import build_tiny_image_files
+
+    from noisebench.cli import main
 
     tmp = tmp_path_factory.mktemp("exp")
     paths = build_tiny_image_files(tmp, n_cifar_train=40, n_cifar_test=16, n_mnist_train=60, n_mnist_test=20)

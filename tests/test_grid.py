@@ -11,9 +11,9 @@ import pytest
 
 from noisebench.errors import UserError
 from noisebench.harness.executors import run_grid
-from noisebench.harness.local_executor import LocalExecutor
 from noisebench.harness.grid_config import expand
 from noisebench.harness.grid_spec import load_grid, parse_grid, parse_seeds
+from noisebench.harness.local_executor import LocalExecutor
 from noisebench.harness.results_db import ResultsDB
 
 

@@ -10,8 +10,8 @@ from pathlib import Path
 import pytest
 import torch
 
-from noisebench.harness.results_db import ResultsDB
 from noisebench.harness.pairs import pair_for
+from noisebench.harness.results_db import ResultsDB
 from noisebench.harness.robustness import plan, run_grid, summarize
 from noisebench.harness.stats import summarize as stat_summary
 
@@ -144,7 +144,6 @@ def test_report_and_lr_find(cli, synth, tmp_path):
 def test_image_datasets_end_to_end(cli, tmp_path):
     pytest.importorskip("noisebench.generators.image_builds")
     from official_format_fixtures import build_tiny_image_files
-
     from trust_helpers import ensure_val_split
 
     paths = build_tiny_image_files(tmp_path, n_cifar_train=40, n_cifar_test=16, n_mnist_train=60, n_mnist_test=20)

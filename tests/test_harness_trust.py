@@ -13,13 +13,13 @@ from pathlib import Path
 import numpy as np
 import pytest
 import torch
+from trust_helpers import replace_array, reseal, set_attr
 
 from noisebench.errors import UserError
 from noisebench.harness import identity
 from noisebench.harness.results_db import ResultsDB
 from noisebench.harness.run_data import config_for_file
 from noisebench.harness.runner import execute_run
-from trust_helpers import replace_array, reseal, set_attr
 
 torch.set_num_threads(1)
 
@@ -268,8 +268,7 @@ def _pair(tmp_path, kind="psi", **dirty_kw):
 
 
 def test_twins_accepted_and_differences_named(cli, tmp_path):
-    from noisebench.harness.pairs import twin_differences
-    from noisebench.harness.pairs import pair_for
+    from noisebench.harness.pairs import pair_for, twin_differences
 
     clean, dirty = _pair(tmp_path)
     assert twin_differences(clean, dirty) == [] and pair_for(dirty).clean == clean

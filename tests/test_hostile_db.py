@@ -26,9 +26,9 @@ def data(hostile_inputs):
 
 
 def _result(data, n_epochs: int = 40, activation: str = "relu"):
-    from noisebench.harness.recipes import recipe_for
     from noisebench.harness.grid_config import config_from_recipe
     from noisebench.harness.pairs import file_meta
+    from noisebench.harness.recipes import recipe_for
     from noisebench.harness.run_data import RunResult
 
     cfg = config_from_recipe(data["dirty"], "dirty", recipe_for(file_meta(data["dirty"])), activation, 0, "cpu")

@@ -14,8 +14,7 @@ from pathlib import Path
 import pytest
 
 sys.path.insert(0, str(Path(__file__).parent))
-from hostile_helpers import (ENV, ROOT, _temps, hostile_db, hostile_inputs, needs_mount, one_error_line,  # noqa: E402,F401
-                             run_cli, tmpfs)
+from hostile_helpers import ENV, ROOT, _temps, hostile_db, hostile_inputs, needs_mount, one_error_line, run_cli, tmpfs  # noqa: E402,F401
 
 from noisebench.h5format import verify  # noqa: E402
 

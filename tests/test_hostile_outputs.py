@@ -14,8 +14,16 @@ from pathlib import Path
 import pytest
 
 sys.path.insert(0, str(Path(__file__).parent))
-from hostile_helpers import (_assert_no_partial_files, _snapshot, _temps, assert_one_line_error, hostile_db,  # noqa: E402,F401
-                             hostile_inputs, one_error_line, racers)
+from hostile_helpers import (  # noqa: E402,F401
+    _assert_no_partial_files,
+    _snapshot,
+    _temps,
+    assert_one_line_error,
+    hostile_db,
+    hostile_inputs,
+    one_error_line,
+    racers,
+)
 from official_format_fixtures import write_cifar10_batches  # noqa: E402
 
 from noisebench.safe_output import OutputExists, create_temp, place  # noqa: E402

@@ -24,7 +24,6 @@ from noisebench.generators import cifar10_source, mnist_source  # noqa: E402
 from noisebench.generators.custom_image_source import load_image_folder, load_npz, md5_file  # noqa: E402
 from noisebench.h5format import open_file  # noqa: E402
 
-
 # ------------------------------------------------------------------ CIFAR-10 python batches
 
 

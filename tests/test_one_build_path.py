@@ -9,7 +9,6 @@ import hashlib
 import h5py
 import numpy as np
 import pytest
-
 from official_format_fixtures import write_cifar10_batches
 
 

@@ -229,7 +229,6 @@ def test_grid_toml_plugins_key(tmp_path, myplug, clean_registries):
 
 def test_plugin_model_and_activation_train_and_record(cli, myplug, tmp_path, clean_registries):
     from official_format_fixtures import build_tiny_image_files
-
     from trust_helpers import ensure_val_split
 
     paths = build_tiny_image_files(tmp_path, n_cifar_train=40, n_cifar_test=16, n_mnist_train=60, n_mnist_test=20)

@@ -33,7 +33,7 @@ def _system_error():
         try:
             raise RuntimeError("Ray core worker: wait interrupted")
         except RuntimeError:
-            raise SystemError("<cyfunction CoreWorker.wait at 0x7f> returned a result with an exception set")
+            raise SystemError("<cyfunction CoreWorker.wait at 0x7f> returned a result with an exception set")  # noqa: B904 - the chained state the real error has
     except SystemError as e:
         return e
 

@@ -7,10 +7,10 @@ from __future__ import annotations
 import hashlib
 import json
 import math
-import tomllib
 from pathlib import Path
 
 import pytest
+import tomllib
 import torch
 
 from noisebench.harness.studies.preset import PRESET_DIR, load_preset, preset_names

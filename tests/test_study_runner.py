@@ -7,10 +7,10 @@ from __future__ import annotations
 from pathlib import Path
 
 import pytest
+from official_format_fixtures import write_mnist_idx
 
 from noisebench.harness.results_db import ResultsDB
 from noisebench.harness.study_runner import make_executor, run_configs, unique, with_weights
-from official_format_fixtures import write_mnist_idx
 
 
 @pytest.fixture(scope="module")

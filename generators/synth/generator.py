@@ -26,25 +26,25 @@ do not depend on the writer's chunk size or on how many workers compute them.
 
 from __future__ import annotations
 
+import hashlib
 import json
 import math
 import os
+import threading
+from collections import deque
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import asdict, dataclass
 from pathlib import Path
 from typing import Callable
 
 import numpy as np
 
-from noisebench.errors import UserError
-from noisebench.generators.synth.permutation import IndexPermutation
-from collections import deque
-from concurrent.futures import ThreadPoolExecutor
-import hashlib
-from noisebench.generators.split_record import pair_key, range_sha256, split_record
-from noisebench.h5writer import DatasetWriter, check_free_space
 from noisebench.bounds import check_seed, check_sigma
-import threading
+from noisebench.errors import UserError
+from noisebench.generators.split_record import pair_key, range_sha256, split_record
 from noisebench.generators.synth import kernel as synth_kernel
+from noisebench.generators.synth.permutation import IndexPermutation
+from noisebench.h5writer import DatasetWriter, check_free_space
 
 BLOCK = 1 << 16  # rows per deterministic block
 DOMAIN_LO, DOMAIN_HI = -875.0, 875.0

@@ -21,9 +21,9 @@ from typing import Callable
 from torch import nn
 
 from noisebench.errors import UserError
+from noisebench.harness.activations import resolve_activation
 from noisebench.registry import MODELS as REGISTRY
 from noisebench.registry import SpecView
-from noisebench.harness.activations import resolve_activation
 
 __all__ = ["MODELS", "ModelSpec", "build_model", "model_names"]
 

@@ -8,13 +8,13 @@ import sys
 from dataclasses import dataclass
 from pathlib import Path
 
-from noisebench.errors import UserError
-from noisebench.harness.studies.preset import DatasetBuild, Preset
 from noisebench.corruptors.label_flip import format_rate
 from noisebench.corruptors.poisson_photon import format_level
-from noisebench.harness.pairs import file_meta
+from noisebench.errors import UserError
 from noisebench.generators.image_builds import build_flip, build_psi, build_split_clean
 from noisebench.generators.image_inputs import resolve_source
+from noisebench.harness.pairs import file_meta
+from noisebench.harness.studies.preset import DatasetBuild, Preset
 
 # Official sizes (train carved into train + val by the builders' defaults) for planning before a build.
 OFFICIAL_ROWS = {"cifar10": (45000, 5000, 10000), "mnist": (50000, 10000, 10000), "cifar100": (45000, 5000, 10000)}

@@ -8,10 +8,10 @@ from __future__ import annotations
 from dataclasses import dataclass
 from pathlib import Path
 
-from noisebench.harness.studies.datasets import PREDICTED, meta_reader, planned_files
-from noisebench.harness.studies.preset import Preset
 from noisebench.errors import UserError
 from noisebench.harness.grid_spec import parse_grids
+from noisebench.harness.studies.datasets import PREDICTED, meta_reader, planned_files
+from noisebench.harness.studies.preset import Preset
 
 
 @dataclass

@@ -12,15 +12,13 @@ import json
 import time
 from pathlib import Path
 
-from noisebench.errors import UserError
-from noisebench.harness.report_output import MANIFEST
-from noisebench.harness.report_output import check_target
 from noisebench import __version__
+from noisebench.errors import UserError
 from noisebench.harness.report_latex import build_latex
-from noisebench.harness.report_output import Staging
+from noisebench.harness.report_output import MANIFEST, Staging, check_target
 from noisebench.harness.report_plots import plot_curves, plot_delta_vs_level, plot_deltas
 from noisebench.harness.report_reported import compare, reported_tables, write_reported_csv
-from noisebench.harness.report_tables import table_markdown, build_tables, collect, write_csv
+from noisebench.harness.report_tables import build_tables, collect, table_markdown, write_csv
 from noisebench.harness.results_db import ResultsDB
 from noisebench.harness.stats import CLIPPED_METHOD, MIN_SEEDS_FOR_TEST
 from noisebench.harness.studies.figures import plot_layout

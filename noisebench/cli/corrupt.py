@@ -65,9 +65,8 @@ def make_corrupt(
 
 
 def _print_list() -> None:
-    from noisebench.generators.corrupt_builds import format_value, image_corruption_names
-
     from noisebench.corruptors.sets import corruption_spec
+    from noisebench.generators.corrupt_builds import format_value, image_corruption_names
 
     def row(sev) -> str:
         return "; ".join(f"{s}: " + ", ".join(f"{k}={format_value(v)}" for k, v in p.items()) for s, p in sorted(sev.items()))

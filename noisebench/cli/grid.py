@@ -70,11 +70,11 @@ def grid(
     Resumable: stop it any time and start the same command again; only missing (or failed) runs
     are trained. Results are recorded by this process as they arrive, one row per run."""
     from noisebench.harness.executors import dry_run_rows
-    from noisebench.harness.study_runner import count_todo, make_executor, run_configs
     from noisebench.harness.grid_config import expand_all
     from noisebench.harness.grid_spec import GridSpec, load_grids, parse_list, parse_lrs, parse_seeds
     from noisebench.harness.results_db import ResultsDB
     from noisebench.harness.run_artifacts import checkpoint_dir_for
+    from noisebench.harness.study_runner import count_todo, make_executor, run_configs
     from noisebench.harness.subset import validate_subset
 
     if executor not in ("local", "ray"):

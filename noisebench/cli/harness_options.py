@@ -5,7 +5,6 @@ from __future__ import annotations
 
 from pathlib import Path
 
-
 DEFAULT_DB = Path("results/noisebench.db")
 DEFAULT_DATASETS = Path("datasets_cache")
 

@@ -29,14 +29,14 @@ def lr_find_cmd(
     force: bool = typer.Option(False, "--force", help="Overwrite an existing --plot file."),
 ):
     """LR range test: exponential LR sweep, smoothed loss, suggestion at the steepest descent."""
-    from noisebench.harness.lr_finder import lr_find, plot as plot_lr
-    from noisebench.harness.recipes import RECIPES, recipe_for
+    from noisebench import bounds
     from noisebench.harness.grid_config import config_from_recipe
+    from noisebench.harness.lr_finder import lr_find
+    from noisebench.harness.lr_finder import plot as plot_lr
     from noisebench.harness.pairs import file_meta
+    from noisebench.harness.recipes import RECIPES, recipe_for
     from noisebench.harness.run_checks import preflight
     from noisebench.harness.run_data import data_role
-
-    from noisebench import bounds
 
     bounds.check_lr(start_lr, "--start-lr")
     bounds.check_lr(end_lr, "--end-lr")

@@ -40,14 +40,13 @@ def report(
     import time
 
     from noisebench import __version__
+    from noisebench.harness import report_external as rex
+    from noisebench.harness import report_testtime as rtt
     from noisebench.harness.report_latex import build_latex
     from noisebench.harness.report_output import REPORTS_DIR, Staging, check_target, study_name
     from noisebench.harness.report_plots import plot_curves, plot_delta_vs_level, plot_deltas
     from noisebench.harness.report_tables import build_markdown, build_tables, collect, write_csv
     from noisebench.harness.results_db import ResultsDB
-
-    from noisebench.harness import report_external as rex
-    from noisebench.harness import report_testtime as rtt
 
     if protocol not in ("all", "train-time", "test-time"):
         raise UserError(f"--protocol must be all, train-time or test-time, got {protocol!r}")

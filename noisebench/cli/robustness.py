@@ -9,7 +9,16 @@ import typer
 
 from noisebench.cli import app
 from noisebench.cli.harness_options import (
-    CKPT_HELP, TB_HELP, DB_HELP, POLICY_HELP, QUIET_HELP, SUBSET_HELP, DEFAULT_DATASETS, DEFAULT_DB, activation_list, policy_knobs,
+    CKPT_HELP,
+    DB_HELP,
+    DEFAULT_DATASETS,
+    DEFAULT_DB,
+    POLICY_HELP,
+    QUIET_HELP,
+    SUBSET_HELP,
+    TB_HELP,
+    activation_list,
+    policy_knobs,
 )
 from noisebench.errors import UserError
 from noisebench.safe_text import clean

@@ -52,9 +52,8 @@ def get(
     (`noisebench verify`) before it appears under its final name; on any mismatch nothing is
     kept. An interrupted download stays in NAME.part and resumes (HTTP Range) when rerun.
     """
-    from noisebench.fetch import MAX_BYTES, fetch
-
     from noisebench.cli.data import progress_bar
+    from noisebench.fetch import MAX_BYTES, fetch
 
     with progress_bar(None, "get", unit="B") as bar:
         path = fetch(url, sha256, out=out, name=name, force=force, max_bytes=max_bytes or MAX_BYTES,

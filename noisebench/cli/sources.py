@@ -10,7 +10,16 @@ import typer
 
 from noisebench.cli import make_app
 from noisebench.cli.corrupt import CONSTANTS_HELP
-from noisebench.cli.images import DOWNLOAD_OPT, NAME_OPT, NO_VERIFY_OPT, SOURCE_OPT, SPLIT_SEED_OPT, build, print_written, val_help
+from noisebench.cli.images import (
+    DOWNLOAD_OPT,
+    NAME_OPT,
+    NO_VERIFY_OPT,
+    SOURCE_OPT,
+    SPLIT_SEED_OPT,
+    build,
+    print_written,
+    val_help,
+)
 
 OUT_OPT = typer.Option(Path("datasets_cache"), "--out", help="Output folder.")
 FORCE_OPT = typer.Option(False, "--force", help="Overwrite an existing output file.")

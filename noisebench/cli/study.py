@@ -108,8 +108,8 @@ def _dry_run(p, configs, db: Path, data_dir: Path, force: bool, measure: bool) -
 
 
 def _export(p, specs, target: Path, force: bool) -> None:
-    from noisebench.harness.studies.export import grids_toml
     from noisebench.h5writer import check_output_path
+    from noisebench.harness.studies.export import grids_toml
 
     check_output_path(target, force)
     text = grids_toml(p, specs)
@@ -152,7 +152,8 @@ def study(
     studies' published numbers beside ours (difference, and whether each lies inside our 95% CI)."""
     from noisebench import bounds
     from noisebench.harness.grid_spec import parse_list, parse_seeds
-    from noisebench.harness.studies.plan import StudyFlags, plan, specs as make_specs
+    from noisebench.harness.studies.plan import StudyFlags, plan
+    from noisebench.harness.studies.plan import specs as make_specs
     from noisebench.harness.studies.preset import load_preset
     from noisebench.harness.subset import validate_subset
 

@@ -9,7 +9,14 @@ import typer
 
 from noisebench.cli import app
 from noisebench.cli.harness_options import (
-    CKPT_HELP, TB_HELP, DB_HELP, POLICY_HELP, QUIET_HELP, SUBSET_HELP, DEFAULT_DB, policy_knobs,
+    CKPT_HELP,
+    DB_HELP,
+    DEFAULT_DB,
+    POLICY_HELP,
+    QUIET_HELP,
+    SUBSET_HELP,
+    TB_HELP,
+    policy_knobs,
 )
 from noisebench.errors import UserError
 from noisebench.safe_text import clean
@@ -46,10 +53,10 @@ def train(
     The reported epoch is selected on the val split (max val top-1; min val MSE for regression);
     test is reported at that epoch, beside the last epoch's values. The data is re-hashed against
     its recorded checksums before use (cached per unchanged file)."""
-    from noisebench.harness.recipes import recipe_for
-    from noisebench.harness.results_db import ResultsDB
     from noisebench.harness.grid_config import config_from_recipe
     from noisebench.harness.pairs import file_meta
+    from noisebench.harness.recipes import recipe_for
+    from noisebench.harness.results_db import ResultsDB
     from noisebench.harness.run_artifacts import checkpoint_dir_for
     from noisebench.harness.run_checks import preflight
     from noisebench.harness.run_data import data_role
