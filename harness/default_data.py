@@ -34,10 +34,12 @@ def default_dirty_files(folder: Path, note: Callable[[str], None]) -> list[Path]
     if found:
         note(f"no --data or --suite: using the corrupted files in {folder}/: {', '.join(p.name for p in found)}")
         return found
-    from noisebench.build_api import build  # only when building
+    from noisebench.generators.synth.generator import SynthParams  # only when building
+    from noisebench.generators.synth.generator import build as build_synth
 
     name, cmd = SUITES["synth"][0]
     note(f"no --data or --suite and no corrupted files in {folder}/: building the synth suite there "
          f"({cmd.format(dir=folder)})")
-    build("synth", rows=7000, out=folder)
+    folder.mkdir(parents=True, exist_ok=True)
+    build_synth(SynthParams(rows=7000), folder)
     return [folder / name]
