@@ -29,7 +29,7 @@ demo: $(STAMP)
 ## test: lint (ruff: pyflakes, import order, bugbear), then the whole offline CPU test suite
 test: $(STAMP)
 	$(BIN)/python -m ruff check .
-	$(BIN)/python -m pytest -q -p no:cacheprovider
+	$(BIN)/python -m pytest -q -p no:cacheprovider -n auto --maxprocesses 4 --dist loadgroup --durations=25
 
 clean:
 	rm -rf $(VENV) build *.egg-info

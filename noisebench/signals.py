@@ -75,12 +75,29 @@ def _handler(signum, frame):
     raise Interrupted(signum)
 
 
+def _quiet_unraisable(default):
+    """An Interrupted raised inside a destructor or weakref callback cannot propagate; Python would print it as
+    "Exception ignored in ..." with a traceback. It is remembered (`check`) and reported once, as one line, by the
+    command: print nothing for it here; every other unraisable exception goes to the previous hook."""
+
+    def hook(unraisable):
+        if isinstance(unraisable.exc_value, Interrupted):
+            return
+        default(unraisable)
+
+    hook._noisebench = True
+    return hook
+
+
 def install():
     """Install the handlers (main thread only); returns a function restoring the previous ones."""
     if threading.current_thread() is not threading.main_thread():
         return lambda: None
     _state["hits"], _state["signum"] = 0, None
     previous = {}
+    hook = sys.unraisablehook
+    if not getattr(hook, "_noisebench", False):
+        sys.unraisablehook = _quiet_unraisable(hook)
     for name in HANDLED + ("SIGXFSZ",):
         sig = getattr(signal, name, None)
         if sig is None:

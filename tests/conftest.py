@@ -10,6 +10,14 @@ import pytest
 os.environ.setdefault("OMP_NUM_THREADS", "1")
 
 
+def pytest_collection_modifyitems(config, items):
+    """`make test` spreads the tests over the cores (pytest-xdist, --dist loadgroup); the Ray tests share one
+    worker, so two local Ray clusters never start at once."""
+    for item in items:
+        if item.get_closest_marker("ray") is not None:
+            item.add_marker(pytest.mark.xdist_group("ray"))
+
+
 @dataclass
 class CliResult:
     code: int

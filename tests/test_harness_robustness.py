@@ -52,8 +52,8 @@ def test_robustness_table_agrees_with_db(cli, synth, tmp_path):
             assert f"[{delta.ci_lo:.4g}, {delta.ci_hi:.4g}]" in line
             assert re.search(r"2/2\s+0\s+0$", line)
             # the last epoch's value beside the selected one (clean, then dirty)
-            lc = stat_summary(x["final"]["last_val_loss"] for x in rows if x["activation"] == act and x["role"] == "clean")
-            ld = stat_summary(x["final"]["last_val_loss"] for x in rows if x["activation"] == act and x["role"] == "dirty")
+            lc = stat_summary(x["final"]["last_test_loss"] for x in rows if x["activation"] == act and x["role"] == "clean")
+            ld = stat_summary(x["final"]["last_test_loss"] for x in rows if x["activation"] == act and x["role"] == "dirty")
             assert f"{c.mean:.4g} ± {c.std:.2g}  {lc.mean:.4g} ± {lc.std:.2g}" in re.sub(r" {2,}", "  ", line)
             assert f"{dd.mean:.4g} ± {dd.std:.2g}  {ld.mean:.4g} ± {ld.std:.2g}" in re.sub(r" {2,}", "  ", line)
             assert len(d.epochs(rows[0]["key"])) == 2

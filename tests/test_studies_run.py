@@ -8,7 +8,7 @@ import csv
 
 import pytest
 
-pytestmark = pytest.mark.slow
+pytestmark = [pytest.mark.slow, pytest.mark.xdist_group("studies_run")]  # one worker: the tests share a module fixture and build on each other
 
 # preset -> (source, extra flags, runs of the smoke grid)
 SMOKE = {
