@@ -24,6 +24,7 @@ import numpy as np
 
 from noisebench import bounds, safe_input
 from noisebench.errors import UserError
+from noisebench.generators.cifar10_source import CIFAR_TERMS
 from noisebench.generators.custom_image_source import ImageData
 from noisebench.registry import register_source
 from noisebench.safe_pickle import safe_loads
@@ -144,14 +145,7 @@ def download_cifar100(root: Path) -> Path:
     augment="crop_flip",  # random crop (pad 4) + horizontal flip of the training images by default, as CIFAR-10
     official=True, provenance_kind="cifar100-python", files=dict(OFFICIAL_MD5), url_archive=URL,
     title="CIFAR-100",
-    url="https://www.cs.toronto.edu/~kriz/cifar.html",
-    license="No license is stated on the CIFAR page; it asks users of the dataset to cite the technical "
-            "report below. Check the source's terms before redistributing images derived from it.",
-    license_short="unknown (no license stated by the source; cite Krizhevsky 2009)",
-    citation="Alex Krizhevsky. Learning Multiple Layers of Features from Tiny Images. Technical report, "
-             "University of Toronto, 2009.",
-    bibtex="@techreport{krizhevsky2009learning,\n  author = {Alex Krizhevsky},\n  title = {Learning Multiple "
-           "Layers of Features from Tiny Images},\n  institution = {University of Toronto},\n  year = {2009}\n}",
+    **CIFAR_TERMS,
 )
 class CIFAR100:
     """The official CIFAR-100 python pickles (``cifar-100-python/``), md5-checked."""

@@ -162,6 +162,19 @@ def download_cifar10(root: Path) -> Path:
     return root
 
 
+# The CIFAR page's terms and the technical report, shared by CIFAR-10 and CIFAR-100 (generators/cifar100_source.py).
+CIFAR_TERMS = dict(
+    url="https://www.cs.toronto.edu/~kriz/cifar.html",
+    license="No license is stated on the CIFAR page; it asks users of the dataset to cite the technical "
+            "report below. Check the source's terms before redistributing images derived from it.",
+    license_short="unknown (no license stated by the source; cite Krizhevsky 2009)",
+    citation="Alex Krizhevsky. Learning Multiple Layers of Features from Tiny Images. Technical report, "
+             "University of Toronto, 2009.",
+    bibtex="@techreport{krizhevsky2009learning,\n  author = {Alex Krizhevsky},\n  title = {Learning Multiple "
+           "Layers of Features from Tiny Images},\n  institution = {University of Toronto},\n  year = {2009}\n}",
+)
+
+
 @register_source(
     "cifar10", description="CIFAR-10, official python batches: 50,000 + 10,000 RGB 32x32 images, 10 classes",
     recipe=dict(model="resnet18_tv", optimizer="adam", lr=1e-3, weight_decay=0.0, batch_size=128, epochs=30,
@@ -170,14 +183,7 @@ def download_cifar10(root: Path) -> Path:
     augment="crop_flip",  # random crop (pad 4) + horizontal flip of the training images by default
     official=True, provenance_kind="cifar10-python", files=dict(OFFICIAL_MD5), url_archive=URL,
     title="CIFAR-10",
-    url="https://www.cs.toronto.edu/~kriz/cifar.html",
-    license="No license is stated on the CIFAR-10 page; it asks users of the dataset to cite the technical "
-            "report below. Check the source's terms before redistributing images derived from it.",
-    license_short="unknown (no license stated by the source; cite Krizhevsky 2009)",
-    citation="Alex Krizhevsky. Learning Multiple Layers of Features from Tiny Images. Technical report, "
-             "University of Toronto, 2009.",
-    bibtex="@techreport{krizhevsky2009learning,\n  author = {Alex Krizhevsky},\n  title = {Learning Multiple "
-           "Layers of Features from Tiny Images},\n  institution = {University of Toronto},\n  year = {2009}\n}",
+    **CIFAR_TERMS,
 )
 class CIFAR10:
     """The official CIFAR-10 python batches (``cifar-10-batches-py/``), md5-checked."""
