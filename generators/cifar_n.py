@@ -35,10 +35,8 @@ from noisebench.generators.custom_image_source import ImageData
 from noisebench.generators.image_builds import (
     INDEX_NOTE,
     Progress,
-    build_clean_once,
-    build_split_clean,
-    check_clean_twin,
     common_attrs,
+    ensure_clean_twin,
     split_params,
     write_splits,
 )
@@ -241,11 +239,7 @@ def build_human_noise(data: ImageData, dataset: str, noise: str, labels_path: Pa
                       pair_key=sp.pair_key, force=force, attrs=attrs)
     made = []
     if with_clean:
-        if not cref.exists():
-            made += build_clean_once(lambda: build_split_clean(data, out_dir, val_size=val_size, split_seed=split_seed),
-                                      cref, sp.pair_key)
-        else:
-            check_clean_twin(cref, sp.pair_key, f"noisebench make {dataset} --val-size {val_size} --split-seed {split_seed}")
+        made += ensure_clean_twin(data, out_dir, cref, sp, val_size, split_seed, dataset)
     with w:
         write_splits(w, data, sp, y_noisy, progress)
         w.write("truth/clean_labels", y_clean.astype(np.int64))

@@ -370,11 +370,7 @@ def build_corrupt(data: ImageData, name: str, out_dir: Path, severities: list[in
                                          constants=constants)
     made = []
     if with_clean:
-        if not cref.exists():
-            made += ib.build_clean_once(lambda: ib.build_split_clean(data, out_dir, val_size=val_size,
-                                                                     split_seed=split_seed), cref, sp.pair_key)
-        else:
-            ib.check_clean_twin(cref, sp.pair_key, f"noisebench make cifar10 --val-size {val_size} --split-seed {split_seed}")
+        made += ib.ensure_clean_twin(data, out_dir, cref, sp, val_size, split_seed, "cifar10")
     parts = (("train", data.x_train[sp.train], data.y_train[sp.train]), ("val", data.x_train[sp.val], data.y_train[sp.val]),
              ("test", data.x_test, data.y_test))
     for w, blocks in writers:

@@ -163,6 +163,17 @@ def check_clean_twin(cref: Path, pair_key: str, rebuild: str) -> None:
 # ------------------------------------------------------------------ psi
 
 
+def ensure_clean_twin(data: ImageData, out_dir: Path, cref: Path, sp: Split, val_size: int, split_seed: int,
+                      make: str) -> list[Path]:
+    """The clean twin of a dirty file: built when missing (returned), else checked to be this file's twin
+    (`make`: the `noisebench make` command that builds it, for the refusal's hint)."""
+    if not cref.exists():
+        return build_clean_once(lambda: build_split_clean(data, out_dir, val_size=val_size, split_seed=split_seed),
+                                cref, sp.pair_key)
+    check_clean_twin(cref, sp.pair_key, f"noisebench make {make} --val-size {val_size} --split-seed {split_seed}")
+    return []
+
+
 def build_psi(data: ImageData, levels: list[float], out_dir: Path, seed: int = 0, force: bool = False,
               workers: int | None = None, progress: Progress = None, with_clean: bool = True,
               blocks_per_job: int = 4, val_size: int = CIFAR_VAL_SIZE, split_seed: int = 0,
@@ -213,11 +224,7 @@ def build_flip(data: ImageData, out_dir: Path, rate: float = 0.1, mode: str = "s
                       pair_key=sp.pair_key, force=force, attrs=attrs)
     made = []
     if with_clean:
-        if not cref.exists():
-            made += build_clean_once(lambda: build_split_clean(data, out_dir, val_size=val_size, split_seed=split_seed),
-                                      cref, sp.pair_key)
-        else:
-            check_clean_twin(cref, sp.pair_key, f"noisebench make mnist --val-size {val_size} --split-seed {split_seed}")
+        made += ensure_clean_twin(data, out_dir, cref, sp, val_size, split_seed, "mnist")
     with w:
         write_splits(w, data, sp, res.noisy, progress)
         w.write("truth/clean_labels", y_clean.astype(np.int64))
