@@ -220,7 +220,8 @@ def null_tables(rd: ReportData) -> list[Table]:
         body.append([a, str(runs), str(nulls), f"{100.0 * nulls / runs:.1f}%" if runs else "n/a", str(failed),
                      "; ".join(f"{k}: {v}" for k, v in sorted(causes.items())) or "—"])
     rate = Table("null-rate", "Null runs per activation",
-                 "A null run diverged (non-finite loss or chance-level accuracy); it is kept in the database, "
+                 "A null run diverged (non-finite loss, chance-level accuracy, or a val MSE worse than predicting "
+                 "the training mean); it is kept in the database, "
                  "excluded from means and tests, and counted here. Rate = null / runs over every data file and "
                  "setting in this report; failed runs (errors) are counted apart.",
                  ["activation", "runs", "null", "null rate", "failed", "null causes"], body)
