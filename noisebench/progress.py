@@ -61,8 +61,9 @@ def say(text: str, mode: str) -> None:
 
         tqdm.write(text, file=sys.stdout)
         sys.stdout.flush()
-    else:
-        print(text, flush=True)
+    else:  # one write of the whole line: lines of parallel worker processes never run into each other
+        sys.stdout.write(text + "\n")
+        sys.stdout.flush()
 
 
 def bar(total: int, desc: str, unit: str = "row", mode: str | None = None):

@@ -368,11 +368,15 @@ def build(
     ident = {"dataset": "synth", "split": split, "source_fingerprint": fingerprint}
     cw = DatasetWriter(clean_path, variant="clean", attrs=ident, **common)
     dw = DatasetWriter(dirty_path, variant="dirty", attrs=ident | {"clean_reference": clean_path.name}, **common)
-    placed = []  # the clean file once placed: removed again if its dirty twin then fails (no half pairs)
+    before, dirty_before = _inode(clean_path), _inode(dirty_path)
     try:
-        _write_pair(p, gen, cw, dw, chunk_rows, workers, progress, placed)
+        _write_pair(p, gen, cw, dw, chunk_rows, workers, progress)
     except BaseException:
-        if placed:
+        # the clean file is placed before its dirty twin: if this build placed it (a new inode, whenever the
+        # failure or signal came, even inside the rename) and the twin did not follow, remove it (no half pairs)
+        now = _inode(clean_path)
+        twin_placed = _inode(dirty_path) not in (None, dirty_before)
+        if now is not None and now != before and not twin_placed:
             try:
                 os.unlink(clean_path)
             except OSError:
@@ -381,11 +385,18 @@ def build(
     return clean_path, dirty_path
 
 
+def _inode(path: Path) -> tuple[int, int] | None:
+    try:
+        st = os.stat(path)
+    except OSError:
+        return None
+    return st.st_dev, st.st_ino
+
+
 def _write_pair(p: SynthParams, gen: HiddenFunctionDataset, cw: DatasetWriter, dw: DatasetWriter, chunk_rows: int,
-                workers: int, progress, placed: list) -> None:
+                workers: int, progress) -> None:
     with dw:
         _write_clean_and_dirty(p, gen, cw, dw, chunk_rows, workers, progress)
-        placed.append(True)  # cw has exited: the clean file is placed before its dirty twin, never the reverse
 
 
 def _write_clean_and_dirty(p: SynthParams, gen: HiddenFunctionDataset, cw: DatasetWriter, dw: DatasetWriter,
