@@ -47,6 +47,23 @@ def _interrupted_line(err: str, sig: int) -> None:
     assert "Traceback" not in err
 
 
+# `noisebench ARGS` that sleeps after placing cifar10-psi16.h5 (the signal interrupts the sleep)
+_PAUSE_AFTER_PSI16 = """
+import sys, time
+from noisebench.h5writer import DatasetWriter
+_exit = DatasetWriter.__exit__
+def _paused_exit(self, *exc):
+    done = _exit(self, *exc)
+    if exc[0] is None and self.path.name == "cifar10-psi16.h5":
+        time.sleep(120)
+    return done
+DatasetWriter.__exit__ = _paused_exit
+sys.argv = ["noisebench", *sys.argv[1:]]
+from noisebench.cli import main
+main()
+"""
+
+
 @pytest.mark.parametrize("sig,code", [(signal.SIGTERM, 143), (signal.SIGINT, 130)])
 def test_signal_during_synth_build(tmp_path, sig, code):
     out = tmp_path / "out"
@@ -62,14 +79,16 @@ def test_sigterm_mid_psi_keeps_finished_levels_and_resumes(cli, tmp_path):
     out = tmp_path / "out"
     args = ("make", "psi", "--level", "16", "--level", "8", "--level", "4", "--source", src, "--no-verify",
             "--workers", "1", "--out", out)
-    proc = _spawn(*args)
+    # the command pauses once ψ 16 is placed, so the signal lands between levels however fast the build is
+    proc = subprocess.Popen([sys.executable, "-c", _PAUSE_AFTER_PSI16, *map(str, args)], env=ENV,
+                            stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, start_new_session=True)
     rc, err = _signal_when(proc, lambda: (out / "cifar10-psi16.h5").exists(), signal.SIGTERM)
     assert rc == 143
     _interrupted_line(err, signal.SIGTERM)
     assert _temps(out) == []
     _assert_no_partial_files(out)
     kept = {p.name: os.stat(p).st_ino for p in out.glob("cifar10-psi*.h5")}
-    assert "cifar10-psi16.h5" in kept and len(kept) < 3
+    assert set(kept) == {"cifar10-psi16.h5"}, "the finished level is kept, the next one was never placed"
     r = cli(*args)
     assert r.code == 0, r.err
     assert all(f"kept {out / n}" in r.err for n in kept), r.err
