@@ -50,7 +50,7 @@ def synthetic_images(kind: str, n: int, seed: int, num_classes: int = 10, templa
 def write_synthetic(path: str | Path, kind: str = "cifar10", n_train: int = 512, n_test: int = 256,
                     seed: int = 0) -> Path:
     """A noisebench file with train, val (n_test images) and test splits of synthetic `kind` images."""
-    from noisebench.h5format import DatasetWriter
+    from noisebench.format import DatasetWriter
 
     path = Path(path)
     w = DatasetWriter(path, kind="clean", variant="clean", params={"synthetic": kind, "n_train": n_train,

@@ -44,7 +44,7 @@ def main(argv=None) -> None:
     from corruption_reference import per_image  # noqa: E402
 
     from noisebench.corruptors.sets import ALL
-    from noisebench.generators.corrupt_builds import STREAM, corrupt_blocks, image_corruption, resolve_params
+    from noisebench.generators.builds.corrupt import STREAM, corrupt_blocks, image_corruption, resolve_params
 
     names = [n.strip() for n in args.only.split(",") if n.strip()] or list(ALL)
     x, _ = synthetic_images("cifar10", args.images, seed=0)
@@ -89,7 +89,7 @@ def _build(names, args) -> None:
 
     from _bench_data import write_synthetic  # noqa: E402
 
-    from noisebench.generators.cifar10c_builds import build_cifar10_c
+    from noisebench.generators.builds.cifar10c import build_cifar10_c
 
     with tempfile.TemporaryDirectory() as tmp:
         clean = write_synthetic(Path(tmp) / "cifar10.h5", "cifar10", n_train=256, n_test=args.images)

@@ -59,8 +59,8 @@ def _step_fn(model_name: str | None, device, in_shape):
 def resident_epochs(path, args, device, consume):
     import torch
 
-    from noisebench.harness.train_loop import SplitTensors, TrainData, crop_flip, image_stats, to_input
-    from noisebench.torch_data import load_split
+    from noisebench.data.loaders import load_split
+    from noisebench.harness.run.loop import SplitTensors, TrainData, crop_flip, image_stats, to_input
 
     sync(device)
     t0 = time.perf_counter()
@@ -92,8 +92,8 @@ def streamed_epochs(path, args, device, consume, workers: int, shuffle: bool = T
     import torch
     from torch.utils.data import DataLoader
 
-    from noisebench.harness.train_loop import image_stats
-    from noisebench.torch_data import H5SplitDataset, load_split
+    from noisebench.data.loaders import H5SplitDataset, load_split
+    from noisebench.harness.run.loop import image_stats
 
     sys.path.insert(0, str(Path(__file__).resolve().parent))
     from train_throughput import _Prep
@@ -138,7 +138,7 @@ def main(argv=None) -> None:
     if args.threads:
         torch.set_num_threads(args.threads)
 
-    from noisebench.harness.run_checks import resolve_device
+    from noisebench.harness.run.checks import resolve_device
 
     device = resolve_device(args.device)
     n = args.images or (50_000 if args.full else 4_096)

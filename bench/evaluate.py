@@ -3,7 +3,7 @@
     python bench/evaluate.py                              # CPU-sized: 2,000 images × (clean + 2 corruptions × 5)
     python bench/evaluate.py --model resnet18 --images 10000 --corruptions benchmark --device cuda   # the suite
 
-ours        nb.evaluate (harness/evaluate_engine.py): each set read once from HDF5 into a uint8 tensor on
+ours        nb.evaluate (harness/testtime/evaluate.py): each set read once from HDF5 into a uint8 tensor on
             the device, batches sliced from it, float + normalise on the device, bf16 autocast and
             channels_last on CUDA (fp32 on CPU); files verified against their checksums (cached after the
             first pass: both passes are printed).
@@ -43,7 +43,7 @@ def plain_loop(model, sets, prep, device, batch, workers) -> tuple[float, list]:
     from torch.utils.data import DataLoader, Dataset
     from torchvision import transforms
 
-    from noisebench.harness.evaluate_sets import load_set
+    from noisebench.harness.testtime.sets import load_set
 
     tf = transforms.Compose([transforms.ToTensor(), transforms.Normalize(prep["mean"], prep["std"])])
 
@@ -90,9 +90,9 @@ def main() -> None:
     import torch
 
     import noisebench as nb
-    from noisebench.harness.evaluate_sets import plan_sets, train_statistics
     from noisebench.harness.models import build_model
-    from noisebench.harness.run_checks import resolve_device
+    from noisebench.harness.run.checks import resolve_device
+    from noisebench.harness.testtime.sets import plan_sets, train_statistics
 
     device = resolve_device(a.device)
     print(machine_line(device))

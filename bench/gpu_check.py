@@ -95,13 +95,13 @@ def _cifar_fixture(tmp: Path, n_train: int, n_test: int):
     sys.path.insert(0, str(ROOT / "tests"))
     from official_format_fixtures import write_cifar10_batches
 
-    from noisebench.generators.cifar10_source import load_cifar10
+    from noisebench.generators.sources.cifar10 import load_cifar10
 
     return load_cifar10(write_cifar10_batches(tmp / "src", n_train=n_train, n_test=n_test), verify=False)
 
 
 def stage_psi_build(args, out: dict, tmp: Path) -> None:
-    from noisebench.generators.image_builds import build_clean_images, build_psi
+    from noisebench.generators.builds.images import build_clean_images, build_psi
 
     n_train, n_test = (2_000, 500) if args.quick else (50_000, 10_000)
     data = _cifar_fixture(tmp, n_train, n_test)
@@ -113,7 +113,7 @@ def stage_psi_build(args, out: dict, tmp: Path) -> None:
     t = time.perf_counter()
     build_psi(data, [16], tmp / "tables", with_clean=False)
     res["tables_cpu_s"] = time.perf_counter() - t
-    from noisebench.h5format import open_file
+    from noisebench.format import open_file
 
     with open_file(tmp / "ds" / "cifar10-psi16.h5") as f:
         params = f.meta["params"]
@@ -123,7 +123,7 @@ def stage_psi_build(args, out: dict, tmp: Path) -> None:
 
 def stage_study(args, out: dict, tmp: Path) -> None:
     """Two `noisebench robustness` calls on a small ψ fixture: relu, then relu+tact (the first two runs resume)."""
-    from noisebench.generators.image_builds import build_clean_images, build_psi
+    from noisebench.generators.builds.images import build_clean_images, build_psi
 
     n_train, n_test = (512, 128) if args.quick else (10_240, 2_048)
     data = _cifar_fixture(tmp / "study_src", n_train, n_test)
@@ -147,7 +147,7 @@ def stage_study(args, out: dict, tmp: Path) -> None:
         res[f"call{i + 1}"] = {"activations": acts, "s": time.perf_counter() - t,
                                "trained": int(m.group(1)) if m else None, "skipped": int(m.group(2)) if m else None}
     res["resumed"] = res["call2"]["skipped"] == 2 and res["call2"]["trained"] == 2
-    from noisebench.harness.results_db import ResultsDB
+    from noisebench.harness.results.db import ResultsDB
 
     per = []
     with ResultsDB(db, readonly=True) as rdb:
@@ -189,7 +189,7 @@ def main() -> int:
     args.budget = lambda stage: limits[stage]
     import torch
 
-    from noisebench.harness.run_checks import resolve_device
+    from noisebench.harness.run.checks import resolve_device
 
     device = resolve_device(args.device)
     out: dict = {

@@ -47,8 +47,8 @@ def main(argv=None) -> None:
     args = ap.parse_args(argv)
 
     from noisebench.corruptors.poisson_photon import PhotonNoise, default_workers
-    from noisebench.generators.custom_image_source import ImageData
-    from noisebench.generators.image_builds import build_psi
+    from noisebench.generators.builds.images import build_psi
+    from noisebench.generators.sources.custom import ImageData
 
     n = args.images or (60_000 if args.full else 6_000)
     psi = args.psi

@@ -5,7 +5,7 @@
     python bench/train_throughput.py --device cuda        # GPU, small: 10,240 images, 2 epochs
     python bench/train_throughput.py --device cuda --full --compile   # GPU, 50,000 images, 3 epochs, relu/tact/mtact
 
-ours       `noisebench.harness.runner.execute_run` (the engine every grid uses): dataset resident on
+ours       `noisebench.harness.run.runner.execute_run` (the engine every grid uses): dataset resident on
            the device as uint8, crop+flip on the device, one gather per epoch; on CUDA bf16 autocast
            + channels_last; fused Adam; `--compile` adds torch.compile.
 reference  a plain loop: DataLoader(H5SplitDataset(file), batch 128, shuffle, --ref-workers workers,
@@ -59,9 +59,9 @@ def reference_run(path: Path, kind: str, model_name: str, act: str, args, device
     import torch.nn.functional as F
     from torch.utils.data import DataLoader
 
+    from noisebench.data.loaders import H5SplitDataset, load_split
     from noisebench.harness.models import build_model
-    from noisebench.harness.train_loop import image_stats
-    from noisebench.torch_data import H5SplitDataset, load_split
+    from noisebench.harness.run.loop import image_stats
 
     x, _ = load_split(path, "train")
     mean, std = (t.tolist() for t in image_stats(x))
@@ -108,8 +108,8 @@ def reference_run(path: Path, kind: str, model_name: str, act: str, args, device
 
 
 def ours_run(path: Path, model_name: str, act: str, args) -> dict:
-    from noisebench.harness.run_data import config_for_file
-    from noisebench.harness.runner import execute_run
+    from noisebench.harness.run.data import config_for_file
+    from noisebench.harness.run.runner import execute_run
 
     cfg = config_for_file(path, model=model_name, activation=act, epochs=args.epochs, batch_size=args.batch_size,
                           lr=args.lr, optimizer="adam", lr_policy="fixed", weight_decay=0.0, seed=args.seed,
@@ -162,7 +162,7 @@ def main(argv=None) -> None:
     if args.threads:
         torch.set_num_threads(args.threads)
 
-    from noisebench.harness.run_checks import resolve_device
+    from noisebench.harness.run.checks import resolve_device
 
     device = resolve_device(args.device)
     cuda = device.type == "cuda"
@@ -186,8 +186,8 @@ def main(argv=None) -> None:
     rows = []
     with bench_files(kinds, n_train, n_test, args.data_dir, given) as files:
         # warm-up: torch/thread-pool/CUDA-context start-up costs land here, not in the first model
-        from noisebench.harness.run_data import config_for_file
-        from noisebench.harness.runner import execute_run
+        from noisebench.harness.run.data import config_for_file
+        from noisebench.harness.run.runner import execute_run
         if "mnist" in files or cuda:  # (a cifar model's epoch would cost minutes on a CPU)
             warm = files.get("mnist") or files["cifar10"]
             execute_run(config_for_file(warm, model="mnist_cnn" if "mnist" in files else "resnet18",

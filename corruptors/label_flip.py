@@ -19,9 +19,9 @@ from pathlib import Path
 
 import numpy as np
 
-from noisebench.bounds import MAX_MATRIX_BYTES
 from noisebench.errors import UserError
-from noisebench.safe_input import read_bytes
+from noisebench.safety.bounds import MAX_MATRIX_BYTES
+from noisebench.safety.inputs import read_bytes
 
 MODES = ("symmetric", "pair", "matrix")
 STREAM_FLIP = 21
@@ -56,7 +56,7 @@ def load_matrix(path: Path, num_classes: int) -> np.ndarray:
     raw = read_bytes(path, "--matrix", MAX_MATRIX_BYTES)  # a regular file of bounded size, read once
     try:
         if suffix == ".npy":
-            from noisebench.safe_npz import npy_from_bytes
+            from noisebench.safety.npz import npy_from_bytes
 
             m = npy_from_bytes(raw, f"--matrix {path}", max_elements=num_classes * num_classes)
         elif suffix == ".csv":

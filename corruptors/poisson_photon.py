@@ -41,8 +41,8 @@ from typing import Callable, Iterator
 
 import numpy as np
 
-from noisebench.bounds import PSI_MAX, PSI_MIN
 from noisebench.errors import UserError
+from noisebench.safety.bounds import PSI_MAX, PSI_MIN
 
 U32 = 1 << 32
 GUIDE_BITS = 11
@@ -53,7 +53,7 @@ MAX_TABLE_WIDTH = 1 << 22  # refuse absurd ψ whose tables would not fit in memo
 
 
 def validate_level(level) -> float:
-    """ψ must be a finite number in [PSI_MIN, PSI_MAX] = [1e-3, 1e6] (noisebench.bounds): below 1e-3 nearly
+    """ψ must be a finite number in [PSI_MIN, PSI_MAX] = [1e-3, 1e6] (noisebench.safety.bounds): below 1e-3 nearly
     every pixel becomes 0, above 1e6 the result equals the clean image."""
 
     try:

@@ -40,7 +40,7 @@ def main(out: Path = Path(__file__).with_name("corruptions_preview.png")) -> Non
     import matplotlib.pyplot as plt
 
     from noisebench.corruptors.sets import ALL
-    from noisebench.generators.corrupt_builds import apply_corruption
+    from noisebench.generators.builds.corrupt import apply_corruption
 
     x = scenes()
     names = sorted(ALL)  # the 19 at the CIFAR-10-C constants

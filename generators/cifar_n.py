@@ -9,7 +9,7 @@ training batches, the labels that Amazon Mechanical Turk workers gave:
 Each file is a torch zip archive whose `data.pkl` is a pickle of a dict of numpy int64 arrays. It is
 read without running anything it contains: the archive (at most MAX_LABEL_FILE_BYTES, at most
 MAX_ENTRIES members) must hold one `data.pkl`; a pickle of arrays goes through noisebench's own
-restricted unpickler (noisebench.safe_pickle: numpy arrays, lists, ints, nothing else), one that
+restricted unpickler (noisebench.safety.pickles: numpy arrays, lists, ints, nothing else), one that
 references tensor storages through torch.load(weights_only=True). The result must be a dict of the
 known keys, each a 1-D integer array (or list of ints) of one common length; anything else is
 refused in one line.
@@ -29,10 +29,9 @@ from pathlib import Path
 
 import numpy as np
 
-from noisebench import safe_input
 from noisebench.errors import UserError
-from noisebench.generators.custom_image_source import ImageData
-from noisebench.generators.image_builds import (
+from noisebench.format.writer import DatasetWriter
+from noisebench.generators.builds.images import (
     INDEX_NOTE,
     Progress,
     common_attrs,
@@ -41,8 +40,9 @@ from noisebench.generators.image_builds import (
     write_splits,
 )
 from noisebench.generators.image_inputs import clean_path, split_suffix
-from noisebench.h5writer import DatasetWriter
-from noisebench.safe_pickle import safe_loads
+from noisebench.generators.sources.custom import ImageData
+from noisebench.safety import inputs as safe_input
+from noisebench.safety.pickles import safe_loads
 
 REPO = "https://github.com/UCSC-REAL/cifar-10-100n"
 URL = REPO + "/raw/main/data/{file}"

@@ -4,7 +4,7 @@
 * predicted_name / precheck_outputs: output names known, and existing outputs refused, before any
   data is read or downloaded;
 * clean_name / psi_name / flip_name (and the *_path forms): the file names of
-  generators/image_builds.py's builders, with the seed and split-seed suffixes.
+  generators/builds/images.py's builders, with the seed and split-seed suffixes.
 """
 
 from __future__ import annotations
@@ -14,14 +14,14 @@ from pathlib import Path
 
 import numpy as np
 
-from noisebench.bounds import check_seed
 from noisebench.corruptors.label_flip import format_rate, matrix_digest
 from noisebench.corruptors.poisson_photon import format_level
 from noisebench.errors import UserError
-from noisebench.generators.custom_image_source import ImageData, detect_kind, load_source
-from noisebench.h5writer import check_output_path
+from noisebench.format.writer import check_output_path
+from noisebench.generators.sources.custom import ImageData, detect_kind, load_source
 from noisebench.registry import SOURCES
-from noisebench.safe_text import clean, has_control
+from noisebench.safety.bounds import check_seed
+from noisebench.safety.text import clean, has_control
 
 RAW_DIR_NAME = "raw"
 
@@ -38,7 +38,7 @@ def seed_suffix(seed: int) -> str:
     return f"-s{seed}" if seed else ""
 
 
-_check_seed = check_seed  # older name; noisebench.bounds.check_seed is the one seed check
+_check_seed = check_seed  # older name; noisebench.safety.bounds.check_seed is the one seed check
 
 
 # ------------------------------------------------------------------ sources

@@ -29,14 +29,14 @@ from typing import Callable
 import torch
 from torch import nn
 
-from noisebench.bounds import MAX_PLUGIN_BYTES
 from noisebench.errors import UserError
 
 # names, aliases, de-duplication: harness/activation_names.py (no torch), re-exported here
 from noisebench.harness.activation_names import ALIASES, dedupe_activations, normalize_name  # noqa: F401
 from noisebench.registry import ACTIVATIONS as REGISTRY
 from noisebench.registry import SpecView
-from noisebench.safe_input import check_regular, has_control
+from noisebench.safety.bounds import MAX_PLUGIN_BYTES
+from noisebench.safety.inputs import check_regular, has_control
 
 __all__ = [
     "ACTIVATIONS",

@@ -13,19 +13,19 @@ from noisebench.registry import (  # noqa: E402 - light module, no torch/h5py
 )
 
 _LAZY = {
-    "corrupt": "noisebench.corrupt_api",
-    "Corrupt": "noisebench.corrupt_transform",
+    "corrupt": "noisebench.api.corrupt",
+    "Corrupt": "noisebench.api.transform",
     "resolve_corruptions": "noisebench.corruptors.sets",
-    "flip_labels": "noisebench.api",
-    "synth": "noisebench.api",
-    "build": "noisebench.build_api",
-    "export": "noisebench.export_api",
-    "evaluate": "noisebench.evaluate_api",
-    "open_dataset": "noisebench.vision_dataset",
-    "ImageData": "noisebench.generators.custom_image_source",
-    "Study": "noisebench.study_api",
-    "run_study": "noisebench.study_api",
-    "run_preset": "noisebench.study_api",
+    "flip_labels": "noisebench.api.arrays",
+    "synth": "noisebench.api.arrays",
+    "build": "noisebench.api.build",
+    "export": "noisebench.api.export",
+    "evaluate": "noisebench.api.evaluate",
+    "open_dataset": "noisebench.data.vision",
+    "ImageData": "noisebench.generators.sources.custom",
+    "Study": "noisebench.api.study",
+    "run_study": "noisebench.api.study",
+    "run_preset": "noisebench.api.study",
 }
 
 __all__ = ["__version__", *_LAZY, "register_activation", "register_corruption", "register_model", "register_source"]

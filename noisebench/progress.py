@@ -21,7 +21,7 @@ import time
 
 from tqdm import tqdm
 
-from noisebench.safe_text import clean
+from noisebench.safety.text import clean
 
 MODES = ("bars", "lines", "quiet")
 ENV = "NOISEBENCH_PROGRESS"

@@ -23,7 +23,7 @@ ROOT = Path(__file__).resolve().parent.parent
 _RACER = """
 import os, sys, time
 from noisebench.cli import main, _load_commands
-import noisebench.generators.synth.generator, noisebench.generators.image_builds, h5py
+import noisebench.generators.synth.generator, noisebench.generators.builds.images, h5py
 _load_commands()
 go = sys.argv[1]
 open(go + "." + str(os.getpid()), "w").close()

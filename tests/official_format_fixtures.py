@@ -123,9 +123,9 @@ def build_tiny_image_files(tmpdir, n_cifar_train: int = 50, n_cifar_test: int = 
 
     Returns {'cifar10', 'cifar10-psi16', 'mnist', 'mnist-flip0.1', 'out', 'cifar_src', 'mnist_src'} paths.
     """
-    from noisebench.generators.cifar10_source import load_cifar10
-    from noisebench.generators.image_builds import build_clean_images, build_flip, build_psi, build_split_clean
-    from noisebench.generators.mnist_source import load_mnist
+    from noisebench.generators.builds.images import build_clean_images, build_flip, build_psi, build_split_clean
+    from noisebench.generators.sources.cifar10 import load_cifar10
+    from noisebench.generators.sources.mnist import load_mnist
 
     tmpdir = Path(tmpdir)
     out = tmpdir / "datasets"

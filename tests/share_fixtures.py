@@ -11,8 +11,8 @@ from official_format_fixtures import build_tiny_image_files, write_npz  # noqa: 
 
 def build_share_files(tmpdir) -> dict:
     """{'cifar10', 'cifar10-psi16', 'mnist', 'mnist-flip0.1', 'synth-clean', 'synth-dirty', 'lab', 'lab-psi8', 'out'}."""
-    from noisebench.generators.custom_image_source import load_npz
-    from noisebench.generators.image_builds import build_psi
+    from noisebench.generators.builds.images import build_psi
+    from noisebench.generators.sources.custom import load_npz
     from noisebench.generators.synth.generator import SynthParams, build
 
     tmpdir = Path(tmpdir)

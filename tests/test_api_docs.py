@@ -26,7 +26,7 @@ def test_the_doc_covers_the_public_api():
 
 @pytest.fixture
 def doc_folder(tmp_path, monkeypatch):
-    from noisebench.generators import cifar10_source
+    from noisebench.generators.sources import cifar10 as cifar10_source
     from noisebench.registry import ACTIVATIONS, CORRUPTIONS
 
     src = write_cifar10_batches(tmp_path, n_train=60, n_test=20)

@@ -9,8 +9,8 @@ import numpy as np
 import pytest
 import torch
 
-from noisebench.plugins import load_plugin
 from noisebench.registry import ACTIVATIONS, CORRUPTIONS, MODELS, SOURCES
+from noisebench.registry.plugins import load_plugin
 
 DOC = Path(__file__).resolve().parents[1] / "docs" / "ARCHITECTURE.md"
 BLOCKS = {m.group(1): m.group(0) for m in re.finditer(r"# file: (\w+\.py)\n.*?(?=```)", DOC.read_text(), re.S)}
@@ -67,7 +67,7 @@ def test_corruption_example(loaded):
 def test_source_example(loaded, cli, tmp_path):
     import json
 
-    from noisebench.h5format import open_file
+    from noisebench.format import open_file
 
     loaded("mysource.py")
     src = tmp_path / "boards"

@@ -11,7 +11,7 @@ import pytest
 from official_format_fixtures import write_cifar10_batches, write_mnist_idx
 
 import noisebench as nb
-from noisebench.build_api import build_kinds, build_options
+from noisebench.api.build import build_kinds, build_options
 from noisebench.errors import UserError
 
 COMMANDS = {"synth": ("synth",), "psi": ("make", "psi"), "cifar10": ("make", "cifar10"), "mnist": ("make", "mnist"),
@@ -76,7 +76,7 @@ def test_synth_build_matches_the_cli(tmp_path, cli):
     assert [p.name for p in paths] == ["synth-200-s3-clean.h5", "synth-200-s3-dirty.h5"] and "dirty" in paths.note
     r = cli("synth", "--rows", "200", "--seed", "3", "--out", tmp_path / "cli")
     assert r.code == 0, r.err
-    from noisebench.h5format import open_file
+    from noisebench.format import open_file
 
     for p in paths:
         with open_file(p) as a, open_file(tmp_path / "cli" / p.name) as b:

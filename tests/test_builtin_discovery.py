@@ -1,5 +1,5 @@
 """Registries find their own built-ins: in a copy of the package, one new file in harness/models/ adds a
-built-in model and one new generators/*_source.py adds a built-in source -- no list or table is edited --
+built-in model and one new generators/sources/*.py adds a built-in source -- no list or table is edited --
 and both show in `zoo`, `make ... --source` and `train --dry-run` (the source's recipe and augmentation).
 The two files are the "built-in file" examples of docs/ARCHITECTURE.md. Registration metadata is typed: a
 misspelt key is an error."""
@@ -35,7 +35,7 @@ def package_copy(tmp_path_factory):
     shutil.copytree(REPO / "noisebench", root / "noisebench", ignore=ignore)
     for sub in ("harness", "generators", "corruptors"):
         shutil.copytree(REPO / sub, root / "noisebench" / sub, ignore=ignore)
-    assert sorted(BUILTINS) == ["generators/dots_source.py", "harness/models/tinynet.py"]
+    assert sorted(BUILTINS) == ["generators/sources/dots.py", "harness/models/tinynet.py"]
     for rel, text in BUILTINS.items():
         (root / "noisebench" / rel).write_text(text)
     return root

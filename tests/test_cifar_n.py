@@ -21,10 +21,11 @@ from official_format_fixtures import (  # noqa: E402
 )
 
 from noisebench.errors import UserError  # noqa: E402
-from noisebench.generators import cifar10_source, cifar_n  # noqa: E402
-from noisebench.generators.cifar10_source import load_cifar10  # noqa: E402
-from noisebench.generators.custom_image_source import md5_file  # noqa: E402
-from noisebench.h5format import open_file  # noqa: E402
+from noisebench.format import open_file  # noqa: E402
+from noisebench.generators import cifar_n  # noqa: E402
+from noisebench.generators.sources import cifar10 as cifar10_source
+from noisebench.generators.sources.cifar10 import load_cifar10  # noqa: E402
+from noisebench.generators.sources.custom import md5_file  # noqa: E402
 
 N_TRAIN = 60
 
@@ -186,7 +187,7 @@ def test_bad_options_fail_before_loading(cli, env, tmp_path):
 
 
 def test_cifar100n(cli, tmp_path):
-    from noisebench.generators.cifar100_source import load_cifar100
+    from noisebench.generators.sources.cifar100 import load_cifar100
 
     src = write_cifar100_python(tmp_path / "src", 120, 20)
     y = load_cifar100(src, verify=False).y_train

@@ -11,8 +11,8 @@ import pytest
 sys.path.insert(0, str(Path(__file__).parent))
 from official_format_fixtures import write_cifar10_batches, write_mnist_idx  # noqa: E402
 
-from noisebench.generators.corrupt_builds import apply_corruption  # noqa: E402
-from noisebench.h5format import open_file  # noqa: E402
+from noisebench.format import open_file  # noqa: E402
+from noisebench.generators.builds.corrupt import apply_corruption  # noqa: E402
 
 
 @pytest.fixture
@@ -112,7 +112,7 @@ def test_plugin_corruption_builds(cli, src, tmp_path):
 
 
 def test_cifar10_c_from_the_clean_file(cli, src, tmp_path):
-    from noisebench.generators.cifar10c_builds import find_corrupted_sets
+    from noisebench.generators.builds.cifar10c import find_corrupted_sets
 
     out = tmp_path / "o"
     assert cli("make", "cifar10", *_args(src, out)).code == 0
@@ -127,7 +127,7 @@ def test_cifar10_c_from_the_clean_file(cli, src, tmp_path):
     with open_file(out / "cifar10-c-gaussian_noise.h5") as f:
         assert f.splits == ["test"]
         assert np.array_equal(f.datasets["test/severity"][()], np.repeat([1, 3], 20))
-    from noisebench.generators.cifar10c_builds import read_severity
+    from noisebench.generators.builds.cifar10c import read_severity
 
     for k, s in enumerate((1, 3)):  # severity s == apply_corruption == the test split of `make corrupt`
         assert np.array_equal(x[k * 20 : (k + 1) * 20], apply_corruption("gaussian_noise", cx, severity=s, seed=0))
@@ -159,7 +159,7 @@ def _release(folder, clean_y, names=("fog", "gaussian_noise"), seed=0):
 
 
 def test_cifar10_c_release_layout(cli, src, tmp_path):
-    from noisebench.generators.cifar10c_builds import find_corrupted_sets
+    from noisebench.generators.builds.cifar10c import find_corrupted_sets
 
     out = tmp_path / "o"
     assert cli("make", "cifar10", *_args(src, out)).code == 0
@@ -208,7 +208,7 @@ def test_cifar10_c_on_grey_images_skips_what_needs_rgb(cli, tmp_path):
 
 def test_cifar10_c_builds_the_benchmark_15_by_default_and_records_the_table(cli, src, tmp_path):
     from noisebench.corruptors.sets import BENCHMARK
-    from noisebench.generators.cifar10c_builds import find_corrupted_sets
+    from noisebench.generators.builds.cifar10c import find_corrupted_sets
 
     out = tmp_path / "o"
     assert cli("make", "cifar10", *_args(src, out)).code == 0

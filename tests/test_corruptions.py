@@ -17,7 +17,7 @@ from PIL import Image
 from scipy import ndimage, stats
 
 from noisebench.errors import UserError
-from noisebench.generators.corrupt_builds import apply_corruption, resolve_params
+from noisebench.generators.builds.corrupt import apply_corruption, resolve_params
 from noisebench.registry import CORRUPTIONS
 
 sys.path.insert(0, str(Path(__file__).parent))

@@ -15,7 +15,7 @@ import pytest
 sys.path.insert(0, str(Path(__file__).parent))
 from official_format_fixtures import write_cifar10_batches  # noqa: E402
 
-from noisebench.harness.results_db import ResultsDB  # noqa: E402
+from noisebench.harness.results.db import ResultsDB  # noqa: E402
 
 TINY_MODEL = """
 from torch import nn
@@ -50,12 +50,12 @@ SETS = ["--corruptions", "gaussian_noise,fog", "--severity", "1,3"]
 @pytest.fixture(scope="module")
 def study(tmp_path_factory):
     """A tiny test-time study (one seed of evcnn/elu, its own baseline) with its saved weights."""
-    import noisebench.plugins as plugins
+    import noisebench.registry.plugins as plugins
     from noisebench.cli import main
-    from noisebench.generators.cifar10_source import load_cifar10
-    from noisebench.generators.image_builds import build_clean_images
-    from noisebench.plugins import ENV_VAR, load_plugin
+    from noisebench.generators.builds.images import build_clean_images
+    from noisebench.generators.sources.cifar10 import load_cifar10
     from noisebench.registry import MODELS
+    from noisebench.registry.plugins import ENV_VAR, load_plugin
 
     tmp = tmp_path_factory.mktemp("ev")
     src = write_cifar10_batches(tmp / "src", n_train=40, n_test=16)
@@ -122,8 +122,8 @@ def test_python_api_in_memory_module_and_factory_file(study, tmp_path):
 
     import noisebench as nb
     from noisebench.harness.activations import resolve_activation
-    from noisebench.harness.evaluate_sets import train_statistics
     from noisebench.harness.models import build_model
+    from noisebench.harness.testtime.sets import train_statistics
 
     model = build_model("evcnn", resolve_activation("elu"), (3, 32, 32), 10)
     model.load_state_dict(torch.load(study["weights"], weights_only=True))
@@ -136,8 +136,8 @@ def test_python_api_in_memory_module_and_factory_file(study, tmp_path):
     cells = [v for k, v in study["recorded"].items() if k[1]]
     assert res.mean_corruption_acc == pytest.approx(sum(cells) / len(cells))
     # CE / mCE against RobustBench's standard WRN-28-10 (its published accuracies), by hand
-    from noisebench.evaluate_api import _reference, summarize
-    from noisebench.harness import reference_robustbench as rb
+    from noisebench.api.evaluate import _reference, summarize
+    from noisebench.harness.report import reference_robustbench as rb
 
     rbs = summarize(res.name, res.key, res.rows, _reference("robustbench-standard", None))
     ce = {c: sum(1 - got[(c, s)] for s in (1, 3)) / sum(1 - rb.ACC[c][s - 1] / 100 for s in (1, 3))
@@ -157,7 +157,7 @@ def test_python_api_in_memory_module_and_factory_file(study, tmp_path):
     assert res_f.mce == pytest.approx(1.0) and res_f.reference == res.name  # the same model as its own reference
     m, _ = _accs(db, "mynet:build")
     assert m["model_kind"] == "factory" and m["model"] == "mynet.py:build"
-    from noisebench.safe_input import file_digest
+    from noisebench.safety.inputs import file_digest
 
     assert m["source_sha256"] == file_digest(study["factory"], "sha256")
     # declared preprocessing (a module attribute) is used when --normalize is not given
@@ -177,7 +177,7 @@ def test_refusals_are_one_line(cli, study, tmp_path):
     assert r.code != 0 and r.err.count("\n") == 1
     assert r.err.startswith("error: ") and "first mismatched key '0.weight'" in r.err and "[4, 3, 3, 3]" in r.err
     whole = tmp_path / "whole.pt"
-    from noisebench.plugins import load_plugin
+    from noisebench.registry.plugins import load_plugin
 
     torch.save(sys.modules[load_plugin(fac)].build(), whole)  # a pickled module, not a state dict
     r = cli(*base, "--model", f"{fac}:build", "--weights", whole)
@@ -251,7 +251,7 @@ def test_report_beside_trained_models_and_robustbench_json(cli, study, tmp_path)
 def test_other_test_sets_psi_and_a_corrupted_set(cli, study, tmp_path):
     """--datasets: a ψ file's test split (one set, severity 0) and a `make cifar10-c` set at the asked severity."""
     import noisebench as nb
-    from noisebench.harness.evaluate_sets import train_statistics
+    from noisebench.harness.testtime.sets import train_statistics
 
     psi = tmp_path / "cifar10-psi8.h5"
     assert psi in nb.build("psi", level=8, source=study["src"], out=tmp_path, val_size=6, no_verify=True)

@@ -79,11 +79,13 @@ def test_bad_format_is_one_line(cli, db, tmp_path):
 
 
 def test_results_schema_is_declared_once():
-    """The DDL, the column lists and docs/RESULTS.md all come from harness/results_schema.py."""
+    """The DDL, the column lists and docs/RESULTS.md all come from harness/results/schema.py."""
     import sqlite3
     from pathlib import Path
 
-    from noisebench.harness import export, results_db, results_schema
+    from noisebench.harness.results import db as results_db
+    from noisebench.harness.results import export
+    from noisebench.harness.results import schema as results_schema
 
     doc = (Path(__file__).resolve().parents[1] / "docs" / "RESULTS.md").read_text()
     assert results_schema.markdown() in doc  # regenerate the page when the schema changes

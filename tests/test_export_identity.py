@@ -19,8 +19,8 @@ def db(tmp_path_factory):
     from official_format_fixtures import write_mnist_idx
 
     from noisebench.cli import main
-    from noisebench.generators.image_builds import build_flip, build_split_clean
-    from noisebench.generators.mnist_source import load_mnist
+    from noisebench.generators.builds.images import build_flip, build_split_clean
+    from noisebench.generators.sources.mnist import load_mnist
 
     tmp = tmp_path_factory.mktemp("expid")
     mnist = load_mnist(write_mnist_idx(tmp / "src", 60, 20), verify=False)

@@ -16,8 +16,8 @@ import pytest
 import torch
 from torch import nn
 
-from noisebench.harness.run_data import config_for_file
-from noisebench.harness.runner import engine_paths, execute_run
+from noisebench.harness.run.data import config_for_file
+from noisebench.harness.run.runner import engine_paths, execute_run
 
 pytestmark = pytest.mark.gpu_path
 
@@ -52,8 +52,8 @@ def cifar_file(tmp_path_factory):
     """A tiny CIFAR-10 noisebench file (official batch format -> the real builder)."""
     from official_format_fixtures import write_cifar10_batches
 
-    from noisebench.generators.cifar10_source import load_cifar10
-    from noisebench.generators.image_builds import build_clean_images
+    from noisebench.generators.builds.images import build_clean_images
+    from noisebench.generators.sources.cifar10 import load_cifar10
 
     d = tmp_path_factory.mktemp("gpu_path")
     src = write_cifar10_batches(d / "src", n_train=40, n_test=20)
@@ -64,7 +64,7 @@ def cifar_file(tmp_path_factory):
 def tiny_models(monkeypatch):
     """Route execute_run's model construction to TinyNet; yields the list of models built."""
     import noisebench.harness.models as models
-    import noisebench.harness.runner as runner
+    import noisebench.harness.run.runner as runner
 
     built: list[TinyNet] = []
 
@@ -123,8 +123,8 @@ def test_default_paths_on_cpu_are_fp32_nchw(cifar_file, tiny_models, device):
 
 @pytest.mark.parametrize("device", DEVICES)
 def test_resident_data_and_augmentation_stay_on_the_device(cifar_file, device):
-    from noisebench.harness.runner import prepare
-    from noisebench.harness.train_loop import crop_flip
+    from noisebench.harness.run.loop import crop_flip
+    from noisebench.harness.run.runner import prepare
 
     dev = torch.device(device)
     data, _ = prepare(_cfg(cifar_file, device, extra={"augment": "crop_flip"}), dev)
@@ -163,7 +163,7 @@ def test_bf16_and_fp32_are_distinct_runs(cifar_file, tiny_models):
 
 def test_bad_precision_is_a_user_error(cifar_file):
     from noisebench.errors import UserError
-    from noisebench.harness.run_checks import validate_config
+    from noisebench.harness.run.checks import validate_config
 
     with pytest.raises(UserError, match="precision"):
         validate_config(_cfg(cifar_file, extra={"precision": "fp8"}))

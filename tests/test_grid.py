@@ -10,11 +10,11 @@ from pathlib import Path
 import pytest
 
 from noisebench.errors import UserError
-from noisebench.harness.executors import run_grid
-from noisebench.harness.grid_config import expand
-from noisebench.harness.grid_spec import load_grid, parse_grid, parse_seeds
-from noisebench.harness.local_executor import LocalExecutor
-from noisebench.harness.results_db import ResultsDB
+from noisebench.harness.plan.driver import run_grid
+from noisebench.harness.plan.expand import expand
+from noisebench.harness.plan.local_executor import LocalExecutor
+from noisebench.harness.plan.spec import load_grid, parse_grid, parse_seeds
+from noisebench.harness.results.db import ResultsDB
 
 
 def _have_toml() -> bool:
@@ -144,7 +144,7 @@ def test_parse_seeds_flags():
 
 
 def test_example_file_parses():
-    from noisebench.harness.grid_spec import _toml_loads
+    from noisebench.harness.plan.spec import _toml_loads
 
     spec = parse_grid(_toml_loads((Path(__file__).parents[1] / "examples/grid.toml").read_text()), "examples/grid.toml")
     assert spec.activations and spec.data and spec.lrs == [1e-4, 1e-3, 1e-2] and spec.seeds == [0, 1, 2]
@@ -251,7 +251,7 @@ def test_ray_executor_without_ray(cli, synth, tmp_path, monkeypatch):
 def test_unreachable_ray_address_fails_fast():
     import socket
 
-    from noisebench.harness.ray_executor import _probe
+    from noisebench.harness.plan.ray_executor import _probe
 
     s = socket.socket()
     s.bind(("127.0.0.1", 0))

@@ -18,11 +18,11 @@ ray = pytest.importorskip("ray")
 if not any(__import__("importlib.util").util.find_spec(m) for m in ("tomllib", "tomli")):  # pragma: no cover
     pytest.skip("grid files need tomllib (Python >= 3.11) or tomli", allow_module_level=True)
 
-from noisebench.harness.executors import FAULT_ENV, run_grid  # noqa: E402
-from noisebench.harness.grid_config import expand  # noqa: E402
-from noisebench.harness.grid_spec import load_grid  # noqa: E402
-from noisebench.harness.ray_executor import RayExecutor  # noqa: E402
-from noisebench.harness.results_db import ResultsDB  # noqa: E402
+from noisebench.harness.plan.driver import FAULT_ENV, run_grid  # noqa: E402
+from noisebench.harness.plan.expand import expand  # noqa: E402
+from noisebench.harness.plan.ray_executor import RayExecutor  # noqa: E402
+from noisebench.harness.plan.spec import load_grid  # noqa: E402
+from noisebench.harness.results.db import ResultsDB  # noqa: E402
 
 pytestmark = [pytest.mark.ray, pytest.mark.slow, pytest.mark.timeout(300)]
 REPO = Path(__file__).resolve().parents[1]

@@ -9,8 +9,8 @@ import numpy as np
 import pytest
 
 from noisebench.errors import UserError
+from noisebench.format import DatasetWriter, open_file, verify
 from noisebench.generators.synth.generator import SynthParams, build
-from noisebench.h5format import DatasetWriter, open_file, verify
 
 
 @pytest.fixture(scope="module")
@@ -147,7 +147,7 @@ def test_torch_dataset_with_workers_and_load_split(synth_pair):
     import torch
     from torch.utils.data import DataLoader
 
-    from noisebench.torch_data import H5SplitDataset, load_split
+    from noisebench.data.loaders import H5SplitDataset, load_split
 
     clean, _ = synth_pair
     ds = H5SplitDataset(clean, "val")
@@ -164,7 +164,7 @@ def test_torch_dataset_with_workers_and_load_split(synth_pair):
 
 
 def test_image_dataset_item_is_float_chw(tmp_path):
-    from noisebench.torch_data import H5SplitDataset
+    from noisebench.data.loaders import H5SplitDataset
 
     p = _write(tmp_path / "img.h5")
     x, y = H5SplitDataset(p, "train")[150]

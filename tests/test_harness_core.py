@@ -12,10 +12,10 @@ import pytest
 import torch
 
 from noisebench.errors import UserError
-from noisebench.harness.results_db import ResultsDB
-from noisebench.harness.run_config import RunConfig
-from noisebench.harness.run_data import RunResult, config_for_file, dataset_digest
-from noisebench.harness.runner import execute_run
+from noisebench.harness.results.db import ResultsDB
+from noisebench.harness.run.config import RunConfig
+from noisebench.harness.run.data import RunResult, config_for_file, dataset_digest
+from noisebench.harness.run.runner import execute_run
 
 torch.set_num_threads(1)
 

@@ -10,10 +10,10 @@ from pathlib import Path
 import pytest
 import torch
 
-from noisebench.harness.pairs import pair_for
-from noisebench.harness.results_db import ResultsDB
-from noisebench.harness.robustness import plan, run_grid, summarize
-from noisebench.harness.stats import summarize as stat_summary
+from noisebench.harness.plan.pairs import pair_for
+from noisebench.harness.plan.robustness import plan, run_grid, summarize
+from noisebench.harness.report.stats import summarize as stat_summary
+from noisebench.harness.results.db import ResultsDB
 
 torch.set_num_threads(1)
 
@@ -101,7 +101,7 @@ def test_parallel_jobs_interrupt_and_resume(synth, tmp_path):
     out = run_grid(configs, db, progress=False)  # resume sequentially (no second worker spawn)
     assert (out.ran, out.skipped) == (3, 1) and db.count() == 4
     # the run done in a worker has the same numbers as in this process: results do not depend on --jobs
-    from noisebench.harness.runner import execute_run
+    from noisebench.harness.run.runner import execute_run
 
     first = [c for c in configs if c.key() == min(db.runs(), key=lambda r: r["recorded_at"])["key"]][0]
     assert execute_run(first).final["val_loss"] == db.runs(key=first.key())[0]["final"]["val_loss"]
@@ -142,7 +142,7 @@ def test_report_and_lr_find(cli, synth, tmp_path):
 
 
 def test_image_datasets_end_to_end(cli, tmp_path):
-    pytest.importorskip("noisebench.generators.image_builds")
+    pytest.importorskip("noisebench.generators.builds.images")
     from official_format_fixtures import build_tiny_image_files
     from trust_helpers import ensure_val_split
 

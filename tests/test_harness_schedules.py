@@ -7,8 +7,8 @@ import math
 import pytest
 
 from noisebench.errors import UserError
-from noisebench.harness.divergence import DivergencePolicy
-from noisebench.harness.lr_schedules import lr_curve, make_scheduler
+from noisebench.harness.run.divergence import DivergencePolicy
+from noisebench.harness.run.schedules import lr_curve, make_scheduler
 
 
 def curve(policy, lr, spe, epochs, params=None, optimizer="sgd"):
@@ -113,7 +113,7 @@ def test_divergence_rules():
 def test_lr_finder_suggests_steepest_descent():
     import numpy as np
 
-    from noisebench.harness.lr_finder import suggest
+    from noisebench.harness.run.lr_finder import suggest
 
     lrs = np.logspace(-7, 1, 100)
     x = np.log10(lrs)

@@ -16,10 +16,10 @@ import torch
 from trust_helpers import replace_array, reseal, set_attr
 
 from noisebench.errors import UserError
-from noisebench.harness import identity
-from noisebench.harness.results_db import ResultsDB
-from noisebench.harness.run_data import config_for_file
-from noisebench.harness.runner import execute_run
+from noisebench.harness.results.db import ResultsDB
+from noisebench.harness.run import identity
+from noisebench.harness.run.data import config_for_file
+from noisebench.harness.run.runner import execute_run
 
 torch.set_num_threads(1)
 
@@ -27,7 +27,7 @@ torch.set_num_threads(1)
 def write_images(path: Path, kind: str = "clean", shape=(12, 12), n=(16, 8, 8), k: int = 4, seed: int = 0,
                  splits=("train", "val", "test"), source=None, attrs=None, y_seed=None) -> Path:
     """A tiny classification file written by the format's own writer."""
-    from noisebench.h5format import DatasetWriter
+    from noisebench.format import DatasetWriter
 
     rng = np.random.default_rng(seed)
     yrng = np.random.default_rng(seed if y_seed is None else y_seed)
@@ -61,7 +61,7 @@ def _cfg(path, **kw):
 # -- selection on val only ---------------------------------------------------------------------
 def test_selection_uses_val_when_val_and_test_disagree(tmp_path, monkeypatch):
     """Scripted evaluation: val is best at epoch 2, test at epoch 1; the run reports epoch 2."""
-    from noisebench.harness import train_loop
+    from noisebench.harness.run import loop as train_loop
 
     f = write_images(tmp_path / "img.h5")
     script = {"val": iter([0.50, 0.90, 0.70]), "test": iter([0.95, 0.40, 0.80])}
@@ -84,7 +84,7 @@ def test_selection_uses_val_when_val_and_test_disagree(tmp_path, monkeypatch):
 
 
 def test_selection_rule_regression_and_ties():
-    from noisebench.harness.selection import selection_summary
+    from noisebench.harness.run.selection import selection_summary
 
     eps = [{"epoch": 1, "val_loss": 2.0, "test_loss": 1.0}, {"epoch": 2, "val_loss": 1.0, "test_loss": 3.0},
            {"epoch": 3, "val_loss": 1.0, "test_loss": 0.5}, {"epoch": 4, "val_loss": float("nan"), "test_loss": 0.1}]
@@ -163,7 +163,7 @@ def test_plugin_source_change_is_a_new_run(synth, tmp_path, monkeypatch):
 def test_identity_recorded_and_old_databases_migrated(synth, tmp_path):
     old = tmp_path / "old.db"
     con = sqlite3.connect(old)
-    from noisebench.harness import results_db
+    from noisebench.harness.results import db as results_db
 
     schema = results_db._SCHEMA.replace(",\n    identity TEXT NOT NULL DEFAULT '{}'", "")
     assert "identity" not in schema
@@ -226,8 +226,8 @@ def test_tampered_file_refused_records_nothing_and_cannot_shadow(cli, synth, tmp
 
 
 def test_verification_is_cached_per_unchanged_file(synth, tmp_path, monkeypatch):
-    from noisebench import h5reader
-    from noisebench.harness import data_verify
+    from noisebench.format import reader as h5reader
+    from noisebench.harness.run import verify as data_verify
 
     monkeypatch.setenv("NOISEBENCH_CACHE_DIR", str(tmp_path / "cache"))
     f = tmp_path / "a.h5"
@@ -268,7 +268,7 @@ def _pair(tmp_path, kind="psi", **dirty_kw):
 
 
 def test_twins_accepted_and_differences_named(cli, tmp_path):
-    from noisebench.harness.pairs import pair_for, twin_differences
+    from noisebench.harness.plan.pairs import pair_for, twin_differences
 
     clean, dirty = _pair(tmp_path)
     assert twin_differences(clean, dirty) == [] and pair_for(dirty).clean == clean
@@ -293,7 +293,7 @@ def test_twins_accepted_and_differences_named(cli, tmp_path):
 
 
 def test_labels_compared_where_they_are_not_the_corruption(tmp_path):
-    from noisebench.harness.pairs import check_twins, twin_differences
+    from noisebench.harness.plan.pairs import check_twins, twin_differences
 
     clean, dirty = _pair(tmp_path)  # psi: every split's labels must be identical
     with __import__("h5py").File(dirty, "r") as f:
@@ -314,7 +314,7 @@ def test_labels_compared_where_they_are_not_the_corruption(tmp_path):
 
 # -- recipes for custom sources ----------------------------------------------------------------
 def test_custom_sources_get_a_recipe_for_their_images(cli, tmp_path):
-    from noisebench.harness.recipes import RECIPES, SHAPE_KEY, recipe_for
+    from noisebench.harness.run.recipes import RECIPES, SHAPE_KEY, recipe_for
 
     for shape, model in (((10, 28, 28), "mnist_cnn"), ((10, 4, 4, 3), "mnist_cnn"), ((10, 32, 32, 3), "resnet18"),
                          ((10, 96, 96, 3), "resnet18_tv"), ((10, 40, 40, 1), "resnet18")):

@@ -17,7 +17,7 @@ import pytest
 sys.path.insert(0, str(Path(__file__).parent))
 from hostile_helpers import ENV, ROOT, assert_one_line_error, hostile_inputs, needs_mount, remount, tmpfs  # noqa: E402,F401
 
-from noisebench.harness.db_guard import APPLICATION_ID  # noqa: E402
+from noisebench.harness.results.guard import APPLICATION_ID  # noqa: E402
 
 
 @pytest.fixture(scope="module")
@@ -26,10 +26,10 @@ def data(hostile_inputs):
 
 
 def _result(data, n_epochs: int = 40, activation: str = "relu"):
-    from noisebench.harness.grid_config import config_from_recipe
-    from noisebench.harness.pairs import file_meta
-    from noisebench.harness.recipes import recipe_for
-    from noisebench.harness.run_data import RunResult
+    from noisebench.harness.plan.expand import config_from_recipe
+    from noisebench.harness.plan.pairs import file_meta
+    from noisebench.harness.run.data import RunResult
+    from noisebench.harness.run.recipes import recipe_for
 
     cfg = config_from_recipe(data["dirty"], "dirty", recipe_for(file_meta(data["dirty"])), activation, 0, "cpu")
     epochs = [{"epoch": i + 1, "lr": 1e-3, "train_loss": 1.0 / (i + 1), "val_loss": 1.0 / (i + 2)} for i in range(n_epochs)]
@@ -123,7 +123,7 @@ def test_directory_as_database_refused(cli, data, tmp_path):
 
 
 def test_symlinked_database_refused_for_writing_allowed_for_reading(cli, data, tmp_path):
-    from noisebench.harness.results_db import ResultsDB
+    from noisebench.harness.results.db import ResultsDB
 
     real = tmp_path / "real.db"
     with ResultsDB(real) as d:
@@ -139,7 +139,7 @@ def test_symlinked_database_refused_for_writing_allowed_for_reading(cli, data, t
 
 
 def test_new_database_is_stamped_and_reopened(data, tmp_path):
-    from noisebench.harness.results_db import ResultsDB
+    from noisebench.harness.results.db import ResultsDB
 
     db = tmp_path / "r.db"
     with ResultsDB(db) as d:
@@ -152,7 +152,7 @@ def test_new_database_is_stamped_and_reopened(data, tmp_path):
 
 def test_unstamped_noisebench_database_is_adopted(data, tmp_path):
     """Databases made before the stamp existed hold only noisebench's tables: accepted, then stamped."""
-    from noisebench.harness.results_db import _SCHEMA, ResultsDB
+    from noisebench.harness.results.db import _SCHEMA, ResultsDB
 
     db = tmp_path / "old.db"
     with sqlite3.connect(db) as c:
@@ -167,7 +167,7 @@ def test_unstamped_noisebench_database_is_adopted(data, tmp_path):
 
 
 def test_empty_file_becomes_a_new_database(data, tmp_path):
-    from noisebench.harness.results_db import ResultsDB
+    from noisebench.harness.results.db import ResultsDB
 
     db = tmp_path / "empty.db"
     db.touch()
@@ -178,7 +178,7 @@ def test_empty_file_becomes_a_new_database(data, tmp_path):
 
 @needs_mount
 def test_read_only_database_reported_in_one_line(cli, data, tmp_path):
-    from noisebench.harness.results_db import ResultsDB
+    from noisebench.harness.results.db import ResultsDB
 
     with tmpfs(tmp_path / "m", 1 << 20) as m:
         with ResultsDB(m / "r.db") as d:
@@ -198,8 +198,8 @@ def test_read_only_database_reported_in_one_line(cli, data, tmp_path):
 _RECORD = """
 import json, resource, signal, sys
 from noisebench.errors import UserError
-from noisebench.harness.results_db import ResultsDB
-from noisebench.harness.run_data import RunResult
+from noisebench.harness.results.db import ResultsDB
+from noisebench.harness.run.data import RunResult
 db, res, limit = sys.argv[1], RunResult.from_dict(json.load(open(sys.argv[2]))), int(sys.argv[3])
 d = ResultsDB(db)
 if limit < 0:  # the disk fills up while the run trains
@@ -232,8 +232,8 @@ def _record_in_subprocess(db: Path, res, limit: int, env=None, work: Path | None
 
 
 def test_file_size_limit_keeps_the_result_pending_then_records_it(data, tmp_path):
-    from noisebench.harness.pending_results import pending_dir
-    from noisebench.harness.results_db import ResultsDB
+    from noisebench.harness.results.db import ResultsDB
+    from noisebench.harness.results.pending import pending_dir
 
     db = tmp_path / "r.db"
     ResultsDB(db).close()
@@ -249,7 +249,7 @@ def test_file_size_limit_keeps_the_result_pending_then_records_it(data, tmp_path
 
 @needs_mount
 def test_full_disk_keeps_the_result_elsewhere_then_records_it(data, tmp_path):
-    from noisebench.harness.results_db import ResultsDB
+    from noisebench.harness.results.db import ResultsDB
 
     spare = tmp_path / "spare"
     spare.mkdir()
@@ -283,8 +283,8 @@ def test_full_disk_keeps_the_result_elsewhere_then_records_it(data, tmp_path):
 
 @pytest.mark.parametrize("bad", ["not json", "symlink", "wrong shape"])
 def test_damaged_pending_files_are_skipped_not_fatal(data, tmp_path, capsys, bad):
-    from noisebench.harness.pending_results import pending_dir
-    from noisebench.harness.results_db import ResultsDB
+    from noisebench.harness.results.db import ResultsDB
+    from noisebench.harness.results.pending import pending_dir
 
     db = tmp_path / "r.db"
     pend = pending_dir(db)
@@ -303,7 +303,7 @@ def test_damaged_pending_files_are_skipped_not_fatal(data, tmp_path, capsys, bad
 
 
 def test_result_printed_when_no_file_can_hold_it(data, tmp_path):
-    from noisebench.harness.results_db import ResultsDB
+    from noisebench.harness.results.db import ResultsDB
 
     db = tmp_path / "r.db"
     ResultsDB(db).close()

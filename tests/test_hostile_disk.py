@@ -16,7 +16,7 @@ import pytest
 sys.path.insert(0, str(Path(__file__).parent))
 from hostile_helpers import ENV, ROOT, _temps, hostile_db, hostile_inputs, needs_mount, one_error_line, run_cli, tmpfs  # noqa: E402,F401
 
-from noisebench.h5format import verify  # noqa: E402
+from noisebench.format import verify  # noqa: E402
 
 
 @pytest.fixture(scope="module")
@@ -76,7 +76,7 @@ _WRITE = """
 import sys
 import numpy as np
 from noisebench.errors import UserError
-from noisebench.h5format import DatasetWriter
+from noisebench.format import DatasetWriter
 kind, n, out = sys.argv[1], int(sys.argv[2]), sys.argv[3]
 try:
     with DatasetWriter(out, kind="clean", params={}, seed=0) as w:

@@ -110,7 +110,7 @@ def cifar(tmp_path_factory):
 @pytest.mark.timeout(300)  # a hang guard, not a speed bound
 @pytest.mark.parametrize("case", list(PICKLES))
 def test_crafted_cifar_pickle_refused(cifar, tmp_path, case):
-    from noisebench.generators.cifar10_source import load_cifar10
+    from noisebench.generators.sources.cifar10 import load_cifar10
 
     payload, msg = PICKLES[case]
     d = tmp_path / "cifar-10-batches-py"
@@ -135,7 +135,7 @@ def test_crafted_pickle_on_the_cli(cli, cifar, tmp_path):
 @pytest.mark.parametrize("names, msg", [([b"cat\x1b[2J"] + [b"x%d" % i for i in range(9)], "control characters"),
                                         ([b"a"] * 11, "10 class names"), ("airplane", "10 class names")])
 def test_hostile_cifar_meta(cifar, tmp_path, names, msg):
-    from noisebench.generators.cifar10_source import load_cifar10
+    from noisebench.generators.sources.cifar10 import load_cifar10
 
     d = tmp_path / "cifar-10-batches-py"
     shutil.copytree(cifar, d)
@@ -146,7 +146,7 @@ def test_hostile_cifar_meta(cifar, tmp_path, names, msg):
 
 def test_official_layout_still_loads(cifar):
     """The restricted loader accepts exactly what the official batches contain."""
-    from noisebench.generators.cifar10_source import load_cifar10
+    from noisebench.generators.sources.cifar10 import load_cifar10
 
     data = load_cifar10(cifar, verify=False)
     assert data.x_train.shape == (10, 32, 32, 3) and data.x_train.dtype == np.uint8
@@ -172,7 +172,7 @@ IDX = {
 
 @pytest.mark.parametrize("case", list(IDX))
 def test_crafted_idx_refused(tmp_path, case):
-    from noisebench.generators.mnist_source import load_mnist
+    from noisebench.generators.sources.mnist import load_mnist
 
     d = write_mnist_idx(tmp_path, 20, 10, gz=False)
     (d / "train-images-idx3-ubyte").write_bytes(IDX[case][0])
@@ -182,7 +182,7 @@ def test_crafted_idx_refused(tmp_path, case):
 
 def test_idx_gzip_bomb_stops_at_the_limit(tmp_path, monkeypatch):
     """A small .gz that inflates past the decompressed-size cap is refused after reading cap+1 bytes."""
-    from noisebench.generators import mnist_source
+    from noisebench.generators.sources import mnist as mnist_source
 
     monkeypatch.setattr(mnist_source, "MAX_BYTES", 1 << 20)
     d = write_mnist_idx(tmp_path, 20, 10)
@@ -196,7 +196,7 @@ def test_idx_gzip_bomb_stops_at_the_limit(tmp_path, monkeypatch):
 
 
 def test_idx_label_out_of_range(tmp_path):
-    from noisebench.generators.mnist_source import load_mnist
+    from noisebench.generators.sources.mnist import load_mnist
 
     d = write_mnist_idx(tmp_path, 20, 10, gz=False)
     (d / "t10k-labels-idx1-ubyte").write_bytes(_idx(2049, [10], bytes([200] * 10)))

@@ -107,7 +107,7 @@ NPZ_FILES = {
 
 @pytest.mark.parametrize("case", list(NPZ))
 def test_hostile_npz_content(tmp_path, case):
-    from noisebench.generators.custom_image_source import load_npz
+    from noisebench.generators.sources.custom import load_npz
 
     arrays, msg = NPZ[case]
     p = _npz(tmp_path / "d.npz", **arrays)
@@ -128,7 +128,7 @@ def test_hostile_npz_file(cli, tmp_path, case):
 
 def test_exact_npz_conversions_are_kept(tmp_path):
     """Whole-number float/int16 pixels in 0..255 and int8 labels convert exactly; nothing is clipped."""
-    from noisebench.generators.custom_image_source import load_npz
+    from noisebench.generators.sources.custom import load_npz
 
     x = np.random.default_rng(1).integers(0, 256, (8, 4, 4, 3))
     d = load_npz(_npz(tmp_path / "d.npz", x_train=x.astype(np.float32), y_train=(np.arange(8) % 4).astype(np.int8)))
@@ -211,7 +211,7 @@ def test_exactly_convertible_images_are_read(tmp_path, mode):
     """Palette, bilevel and fully opaque alpha images convert exactly (no value changes)."""
     from PIL import Image
 
-    from noisebench.safe_image import read_image
+    from noisebench.safety.images import read_image
 
     rgb = np.random.default_rng(0).integers(0, 256, (12, 16, 3), dtype=U8)
     p = tmp_path / "i.png"
@@ -232,7 +232,7 @@ def test_exactly_convertible_images_are_read(tmp_path, mode):
 
 @pytest.mark.parametrize("folder", ["ca\nt", "do\x1b[31mg", "tab\there"])
 def test_class_folder_names_with_control_characters(tmp_path, folder):
-    from noisebench.generators.custom_image_source import load_image_folder
+    from noisebench.generators.sources.custom import load_image_folder
 
     root = write_image_folder(tmp_path / "f", 1, classes=("cat", folder))
     with pytest.raises(UserError, match="control characters"):
@@ -240,7 +240,7 @@ def test_class_folder_names_with_control_characters(tmp_path, folder):
 
 
 def test_too_many_class_folders(tmp_path):
-    from noisebench.generators.custom_image_source import load_image_folder
+    from noisebench.generators.sources.custom import load_image_folder
 
     root = write_image_folder(tmp_path / "f", 1, classes=("a",))
     for i in range(1001):
@@ -258,7 +258,7 @@ def tiny_h5(tmp_path_factory):
 
 
 def _write(path: Path, x, y, task):
-    from noisebench.h5format import DatasetWriter
+    from noisebench.format import DatasetWriter
 
     kind = "synth" if task == "regression" else "clean"
     with DatasetWriter(path, kind=kind, params={}, seed=0, task=task, attrs={"dataset": "t", "num_classes": 4}) as w:
@@ -284,7 +284,7 @@ H5 = {
 
 @pytest.mark.parametrize("case", list(H5))
 def test_hdf5_with_unexpected_dtypes_refused_at_open(cli, tmp_path, case):
-    from noisebench.h5format import open_file
+    from noisebench.format import open_file
 
     x, y, task, msg = H5[case]
     p = _write(tmp_path / "f.h5", x, y, task)
@@ -300,7 +300,7 @@ def test_hdf5_with_unexpected_dtypes_refused_at_open(cli, tmp_path, case):
 def test_bad_format_version(cli, tmp_path, tiny_h5, version, msg):
     import shutil
 
-    from noisebench.h5format import open_file
+    from noisebench.format import open_file
 
     p = tmp_path / "v.h5"
     shutil.copy(tiny_h5, p)

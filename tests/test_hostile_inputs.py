@@ -289,7 +289,7 @@ def test_non_regular_or_huge_inputs_never_block(cli, src, tmp_path, case):
 def test_open_regular_refuses_a_fifo_without_blocking(tmp_path):
     """The descriptor is checked after a non-blocking open, so a FIFO swapped in after any check cannot block."""
     from noisebench.errors import UserError
-    from noisebench.safe_input import open_regular, read_bytes
+    from noisebench.safety.inputs import open_regular, read_bytes
 
     fifo = _fifo(tmp_path / "p")
     with pytest.raises(UserError, match="FIFO"):

@@ -26,7 +26,7 @@ from hostile_helpers import (  # noqa: E402,F401
 )
 from official_format_fixtures import write_cifar10_batches  # noqa: E402
 
-from noisebench.safe_output import OutputExists, create_temp, place  # noqa: E402
+from noisebench.safety.outputs import OutputExists, create_temp, place  # noqa: E402
 
 
 @pytest.fixture(scope="module")
@@ -170,7 +170,7 @@ def test_synth_refuses_a_dangling_symlink(cli, tmp_path):
 
 def test_temp_file_never_written_through_a_planted_symlink(tmp_path, monkeypatch):
     """A symlink planted at the next temp name is skipped (O_EXCL|O_NOFOLLOW), its target untouched."""
-    from noisebench import safe_output
+    from noisebench.safety import outputs as safe_output
 
     victim = tmp_path / "victim"
     victim.write_bytes(b"keep")
@@ -229,7 +229,7 @@ def test_report_force_rewrites_its_own_files_and_leaves_no_staging(cli, report_d
 
 
 def test_report_removes_a_killed_reports_staging_folder(cli, report_db, tmp_path):
-    from noisebench.safe_output import host
+    from noisebench.safety.outputs import host
 
     out = tmp_path / "rep"
     dead = mp.get_context("fork").Process(target=lambda: None)

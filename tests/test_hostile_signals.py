@@ -50,7 +50,7 @@ def _interrupted_line(err: str, sig: int) -> None:
 # `noisebench ARGS` that sleeps after placing cifar10-psi16.h5 (the signal interrupts the sleep)
 _PAUSE_AFTER_PSI16 = """
 import sys, time
-from noisebench.h5writer import DatasetWriter
+from noisebench.format.writer import DatasetWriter
 _exit = DatasetWriter.__exit__
 def _paused_exit(self, *exc):
     done = _exit(self, *exc)
@@ -190,7 +190,7 @@ def test_sigkill_robustness_jobs2_workers_die_with_the_driver(data, tmp_path):
 
 _GRANDCHILD = """
 import os, sys, time
-from noisebench.signals import worker_init
+from noisebench.safety.signals import worker_init
 parent = int(sys.argv[1])
 worker_init(parent)
 open(sys.argv[2], "w").write(str(os.getpid()))
@@ -218,14 +218,14 @@ def test_worker_dies_when_its_parent_is_killed(tmp_path):
 
 def test_worker_started_after_its_parent_died_exits(tmp_path):
     """The parent pid is checked after PR_SET_PDEATHSIG: an orphan at birth exits at once."""
-    code = ("import sys; from noisebench.signals import worker_init; worker_init(1 if sys.argv[1] == 'x' else 0); "
+    code = ("import sys; from noisebench.safety.signals import worker_init; worker_init(1 if sys.argv[1] == 'x' else 0); "
             "print('survived')")
     p = subprocess.run([sys.executable, "-c", code, "x"], capture_output=True, text=True, env=ENV, cwd=ROOT, timeout=60)
     assert p.returncode == 1 and "survived" not in p.stdout
 
 
 def test_handlers_installed_and_restored():
-    from noisebench import signals
+    from noisebench.safety import signals
 
     before = {s: signal.getsignal(s) for s in (signal.SIGINT, signal.SIGTERM, signal.SIGXFSZ)}
     restore = signals.install()
@@ -246,7 +246,7 @@ def test_handlers_installed_and_restored():
 
 
 def test_stale_temps_of_a_killed_writer_are_removed_at_the_next_start(cli, tmp_path):
-    from noisebench.safe_output import host
+    from noisebench.safety.outputs import host
 
     out = tmp_path / "out"
     out.mkdir()

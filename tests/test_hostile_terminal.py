@@ -1,5 +1,5 @@
 """Terminal injection (issue 13, class 9): attribute values, dataset names, paths and database fields
-are echoed with their control characters escaped (one function, noisebench.safe_text.clean), by
+are echoed with their control characters escaped (one function, noisebench.safety.text.clean), by
 info, verify, report and every one-line error."""
 
 from __future__ import annotations
@@ -14,7 +14,7 @@ import pytest
 sys.path.insert(0, str(Path(__file__).parent))
 from hostile_helpers import assert_one_line_error, copy_db, hostile_db, hostile_inputs  # noqa: E402,F401
 
-from noisebench.safe_text import clean, has_control  # noqa: E402
+from noisebench.safety.text import clean, has_control  # noqa: E402
 
 RAW = re.compile("[\x00-\x09\x0b-\x1f\x7f-\x9f\u202a-\u202e\u2066-\u2069]")  # anything but \n
 HOSTILE = {
@@ -43,7 +43,7 @@ def test_clean_keeps_printable_text_and_chosen_newlines():
 
 
 def _hostile_file(path: Path, **attrs) -> Path:
-    from noisebench.h5format import DatasetWriter
+    from noisebench.format import DatasetWriter
 
     extra = attrs.pop("_datasets", None) or []
     with DatasetWriter(path, kind="synth", task="regression", params=attrs.pop("params", {}), seed=0,
@@ -115,8 +115,8 @@ def test_dataset_names_with_control_characters_refused(cli, tmp_path, name):
 
 
 def test_report_escapes_names_from_the_database(cli, hostile_db, tmp_path):
-    from noisebench.harness.results_db import ResultsDB
-    from noisebench.harness.run_data import RunResult
+    from noisebench.harness.results.db import ResultsDB
+    from noisebench.harness.run.data import RunResult
 
     db = copy_db(hostile_db, tmp_path / "r.db")
     with ResultsDB(db) as d:

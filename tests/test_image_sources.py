@@ -20,9 +20,10 @@ from official_format_fixtures import (  # noqa: E402
 )
 
 from noisebench.errors import UserError  # noqa: E402
-from noisebench.generators import cifar10_source, mnist_source  # noqa: E402
-from noisebench.generators.custom_image_source import load_image_folder, load_npz, md5_file  # noqa: E402
-from noisebench.h5format import open_file  # noqa: E402
+from noisebench.format import open_file  # noqa: E402
+from noisebench.generators.sources import cifar10 as cifar10_source
+from noisebench.generators.sources import mnist as mnist_source
+from noisebench.generators.sources.custom import load_image_folder, load_npz, md5_file  # noqa: E402
 
 # ------------------------------------------------------------------ CIFAR-10 python batches
 

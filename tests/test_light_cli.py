@@ -87,18 +87,18 @@ def test_a_heavy_command_still_gets_what_it_needs(synth_file, tmp_path):
 
 def test_zoo_catalog_matches_the_registries():
     """The shipped zoo rows (read by `noisebench zoo` without torch) equal the live registries' rows;
-    after adding a built-in model or activation: python -m noisebench.zoo_catalog."""
+    after adding a built-in model or activation: python -m noisebench.harness.zoo_catalog."""
     from importlib.resources import files
 
-    from noisebench.zoo_catalog import CATALOG, live_rows
+    from noisebench.harness.zoo_catalog import CATALOG, live_rows
 
-    shipped = json.loads(files("noisebench").joinpath(CATALOG).read_text(encoding="utf-8"))
+    shipped = json.loads(files("noisebench.harness").joinpath(CATALOG).read_text(encoding="utf-8"))
     assert shipped == json.loads(json.dumps(live_rows(builtin_only=True))), \
-        "noisebench/zoo_catalog.json is stale: run python -m noisebench.zoo_catalog"
+        "harness/zoo_catalog.json is stale: run python -m noisebench.harness.zoo_catalog"
 
 
 def test_export_formats_declared_once_for_the_cli():
     from noisebench.cli.export import FORMATS as CLI_FORMATS
-    from noisebench.harness.export import FORMATS
+    from noisebench.harness.results.export import FORMATS
 
     assert CLI_FORMATS == FORMATS

@@ -20,7 +20,7 @@ from noisebench.corruptors.label_flip import (  # noqa: E402
     validate_matrix,
 )
 from noisebench.errors import UserError  # noqa: E402
-from noisebench.h5format import open_file  # noqa: E402
+from noisebench.format import open_file  # noqa: E402
 
 K = 10
 

@@ -20,9 +20,11 @@ from official_format_fixtures import (  # noqa: E402
 )
 
 from noisebench.errors import UserError  # noqa: E402
-from noisebench.generators import cifar100_source, fashion_mnist_source, svhn_source  # noqa: E402
-from noisebench.generators.custom_image_source import detect_kind, md5_file  # noqa: E402
-from noisebench.h5format import open_file  # noqa: E402
+from noisebench.format import open_file  # noqa: E402
+from noisebench.generators.sources import cifar100 as cifar100_source
+from noisebench.generators.sources import fashion_mnist as fashion_mnist_source
+from noisebench.generators.sources import svhn as svhn_source
+from noisebench.generators.sources.custom import detect_kind, md5_file  # noqa: E402
 
 
 @pytest.fixture(scope="module")

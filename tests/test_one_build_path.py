@@ -45,7 +45,7 @@ def _content(path):
 
 @pytest.fixture
 def fixed_clock(monkeypatch):
-    import noisebench.h5writer as hw
+    import noisebench.format.writer as hw
 
     monkeypatch.setattr(hw, "_dt", _FixedClock)
 

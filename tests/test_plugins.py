@@ -12,9 +12,9 @@ import pytest
 import torch
 
 from noisebench.errors import UserError
-from noisebench.harness.results_db import ResultsDB
-from noisebench.plugins import ENV_VAR, load_plugin
+from noisebench.harness.results.db import ResultsDB
 from noisebench.registry import ACTIVATIONS, CORRUPTIONS, MODELS, SOURCES
+from noisebench.registry.plugins import ENV_VAR, load_plugin
 
 torch.set_num_threads(1)
 
@@ -45,7 +45,7 @@ MYPLUG = textwrap.dedent('''
 def clean_registries(monkeypatch):
     """Each test sees only the built-ins plus what it loads; the env var does not leak between tests."""
     monkeypatch.delenv(ENV_VAR, raising=False)
-    import noisebench.plugins as plugins
+    import noisebench.registry.plugins as plugins
 
     before = {r.family: set(r.names()) for r in (ACTIVATIONS, MODELS, CORRUPTIONS, SOURCES)}
     loaded = dict(plugins._loaded)
@@ -204,8 +204,8 @@ def test_plugin_source_hash_follows_the_file(tmp_path, clean_registries):
 
 
 def test_plugin_source_is_part_of_the_run_key(tmp_path, myplug, clean_registries):
-    from noisebench.harness import identity
-    from noisebench.harness.run_config import RunConfig
+    from noisebench.harness.run import identity
+    from noisebench.harness.run.config import RunConfig
 
     load_plugin(myplug)
     cfg = RunConfig(model="tinycnn", activation="halfrelu", data="x.h5", data_sha256="0" * 64, role="single",
@@ -219,7 +219,7 @@ def test_plugin_source_is_part_of_the_run_key(tmp_path, myplug, clean_registries
 
 def test_grid_toml_plugins_key(tmp_path, myplug, clean_registries):
     pytest.importorskip("tomllib")
-    from noisebench.harness.grid_spec import load_grid
+    from noisebench.harness.plan.spec import load_grid
 
     toml = myplug.parent / "g.toml"
     toml.write_text('[grid]\ndata = ["x.h5"]\nactivations = ["halfrelu"]\nplugins = ["myplug.py"]\n')
@@ -247,7 +247,7 @@ def test_plugin_file_end_to_end_make_train_report(cli, myplug, tmp_path, clean_r
     activation on that file, then report."""
     from official_format_fixtures import write_cifar10_batches
 
-    from noisebench.h5format import open_file
+    from noisebench.format import open_file
 
     src = write_cifar10_batches(tmp_path / "src", n_train=60, n_test=20).parent
     out = tmp_path / "dc"

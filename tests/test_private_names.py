@@ -63,6 +63,6 @@ def test_no_module_uses_another_modules_private_names():
 
 def test_the_check_sees_a_private_import(tmp_path):
     probe = tmp_path / "probe.py"
-    probe.write_text("from noisebench.harness import report_plots as rp\nfrom noisebench.h5spec import _x\nrp._plt()\n")
+    probe.write_text("from noisebench.harness.report import plots as rp\nfrom noisebench.format.spec import _x\nrp._plt()\n")
     found = private_uses(probe, "probe", root=tmp_path)
-    assert len(found) == 2 and "noisebench.h5spec._x" in found[0] and "report_plots._plt" in found[1]
+    assert len(found) == 2 and "noisebench.format.spec._x" in found[0] and "report.plots._plt" in found[1]

@@ -20,7 +20,7 @@ from noisebench.corruptors.poisson_photon import (  # noqa: E402
     format_level,
     photon_reference,
 )
-from noisebench.h5format import open_file  # noqa: E402
+from noisebench.format import open_file  # noqa: E402
 
 LAMS = [0.05, 0.7, 3.0, 16.0, 64.0, 250.0]
 
@@ -181,8 +181,8 @@ def test_make_psi_writes_noisy_file_and_clean_reference(cli, cifar_src, tmp_path
 
 
 def test_psi_build_is_reproducible_across_workers(cli, cifar_src, tmp_path):
-    from noisebench.generators.cifar10_source import load_cifar10
-    from noisebench.generators.image_builds import build_psi
+    from noisebench.generators.builds.images import build_psi
+    from noisebench.generators.sources.cifar10 import load_cifar10
 
     data = load_cifar10(cifar_src, verify=False)
     a = build_psi(data, [16], tmp_path / "a", seed=3, workers=1, blocks_per_job=1, with_clean=False)[0]

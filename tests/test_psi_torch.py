@@ -99,7 +99,7 @@ def test_torch_sampler_bad_device_and_levels():
 def cifar(tmp_path_factory):
     from official_format_fixtures import write_cifar10_batches
 
-    from noisebench.generators.cifar10_source import load_cifar10
+    from noisebench.generators.sources.cifar10 import load_cifar10
 
     d = tmp_path_factory.mktemp("psi_torch")
     return d, load_cifar10(write_cifar10_batches(d / "src", n_train=30, n_test=10), verify=False)
@@ -107,8 +107,8 @@ def cifar(tmp_path_factory):
 
 @pytest.mark.gpu_path
 def test_build_with_torch_sampler_records_it_and_differs_from_tables(cifar):
-    from noisebench.generators.image_builds import build_psi
-    from noisebench.h5format import open_file
+    from noisebench.format import open_file
+    from noisebench.generators.builds.images import build_psi
 
     d, data = cifar
     (torch_a,) = build_psi(data, [16], d / "torch_a", sampler="torch", with_clean=False)

@@ -8,7 +8,7 @@ import torch
 
 import noisebench as nb
 from noisebench.errors import UserError
-from noisebench.h5format import open_file
+from noisebench.format import open_file
 
 torch.set_num_threads(1)
 

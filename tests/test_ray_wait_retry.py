@@ -9,7 +9,7 @@ import pytest
 
 ray = pytest.importorskip("ray")
 
-from noisebench.harness.results_db import ResultsDB  # noqa: E402
+from noisebench.harness.results.db import ResultsDB  # noqa: E402
 
 pytestmark = [pytest.mark.ray, pytest.mark.slow, pytest.mark.timeout(300)]
 

@@ -220,7 +220,7 @@ def test_unwritable_output_folder(cli, tmp_path):
 # ------------------------------------------------------------------ disk full
 def _enospc_after(monkeypatch, n_ok: int):
     """Make every StreamingArray.append after the first n_ok raise ENOSPC (a full disk mid-build)."""
-    from noisebench import h5writer
+    from noisebench.format import writer as h5writer
 
     real = h5writer.StreamingArray.append
     calls = {"n": 0}

@@ -17,7 +17,7 @@ import numpy as np
 sys.path.insert(0, str(Path(__file__).parent))
 from official_format_fixtures import write_cifar10_batches, write_mnist_idx  # noqa: E402
 
-from noisebench.h5format import METADATA_ROW, verify  # noqa: E402
+from noisebench.format import METADATA_ROW, verify  # noqa: E402
 
 ENV = dict(os.environ, OMP_NUM_THREADS="1")
 
@@ -76,8 +76,8 @@ def test_synth_identical_across_processes_chunks_and_workers(tmp_path):
 
 
 def test_psi_identical_across_processes_threads_and_job_sizes(tmp_path):
-    from noisebench.generators.cifar10_source import load_cifar10
-    from noisebench.generators.image_builds import build_psi
+    from noisebench.generators.builds.images import build_psi
+    from noisebench.generators.sources.cifar10 import load_cifar10
 
     src = write_cifar10_batches(tmp_path / "src", n_train=600, n_test=200)
     _subprocess_cli("make", "psi", "--level", "16", "--seed", 5, "--source", src, "--no-verify", "--out", tmp_path / "proc")
@@ -91,8 +91,8 @@ def test_psi_identical_across_processes_threads_and_job_sizes(tmp_path):
 
 
 def test_mnist_flip_identical_across_processes(tmp_path):
-    from noisebench.generators.image_builds import build_flip
-    from noisebench.generators.mnist_source import load_mnist
+    from noisebench.generators.builds.images import build_flip
+    from noisebench.generators.sources.mnist import load_mnist
 
     src = write_mnist_idx(tmp_path / "src", 300, 60)
     _subprocess_cli("make", "mnist-flip", "--rate", "0.3", "--seed", 2, "--source", src, "--no-verify", "--out", tmp_path / "proc")

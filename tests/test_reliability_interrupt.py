@@ -17,8 +17,8 @@ import pytest
 sys.path.insert(0, str(Path(__file__).parent))
 from official_format_fixtures import write_cifar10_batches  # noqa: E402
 
-from noisebench.h5format import DatasetWriter, verify  # noqa: E402
-from noisebench.safe_output import remove_stale_temps  # noqa: E402
+from noisebench.format import DatasetWriter, verify  # noqa: E402
+from noisebench.safety.outputs import remove_stale_temps  # noqa: E402
 
 ENV = dict(os.environ, OMP_NUM_THREADS="1", NUMBA_NUM_THREADS="1")
 
@@ -97,7 +97,7 @@ def test_stale_temp_cleanup_spares_live_and_foreign_writers(tmp_path):
     """Only temp files of dead writers on this host are removed; a live pid's and another host's stay."""
     import socket
 
-    from noisebench.h5writer import _host
+    from noisebench.format.writer import _host
 
     target = tmp_path / "d.h5"
     dead = subprocess.Popen([sys.executable, "-c", "pass"])
@@ -140,7 +140,7 @@ def _db_count(db: Path) -> int:
 
 def test_sigkill_robustness_mid_grid_then_resume(cli, tmp_path):
     from noisebench.generators.synth.generator import SynthParams, build
-    from noisebench.harness.results_db import ResultsDB
+    from noisebench.harness.results.db import ResultsDB
 
     _, dirty = build(SynthParams(rows=140), tmp_path / "data", workers=1)
     db = tmp_path / "r.db"

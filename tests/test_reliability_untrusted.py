@@ -16,8 +16,8 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from noisebench.errors import UserError
-from noisebench.h5format import DatasetWriter, open_file, verify
-from noisebench.info_card import render
+from noisebench.format import DatasetWriter, open_file, verify
+from noisebench.share.info import render
 
 FUZZ = settings(max_examples=int(os.environ.get("NOISEBENCH_FUZZ_EXAMPLES", "30")), deadline=None, suppress_health_check=list(HealthCheck), database=None)
 
@@ -34,7 +34,7 @@ def valid(tmp_path_factory):
 @pytest.fixture(autouse=True, scope="module")
 def _short_parse_timeout():
     """A hung libhdf5 parse is cut after 2 s here (60 s in production); tiny files parse in milliseconds."""
-    import noisebench.h5reader as h5f
+    import noisebench.format.reader as h5f
 
     old, h5f.PARSE_TIMEOUT_S = h5f.PARSE_TIMEOUT_S, 2.0
     yield
@@ -216,7 +216,7 @@ def test_hostile_file_refused_everywhere(cli, tmp_path, valid, case):
 
 
 def _db_rows(db: Path) -> int:
-    from noisebench.harness.results_db import ResultsDB
+    from noisebench.harness.results.db import ResultsDB
 
     with ResultsDB(db) as d:
         return d.count()
@@ -285,7 +285,7 @@ def test_training_refuses_implausible_data(cli, tmp_path, case):
     assert re.search(msg, r.err), r.err
     assert not db.exists() or _db_rows(db) == 0
 
-    from noisebench.torch_data import load_split
+    from noisebench.data.loaders import load_split
 
     with pytest.raises(UserError, match=msg):
         load_split(path, "train")
@@ -412,8 +412,8 @@ def test_libhdf5_global_heap_hang_is_cut_off(cli, tmp_path, valid):
 
 def test_loading_more_than_available_memory_is_refused(cli, tmp_path, valid, monkeypatch):
     """A split is loaded for training only if it fits in the memory available now."""
-    import noisebench.h5reader as h5f
-    from noisebench.torch_data import load_split
+    import noisebench.format.reader as h5f
+    from noisebench.data.loaders import load_split
 
     monkeypatch.setattr(h5f, "available_memory", lambda: 1000)  # bytes
     with pytest.raises(UserError, match="memory"):

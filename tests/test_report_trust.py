@@ -14,9 +14,9 @@ from pathlib import Path
 
 import pytest
 
-from noisebench.harness.results_db import ResultsDB
-from noisebench.harness.run_data import RunResult
-from noisebench.harness.stats import Summary, holm, summarize, welch_p
+from noisebench.harness.report.stats import Summary, holm, summarize, welch_p
+from noisebench.harness.results.db import ResultsDB
+from noisebench.harness.run.data import RunResult
 
 
 def _run(act, file, role, seed, value, *, status="ok", epochs=3, lr=1e-3, dataset="cifar10", metric="val_acc",
@@ -103,7 +103,7 @@ def test_undefined_welch_is_nan_never_zero():
     assert math.isnan(welch_p([0.5, 0.5], [0.5, 0.5]))
     assert math.isnan(welch_p([0.9 - 0.7, 0.91 - 0.71], [0.2, 0.2]))  # equal up to rounding
     assert 0 < welch_p([0.5, 0.5, 0.5], [0.6, 0.7, 0.65]) < 0.05  # one spread is enough
-    from noisebench.harness.report_tables import fmt_p
+    from noisebench.harness.report.tables import fmt_p
 
     assert fmt_p(float("nan")) == "n/a" and fmt_p(None) == "n/a" and fmt_p(0.0123) == "0.012"
 
@@ -233,7 +233,7 @@ def test_rerun_refuses_without_force_and_force_replaces(cli, tmp_path):
 
 
 def test_failed_report_writes_nothing(cli, tmp_path, monkeypatch):
-    import noisebench.harness.report_plots as rp
+    import noisebench.harness.report.plots as rp
     from noisebench.errors import UserError
 
     def boom(*a, **k):
@@ -247,9 +247,9 @@ def test_failed_report_writes_nothing(cli, tmp_path, monkeypatch):
 
 # ---------------------------------------------------------------- figures
 def test_figures_three_formats_level_plot_sorted_bars(cli, tmp_path):
-    from noisebench.harness.report_colors import BUILTIN_COLORS, activation_color
-    from noisebench.harness.report_data import collect, delta_rows
-    from noisebench.harness.report_plots import bar_order, level_series
+    from noisebench.harness.report.colors import BUILTIN_COLORS, activation_color
+    from noisebench.harness.report.data import collect, delta_rows
+    from noisebench.harness.report.plots import bar_order, level_series
 
     db = _db(tmp_path / "r.db", _study(acts=("relu", "elu"), dirty=("cifar10-psi8", "cifar10-psi16", "cifar10-psi64")))
     out = tmp_path / "rep"
@@ -293,7 +293,7 @@ def test_report_holm_column_adjusts_the_row_family(cli, tmp_path):
 
 
 def test_selected_epoch_metric_is_named_and_plotted(cli, tmp_path):
-    from noisebench.harness.report_data import metric_label
+    from noisebench.harness.report.data import metric_label
 
     assert metric_label("selected_test_acc") == "test top-1 accuracy at the val-selected epoch"
     assert metric_label("last_val_loss") == "val MSE at the last epoch" and metric_label("val_acc") == "val top-1 accuracy"
@@ -315,7 +315,7 @@ def test_selected_epoch_metric_is_named_and_plotted(cli, tmp_path):
 def test_corruption_severity_files_form_a_level_series():
     """`make corrupt NAME --severity S` files plot as Δ versus severity, like ψ levels: read from the
     attributes the file records (never from its name)."""
-    from noisebench.harness.report_data import Group, corruption_level, level_axis
+    from noisebench.harness.report.data import Group, corruption_level, level_axis
 
     def lv(stem, role="dirty", **attrs):
         return corruption_level(Group("cifar10", stem, role, "cifar10", (), "selected_test_acc", attrs))

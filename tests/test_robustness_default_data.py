@@ -12,7 +12,7 @@ import pytest
 sys.path.insert(0, str(Path(__file__).parent))
 from hostile_helpers import hostile_inputs  # noqa: E402,F401
 
-from noisebench.harness.results_db import ResultsDB  # noqa: E402
+from noisebench.harness.results.db import ResultsDB  # noqa: E402
 
 
 @pytest.fixture(scope="module")

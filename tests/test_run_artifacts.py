@@ -6,7 +6,7 @@ from pathlib import Path
 
 import torch
 
-from noisebench.harness.results_db import ResultsDB
+from noisebench.harness.results.db import ResultsDB
 
 torch.set_num_threads(1)
 
@@ -44,7 +44,7 @@ def test_checkpoints_and_activation_params(cli, tmp_path):
 
 
 def test_selected_checkpoint_is_the_best_val_epoch():
-    from noisebench.harness.run_artifacts import BestWeights
+    from noisebench.harness.run.artifacts import BestWeights
 
     m = torch.nn.Linear(2, 1)
     b = BestWeights("classification")

@@ -90,7 +90,7 @@ def test_psi_card_definition_severity_and_psnr(files, cards):
 
 
 def test_psi_card_without_twin_says_so_and_predicts(files, tmp_path):
-    from noisebench.dataset_card import write_card
+    from noisebench.share.card import write_card
 
     lone = tmp_path / "cifar10-psi16.h5"
     shutil.copy(files["cifar10-psi16"], lone)
@@ -138,7 +138,7 @@ def test_clean_and_custom_cards(cards):
 
 def test_unknown_attributes_appear_generically(files, tmp_path):
     """Attributes the card code does not know (e.g. from a newer format) are still listed."""
-    from noisebench.dataset_card import write_card
+    from noisebench.share.card import write_card
 
     p = tmp_path / "extra.h5"
     shutil.copy(files["cifar10"], p)
@@ -170,7 +170,7 @@ def test_card_refuses_overwrite_and_writes_next_to_data(files, tmp_path, cli):
 
 
 def test_license_and_url_overrides(files, tmp_path):
-    from noisebench.dataset_card import write_card
+    from noisebench.share.card import write_card
 
     card, cr = write_card(files["synth-dirty"], out=tmp_path, license="CC-BY-4.0", url="https://example.org/s.h5")
     doc = json.loads(cr.read_text())
@@ -208,8 +208,8 @@ def test_croissant_validates_with_mlcroissant(cards):
 
 
 def test_registered_source_supplies_license_and_citation(files, tmp_path):
-    from noisebench.dataset_card import write_card
     from noisebench.registry import SOURCES, register_source
+    from noisebench.share.card import write_card
 
     @register_source("lab", license="CC-BY-4.0 (lab terms)", citation="Lab et al. 2026, Our images.",
                      url="https://lab.example/data")
@@ -231,10 +231,10 @@ def test_registered_corruption_is_described_from_the_registry(files):
     """Files of kinds this module has no text for (e.g. a plug-in corruption) are described from the registry."""
     import copy
 
-    from noisebench.dataset_card import render_card
-    from noisebench.dataset_facts import describe
-    from noisebench.dataset_sources import build_command, corruption_lines, source_info
     from noisebench.registry import CORRUPTIONS, register_corruption
+    from noisebench.share.card import render_card
+    from noisebench.share.facts import describe
+    from noisebench.share.provenance import build_command, corruption_lines, source_info
 
     @register_corruption("sharetest_noise", target="images", severities={1: {"amount": 0.1}, 2: {"amount": 0.3}},
                          description="adds test noise", reference="tests/test_share_card.py")

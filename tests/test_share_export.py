@@ -78,7 +78,7 @@ def test_imagefolder_roundtrip_grayscale(files, tmp_path, cli):
 
 
 def test_class_folders_sort_in_label_order():
-    from noisebench.export_data import class_folder_names
+    from noisebench.share.export_data import class_folder_names
 
     names = [f"c{i}" for i in range(12)] + ["a/b", ".."]
     folders = class_folder_names(names)
@@ -145,7 +145,7 @@ def test_imagefolder_keeps_empty_class_folders(files, tmp_path, cli):
         y = f["test/y"][:]
     missing = int(np.setdiff1d(np.arange(4), y)[0]) if len(np.unique(y)) < 4 else None
     if missing is None:  # drop a class from test by relabelling it (the checksum is refreshed to match)
-        from noisebench.h5format import dataset_sha256
+        from noisebench.format import dataset_sha256
 
         with h5py.File(p, "a") as f:
             y2 = np.where(y == 3, 0, y)

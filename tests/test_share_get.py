@@ -60,7 +60,7 @@ class _Handler(http.server.BaseHTTPRequestHandler):
 
 @pytest.fixture
 def server(monkeypatch):
-    monkeypatch.setattr("noisebench.fetch.RETRY_DELAY_S", 0.0)
+    monkeypatch.setattr("noisebench.share.fetch.RETRY_DELAY_S", 0.0)
     srv = http.server.ThreadingHTTPServer(("127.0.0.1", 0), _Handler)
     srv.files, srv.requests, srv.cut, srv.ranges, srv.stall = {}, [], [], True, False
     srv.release = threading.Event()
@@ -96,7 +96,7 @@ def test_get_success(server, published, tmp_path, cli):
 
 
 def test_truncated_download_is_resumed(server, published, tmp_path):
-    from noisebench.fetch import fetch
+    from noisebench.share.fetch import fetch
 
     p, data, sha = published
     server.files["f.h5"] = data
@@ -107,7 +107,7 @@ def test_truncated_download_is_resumed(server, published, tmp_path):
 
 
 def test_truncation_without_range_support_restarts(server, published, tmp_path):
-    from noisebench.fetch import fetch
+    from noisebench.share.fetch import fetch
 
     _, data, sha = published
     server.files["f.h5"] = data
@@ -214,7 +214,7 @@ def test_concurrent_get_of_the_same_file_is_refused(published, tmp_path, cli):
 
 
 def test_stale_part_of_other_content_is_redownloaded(server, published, tmp_path):
-    from noisebench.fetch import fetch
+    from noisebench.share.fetch import fetch
 
     _, data, sha = published
     server.files["f.h5"] = data

@@ -18,16 +18,16 @@ sys.path.insert(0, str(Path(__file__).parent))
 from official_format_fixtures import write_cifar10_batches, write_mnist_idx, write_npz  # noqa: E402
 
 from noisebench.errors import UserError  # noqa: E402
-from noisebench.generators.custom_image_source import ImageData  # noqa: E402
-from noisebench.generators.split_record import indices_sha256  # noqa: E402
-from noisebench.h5format import METADATA_ROW, SPLIT_ROW, open_file, verify  # noqa: E402
+from noisebench.format import METADATA_ROW, SPLIT_ROW, open_file, verify  # noqa: E402
+from noisebench.generators.builds.split_record import indices_sha256  # noqa: E402
+from noisebench.generators.sources.custom import ImageData  # noqa: E402
 
 SPLIT_KEYS = {"method", "seed", "val_size", "n_train", "n_val", "n_test", "val_indices_sha256"}
 
 
 @pytest.fixture(scope="module")
 def cifar(tmp_path_factory):
-    from noisebench.generators.cifar10_source import load_cifar10
+    from noisebench.generators.sources.cifar10 import load_cifar10
 
     src = write_cifar10_batches(tmp_path_factory.mktemp("src"), n_train=60, n_test=12)
     return src, load_cifar10(src, verify=False)
@@ -36,7 +36,7 @@ def cifar(tmp_path_factory):
 @pytest.fixture(scope="module")
 def built(cifar, tmp_path_factory):
     """cifar10.h5 + ψ 8 and 16 (common random numbers) + ψ 8, 16 independent, all split seed 0."""
-    from noisebench.generators.image_builds import build_psi
+    from noisebench.generators.builds.images import build_psi
 
     _, data = cifar
     out = tmp_path_factory.mktemp("built")
@@ -98,7 +98,7 @@ def _tiny_data(n_train, k=10, n_test=5, seed=0):
 @pytest.mark.parametrize("n_train, val_size, n_val", [(30_000, 5000, 5000), (29_999, 5000, 4999),
                                                       (600, 5000, 100), (600, 40, 40), (6, 5000, 1)])
 def test_val_size_scaling_rule_and_stratification(n_train, val_size, n_val):
-    from noisebench.generators.image_builds import _split_params
+    from noisebench.generators.builds.images import _split_params
 
     data = _tiny_data(n_train)
     sp = _split_params(data, val_size, 0)
@@ -111,7 +111,7 @@ def test_val_size_scaling_rule_and_stratification(n_train, val_size, n_val):
 
 
 def test_too_small_training_set_and_zero_val_size_are_refused():
-    from noisebench.generators.image_builds import _split_params
+    from noisebench.generators.builds.images import _split_params
 
     with pytest.raises(UserError, match="too few to carve a val split"):
         _split_params(_tiny_data(5), 5000, 0)
@@ -120,7 +120,7 @@ def test_too_small_training_set_and_zero_val_size_are_refused():
 
 
 def test_split_seed_is_independent_of_the_noise_seed(cifar, built, tmp_path):
-    from noisebench.generators.image_builds import build_psi
+    from noisebench.generators.builds.images import build_psi
 
     _, data = cifar
     other_noise = build_psi(data, [16], tmp_path, seed=5, workers=1, with_clean=False)[0]
@@ -135,8 +135,8 @@ def test_split_seed_is_independent_of_the_noise_seed(cifar, built, tmp_path):
 
 
 def test_mnist_clean_and_flip_record_the_same_identity(tmp_path):
-    from noisebench.generators.image_builds import build_flip
-    from noisebench.generators.mnist_source import load_mnist
+    from noisebench.generators.builds.images import build_flip
+    from noisebench.generators.sources.mnist import load_mnist
 
     data = load_mnist(write_mnist_idx(tmp_path / "src", n_train=60, n_test=10), verify=False)
     flip, = build_flip(data, tmp_path / "a", rate=0.3, seed=4, with_clean=False)
@@ -277,7 +277,7 @@ def _residuals(path):
 
 
 def test_levels_share_random_numbers_unless_independent(built, cifar, tmp_path):
-    from noisebench.generators.image_builds import build_psi
+    from noisebench.generators.builds.images import build_psi
 
     x = _residuals(built["cifar10.h5"])
     r8, r16 = _residuals(built["cifar10-psi8.h5"]) - x, _residuals(built["cifar10-psi16.h5"]) - x
@@ -306,8 +306,8 @@ def test_card_build_command_rebuilds_split_seed_and_independent_levels(cli, cifa
     gives the same data."""
     import shlex
 
-    from noisebench.dataset_facts import describe
-    from noisebench.dataset_sources import build_command
+    from noisebench.share.facts import describe
+    from noisebench.share.provenance import build_command
 
     src, _ = cifar
     a, b = tmp_path / "a", tmp_path / "b"

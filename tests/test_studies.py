@@ -94,8 +94,8 @@ def test_study_list_and_user_errors(cli, tmp_path):
 
 
 def test_export_writes_an_editable_grid_that_grid_accepts(cli, tmp_path):
-    from noisebench.harness.grid_config import expand_all
-    from noisebench.harness.grid_spec import load_grids
+    from noisebench.harness.plan.expand import expand_all
+    from noisebench.harness.plan.spec import load_grids
     from noisebench.harness.studies.datasets import meta_reader
     from noisebench.harness.studies.plan import plan
 
@@ -127,7 +127,7 @@ def test_grid_runs_several_grid_tables_once_each(cli, tmp_path):
 
 # -- the published-numbers column: a worked example ---------------------------------------------
 def _run(act, seed, value, model="densenet121", data="cifar10", lr=1e-3):
-    from noisebench.harness.run_data import RunResult
+    from noisebench.harness.run.data import RunResult
 
     cfg = dict(model=model, activation=act, data=f"/data/{data}.h5", data_sha256="0" * 64, role="clean", epochs=3,
                batch_size=128, lr=lr, optimizer="adam", lr_policy="fixed", weight_decay=0.0, seed=seed, device="cpu",
@@ -144,8 +144,8 @@ def test_reported_column_worked_example(tmp_path):
     """relu 0.90, 0.91, 0.92 (last-epoch test accuracy): mean 0.91, std 0.01, 95% CI 0.91 ± t(0.975, 2)·0.01/√3
     = [0.885159, 0.934841]; published 0.9110 -> diff -0.0010, inside. swish 0.80, 0.81, 0.82: CI
     [0.785159, 0.834841]; published 0.9092 -> diff -0.0992, outside. mish, one seed: no CI (n/a)."""
-    from noisebench.harness.report_reported import compare, reported_tables
-    from noisebench.harness.results_db import ResultsDB
+    from noisebench.harness.report.reported import compare, reported_tables
+    from noisebench.harness.results.db import ResultsDB
     from noisebench.harness.studies.preset import _reported
 
     runs = [_run("relu", s, v) for s, v in enumerate((0.90, 0.91, 0.92))]
@@ -174,7 +174,7 @@ def test_reported_column_worked_example(tmp_path):
 
 
 def test_reported_rows_by_lr_and_star_columns(tmp_path):
-    from noisebench.harness.report_reported import compare
+    from noisebench.harness.report.reported import compare
     from noisebench.harness.studies.preset import _reported
 
     rows = []
@@ -197,7 +197,7 @@ def test_reported_rows_by_lr_and_star_columns(tmp_path):
 
 # -- the Mish benchmark's augmentation ------------------------------------------------------------
 def test_flip_rot30_is_seeded_and_does_what_it_says():
-    from noisebench.harness.train_loop import flip_rotate
+    from noisebench.harness.run.loop import flip_rotate
 
     x = torch.zeros(400, 16, 16, 3, dtype=torch.uint8)
     x[:, 6:10, 1:4] = 200  # a bar on the left, off centre
@@ -222,9 +222,9 @@ def test_flip_rot30_is_seeded_and_does_what_it_says():
 
 def test_flip_rot30_is_a_valid_augment_everywhere():
     from noisebench.errors import UserError
-    from noisebench.harness.grid_config import validate
-    from noisebench.harness.grid_spec import GridSpec
-    from noisebench.harness.run_config import AUGMENTS
+    from noisebench.harness.plan.expand import validate
+    from noisebench.harness.plan.spec import GridSpec
+    from noisebench.harness.run.config import AUGMENTS
 
     assert "flip_rot30" in AUGMENTS
     with pytest.raises(UserError, match="flip_rot30"):
@@ -232,8 +232,8 @@ def test_flip_rot30_is_a_valid_augment_everywhere():
 
 
 def test_reported_column_counts_null_runs(tmp_path):
-    from noisebench.harness.report_reported import compare
-    from noisebench.harness.results_db import ResultsDB
+    from noisebench.harness.report.reported import compare
+    from noisebench.harness.results.db import ResultsDB
     from noisebench.harness.studies.preset import _reported
 
     ok, null = _run("relu", 0, 0.5, lr=1.0), _run("relu", 1, 0.5, lr=1.0)
@@ -253,7 +253,7 @@ def test_reported_column_counts_null_runs(tmp_path):
 
 def test_run_preset_from_python_then_projection_from_measured_runs(tmp_path):
     import noisebench as nb
-    from noisebench.harness.results_db import ResultsDB
+    from noisebench.harness.results.db import ResultsDB
     from noisebench.harness.studies.cost import project
     from noisebench.harness.studies.plan import StudyFlags, plan
 

@@ -29,7 +29,7 @@ def env(tmp_path_factory):
     root = tmp_path_factory.mktemp("studies")
     env = {"root": root, "cifar": write_cifar10_batches(root / "src", 40, 20),
            "mnist": write_mnist_idx(root / "src", 60, 20), "data": root / "data", "db": root / "r.db"}
-    from noisebench.generators.cifar10_source import load_cifar10
+    from noisebench.generators.sources.cifar10 import load_cifar10
 
     (env["data"] / "raw" / "cifar-n").mkdir(parents=True)  # where cifar10n-robustness looks for the label file
     write_cifar_n(env["data"] / "raw" / "cifar-n" / "CIFAR-10_human.pt",

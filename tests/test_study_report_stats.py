@@ -48,9 +48,9 @@ VALUES = {(0.001, 0): (0.60, 0.50, 0.55), (0.001, 1): (0.98, 0.52, 0.57),
 def study(tmp_path):
     from official_format_fixtures import write_mnist_idx
 
-    from noisebench.h5reader import open_file
-    from noisebench.harness.results_db import ResultsDB
-    from noisebench.harness.run_data import RunResult, data_info
+    from noisebench.format.reader import open_file
+    from noisebench.harness.results.db import ResultsDB
+    from noisebench.harness.run.data import RunResult, data_info
     from noisebench.harness.studies.datasets import build_missing
     from noisebench.harness.studies.plan import plan
     from noisebench.harness.studies.preset import load_preset

@@ -1,4 +1,4 @@
-"""The one study runner (harness/study_runner.py): one resume rule with a pluggable "is it done" check, each
+"""The one study runner (harness/plan/study_runner.py): one resume rule with a pluggable "is it done" check, each
 run key trained once; `robustness` with two dirty files sharing a clean twin (clean runs trained once, rows
 labelled by file, the recipe line showing --model/--lr)."""
 
@@ -9,8 +9,8 @@ from pathlib import Path
 import pytest
 from official_format_fixtures import write_mnist_idx
 
-from noisebench.harness.results_db import ResultsDB
-from noisebench.harness.study_runner import make_executor, run_configs, unique, with_weights
+from noisebench.harness.plan.study_runner import make_executor, run_configs, unique, with_weights
+from noisebench.harness.results.db import ResultsDB
 
 
 @pytest.fixture(scope="module")
@@ -23,8 +23,8 @@ def synth(tmp_path_factory):
 
 
 def _configs(dirty):
-    from noisebench.harness.grid_config import expand
-    from noisebench.harness.grid_spec import GridSpec
+    from noisebench.harness.plan.expand import expand
+    from noisebench.harness.plan.spec import GridSpec
 
     return expand(GridSpec(data=[dirty], activations=["relu"], seeds=[0], overrides={"epochs": 1}))
 

@@ -7,8 +7,8 @@ import pytest
 import torch
 
 from noisebench.errors import UserError
-from noisebench.harness.results_db import ResultsDB
-from noisebench.harness.subset import subset_indices, validate_subset
+from noisebench.harness.results.db import ResultsDB
+from noisebench.harness.run.subset import subset_indices, validate_subset
 
 torch.set_num_threads(1)
 

@@ -230,7 +230,7 @@ def test_bytes_pinned_for_same_seed_and_rows(tmp_path):
     import platform
     import sys
 
-    from noisebench.h5format import dataset_sha256
+    from noisebench.format import dataset_sha256
 
     clean, dirty = build(SynthParams(rows=7000, seed=0), tmp_path)
     exact = sys.platform.startswith("linux") and platform.machine() == "x86_64"
@@ -275,7 +275,7 @@ def test_narrow_block_kernel_is_bit_identical_to_row_kernel(rows, cols):
 
 
 def test_val_digest_shared_and_threaded_hashing_match_inline(tmp_path):
-    from noisebench.h5format import DatasetWriter
+    from noisebench.format import DatasetWriter
 
     a = np.arange(300_000, dtype=np.float32).reshape(-1, 3)
     digests = {}

@@ -7,7 +7,7 @@ import h5py
 import numpy as np
 
 import noisebench as nb
-from noisebench.harness.results_db import ResultsDB
+from noisebench.harness.results.db import ResultsDB
 
 
 def test_synth_has_a_held_out_test_split_and_runs_report_it(cli, tmp_path):

@@ -13,7 +13,7 @@ import pytest
 sys.path.insert(0, str(Path(__file__).parent))
 from official_format_fixtures import write_cifar10_batches  # noqa: E402
 
-from noisebench.harness.results_db import ResultsDB  # noqa: E402
+from noisebench.harness.results.db import ResultsDB  # noqa: E402
 
 ARGS = ["--protocol", "test-time", "--corruptions", "gaussian_noise,fog", "--severity", "1,3", "--activation", "elu",
         "--seeds", "1", "--epochs", "1", "--batch-size", "16", "--subset", "12", "--device", "cpu", "--model", "ttcnn"]
@@ -31,9 +31,9 @@ def ttcnn(act, in_shape, num_outputs):
 @pytest.fixture
 def tiny_model(tmp_path, monkeypatch):
     """A registered 4-channel CNN (with BatchNorm, so eval mode matters), loaded as a plug-in and removed after."""
-    import noisebench.plugins as plugins
-    from noisebench.plugins import ENV_VAR, load_plugin
+    import noisebench.registry.plugins as plugins
     from noisebench.registry import MODELS
+    from noisebench.registry.plugins import ENV_VAR, load_plugin
 
     monkeypatch.delenv(ENV_VAR, raising=False)
     loaded = dict(plugins._loaded)
@@ -47,8 +47,8 @@ def tiny_model(tmp_path, monkeypatch):
 
 @pytest.fixture(scope="module")
 def clean_file(tmp_path_factory):
-    from noisebench.generators.cifar10_source import load_cifar10
-    from noisebench.generators.image_builds import build_clean_images
+    from noisebench.generators.builds.images import build_clean_images
+    from noisebench.generators.sources.cifar10 import load_cifar10
 
     tmp = tmp_path_factory.mktemp("tt")
     src = write_cifar10_batches(tmp / "src", n_train=40, n_test=16)
@@ -56,8 +56,8 @@ def clean_file(tmp_path_factory):
 
 
 def test_tiny_test_time_study_end_to_end_and_resume(cli, clean_file, tmp_path, monkeypatch, tiny_model):
-    import noisebench.harness.executors as executors
-    from noisebench.harness.run_data import dataset_digest
+    import noisebench.harness.plan.driver as executors
+    from noisebench.harness.run.data import dataset_digest
 
     trained = []
     real = executors.execute_run
@@ -122,7 +122,7 @@ def test_tiny_test_time_study_end_to_end_and_resume(cli, clean_file, tmp_path, m
     # the converted official files (a name we do not implement, e.g. snow) are a separate study; runs reused
     import numpy as np
 
-    from noisebench.h5format import open_file
+    from noisebench.format import open_file
 
     with open_file(clean_file) as f:
         x, y = f.datasets["test/x"][()], f.datasets["test/y"][()]
@@ -177,8 +177,8 @@ ACC = {  # activation -> seed -> (clean, {(corruption, severity): accuracy})
 
 
 def _fill(db_path: Path) -> None:
-    from noisebench.harness.run_config import RunConfig
-    from noisebench.harness.run_data import RunResult
+    from noisebench.harness.run.config import RunConfig
+    from noisebench.harness.run.data import RunResult
 
     with ResultsDB(db_path) as d:
         for act, seeds in ACC.items():
@@ -195,7 +195,7 @@ def _fill(db_path: Path) -> None:
 
 
 def test_mce_matches_a_hand_computation(cli, tmp_path):
-    from noisebench.harness.report_testtime import collect_testtime
+    from noisebench.harness.report.testtime import collect_testtime
 
     db = tmp_path / "hand.db"
     _fill(db)

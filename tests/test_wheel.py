@@ -68,7 +68,7 @@ def test_the_wheel_holds_the_package_data(wheel_env):
     import zipfile
 
     names = set(zipfile.ZipFile(wheel_env[2]).namelist())
-    for need in ("noisebench/zoo_catalog.json", "noisebench/harness/studies/throughput.json",
+    for need in ("noisebench/harness/zoo_catalog.json", "noisebench/harness/studies/throughput.json",
                  "noisebench/harness/studies/presets/synth-robustness.toml", "noisebench/__main__.py"):
         assert need in names, need
     assert not any(n.startswith(("tests/", "bench/", "docs/")) for n in names)

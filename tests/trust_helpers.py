@@ -11,7 +11,7 @@ import numpy as np
 
 def rechecksum(path: Path) -> None:
     """Record the current sha256 of every dataset (as the writer does), so `verify` passes again."""
-    from noisebench.h5format import dataset_sha256
+    from noisebench.format import dataset_sha256
 
     with h5py.File(path, "a") as f:
         sums = {}
@@ -29,7 +29,7 @@ def rechecksum(path: Path) -> None:
 
 def reseal(path: Path) -> None:
     """Re-record the metadata digest over the file's current attributes (as the writer does last)."""
-    from noisebench.h5format import record_metadata_digest
+    from noisebench.format import record_metadata_digest
 
     with h5py.File(path, "a") as f:
         record_metadata_digest(f, str(path))

@@ -39,12 +39,12 @@ from typing import Callable
 
 import numpy as np
 
-from noisebench.bounds import check_seed, check_sigma
 from noisebench.errors import UserError
-from noisebench.generators.split_record import pair_key, range_sha256, split_record
+from noisebench.format.writer import DatasetWriter, check_free_space
+from noisebench.generators.builds.split_record import pair_key, range_sha256, split_record
 from noisebench.generators.synth import kernel as synth_kernel
 from noisebench.generators.synth.permutation import IndexPermutation
-from noisebench.h5writer import DatasetWriter, check_free_space
+from noisebench.safety.bounds import check_seed, check_sigma
 
 BLOCK = 1 << 16  # rows per deterministic block
 DOMAIN_LO, DOMAIN_HI = -875.0, 875.0

@@ -86,8 +86,8 @@ def probe_seconds_per_sample(model: str, shape: tuple, task: str, device: str = 
     verification cache's folder; `use_cache=False` measures afresh and records nothing)."""
     import torch
 
-    from noisebench.harness.data_verify import cache_dir as default_cache
     from noisebench.harness.models import build_model
+    from noisebench.harness.run.verify import cache_dir as default_cache
 
     cache_dir = default_cache() if cache_dir is None else cache_dir
     dev = _device(device)

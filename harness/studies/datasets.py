@@ -11,9 +11,9 @@ from pathlib import Path
 from noisebench.corruptors.label_flip import format_rate
 from noisebench.corruptors.poisson_photon import format_level
 from noisebench.errors import UserError
-from noisebench.generators.image_builds import build_flip, build_psi, build_split_clean
+from noisebench.generators.builds.images import build_flip, build_psi, build_split_clean
 from noisebench.generators.image_inputs import resolve_source
-from noisebench.harness.pairs import file_meta
+from noisebench.harness.plan.pairs import file_meta
 from noisebench.harness.studies.preset import DatasetBuild, Preset
 
 # Official sizes (train carved into train + val by the builders' defaults) for planning before a build.
@@ -90,7 +90,7 @@ def file_rows(path: Path, dataset: str, subset: int | None) -> tuple[int, int, t
     """(train rows, eval rows per epoch (val + test), model input shape) of a file, or of the official data
     when the file is not built yet; `subset` caps every split as the harness does."""
     if Path(path).exists():
-        from noisebench.h5reader import open_file
+        from noisebench.format.reader import open_file
 
         with open_file(path) as f:
             n = {s: int(f.datasets[f"{s}/y"].shape[0]) for s in ("train", "val", "test") if f"{s}/y" in f.datasets}
@@ -124,7 +124,7 @@ def build_missing(preset: Preset, data_dir: Path, source: Path | None = None, do
     def load(default: str):
         if default not in loaded:
             if source is not None:
-                from noisebench.generators.custom_image_source import detect_kind
+                from noisebench.generators.sources.custom import detect_kind
 
                 if detect_kind(Path(source), prefer=default) != default:
                     raise UserError(f"study {preset.name} needs the official {default.upper()} files; {source} is not "

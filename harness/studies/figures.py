@@ -13,11 +13,11 @@ from pathlib import Path
 
 import numpy as np
 
-from noisebench.harness.report_colors import activation_color
-from noisebench.harness.report_data import higher_is_better, metric_label, val_metric
-from noisebench.harness.report_output import slug
-from noisebench.harness.report_plots import pyplot, save
-from noisebench.harness.stats import summarize
+from noisebench.harness.report.colors import activation_color
+from noisebench.harness.report.data import higher_is_better, metric_label, val_metric
+from noisebench.harness.report.output import slug
+from noisebench.harness.report.plots import pyplot, save
+from noisebench.harness.report.stats import summarize
 
 
 def _row_order(axis: str, v):

@@ -9,7 +9,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from noisebench.errors import UserError
-from noisebench.harness.grid_spec import parse_grids
+from noisebench.harness.plan.spec import parse_grids
 from noisebench.harness.studies.datasets import PREDICTED, meta_reader, planned_files
 from noisebench.harness.studies.preset import Preset
 
@@ -51,14 +51,14 @@ def specs(preset: Preset, data_dir: Path, flags: StudyFlags | None = None) -> li
 
 def plan(preset: Preset, data_dir: Path, flags: StudyFlags | None = None) -> list:
     """Every run of the study, in order (files that do not exist yet planned from their predicted attributes)."""
-    from noisebench.harness.grid_config import expand_all  # loads torch (run keys); `study list` does without
+    from noisebench.harness.plan.expand import expand_all  # loads torch (run keys); `study list` does without
 
     return expand_all(specs(preset, data_dir, flags), meta_of=meta_reader(preset, Path(data_dir)))
 
 
 def is_predicted(cfg) -> bool:
     """True when a run was planned for a file not built yet."""
-    from noisebench.harness.run_data import checksums_digest
+    from noisebench.harness.run.data import checksums_digest
 
     name = Path(cfg.data).name
     return cfg.data_sha256 == checksums_digest({PREDICTED: name})

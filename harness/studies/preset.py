@@ -21,8 +21,8 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from noisebench.errors import UserError
-from noisebench.harness.grid_spec import toml_loads
-from noisebench.safe_input import read_text
+from noisebench.harness.plan.spec import toml_loads
+from noisebench.safety.inputs import read_text
 
 PRESET_DIR = Path(__file__).parent / "presets"
 BUILDS = {"synth": ("rows",), "psi": ("levels",), "mnist-flip": ("rate",), "cifar10": (), "cifar10n": ("noises",),

@@ -14,13 +14,13 @@ from pathlib import Path
 
 from noisebench import __version__
 from noisebench.errors import UserError
-from noisebench.harness.report_latex import build_latex
-from noisebench.harness.report_output import MANIFEST, Staging, check_target
-from noisebench.harness.report_plots import plot_curves, plot_delta_vs_level, plot_deltas
-from noisebench.harness.report_reported import compare, reported_tables, write_reported_csv
-from noisebench.harness.report_tables import build_tables, collect, table_markdown, write_csv
-from noisebench.harness.results_db import ResultsDB
-from noisebench.harness.stats import CLIPPED_METHOD, MIN_SEEDS_FOR_TEST
+from noisebench.harness.report.latex import build_latex
+from noisebench.harness.report.output import MANIFEST, Staging, check_target
+from noisebench.harness.report.plots import plot_curves, plot_delta_vs_level, plot_deltas
+from noisebench.harness.report.reported import compare, reported_tables, write_reported_csv
+from noisebench.harness.report.stats import CLIPPED_METHOD, MIN_SEEDS_FOR_TEST
+from noisebench.harness.report.tables import build_tables, collect, table_markdown, write_csv
+from noisebench.harness.results.db import ResultsDB
 from noisebench.harness.studies.figures import plot_layout
 
 STUDIES_DIR = Path("results/studies")

@@ -13,7 +13,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from pathlib import Path
 
-from noisebench.harness.recipes import RECIPES, policy_extra, recipe_for
+from noisebench.harness.run.recipes import RECIPES, policy_extra, recipe_for
 from noisebench.harness.studies.datasets import meta_reader
 from noisebench.harness.studies.plan import StudyFlags, specs
 from noisebench.harness.studies.preset import Preset
@@ -45,7 +45,7 @@ def _dirty(meta: dict) -> bool:  # = harness.run_data.data_role(meta) == "dirty"
 def _activations(names: list[str]) -> list[str]:
     if [a.lower() for a in names] != ["all"]:
         return list(names)
-    from noisebench.zoo_catalog import rows
+    from noisebench.harness.zoo_catalog import rows
 
     return [r[0] for r in rows()["activations"]]
 

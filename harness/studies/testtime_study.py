@@ -1,7 +1,7 @@
 """A study preset with `protocol = "test-time"`: the clean runs of its grid are trained once (weights
 kept), evaluated on the clean file's corrupted test sets (built when missing, as `noisebench robustness
 --protocol test-time` does), and reported as corruption accuracy, CE, mCE and relative mCE against the
-preset's baseline activation (harness/testtime.py, harness/report_testtime.py)."""
+preset's baseline activation (harness/testtime/protocol.py, harness/report/testtime.py)."""
 
 from __future__ import annotations
 
@@ -10,14 +10,14 @@ from pathlib import Path
 
 from noisebench import __version__
 from noisebench.errors import UserError
-from noisebench.generators.cifar10c_builds import resolve_names
-from noisebench.harness.report_output import Staging
-from noisebench.harness.report_tables import table_markdown as _md
-from noisebench.harness.report_testtime import build_testtime_tables, collect_testtime, write_testtime_csv
-from noisebench.harness.results_db import ResultsDB
-from noisebench.harness.run_artifacts import checkpoint_dir_for
+from noisebench.generators.builds.cifar10c import resolve_names
+from noisebench.harness.report.output import Staging
+from noisebench.harness.report.tables import table_markdown as _md
+from noisebench.harness.report.testtime import build_testtime_tables, collect_testtime, write_testtime_csv
+from noisebench.harness.results.db import ResultsDB
+from noisebench.harness.run.artifacts import checkpoint_dir_for
 from noisebench.harness.studies.report import check_out, study_tag
-from noisebench.harness.testtime import corrupted_sets, evaluate_study, train_missing
+from noisebench.harness.testtime.protocol import corrupted_sets, evaluate_study, train_missing
 
 
 def run_testtime_study(preset, configs: list, data_dir: Path, db: Path, out: Path, jobs: int = 1, force: bool = False,

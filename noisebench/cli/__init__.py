@@ -24,7 +24,7 @@ _Abort = getattr(_click_exc, "Abort", None) or getattr(typer, "Abort", None) or 
 
 from noisebench import __version__
 from noisebench.errors import UserError
-from noisebench.safe_text import clean
+from noisebench.safety.text import clean
 
 app = typer.Typer(
     name="noisebench",
@@ -86,7 +86,7 @@ def _root(
     if debug:
         _state["debug"] = True
     if plugin:
-        from noisebench.plugins import load_plugin
+        from noisebench.registry.plugins import load_plugin
 
         for p in plugin:
             load_plugin(p)
@@ -116,7 +116,7 @@ def _interrupted(signum: int) -> None:
 
 def main(argv: list[str] | None = None) -> None:
     """Console entry point."""
-    from noisebench import signals
+    from noisebench.safety import signals
 
     restore = signals.install()
     try:
@@ -126,7 +126,7 @@ def main(argv: list[str] | None = None) -> None:
 
 
 def _main(argv: list[str] | None) -> None:
-    from noisebench import signals
+    from noisebench.safety import signals
 
     _load_commands()
     try:
@@ -146,7 +146,7 @@ def _main(argv: list[str] | None) -> None:
     except OSError as e:
         if _state["debug"]:
             raise
-        from noisebench.safe_output import disk_error
+        from noisebench.safety.outputs import disk_error
 
         why = disk_error(e) or e.strerror or e
         where = f" ({_one_line(e.filename)})" if getattr(e, "filename", None) else ""

@@ -1,5 +1,5 @@
 """CLI: `make corrupt` (any registered image corruption) and `make cifar10-c` (test-only corrupted sets),
-thin layers over `nb.build` (noisebench/build_api.py)."""
+thin layers over `nb.build` (noisebench/api/build.py)."""
 
 from __future__ import annotations
 
@@ -66,7 +66,7 @@ def make_corrupt(
 
 def _print_list() -> None:
     from noisebench.corruptors.sets import corruption_spec
-    from noisebench.generators.corrupt_builds import format_value, image_corruption_names
+    from noisebench.generators.builds.corrupt import format_value, image_corruption_names
 
     def row(sev) -> str:
         return "; ".join(f"{s}: " + ", ".join(f"{k}={format_value(v)}" for k, v in p.items()) for s, p in sorted(sev.items()))

@@ -9,7 +9,7 @@ import typer
 from noisebench.cli import app
 from noisebench.defaults import DEFAULT_OUT  # one default for the CLI and nb.build
 from noisebench.errors import VerificationFailed
-from noisebench.safe_text import clean
+from noisebench.safety.text import clean
 
 
 def progress_bar(total: int, desc: str, unit: str = "row"):
@@ -35,7 +35,7 @@ def synth(
     both share one train/val split, and a held-out test split of as many rows as val (the same
     hidden functions at points in neither train nor val); val and test are clean in both.
     """
-    from noisebench.build_api import build
+    from noisebench.api.build import build
 
     paths = build("synth", rows=rows, cols=cols, dirty_frac=dirty_frac, sigma=sigma, seed=seed, out=out, force=force)
     typer.echo(clean("\n".join(f"wrote {p}" for p in paths) + f"  ({paths.note})", keep_newlines=True))
@@ -44,8 +44,8 @@ def synth(
 @app.command(epilog="Example: noisebench info datasets_cache/synth-7000-dirty.h5")
 def info(file: Path = typer.Argument(..., help="A noisebench HDF5 file.")):
     """Print a readable card: kind, parameters, splits and shapes, provenance."""
-    from noisebench.h5reader import open_file
-    from noisebench.info_card import render
+    from noisebench.format.reader import open_file
+    from noisebench.share.info import render
 
     with open_file(file) as f:
         typer.echo(render(f))
@@ -57,8 +57,8 @@ def info(file: Path = typer.Argument(..., help="A noisebench HDF5 file.")):
 def verify(file: Path = typer.Argument(..., help="A noisebench HDF5 file.")):
     """Recompute every dataset's sha256 and the metadata digest over all attributes; compare them with the
     recorded ones. Exit 0 when all match, 1 when data or attributes changed, 2 when the file is unreadable."""
-    from noisebench.h5reader import METADATA_ROW, SPLIT_ROW
-    from noisebench.h5reader import verify as _verify
+    from noisebench.format.reader import METADATA_ROW, SPLIT_ROW
+    from noisebench.format.reader import verify as _verify
 
     rows = _verify(file)
     labels = {SPLIT_ROW: ("split", "the split record"), METADATA_ROW: ("attributes", "the attributes")}

@@ -1,5 +1,5 @@
 """CLI: `evaluate` -- score a model noisebench did not train on clean and corrupted test sets
-(thin over nb.evaluate, noisebench/evaluate_api.py)."""
+(thin over nb.evaluate, noisebench/api/evaluate.py)."""
 
 from __future__ import annotations
 
@@ -69,8 +69,8 @@ def evaluate(
     --reference. Rows go into the results database keyed by the weights' hash, the model's source hash, the
     data digests and the preprocessing; `noisebench report` shows them beside trained models and `noisebench
     export --format robustbench-json` writes RobustBench's leaderboard JSON."""
-    from noisebench.evaluate_api import evaluate as nb_evaluate
-    from noisebench.generators.corrupt_builds import parse_severities
+    from noisebench.api.evaluate import evaluate as nb_evaluate
+    from noisebench.generators.builds.corrupt import parse_severities
 
     norm = (_floats(normalize[0], "MEAN"), _floats(normalize[1], "STD")) if normalize else None
     res = nb_evaluate(model, data=data, corruptions=corruptions, severity=parse_severities(severity),

@@ -9,7 +9,7 @@ import typer
 from noisebench.cli import app
 from noisebench.cli.harness_options import DEFAULT_DB
 
-FORMATS = ("csv", "jsonl", "tensorboard", "robustbench-json")  # = noisebench.harness.export.FORMATS (a test keeps them equal)
+FORMATS = ("csv", "jsonl", "tensorboard", "robustbench-json")  # = noisebench.harness.results.export.FORMATS (a test keeps them equal)
 
 
 @app.command(
@@ -28,8 +28,8 @@ def export(
     and one row per run with its settings, identity and final metrics (csv, jsonl), TensorBoard
     event files (needs the tensorboard package), or a RobustBench-style JSON summary per
     (model, activation)."""
-    from noisebench.harness.export import export as export_db
-    from noisebench.harness.results_db import ResultsDB
+    from noisebench.harness.results.db import ResultsDB
+    from noisebench.harness.results.export import export as export_db
 
     with ResultsDB(db, readonly=True) as rdb:
         written = export_db(rdb, fmt, out, force=force)

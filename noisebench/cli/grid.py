@@ -9,7 +9,7 @@ import typer
 
 from noisebench.cli import app
 from noisebench.errors import UserError
-from noisebench.safe_text import clean
+from noisebench.safety.text import clean
 
 DEFAULT_DB = Path("results/noisebench.db")
 
@@ -69,17 +69,17 @@ def grid(
 
     Resumable: stop it any time and start the same command again; only missing (or failed) runs
     are trained. Results are recorded by this process as they arrive, one row per run."""
-    from noisebench.harness.executors import dry_run_rows
-    from noisebench.harness.grid_config import expand_all
-    from noisebench.harness.grid_spec import GridSpec, load_grids, parse_list, parse_lrs, parse_seeds
-    from noisebench.harness.results_db import ResultsDB
-    from noisebench.harness.run_artifacts import checkpoint_dir_for
-    from noisebench.harness.study_runner import count_todo, make_executor, run_configs
-    from noisebench.harness.subset import validate_subset
+    from noisebench.harness.plan.driver import dry_run_rows
+    from noisebench.harness.plan.expand import expand_all
+    from noisebench.harness.plan.spec import GridSpec, load_grids, parse_list, parse_lrs, parse_seeds
+    from noisebench.harness.plan.study_runner import count_todo, make_executor, run_configs
+    from noisebench.harness.results.db import ResultsDB
+    from noisebench.harness.run.artifacts import checkpoint_dir_for
+    from noisebench.harness.run.subset import validate_subset
 
     if executor not in ("local", "ray"):
         raise UserError(f"--executor must be local or ray, got {executor!r}")
-    from noisebench import bounds
+    from noisebench.safety import bounds
 
     bounds.check_int(jobs, "--jobs", 1, bounds.MAX_JOBS)
     bounds.check_int(retries, "--retries", 0, 100)
@@ -88,7 +88,7 @@ def grid(
         bounds.check_real(gpus_per_run, "--gpus-per-run", 0.0, 64.0)
     if max_in_flight is not None:
         bounds.check_int(max_in_flight, "--max-in-flight", 1, 1_000_000)
-    from noisebench.safe_input import split_list
+    from noisebench.safety.inputs import split_list
 
     # repeated flags and comma lists are the same thing: --lr 1e-3 --lr 1e-2 == --lr 1e-3,1e-2
     model, activation, lr = (",".join(split_list(v, f)) if v else None
@@ -137,7 +137,7 @@ def grid(
                spread=spread) if executor == "ray" else {}
     ex = make_executor(executor, jobs, ckpt, progress=mode, address=address, **ray)
 
-    from noisebench.harness.grid_config import preflight_all
+    from noisebench.harness.plan.expand import preflight_all
 
     preflight_all(configs)  # the whole config is valid before the database is created
     with ResultsDB(db) as rdb:

@@ -23,7 +23,7 @@ SUBSET_HELP = ("Smoke study: train/evaluate on a stratified subset of N rows of 
 
 
 def policy_knobs(step_size, gamma, momentum, augment, subset=None) -> dict:
-    from noisebench.harness.subset import validate_subset
+    from noisebench.harness.run.subset import validate_subset
 
     k = {"step_size": step_size, "gamma": gamma, "momentum": momentum, "augment": augment,
          "subset": validate_subset(subset)}
@@ -33,7 +33,7 @@ def policy_knobs(step_size, gamma, momentum, augment, subset=None) -> dict:
 def activation_list(spec: str) -> list[str]:
     """--activation NAME[,NAME...] or all: the one list parser, then the one activation resolver."""
     from noisebench.harness.activations import resolve_activations
-    from noisebench.safe_input import split_list
+    from noisebench.safety.inputs import split_list
 
     return resolve_activations(split_list(spec, "--activation"), "--activation")
 

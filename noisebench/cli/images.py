@@ -1,5 +1,5 @@
 """CLI: `make psi`, `make cifar10`, `make mnist`, `make mnist-flip` (thin layers over `nb.build`,
-noisebench/build_api.py, which validates every option) and `preview`."""
+noisebench/api/build.py, which validates every option) and `preview`."""
 
 from __future__ import annotations
 
@@ -11,7 +11,7 @@ import typer
 from noisebench.cli import app, make_app
 from noisebench.defaults import DEFAULT_OUT
 from noisebench.errors import UserError
-from noisebench.safe_text import clean
+from noisebench.safety.text import clean
 
 SOURCE_HELP = (
     "Local copy to read instead of datasets_cache/raw: the official layout (CIFAR-10 python batches / MNIST idx files, "
@@ -44,7 +44,7 @@ def val_help(default: int) -> str:
 
 def build(kind: str, **options):
     """`nb.build`, imported when a command runs (it loads numpy, h5py and the builders)."""
-    from noisebench.build_api import build as _build
+    from noisebench.api.build import build as _build
 
     return _build(kind, **options)
 
@@ -169,11 +169,11 @@ def preview(
 ):
     """Grid of example images per class (class names as labels); clean and noisy side by side when the clean
     reference named in the file (`clean_reference`) is next to it. Label-flipped examples show the true label."""
-    from noisebench.preview_grid import write_preview
+    from noisebench.share.preview import write_preview
 
     if per_class < 1 or per_class > 50:
         raise UserError(f"--per-class must be within 1..50, got {per_class}")
-    from noisebench.safe_output import check_final
+    from noisebench.safety.outputs import check_final
 
     check_final(out, force, what="--out")  # existing without --force, symlinks, non-regular files: refused
     info = write_preview(file, out, per_class=per_class, split=split)

@@ -1,4 +1,4 @@
-"""CLI: `lr-find`, the LR range test (thin over harness/lr_finder.py)."""
+"""CLI: `lr-find`, the LR range test (thin over harness/run/lr_finder.py)."""
 
 from __future__ import annotations
 
@@ -9,7 +9,7 @@ import typer
 
 from noisebench.cli import app
 from noisebench.errors import UserError
-from noisebench.safe_text import clean
+from noisebench.safety.text import clean
 
 
 @app.command("lr-find", epilog="Example: noisebench lr-find --model resnet18_tv --data datasets_cache/cifar10-psi16.h5 --plot lr_find.png")
@@ -29,14 +29,14 @@ def lr_find_cmd(
     force: bool = typer.Option(False, "--force", help="Overwrite an existing --plot file."),
 ):
     """LR range test: exponential LR sweep, smoothed loss, suggestion at the steepest descent."""
-    from noisebench import bounds
-    from noisebench.harness.grid_config import config_from_recipe
-    from noisebench.harness.lr_finder import lr_find
-    from noisebench.harness.lr_finder import plot as plot_lr
-    from noisebench.harness.pairs import file_meta
-    from noisebench.harness.recipes import RECIPES, recipe_for
-    from noisebench.harness.run_checks import preflight
-    from noisebench.harness.run_data import data_role
+    from noisebench.harness.plan.expand import config_from_recipe
+    from noisebench.harness.plan.pairs import file_meta
+    from noisebench.harness.run.checks import preflight
+    from noisebench.harness.run.data import data_role
+    from noisebench.harness.run.lr_finder import lr_find
+    from noisebench.harness.run.lr_finder import plot as plot_lr
+    from noisebench.harness.run.recipes import RECIPES, recipe_for
+    from noisebench.safety import bounds
 
     bounds.check_lr(start_lr, "--start-lr")
     bounds.check_lr(end_lr, "--end-lr")
@@ -61,7 +61,7 @@ def lr_find_cmd(
                f"(swept {res.lrs[0]:.1e} .. {res.lrs[-1]:.1e} in {len(res.lrs)} steps; minimum smoothed loss at "
                f"{res.lrs[int(min(range(len(res.smoothed)), key=res.smoothed.__getitem__))]:.3g})")
     if plot is not None:
-        from noisebench.safe_output import atomic_output
+        from noisebench.safety.outputs import atomic_output
 
         with atomic_output(plot, force, what="plot") as tmp:  # exclusive without --force; never through a symlink
             plot_lr(res, tmp, title=f"LR range test: {cfg.model}/{cfg.activation} on {Path(cfg.data).name}",
@@ -73,7 +73,7 @@ def _check_plot_path(plot: Path, force: bool) -> str:
     """Refuse a bad --plot before any work; returns the image format its suffix names."""
     from matplotlib.backend_bases import FigureCanvasBase
 
-    from noisebench.safe_output import check_final
+    from noisebench.safety.outputs import check_final
 
     fmt = plot.suffix.lower().lstrip(".") or "png"
     if fmt not in FigureCanvasBase.get_supported_filetypes():

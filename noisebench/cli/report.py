@@ -10,7 +10,7 @@ import typer
 from noisebench.cli import app
 from noisebench.cli.harness_options import DB_HELP, DEFAULT_DB
 from noisebench.errors import UserError
-from noisebench.safe_text import clean
+from noisebench.safety.text import clean
 
 
 @app.command(epilog="Examples: noisebench report    (writes results/reports/<study>/)\n\n"
@@ -40,13 +40,13 @@ def report(
     import time
 
     from noisebench import __version__
-    from noisebench.harness import report_external as rex
-    from noisebench.harness import report_testtime as rtt
-    from noisebench.harness.report_latex import build_latex
-    from noisebench.harness.report_output import REPORTS_DIR, Staging, check_target, study_name
-    from noisebench.harness.report_plots import plot_curves, plot_delta_vs_level, plot_deltas
-    from noisebench.harness.report_tables import build_markdown, build_tables, collect, write_csv
-    from noisebench.harness.results_db import ResultsDB
+    from noisebench.harness.report import external as rex
+    from noisebench.harness.report import testtime as rtt
+    from noisebench.harness.report.latex import build_latex
+    from noisebench.harness.report.output import REPORTS_DIR, Staging, check_target, study_name
+    from noisebench.harness.report.plots import plot_curves, plot_delta_vs_level, plot_deltas
+    from noisebench.harness.report.tables import build_markdown, build_tables, collect, write_csv
+    from noisebench.harness.results.db import ResultsDB
 
     if protocol not in ("all", "train-time", "test-time"):
         raise UserError(f"--protocol must be all, train-time or test-time, got {protocol!r}")
@@ -86,7 +86,7 @@ def report(
                 plot_deltas(rd, st.dir)
                 plot_delta_vs_level(rd, st.dir)
             if plots and tt:
-                from noisebench.harness.report_testtime_plots import plot_testtime
+                from noisebench.harness.report.testtime_plots import plot_testtime
 
                 plot_testtime(tt, st.dir)
             written = st.commit({"study": study, "db": str(db), "baseline": baseline, "filters": filters,

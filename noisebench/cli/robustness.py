@@ -21,7 +21,7 @@ from noisebench.cli.harness_options import (
     policy_knobs,
 )
 from noisebench.errors import UserError
-from noisebench.safe_text import clean
+from noisebench.safety.text import clean
 
 
 @app.command(epilog="Examples: noisebench robustness --activation all --suite synth\n\n"
@@ -74,7 +74,7 @@ def robustness(
     Test-time protocol (--protocol test-time): train once per activation and seed on the clean file, evaluate
     the val-selected weights on every corrupted test set and severity; print mCE and friends.
     Resumable: finished runs and recorded evaluations are skipped."""
-    from noisebench.safe_input import split_list
+    from noisebench.safety.inputs import split_list
 
     if protocol not in ("train-time", "test-time"):
         raise UserError(f"--protocol must be train-time or test-time, got {protocol!r}")
@@ -89,21 +89,21 @@ def robustness(
             knobs=policy_knobs(step_size, gamma, momentum, None, subset), device=device, compile=compile, jobs=jobs, db=db,
             force=force, corruptions=",".join(corruptions), severity=",".join(severity), baseline=baseline,
             official=official, executor=lambda root: _executor(executor, jobs, root, None, "quiet", address, gpus_per_run))
-    from noisebench.harness.pairs import pair_for
-    from noisebench.harness.robustness import format_table, recipe_line, run_robustness, suite_files
-    from noisebench.harness.run_artifacts import checkpoint_dir_for
+    from noisebench.harness.plan.pairs import pair_for
+    from noisebench.harness.plan.robustness import format_table, recipe_line, run_robustness, suite_files
+    from noisebench.harness.run.artifacts import checkpoint_dir_for
     from noisebench.progress import choose, say
 
     mode = choose(quiet)
     if tensorboard is not None:
-        from noisebench.harness.run_artifacts import check_tensorboard_dir
+        from noisebench.harness.run.artifacts import check_tensorboard_dir
 
         check_tensorboard_dir(tensorboard)  # package installed, a writable folder: before any training
     if seeds < 1:
         raise UserError(f"--seeds must be >= 1, got {seeds}")
     if jobs < 1:
         raise UserError(f"--jobs must be >= 1, got {jobs}")
-    from noisebench import bounds
+    from noisebench.safety import bounds
 
     bounds.check_seed_count(seeds)
     bounds.check_int(jobs, "--jobs", 1, bounds.MAX_JOBS)
@@ -111,7 +111,7 @@ def robustness(
     if suite:
         files += suite_files(suite, datasets_dir or DEFAULT_DATASETS)
     if not files:  # the corrupted files already in the datasets folder, else the synth suite built there
-        from noisebench.harness.default_data import default_dirty_files
+        from noisebench.harness.plan.default_data import default_dirty_files
 
         files = default_dirty_files(datasets_dir or DEFAULT_DATASETS, note=lambda m: say(m, mode))
     acts = activation_list(",".join(split_list(activation, "--activation")))
@@ -133,7 +133,7 @@ def robustness(
 
 
 def _executor(kind, jobs, checkpoint_dir, tensorboard_dir, mode, address, gpus_per_run):
-    from noisebench.harness.study_runner import make_executor
+    from noisebench.harness.plan.study_runner import make_executor
 
     if kind != "ray" and (address is not None or gpus_per_run is not None):
         raise UserError("--address and --gpus-per-run are for --executor ray")

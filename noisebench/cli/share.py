@@ -29,7 +29,7 @@ def card(
     realized noise statistics (flip rate and confusion matrix, ψ PSNR), checksums, how to load it
     and the command that rebuilds it. Nothing is written inside the data file.
     """
-    from noisebench.dataset_card import write_card
+    from noisebench.share.card import write_card
 
     card_p, cr_p = write_card(file, out, force=force, license=license, cite=cite, url=url)
     typer.echo(f"wrote {card_p}\nwrote {cr_p}")
@@ -53,7 +53,7 @@ def get(
     kept. An interrupted download stays in NAME.part and resumes (HTTP Range) when rerun.
     """
     from noisebench.cli.data import progress_bar
-    from noisebench.fetch import MAX_BYTES, fetch
+    from noisebench.share.fetch import MAX_BYTES, fetch
 
     with progress_bar(None, "get", unit="B") as bar:
         path = fetch(url, sha256, out=out, name=name, force=force, max_bytes=max_bytes or MAX_BYTES,
@@ -77,7 +77,7 @@ def export_data(
     corrupted sets keep test/severity: npz severity_test, imagefolder test/severityK/..., hf a severity column.
     """
     from noisebench.cli.data import progress_bar
-    from noisebench.export_data import export
+    from noisebench.share.export_data import export
 
     with progress_bar(None, f"export {format}", unit="sample") as bar:
         path = export(file, format, out, force=force, progress=bar.update)

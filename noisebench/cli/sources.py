@@ -1,5 +1,5 @@
 """CLI: `make cifar100`, `make fashion-mnist`, `make svhn`, `make cifar10n`, `make cifar100n` and
-`make cifar100-c` (thin layers over `nb.build`, noisebench/build_api.py, imported inside each command)."""
+`make cifar100-c` (thin layers over `nb.build`, noisebench/api/build.py, imported inside each command)."""
 
 from __future__ import annotations
 

@@ -59,8 +59,8 @@ def _list_one(p, data_dir: Path) -> None:
 
 
 def _dry_run(p, configs, db: Path, data_dir: Path, force: bool, measure: bool) -> None:
-    from noisebench.harness.executors import dry_run_rows
-    from noisebench.harness.results_db import ResultsDB
+    from noisebench.harness.plan.driver import dry_run_rows
+    from noisebench.harness.results.db import ResultsDB
     from noisebench.harness.studies.cost import fmt_seconds, project
     from noisebench.harness.studies.datasets import planned_files
     from noisebench.harness.studies.plan import is_predicted
@@ -108,7 +108,7 @@ def _dry_run(p, configs, db: Path, data_dir: Path, force: bool, measure: bool) -
 
 
 def _export(p, specs, target: Path, force: bool) -> None:
-    from noisebench.h5writer import check_output_path
+    from noisebench.format.writer import check_output_path
     from noisebench.harness.studies.export import grids_toml
 
     check_output_path(target, force)
@@ -150,12 +150,12 @@ def study(
     """Run one experiment of the source studies end to end: build (or reuse) its datasets, train its grid
     (resumable: runs already in the database are skipped, as in `grid`), and write its report with the
     studies' published numbers beside ours (difference, and whether each lies inside our 95% CI)."""
-    from noisebench import bounds
-    from noisebench.harness.grid_spec import parse_list, parse_seeds
+    from noisebench.harness.plan.spec import parse_list, parse_seeds
+    from noisebench.harness.run.subset import validate_subset
     from noisebench.harness.studies.plan import StudyFlags, plan
     from noisebench.harness.studies.plan import specs as make_specs
     from noisebench.harness.studies.preset import load_preset
-    from noisebench.harness.subset import validate_subset
+    from noisebench.safety import bounds
 
     if name == "list":
         _list(measure, data_dir, db)
@@ -180,7 +180,7 @@ def study(
         _dry_run(p, configs, db, data_dir, force, measure)
         return
     if tensorboard is not None:
-        from noisebench.harness.run_artifacts import check_tensorboard_dir
+        from noisebench.harness.run.artifacts import check_tensorboard_dir
 
         check_tensorboard_dir(tensorboard)  # package installed, a writable folder: before any build or training
     _run(p, flags, configs, data_dir, db, out, source, download, no_verify, executor, jobs, address, plots, force,
@@ -189,13 +189,13 @@ def study(
 
 def _run(p, flags, configs, data_dir, db, out, source, download, no_verify, executor, jobs, address, plots, force,
          save_checkpoint=False, tensorboard=None, quiet=False):
-    from noisebench.harness.run_artifacts import checkpoint_dir_for
-    from noisebench.harness.stats import MIN_SEEDS_FOR_TEST
+    from noisebench.api.study import make_executor, run_configs_rows
+    from noisebench.harness.report.stats import MIN_SEEDS_FOR_TEST
+    from noisebench.harness.run.artifacts import checkpoint_dir_for
     from noisebench.harness.studies.datasets import build_missing
     from noisebench.harness.studies.plan import plan
     from noisebench.harness.studies.report import STUDIES_DIR, check_out, write_report
     from noisebench.progress import choose
-    from noisebench.study_api import make_executor, run_configs_rows
 
     target = out if out is not None else STUDIES_DIR / p.name
     check_out(target, p.name, force)  # before any work

@@ -1,4 +1,4 @@
-"""CLI: `noisebench robustness --protocol test-time` (harness/testtime.py does the work)."""
+"""CLI: `noisebench robustness --protocol test-time` (harness/testtime/protocol.py does the work)."""
 
 from __future__ import annotations
 
@@ -12,15 +12,15 @@ from noisebench.errors import UserError
 def run_testtime(*, data, suite, datasets_dir, activations, seeds, overrides, knobs, device, compile, jobs, db, force,
                  corruptions, severity, baseline, official, executor=None) -> None:
     """`executor(checkpoint_root)` gives the executor (default: this machine, `jobs` processes)."""
-    from noisebench import bounds
-    from noisebench.generators.cifar10c_builds import release_names, resolve_names
-    from noisebench.generators.corrupt_builds import parse_severities
+    from noisebench.generators.builds.cifar10c import release_names, resolve_names
+    from noisebench.generators.builds.corrupt import parse_severities
     from noisebench.harness.activations import resolve_activation
-    from noisebench.harness.report_data import run_setting
-    from noisebench.harness.report_testtime import collect_testtime, summary_text
-    from noisebench.harness.results_db import ResultsDB
-    from noisebench.harness.run_artifacts import checkpoint_dir_for
-    from noisebench.harness.testtime import run_protocol, with_baseline
+    from noisebench.harness.report.data import run_setting
+    from noisebench.harness.report.testtime import collect_testtime, summary_text
+    from noisebench.harness.results.db import ResultsDB
+    from noisebench.harness.run.artifacts import checkpoint_dir_for
+    from noisebench.harness.testtime.protocol import run_protocol, with_baseline
+    from noisebench.safety import bounds
 
     if suite:
         raise UserError("--suite is for the train-time protocol; the test-time protocol takes the clean file as --data")

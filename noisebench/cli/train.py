@@ -1,4 +1,4 @@
-"""CLI: `train`, one model on one file (thin over harness/runner.py `execute_run`)."""
+"""CLI: `train`, one model on one file (thin over harness/run/runner.py `execute_run`)."""
 
 from __future__ import annotations
 
@@ -19,7 +19,7 @@ from noisebench.cli.harness_options import (
     policy_knobs,
 )
 from noisebench.errors import UserError
-from noisebench.safe_text import clean
+from noisebench.safety.text import clean
 
 
 @app.command(epilog="Example: noisebench train --model resnet18 --activation mish --data datasets_cache/cifar10-psi16.h5 --epochs 30 --seed 0")
@@ -53,19 +53,19 @@ def train(
     The reported epoch is selected on the val split (max val top-1; min val MSE for regression);
     test is reported at that epoch, beside the last epoch's values. The data is re-hashed against
     its recorded checksums before use (cached per unchanged file)."""
-    from noisebench.harness.grid_config import config_from_recipe
-    from noisebench.harness.pairs import file_meta
-    from noisebench.harness.recipes import recipe_for
-    from noisebench.harness.results_db import ResultsDB
-    from noisebench.harness.run_artifacts import checkpoint_dir_for
-    from noisebench.harness.run_checks import preflight
-    from noisebench.harness.run_data import data_role
-    from noisebench.harness.runner import execute_run
+    from noisebench.harness.plan.expand import config_from_recipe
+    from noisebench.harness.plan.pairs import file_meta
+    from noisebench.harness.results.db import ResultsDB
+    from noisebench.harness.run.artifacts import checkpoint_dir_for
+    from noisebench.harness.run.checks import preflight
+    from noisebench.harness.run.data import data_role
+    from noisebench.harness.run.recipes import recipe_for
+    from noisebench.harness.run.runner import execute_run
     from noisebench.progress import choose, say
 
     mode = choose(quiet)
     if tensorboard is not None:
-        from noisebench.harness.run_artifacts import check_tensorboard_dir
+        from noisebench.harness.run.artifacts import check_tensorboard_dir
 
         check_tensorboard_dir(tensorboard)  # package installed, a writable folder: before any training
     meta = file_meta(data)
@@ -74,7 +74,7 @@ def train(
     except UserError:
         if model is None:
             raise
-        from noisebench.harness.recipes import RECIPES
+        from noisebench.harness.run.recipes import RECIPES
 
         recipe = RECIPES["cifar10"]
     say(f"recipe: {recipe.name} ({recipe.source})" if recipe.source else f"recipe: {recipe.name}", mode)
@@ -124,7 +124,7 @@ def _print_key_inputs(cfg) -> None:
     """`train --dry-run`: the run key and every input it is the hash of."""
     import json
 
-    from noisebench.harness.identity import key_inputs, run_identity, run_key
+    from noisebench.harness.run.identity import key_inputs, run_identity, run_key
 
     ident = run_identity(cfg)
     typer.echo(f"run key: {run_key(cfg, ident)}")

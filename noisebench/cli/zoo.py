@@ -17,7 +17,7 @@ def zoo():
 
     Any nn.Module class also works as an activation: --activation mypkg.mod:MyAct.
     """
-    from noisebench.zoo_catalog import rows
+    from noisebench.harness.zoo_catalog import rows
 
     def origin(o: str) -> str:
         return f"  [{o}]" if o else ""

@@ -1,0 +1,388 @@
+"""Build image-corruption files from the registered corruptions (used by `noisebench make corrupt`).
+
+* build_corrupt: one file per (corruption, severity or parameters), train, val and test corrupted (the
+  val split of `make psi`), with its clean twin - `cifar10-gaussian_noise-sev3.h5`, `cifar10-contrast-c0.2.h5`
+  (kind "corrupt");
+* apply_corruption / corrupt_blocks: the seeded, block-wise application every build uses.
+
+The test-only sets (`make cifar10-c`) are in generators/builds/cifar10c.py.
+
+Randomness: images are processed in blocks of BLOCK_IMAGES; block b of a split gets its own generator
+SFC64(SeedSequence(seed, spawn_key=(stream, key, b))) with stream 1 = train, 2 = test, 3 = val (as ψ)
+and key = crc32 of the corruption name and its parameters. So a file's bytes depend only on (seed,
+corruption, parameters, images) - not on the thread count - and the test split of
+`make corrupt NAME --severity S` equals severity S of `make cifar10-c` built from the same images and seed.
+"""
+
+from __future__ import annotations
+
+import importlib
+import json
+import math
+import os
+import sys
+import zlib
+from concurrent.futures import ThreadPoolExecutor
+from pathlib import Path
+from typing import Callable, Iterator, Mapping
+
+import numpy as np
+
+from noisebench.errors import UserError
+from noisebench.format.writer import DatasetWriter
+from noisebench.generators.builds import images as ib
+from noisebench.generators.image_inputs import clean_path, seed_suffix, split_suffix
+from noisebench.generators.sources.custom import ImageData
+from noisebench.registry import CORRUPTIONS
+from noisebench.safety.bounds import check_seed
+
+BLOCK_IMAGES = 256
+STREAM = {"train": 1, "val": 3, "test": 2}
+ROUNDING = ("round half to even (numpy.rint) of the 0..255 value, then clip to [0, 255] "
+            "(the original make_cifar_c.py truncates with np.uint8)")
+MAX_SEVERITY = 5
+KEEPS_FINISHED = False  # an existing file is refused without --force (the ψ kind keeps finished levels)
+
+Progress = Callable[[int], None] | None
+
+
+# ------------------------------------------------------------------ corruption lookup and parameters
+
+
+def image_corruption(name: str):
+    """The registry entry of an image corruption (built-in or plug-in)."""
+
+    entry = CORRUPTIONS.get(name)
+    if entry.meta.get("target", "images") != "images":
+        raise UserError(f"corruption {entry.name!r} acts on {entry.meta.get('target')}, not on images")
+    return entry
+
+
+def image_corruption_names() -> list[str]:
+    return sorted(e.name for e in CORRUPTIONS.entries() if e.meta.get("target", "images") == "images")
+
+
+def _coerce(entry, key: str, value):
+    default = entry.meta.get("params", {}).get(key)
+    try:
+        if isinstance(default, bool):
+            if isinstance(value, str):
+                if value.lower() not in ("true", "false", "1", "0"):
+                    raise ValueError
+                return value.lower() in ("true", "1")
+            return bool(value)
+        if isinstance(default, int):
+            f = float(value)
+            if not math.isfinite(f) or f != int(f):
+                raise ValueError
+            return int(f)
+        if isinstance(default, float) or default is None:
+            f = float(value)
+            if not math.isfinite(f):
+                raise ValueError
+            return f
+        return type(default)(value)
+    except (TypeError, ValueError):
+        kind = {bool: "true/false", int: "an integer", float: "a number"}.get(type(default), "a number")
+        raise UserError(f"{entry.name}: parameter {key} must be {kind}, got {value!r}") from None
+
+
+def parse_param_args(entry, args: list[str]) -> dict:
+    """`--param k=v` strings -> {k: value} typed like the corruption's defaults."""
+    out: dict = {}
+    for a in args:
+        if "=" not in a:
+            raise UserError(f"--param {a!r}: expected NAME=VALUE (e.g. --param c=0.05)")
+        k, v = a.split("=", 1)
+        k = k.strip()
+        if k in out:
+            raise UserError(f"--param {k} is given twice")
+        out[k] = v.strip()
+    return out
+
+
+def resolve_params(entry, severity: int | None = None, overrides: Mapping | None = None,
+                   constants: str | None = None) -> dict:
+    """The parameters of one application: the severity's row of the `constants` table (cifar10-c,
+    tiny-imagenet-c or imagenet-c; None: cifar10-c), or the defaults with `overrides`.
+
+    Checks names, types and the registered ranges; raises UserError with one line."""
+    from noisebench.corruptors.sets import severity_table
+
+    known = dict(entry.meta.get("params", {}))
+    sev_table = severity_table(entry, constants) if severity is not None else {}
+    overrides = dict(overrides or {})
+    if severity is not None and overrides:
+        raise UserError("give either --severity or --param, not both")
+    if severity is not None:
+        try:
+            s = int(severity)
+        except (TypeError, ValueError):
+            raise UserError(f"--severity must be an integer, got {severity!r}") from None
+        if s not in sev_table:
+            valid = ", ".join(str(k) for k in sorted(sev_table)) or "none (use --param)"
+            raise UserError(f"{entry.name} has no severity {severity}; valid: {valid}")
+        params = dict(sev_table[s])
+    else:
+        unknown = sorted(set(overrides) - set(known))
+        if unknown:
+            raise UserError(f"{entry.name} has no parameter {', '.join(unknown)}; its parameters: "
+                            f"{', '.join(known) or '(none)'}")
+        params = {k: v for k, v in known.items()}
+        params.update(overrides)
+        missing = [k for k, v in params.items() if v is None]
+        if missing:
+            raise UserError(f"{entry.name}: give --param {missing[0]}=VALUE (no default)")
+    params = {k: _coerce(entry, k, v) for k, v in params.items()}
+    for k, (lo, hi) in (entry.meta.get("ranges") or {}).items():
+        if k in params and not isinstance(params[k], bool):
+            v = params[k]
+            if not (isinstance(v, (int, float)) and math.isfinite(v) and lo <= v <= hi):
+                raise UserError(f"{entry.name}: {k} must be within [{lo:g}, {hi:g}], got {v}")
+    return params
+
+
+def parse_severities(text: str | None) -> list[int]:
+    """'1,3,5' -> [1, 3, 5] (sorted, unique, each 1..5); None or '' -> []. The one --severity parser
+    (`make corrupt`, `make cifar10-c`, `robustness --protocol test-time`)."""
+    if text is None or not str(text).strip():
+        return []
+    out = []
+    for part in str(text).split(","):
+        part = part.strip()
+        if not part:
+            continue
+        try:
+            s = int(part)
+        except ValueError:
+            raise UserError(f"--severity: {part[:20]!r} is not an integer; give a comma list of 1..{MAX_SEVERITY} "
+                            "(e.g. 1,3,5)") from None
+        if not 1 <= s <= MAX_SEVERITY:
+            raise UserError(f"--severity: {s} is outside 1..{MAX_SEVERITY}")
+        if s in out:
+            raise UserError(f"--severity lists {s} twice")
+        out.append(s)
+    return sorted(out)
+
+
+def format_value(v) -> str:
+    if isinstance(v, bool):
+        return "1" if v else "0"
+    if isinstance(v, float):
+        return str(int(v)) if v.is_integer() else f"{v:.10g}"
+    return str(v)
+
+
+def file_tag(entry, severity: int | None, params: Mapping, constants: str | None = None) -> str:
+    """'gaussian_noise-sev3' for a severity ('gaussian_noise-sev3-imagenet-c' from a table other than
+    CIFAR-10-C's), 'contrast-c0.2' (sorted k+v joined by '-') for parameters."""
+    tag = entry.meta.get("tag") or entry.name
+    if severity is not None:
+        return f"{tag}-sev{int(severity)}" + (f"-{constants}" if constants and constants != "cifar10-c" else "")
+    return "-".join([tag] + [f"{k}{format_value(v)}" for k, v in sorted(params.items())])
+
+
+def stream_key(name: str, params: Mapping) -> int:
+    blob = json.dumps({"name": name, "params": {k: params[k] for k in sorted(params)}}, sort_keys=True)
+    return zlib.crc32(blob.encode())
+
+
+def block_rng(seed: int, stream: int, key: int, block: int) -> np.random.Generator:
+    return np.random.Generator(np.random.SFC64(np.random.SeedSequence(int(seed), spawn_key=(stream, key, block))))
+
+
+def default_workers() -> int:
+    try:
+        return max(1, min(8, len(os.sched_getaffinity(0))))
+    except AttributeError:  # pragma: no cover
+        return max(1, min(8, os.cpu_count() or 1))
+
+
+# ------------------------------------------------------------------ application
+
+
+def corrupt_blocks(entry, x: np.ndarray, params: Mapping, seed: int, stream: int,
+                   workers: int | None = None) -> Iterator[np.ndarray]:
+    """Yield the corrupted images of `x` in order, block by block (thread pool; same bytes for any count)."""
+    fn = entry.obj
+    key = stream_key(entry.name, params)
+    n = x.shape[0]
+    nblocks = (n + BLOCK_IMAGES - 1) // BLOCK_IMAGES
+    workers = default_workers() if workers is None else max(1, int(workers))
+
+    def job(b: int) -> np.ndarray:
+        blk = np.ascontiguousarray(x[b * BLOCK_IMAGES : (b + 1) * BLOCK_IMAGES])
+        out = fn(blk, block_rng(seed, stream, key, b), **params)
+        if not isinstance(out, np.ndarray) or out.shape != blk.shape or out.dtype != np.uint8:
+            raise UserError(f"corruption {entry.name!r} returned {getattr(out, 'dtype', type(out).__name__)} "
+                            f"{getattr(out, 'shape', '')}; it must return uint8 of the input's shape {blk.shape}")
+        return out
+
+    if workers == 1 or nblocks <= 1:
+        for b in range(nblocks):
+            yield job(b)
+        return
+    with ThreadPoolExecutor(workers) as ex:
+        pending = []
+        nxt = 0
+        while nxt < nblocks and len(pending) < 2 * workers:
+            pending.append(ex.submit(job, nxt))
+            nxt += 1
+        while pending:
+            res = pending.pop(0).result()
+            if nxt < nblocks:
+                pending.append(ex.submit(job, nxt))
+                nxt += 1
+            yield res
+
+
+def apply_corruption(name: str, x: np.ndarray, *, severity: int | None = None, seed: int = 0, stream: int = 2,
+                     workers: int | None = None, constants: str | None = None, **params) -> np.ndarray:
+    """Corrupt a uint8 batch (N, H, W, C) with a registered corruption at a severity or with parameters.
+
+    `apply_corruption("fog", x, severity=3, seed=0)` gives the same images as severity 3 of the
+    test split of `make corrupt fog --severity 3 --seed 0` built from the same x. `constants` picks the
+    severity table (default: the one of the image size, as the builds)."""
+    from noisebench.corruptors.sets import check_constants, default_constants
+
+    entry = image_corruption(name)
+    x = np.asarray(x)
+    if x.dtype != np.uint8 or x.ndim != 4:
+        raise UserError(f"{name}: expects uint8 images of shape (N, H, W, C); got {x.dtype} {x.shape}")
+    constants = check_constants(constants) or default_constants(*x.shape[1:3])
+    p = resolve_params(entry, severity, params or None, constants)
+    out = np.empty_like(x)
+    pos = 0
+    for blk in corrupt_blocks(entry, x, p, seed, stream, workers):
+        out[pos : pos + blk.shape[0]] = blk
+        pos += blk.shape[0]
+    return out
+
+
+def corruption_record(entry, severity: int | None, params: Mapping, constants: str | None = None) -> dict:
+    """What a file records about the corruption that made it (`constants`: the severity table used)."""
+    return {"corruption": entry.name, "severity": severity, "params": dict(params),
+            "constants": constants if severity is not None or constants else None,
+            "differences": str(entry.meta.get("differences", "")),
+            "reference": str(entry.meta.get("reference", "")), "rounding": ROUNDING,
+            "description": entry.description, "code": "builtin" if entry.builtin else entry.module,
+            "code_sha256": entry.source_hash()}
+
+
+# ------------------------------------------------------------------ train + test files (make corrupt)
+
+
+def corrupt_name(data_name: str, tag: str, seed: int = 0, split_seed: int = 0) -> str:
+    return f"{data_name}-{tag}{seed_suffix(seed)}{split_suffix(split_seed)}.h5"
+
+
+def corrupt_path(data_name: str, out_dir: Path, tag: str, seed: int, split_seed: int = 0) -> Path:
+    return Path(out_dir) / corrupt_name(data_name, tag, seed, split_seed)
+
+
+def plan_corrupt(name: str, severities: list[int], params: Mapping | None = None,
+                 param_sets: list[Mapping] | None = None, constants: str | None = None) -> list[tuple]:
+    """[(entry, severity or None, params, tag)] for a build; checks everything before any data is read.
+
+    One file per severity (its row of the `constants` table), or one per parameter set (`params`, or several
+    in `param_sets`: `make psi --level 8,16` is two sets of `make corrupt psi --param level=L`)."""
+    entry = image_corruption(name)
+    sets = [dict(p) for p in (param_sets or ([params] if params else []))]
+    if severities and sets:
+        raise UserError("give either --severity or --param, not both")
+    if severities:
+        return [(entry, s, p, file_tag(entry, s, p, constants)) for s in severities
+                for p in [resolve_params(entry, s, None, constants)]]
+    if not sets:
+        raise UserError(f"give --severity 1..5 (comma list) or --param NAME=VALUE for {entry.name}")
+    return [(entry, None, p, file_tag(entry, None, p)) for p in (resolve_params(entry, None, q) for q in sets)]
+
+
+def file_kind(entry):
+    """The module that names, records and samples the files of a corruption: this one (kind "corrupt"), or
+    generators/builds/<KIND>.py for an entry registered with ``file_kind=KIND`` (ψ: generators/builds/psi.py)."""
+    kind = entry.meta.get("file_kind", "corrupt")
+    if kind == "corrupt":
+        return sys.modules[__name__]
+    if not isinstance(kind, str) or not kind.isidentifier():
+        raise UserError(f"corruption {entry.name!r}: file_kind must be a name, got {kind!r}")
+    return importlib.import_module(f"noisebench.generators.builds.{kind}")
+
+
+def planned_paths(plan: list[tuple], data_name: str, out_dir: Path, seed: int, split_seed: int = 0,
+                  options: Mapping | None = None) -> list[Path]:
+    """The files a build of `plan` writes, known before any data is loaded (for the --force precheck)."""
+    return file_kind(plan[0][0]).paths(plan, data_name, out_dir, seed, split_seed, options)
+
+
+def paths(plan, data_name: str, out_dir: Path, seed: int, split_seed: int = 0, options=None) -> list[Path]:
+    if options:
+        raise UserError(f"{plan[0][0].name}: unknown build option(s) {', '.join(options)}")
+    return [corrupt_path(data_name, out_dir, t[3], seed, split_seed) for t in plan]
+
+
+def jobs(plan, data: ImageData, out_dir: Path, sp, cref: Path, seed: int, split_seed: int, force: bool, workers,
+         options=None, constants: str | None = None):
+    """[(writer, blocks)] per file of kind "corrupt"; `blocks(x, stream)` yields the corrupted images in order;
+    `constants`: the severity table the plan's severities were read from."""
+    out = []
+    for (entry, sev, p, _tag), path in zip(plan, paths(plan, data.name, out_dir, seed, split_seed, options)):
+        rec = corruption_record(entry, sev, p, constants if sev is not None else None)
+        attrs = ib.common_attrs(data, sp) | {"clean_reference": cref.name, "corruption": entry.name,
+                                             "severity": int(sev or 0), "reference": rec["reference"],
+                                             "rounding": ROUNDING, "constants": rec["constants"] or ""}
+        wparams = rec | sp.params | {"block_images": BLOCK_IMAGES,
+                                     "rng": "SFC64(SeedSequence(seed, spawn_key=(stream, crc32(name+params), block)))"}
+        w = DatasetWriter(path, kind="corrupt", variant="dirty", params=wparams, seed=seed, source=data.source,
+                          pair_key=sp.pair_key, force=force, attrs=attrs)
+
+        def blocks(x, stream, entry=entry, p=p):
+            return corrupt_blocks(entry, x, p, seed, stream, workers)
+
+        out.append((w, blocks))
+    return out
+
+
+def build_corrupt(data: ImageData, name: str, out_dir: Path, severities: list[int] | None = None,
+                  params: Mapping | None = None, seed: int = 0, force: bool = False, workers: int | None = None,
+                  progress: Progress = None, with_clean: bool = True, val_size: int | None = None,
+                  split_seed: int = 0, param_sets: list[Mapping] | None = None, options: Mapping | None = None,
+                  plan: list[tuple] | None = None, constants: str | None = None) -> list[Path]:
+    """The one build of corrupted images (`make corrupt`, and `make psi` for the ψ corruption): corrupted copies
+    of `data` (train, val and test all corrupted) per severity or parameter set, with the val split of
+    `make cifar10` (same --val-size and --split-seed: the same val images), and the clean twin if missing.
+    `constants`: the severity table (default: by image size, `default_constants`).
+
+    The corruption's file kind (`file_kind`) names the files, records their attributes and samples the
+    blocks; `options` are that kind's build options (ψ: independent_levels, device, sampler, blocks_per_job);
+    `plan` is `plan_corrupt`'s result when the caller has already checked the request."""
+    from noisebench.corruptors.sets import check_constants, default_constants
+
+    seed = check_seed(seed)
+    val_size = ib.CIFAR_VAL_SIZE if val_size is None else int(val_size)
+    constants = check_constants(constants) or default_constants(*data.x_test.shape[1:3])
+    plan = plan or plan_corrupt(name, list(severities or []), params, param_sets, constants)
+    out_dir = Path(out_dir)
+    sp = ib.split_params(data, val_size, split_seed)
+    cref = clean_path(data, out_dir, split_seed)
+    # constructing the writers checks every output path before any work
+    writers = file_kind(plan[0][0]).jobs(plan, data, out_dir, sp, cref, seed, split_seed, force, workers, options,
+                                         constants=constants)
+    made = []
+    if with_clean:
+        made += ib.ensure_clean_twin(data, out_dir, cref, sp, val_size, split_seed, "cifar10")
+    parts = (("train", data.x_train[sp.train], data.y_train[sp.train]), ("val", data.x_train[sp.val], data.y_train[sp.val]),
+             ("test", data.x_test, data.y_test))
+    for w, blocks in writers:
+        with w:
+            for split, x, y in parts:
+                xs = w.create(f"{split}/x", x.shape, np.uint8)
+                w.write(f"{split}/y", y.astype(np.int64))
+                for blk in blocks(x, STREAM[split]):
+                    xs.append(blk)
+                    if progress:
+                        progress(blk.shape[0])
+            ib.write_index(w, sp)
+            w.group_attrs("truth")["description"] = ib.INDEX_NOTE
+        made.append(w.path)
+    return made

@@ -1,0 +1,2 @@
+"""Sharing datasets: provenance (licenses, citations, rebuild commands), dataset cards and Croissant, `info`,
+`preview`, `get` and `export-data`."""
