@@ -46,7 +46,8 @@ def cpu():
 
 res = {"load_before": load()}
 t, c0 = time.perf_counter(), cpu()
-from noisebench.generators.synth.generator import SynthParams, build
+from noisebench.generators.synth.generator import SynthParams
+from noisebench.generators.synth.files import build
 build(SynthParams(rows=rows, seed=0), out / "ours", force=True)
 res["ours_s"], res["ours_cpu_s"] = time.perf_counter() - t, cpu() - c0
 res["ours_peak_rss_mb"] = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024

@@ -120,7 +120,8 @@ def hostile_inputs(tmp_path_factory):
     """Tiny inputs shared by the hostile suites (never written to): a synth pair and official-format sources."""
     from official_format_fixtures import write_cifar10_batches, write_mnist_idx
 
-    from noisebench.generators.synth.generator import SynthParams, build
+    from noisebench.generators.synth.files import build
+    from noisebench.generators.synth.generator import SynthParams
 
     root = tmp_path_factory.mktemp("hostile-inputs")
     clean, dirty = build(SynthParams(rows=2000), root / "data", workers=1)

@@ -13,7 +13,8 @@ def build_share_files(tmpdir) -> dict:
     """{'cifar10', 'cifar10-psi16', 'mnist', 'mnist-flip0.1', 'synth-clean', 'synth-dirty', 'lab', 'lab-psi8', 'out'}."""
     from noisebench.generators.builds.images import build_psi
     from noisebench.generators.sources.custom import load_npz
-    from noisebench.generators.synth.generator import SynthParams, build
+    from noisebench.generators.synth.files import build
+    from noisebench.generators.synth.generator import SynthParams
 
     tmpdir = Path(tmpdir)
     paths = build_tiny_image_files(tmpdir, n_cifar_train=30, n_cifar_test=10, n_mnist_train=60, n_mnist_test=12)

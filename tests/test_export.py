@@ -102,7 +102,8 @@ def test_live_tensorboard_curves_from_train_and_robustness(cli, tmp_path):
     pytest.importorskip("tensorboard")
     from tensorboard.backend.event_processing.event_accumulator import EventAccumulator
 
-    from noisebench.generators.synth.generator import SynthParams, build
+    from noisebench.generators.synth.files import build
+    from noisebench.generators.synth.generator import SynthParams
 
     clean, dirty = build(SynthParams(rows=300), tmp_path)
     tb = tmp_path / "tb"
@@ -121,7 +122,8 @@ def test_live_tensorboard_curves_from_train_and_robustness(cli, tmp_path):
 
 def test_tensorboard_dir_that_is_a_file_is_refused_before_training(cli, tmp_path):
     pytest.importorskip("tensorboard")
-    from noisebench.generators.synth.generator import SynthParams, build
+    from noisebench.generators.synth.files import build
+    from noisebench.generators.synth.generator import SynthParams
 
     clean, dirty = build(SynthParams(rows=300), tmp_path)
     f = tmp_path / "afile"

@@ -10,7 +10,8 @@ import pytest
 
 from noisebench.errors import UserError
 from noisebench.format import DatasetWriter, open_file, verify
-from noisebench.generators.synth.generator import SynthParams, build
+from noisebench.generators.synth.files import build
+from noisebench.generators.synth.generator import SynthParams
 
 
 @pytest.fixture(scope="module")

@@ -20,7 +20,8 @@ torch.set_num_threads(1)
 
 @pytest.fixture(scope="module")
 def synth(tmp_path_factory):
-    from noisebench.generators.synth.generator import SynthParams, build
+    from noisebench.generators.synth.files import build
+    from noisebench.generators.synth.generator import SynthParams
 
     out = tmp_path_factory.mktemp("synth")
     clean, dirty = build(SynthParams(rows=300), out)

@@ -44,7 +44,8 @@ def write_images(path: Path, kind: str = "clean", shape=(12, 12), n=(16, 8, 8), 
 
 @pytest.fixture(scope="module")
 def synth(tmp_path_factory):
-    from noisebench.generators.synth.generator import SynthParams, build
+    from noisebench.generators.synth.files import build
+    from noisebench.generators.synth.generator import SynthParams
 
     out = tmp_path_factory.mktemp("synth")
     clean, dirty = build(SynthParams(rows=200), out)

@@ -252,7 +252,8 @@ def test_too_many_class_folders(tmp_path):
 # ------------------------------------------------------------------ noisebench HDF5 files
 @pytest.fixture(scope="module")
 def tiny_h5(tmp_path_factory):
-    from noisebench.generators.synth.generator import SynthParams, build
+    from noisebench.generators.synth.files import build
+    from noisebench.generators.synth.generator import SynthParams
 
     return build(SynthParams(rows=70), tmp_path_factory.mktemp("h5"), workers=1)[0]
 

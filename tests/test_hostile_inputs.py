@@ -24,7 +24,8 @@ pytestmark = pytest.mark.timeout(60)
 @pytest.fixture(scope="module")
 def src(tmp_path_factory):
     """Valid inputs the cases point at (never modified)."""
-    from noisebench.generators.synth.generator import SynthParams, build
+    from noisebench.generators.synth.files import build
+    from noisebench.generators.synth.generator import SynthParams
 
     root = tmp_path_factory.mktemp("hostile")
     clean, dirty = build(SynthParams(rows=70), root / "data", workers=1)

@@ -274,7 +274,8 @@ def test_plugin_file_end_to_end_make_train_report(cli, myplug, tmp_path, clean_r
 @pytest.mark.slow
 def test_plugin_activation_in_parallel_workers(cli, myplug, tmp_path, clean_registries):
     """--jobs 2 starts fresh (spawned) worker processes: they load the plug-in from the environment."""
-    from noisebench.generators.synth.generator import SynthParams, build
+    from noisebench.generators.synth.files import build
+    from noisebench.generators.synth.generator import SynthParams
 
     clean, dirty = build(SynthParams(rows=200), tmp_path)
     db = tmp_path / "r.db"

@@ -80,7 +80,8 @@ def test_flip_labels_realized_transition():
 
 
 def test_synth_arrays_equal_the_files(tmp_path):
-    from noisebench.generators.synth.generator import SynthParams, build
+    from noisebench.generators.synth.files import build
+    from noisebench.generators.synth.generator import SynthParams
 
     a = nb.synth(300, seed=4)
     clean, dirty = build(SynthParams(rows=300, seed=4), tmp_path)

@@ -23,7 +23,8 @@ from official_format_fixtures import write_cifar10_batches, write_mnist_idx  # n
 @pytest.fixture(scope="module")
 def ws(tmp_path_factory):
     """Inputs shared by the matrix (never written to by the cases)."""
-    from noisebench.generators.synth.generator import SynthParams, build
+    from noisebench.generators.synth.files import build
+    from noisebench.generators.synth.generator import SynthParams
 
     root = tmp_path_factory.mktemp("inputs")
     clean, dirty = build(SynthParams(rows=70), root / "data", workers=1)

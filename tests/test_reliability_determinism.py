@@ -57,7 +57,8 @@ def _same_data(a: Path, b: Path) -> None:
 
 
 def test_synth_identical_across_processes_chunks_and_workers(tmp_path):
-    from noisebench.generators.synth.generator import BLOCK, SynthParams, build, output_paths
+    from noisebench.generators.synth.files import build, output_paths
+    from noisebench.generators.synth.generator import BLOCK, SynthParams
 
     rows = 20_000
     _subprocess_cli("synth", "--rows", rows, "--seed", 3, "--out", tmp_path / "proc")

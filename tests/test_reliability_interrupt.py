@@ -139,7 +139,8 @@ def _db_count(db: Path) -> int:
 
 
 def test_sigkill_robustness_mid_grid_then_resume(cli, tmp_path):
-    from noisebench.generators.synth.generator import SynthParams, build
+    from noisebench.generators.synth.files import build
+    from noisebench.generators.synth.generator import SynthParams
     from noisebench.harness.results.db import ResultsDB
 
     _, dirty = build(SynthParams(rows=140), tmp_path / "data", workers=1)

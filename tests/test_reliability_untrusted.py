@@ -25,7 +25,8 @@ FUZZ = settings(max_examples=int(os.environ.get("NOISEBENCH_FUZZ_EXAMPLES", "30"
 @pytest.fixture(scope="module")
 def valid(tmp_path_factory):
     """A small valid synth pair (regression) to mutate."""
-    from noisebench.generators.synth.generator import SynthParams, build
+    from noisebench.generators.synth.files import build
+    from noisebench.generators.synth.generator import SynthParams
 
     clean, dirty = build(SynthParams(rows=70, seed=0), tmp_path_factory.mktemp("valid"), workers=1)
     return Path(clean), Path(dirty)

@@ -12,7 +12,8 @@ torch.set_num_threads(1)
 
 
 def test_checkpoints_and_activation_params(cli, tmp_path):
-    from noisebench.generators.synth.generator import SynthParams, build
+    from noisebench.generators.synth.files import build
+    from noisebench.generators.synth.generator import SynthParams
 
     clean, dirty = build(SynthParams(rows=300), tmp_path)
     db = tmp_path / "res" / "r.db"

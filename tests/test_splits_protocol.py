@@ -148,7 +148,8 @@ def test_mnist_clean_and_flip_record_the_same_identity(tmp_path):
 
 
 def test_synth_files_record_split_and_source(tmp_path):
-    from noisebench.generators.synth.generator import SynthParams, build
+    from noisebench.generators.synth.files import build
+    from noisebench.generators.synth.generator import SynthParams
 
     clean, dirty = build(SynthParams(rows=140, seed=2), tmp_path)
     with open_file(clean) as c, open_file(dirty) as d:

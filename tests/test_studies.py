@@ -114,7 +114,8 @@ def test_export_writes_an_editable_grid_that_grid_accepts(cli, tmp_path):
 
 
 def test_grid_runs_several_grid_tables_once_each(cli, tmp_path):
-    from noisebench.generators.synth.generator import SynthParams, build
+    from noisebench.generators.synth.files import build
+    from noisebench.generators.synth.generator import SynthParams
 
     clean, dirty = build(SynthParams(rows=140), tmp_path)
     g = tmp_path / "g.toml"

@@ -15,7 +15,8 @@ from noisebench.harness.results.db import ResultsDB
 
 @pytest.fixture(scope="module")
 def synth(tmp_path_factory):
-    from noisebench.generators.synth.generator import SynthParams, build
+    from noisebench.generators.synth.files import build
+    from noisebench.generators.synth.generator import SynthParams
 
     out = tmp_path_factory.mktemp("synth")
     clean, dirty = build(SynthParams(rows=200), out)

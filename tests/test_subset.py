@@ -34,7 +34,8 @@ def test_bad_subset_values(bad):
 
 
 def test_subset_runs_are_distinct_runs(cli, tmp_path):
-    from noisebench.generators.synth.generator import SynthParams, build
+    from noisebench.generators.synth.files import build
+    from noisebench.generators.synth.generator import SynthParams
 
     clean, dirty = build(SynthParams(rows=400), tmp_path)
     db = tmp_path / "r.db"

@@ -9,12 +9,12 @@ import h5py
 import numpy as np
 import pytest
 
+from noisebench.generators.synth.files import build
 from noisebench.generators.synth.generator import (
     BLOCK,
     HiddenFunctionDataset,
     SynthParams,
     apply_function,
-    build,
 )
 from noisebench.generators.synth.permutation import IndexPermutation
 

@@ -34,8 +34,8 @@ def default_dirty_files(folder: Path, note: Callable[[str], None]) -> list[Path]
     if found:
         note(f"no --data or --suite: using the corrupted files in {folder}/: {', '.join(p.name for p in found)}")
         return found
+    from noisebench.generators.synth.files import build as build_synth
     from noisebench.generators.synth.generator import SynthParams  # only when building
-    from noisebench.generators.synth.generator import build as build_synth
 
     name, cmd = SUITES["synth"][0]
     note(f"no --data or --suite and no corrupted files in {folder}/: building the synth suite there "

@@ -18,7 +18,7 @@ from noisebench.harness.plan.pairs import file_meta, pair_for
 from noisebench.harness.plan.spec import GridSpec
 from noisebench.harness.run.checks import preflight
 from noisebench.harness.run.config import AUGMENTS, LR_POLICIES, OPTIMIZERS, RunConfig
-from noisebench.harness.run.data import checksums_digest, data_info, data_role
+from noisebench.harness.run.data import checksums_digest, data_role
 from noisebench.harness.run.recipes import RECIPES, Recipe, policy_extra, recipe_for
 from noisebench.safety.bounds import check_run_config
 
@@ -108,7 +108,7 @@ def expand(spec: GridSpec, meta_of=None) -> list[RunConfig]:
             r = recipe.with_overrides(model=model.strip().lower().replace("-", "_"), **ov)
             knobs = dict(r.extra)
             knobs.update({k: v for k, v in spec.knobs.items() if v is not None})
-            extra = policy_extra(r.lr_policy, knobs, r.optimizer, data_info(files[-1][2])["dataset"])
+            extra = policy_extra(r.lr_policy, knobs, r.optimizer, files[-1][2])
             for act in spec.activations:
                 for lr in spec.lrs or [r.lr]:
                     for seed in spec.seeds:
@@ -149,5 +149,5 @@ def config_from_recipe(
         model=recipe.model, activation=activation, data=str(path), data_sha256=checksums_digest(meta["checksums"]),
         role=role, epochs=recipe.epochs, batch_size=recipe.batch_size, lr=recipe.lr, optimizer=recipe.optimizer,
         lr_policy=recipe.lr_policy, weight_decay=recipe.weight_decay, seed=seed, device=device, compile=compile,
-        extra=policy_extra(recipe.lr_policy, k, recipe.optimizer, data_info(meta)["dataset"]), recipe=recipe.name,
+        extra=policy_extra(recipe.lr_policy, k, recipe.optimizer, meta), recipe=recipe.name,
     )

@@ -83,20 +83,32 @@ class _Recipes(Mapping):
 
 RECIPES: Mapping[str, Recipe] = _Recipes()
 
-# file kinds whose recipe is their source dataset's (the `dataset` attribute names the source)
-_ALIASES = {"mnist-flip": "mnist", "psi": "cifar10", "cifar100_coarse": "cifar100", "svhn_extra": "svhn"}
+def source_of(meta_or_dataset) -> str | None:
+    """The registered source behind a file: the one whose ``provenance_kind`` is the file's ``source.kind``
+    (so a ψ, label-flip, CIFAR-100 coarse, SVHN extra or renamed file finds its source without a table),
+    else the source named by its ``dataset`` attribute; a string is a source or dataset name."""
+    if isinstance(meta_or_dataset, dict):
+        src = meta_or_dataset.get("source")
+        kind = src.get("kind") if isinstance(src, dict) else None
+        if kind:
+            for e in SOURCES.entries():
+                if e.meta.get("provenance_kind") == kind:
+                    return e.name
+        name = meta_or_dataset.get("dataset")
+    else:
+        name = meta_or_dataset
+    return str(name) if name is not None and str(name) in SOURCES else None
 
 
-
-def default_augment(dataset: str) -> str:
-    """The augmentation a dataset's training images get when the run does not set one: what its source
+def default_augment(meta_or_dataset) -> str:
+    """The augmentation a file's training images get when the run does not set one: what its source
     declares when it registers (``augment="crop_flip"`` for CIFAR-10), else "none"."""
-    name = _ALIASES.get(str(dataset), str(dataset))
-    return str(SOURCES.get(name).meta.get("augment", "none")) if name in SOURCES else "none"
+    name = source_of(meta_or_dataset)
+    return str(SOURCES.get(name).meta.get("augment", "none")) if name is not None else "none"
 
 
-# Custom image sources (npz arrays, image folders): the recipe follows the images' size and channels.
-CUSTOM_SOURCE_KINDS = ("npz", "image-folder")
+# Image sources that declare no recipe (npz arrays, image folders, plug-ins): the recipe follows the images'
+# size and channels.
 SHAPE_KEY = "_x_shape"  # set by harness.pairs.file_meta: the train/x shape (N, H, W[, C])
 
 
@@ -125,27 +137,27 @@ def recipe_for_images(shape) -> Recipe:
 
 
 def recipe_for(meta_or_dataset) -> Recipe:
-    """The recipe for a file's root attributes (dataset, else kind) or a dataset name.
+    """The recipe for a file's root attributes (its source's, else its dataset's or kind's) or a dataset name.
 
-    Files built from a custom source (npz, image folder) get `recipe_for_images` of their train/x
-    shape (meta[SHAPE_KEY], as harness.pairs.file_meta provides), never the CIFAR-10 one."""
+    Files built from a source that declares no recipe (npz, image folder, a plug-in) get `recipe_for_images`
+    of their train/x shape (meta[SHAPE_KEY], as harness.pairs.file_meta provides), never the CIFAR-10 one."""
+    source = source_of(meta_or_dataset)
+    names = [source, meta_or_dataset]
     if isinstance(meta_or_dataset, dict):
-        src = meta_or_dataset.get("source") or {}
-        if isinstance(src, dict) and src.get("kind") in CUSTOM_SOURCE_KINDS:
-            shape = meta_or_dataset.get(SHAPE_KEY)
+        names = [source, meta_or_dataset.get("dataset"), meta_or_dataset.get("kind")]
+        shape = meta_or_dataset.get(SHAPE_KEY)
+        unknown = source is None and not any(n in RECIPES for n in names[1:] if n is not None)
+        if (source is not None and source not in RECIPES) or (unknown and shape is not None and len(shape) in (3, 4)):
+            # a source that declares no recipe, or images of no registered source: by the images' size
             if shape is None:
                 raise UserError("a custom-source file needs its image shape to choose a recipe; "
                                 "pass --model and the settings explicitly")
             return recipe_for_images(shape)
-        names = [meta_or_dataset.get("dataset"), meta_or_dataset.get("kind")]
-    else:
-        names = [meta_or_dataset]
     for n in names:
-        n = _ALIASES.get(n, n)
-        if n in RECIPES:
+        if n is not None and n in RECIPES:
             return RECIPES[n]
     raise UserError(
-        f"no default recipe for dataset {names[0]!r}; known: {', '.join(RECIPES)} "
+        f"no default recipe for dataset {names[1]!r}; known: {', '.join(RECIPES)} "
         "(pass --model, --lr, --epochs, ... explicitly)"
     )
 
@@ -193,10 +205,10 @@ def _same(a, b) -> bool:
         return False
 
 
-def policy_extra(policy: str, knobs: dict, optimizer: str | None = None, dataset: str | None = None) -> tuple:
+def policy_extra(policy: str, knobs: dict, optimizer: str | None = None, dataset=None) -> tuple:
     """RunConfig.extra, fully resolved: only the knobs that matter for this LR policy and optimizer (and
     general ones), and only where they differ from the default the engine would use (the augmentation's
-    default depends on the `dataset`), so neither an unused knob nor an explicit default changes a run's key."""
+    default depends on the data: `dataset` is its file's attributes or a source name), so neither an unused knob nor an explicit default changes a run's key."""
     keep = set(POLICY_KNOBS.get(policy, ())) | set(GENERAL_KNOBS)
     out = []
     for k, v in knobs.items():

@@ -131,7 +131,7 @@ def prepare(cfg: RunConfig, device, for_training: bool = False):
     resolve_activation(cfg.activation)  # unknown activation -> UserError now, not mid-run
     aug = extra.get("augment")
     if aug is None:
-        aug = default_augment(info["dataset"]) if images else "none"  # declared by the data's source
+        aug = default_augment(meta) if images else "none"  # declared by the data's source
     if aug not in AUGMENTS:
         raise UserError(f"unknown augmentation {aug!r}; use {', '.join(AUGMENTS)}")
     nc = info["num_classes"]

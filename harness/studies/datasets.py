@@ -138,7 +138,8 @@ def build_missing(preset: Preset, data_dir: Path, source: Path | None = None, do
         b = planned_files(preset)[name].build
         echo(f"building {data_dir / name} ...")
         if b.build == "synth":
-            from noisebench.generators.synth.generator import SynthParams, build
+            from noisebench.generators.synth.files import build
+            from noisebench.generators.synth.generator import SynthParams
 
             p = SynthParams(rows=b.rows)
             if any((data_dir / n).exists() for n in _synth_names(b.rows)):

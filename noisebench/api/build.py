@@ -36,8 +36,8 @@ from noisebench.generators.builds.corrupt import (
 )
 from noisebench.generators.builds.images import build_flip, build_split_clean, describe_flip
 from noisebench.generators.image_inputs import clean_name, flip_name, precheck_outputs, predicted_name, resolve_source
+from noisebench.generators.synth.files import build as build_synth
 from noisebench.generators.synth.generator import SynthParams
-from noisebench.generators.synth.generator import build as build_synth
 from noisebench.progress import bar
 from noisebench.safety import bounds
 from noisebench.safety.inputs import split_list  # the one list parser (re-exported: nb.build's callers use it)
