@@ -9,14 +9,14 @@ import torch
 from torch import nn
 
 from noisebench.errors import UserError
-from noisebench.harness.activations import (
+from noisebench.harness.activations.mtact import MTAct
+from noisebench.harness.activations.resolve import (
     ACTIVATIONS,
-    MTAct,
-    TAct,
     activation_names,
     count_trainable,
     resolve_activation,
 )
+from noisebench.harness.activations.tact import TAct
 
 
 @pytest.fixture(autouse=True, scope="module")
@@ -197,14 +197,14 @@ def test_resolve_unknown_lists_valid_names():
 def test_resolve_user_class():
     factory = resolve_activation("torch.nn:Hardswish")
     assert factory is nn.Hardswish and isinstance(factory(), nn.Hardswish)
-    assert resolve_activation("noisebench.harness.activations:TAct") is TAct
+    assert resolve_activation("noisebench.harness.activations.tact:TAct") is TAct
 
 
 def test_resolve_user_class_does_not_consume_rng():
     torch.manual_seed(3)
     want = torch.rand(())
     torch.manual_seed(3)
-    resolve_activation("noisebench.harness.activations:MTAct")  # constructed once to validate, RNG forked
+    resolve_activation("noisebench.harness.activations.mtact:MTAct")  # constructed once to validate, RNG forked
     assert torch.rand(()) == want
 
 
