@@ -17,6 +17,7 @@ from noisebench.harness.activations.resolve import (
     resolve_activation,
 )
 from noisebench.harness.activations.tact import TAct
+from noisebench.registry import ACTIVATIONS as ACTIVATIONS_REGISTRY
 
 
 @pytest.fixture(autouse=True, scope="module")
@@ -75,6 +76,19 @@ def test_registry_names():
         assert spec.name == name and spec.description
         a, b = spec.factory(), spec.factory()
         assert isinstance(a, nn.Module) and a is not b
+
+
+def test_listing_order_is_the_declared_order_not_the_import_order():
+    """Built-ins declare `order=`; the registry lists them by it once they are loaded (this module imported
+    mtact.py and tact.py before the walk, yet they come last), then entries without one in registration order."""
+    from noisebench.registry import Registry
+    from noisebench.registry.specs import ActivationSpecMeta
+
+    reg = Registry("activation", spec=ActivationSpecMeta)
+    for name, order in (("late", None), ("second", 20), ("first", 10), ("later", None)):
+        reg.register(name, nn.Identity, module="noisebench.test", order=order)
+    assert reg.names() == ["first", "second", "late", "later"]
+    assert [ACTIVATIONS_REGISTRY.get(n).meta["order"] for n in activation_names()] == list(range(10, 130, 10))
 
 
 @pytest.mark.parametrize("name", sorted(REFERENCE))
