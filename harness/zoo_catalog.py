@@ -6,7 +6,7 @@ built-ins' rows are therefore shipped in ``zoo_catalog.json`` (package data), wr
 is loaded (``--plugin``, ``NOISEBENCH_PLUGINS``, an entry point) or the file is missing or stale, the rows
 are computed live. Stale means another noisebench version, or built-in model or activation files other than
 those the catalog was written from (their sources are hashed without importing them): a new built-in file in
-``harness/models/`` is listed at once.
+``harness/models/`` or ``harness/activations/`` is listed at once.
 """
 
 from __future__ import annotations
@@ -23,13 +23,12 @@ _ENTRY_POINT_GROUPS = ("noisebench.plugins", "noisebench.activations")
 
 
 def builtins_digest() -> str:
-    """sha256 over the sources of the built-in model and activation modules (read, not imported)."""
+    """sha256 over every .py file of the built-in activation and model packages (read, not imported)."""
     harness = files("noisebench.harness")
-    parts = [harness.joinpath("activations.py"), harness.joinpath("activation_names.py")]
-    parts += sorted((t for t in harness.joinpath("models").iterdir() if t.name.endswith(".py")), key=lambda t: t.name)
     h = hashlib.sha256()
-    for t in parts:
-        h.update(t.name.encode() + b"\0" + t.read_bytes() + b"\0")
+    for folder in ("activations", "models"):
+        for t in sorted((t for t in harness.joinpath(folder).iterdir() if t.name.endswith(".py")), key=lambda t: t.name):
+            h.update(f"{folder}/{t.name}".encode() + b"\0" + t.read_bytes() + b"\0")
     return h.hexdigest()
 
 
@@ -45,7 +44,7 @@ def _param_count(build) -> int:
 def live_rows(builtin_only: bool = False) -> dict:
     """{"activations": [[name, params, description, origin]], "models": [[name, params, task, shape, description,
     origin]]} from the registries (imports torch); origin is "" for built-ins."""
-    from noisebench.harness.activations import ACTIVATIONS
+    from noisebench.harness.activations.resolve import ACTIVATIONS
     from noisebench.harness.models import MODELS, build_model
     from noisebench.registry import ACTIVATIONS as ACT_REG
     from noisebench.registry import MODELS as MODEL_REG

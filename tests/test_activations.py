@@ -9,14 +9,15 @@ import torch
 from torch import nn
 
 from noisebench.errors import UserError
-from noisebench.harness.activations import (
+from noisebench.harness.activations.mtact import MTAct
+from noisebench.harness.activations.resolve import (
     ACTIVATIONS,
-    MTAct,
-    TAct,
     activation_names,
     count_trainable,
     resolve_activation,
 )
+from noisebench.harness.activations.tact import TAct
+from noisebench.registry import ACTIVATIONS as ACTIVATIONS_REGISTRY
 
 
 @pytest.fixture(autouse=True, scope="module")
@@ -75,6 +76,19 @@ def test_registry_names():
         assert spec.name == name and spec.description
         a, b = spec.factory(), spec.factory()
         assert isinstance(a, nn.Module) and a is not b
+
+
+def test_listing_order_is_the_declared_order_not_the_import_order():
+    """Built-ins declare `order=`; the registry lists them by it once they are loaded (this module imported
+    mtact.py and tact.py before the walk, yet they come last), then entries without one in registration order."""
+    from noisebench.registry import Registry
+    from noisebench.registry.specs import ActivationSpecMeta
+
+    reg = Registry("activation", spec=ActivationSpecMeta)
+    for name, order in (("late", None), ("second", 20), ("first", 10), ("later", None)):
+        reg.register(name, nn.Identity, module="noisebench.test", order=order)
+    assert reg.names() == ["first", "second", "late", "later"]
+    assert [ACTIVATIONS_REGISTRY.get(n).meta["order"] for n in activation_names()] == list(range(10, 130, 10))
 
 
 @pytest.mark.parametrize("name", sorted(REFERENCE))
@@ -197,14 +211,14 @@ def test_resolve_unknown_lists_valid_names():
 def test_resolve_user_class():
     factory = resolve_activation("torch.nn:Hardswish")
     assert factory is nn.Hardswish and isinstance(factory(), nn.Hardswish)
-    assert resolve_activation("noisebench.harness.activations:TAct") is TAct
+    assert resolve_activation("noisebench.harness.activations.tact:TAct") is TAct
 
 
 def test_resolve_user_class_does_not_consume_rng():
     torch.manual_seed(3)
     want = torch.rand(())
     torch.manual_seed(3)
-    resolve_activation("noisebench.harness.activations:MTAct")  # constructed once to validate, RNG forked
+    resolve_activation("noisebench.harness.activations.mtact:MTAct")  # constructed once to validate, RNG forked
     assert torch.rand(()) == want
 
 

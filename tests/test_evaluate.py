@@ -121,7 +121,7 @@ def test_python_api_in_memory_module_and_factory_file(study, tmp_path):
     import torch
 
     import noisebench as nb
-    from noisebench.harness.activations import resolve_activation
+    from noisebench.harness.activations.resolve import resolve_activation
     from noisebench.harness.models import build_model
     from noisebench.harness.testtime.sets import train_statistics
 

@@ -179,7 +179,7 @@ def test_robustness_activation_list_deduplicated(capsys):
 
 
 def test_dedupe_helper_keeps_order():
-    from noisebench.harness.activations import dedupe_activations
+    from noisebench.harness.activations.names import dedupe_activations
 
     assert dedupe_activations(["elu", "relu", "ELU", "silu", "swish"]) == ["elu", "relu", "silu"]
 

@@ -77,6 +77,14 @@ def test_light_commands_import_no_heavy_module(name, synth_file, tmp_path):
         assert "psi-resnet18" in out and "360 runs" in out and "throughput table" in out
 
 
+def test_activation_names_load_without_torch():
+    """harness/activations/__init__.py and names.py import no torch: grids and presets parse names light."""
+    code = ("import sys, noisebench.harness.activations.names as n; assert n.normalize_name('SiLU') == 'swish'; "
+            f"print(sorted(m for m in {HEAVY!r} if m in sys.modules))")
+    r = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=120)
+    assert r.returncode == 0 and r.stdout.strip() == "[]", r.stdout + r.stderr
+
+
 def test_a_heavy_command_still_gets_what_it_needs(synth_file, tmp_path):
     """The check itself can fail: `train --dry-run` imports torch (the run key covers its version)."""
     code, out, heavy = run_light(["train", "--data", synth_file, "--activation", "relu", "--dry-run",

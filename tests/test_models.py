@@ -8,7 +8,8 @@ import torch.nn.functional as F
 from torch import nn
 
 from noisebench.errors import UserError
-from noisebench.harness.activations import TAct, activation_names
+from noisebench.harness.activations.resolve import activation_names
+from noisebench.harness.activations.tact import TAct
 from noisebench.harness.models import MODELS, build_model, model_names
 
 

@@ -123,7 +123,7 @@ def _write(tmp_path: Path, name: str, body: str) -> Path:
 
 
 def test_activation_registry_entry_from_file(tmp_path, clean_registries):
-    from noisebench.harness.activations import resolve_activation
+    from noisebench.harness.activations.resolve import resolve_activation
 
     load_plugin(_write(tmp_path, "acts", '''
         import torch

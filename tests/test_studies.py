@@ -40,7 +40,7 @@ def test_every_preset_ships_as_package_data():
 
 
 def test_full_run_counts_match_the_definitions(tmp_path):
-    from noisebench.harness.activations import activation_names
+    from noisebench.harness.activations.resolve import activation_names
     from noisebench.harness.studies.plan import is_predicted, plan
 
     assert len(activation_names()) == 12  # psi-resnet18 runs "all"

@@ -2,7 +2,7 @@
 
 ``build_model(name, activation, in_shape, num_outputs)`` is the one entry point. ``in_shape`` is
 channels-first ``(C, H, W)`` for images or ``(features,)`` for tabular data; ``activation`` is a
-registry name / ``pkg.mod:Class`` (see ``noisebench.harness.activations``) or a zero-argument
+registry name / ``pkg.mod:Class`` (see ``noisebench.harness.activations.resolve``) or a zero-argument
 callable returning a fresh ``nn.Module``.
 
 Adding a model is one new file: ``harness/models/<name>.py`` with a builder ``(act, in_shape, num_outputs)``
@@ -21,7 +21,7 @@ from typing import Callable
 from torch import nn
 
 from noisebench.errors import UserError
-from noisebench.harness.activations import resolve_activation
+from noisebench.harness.activations.resolve import resolve_activation
 from noisebench.registry import MODELS as REGISTRY
 from noisebench.registry import SpecView
 

@@ -12,7 +12,7 @@ from __future__ import annotations
 from pathlib import Path
 
 from noisebench.errors import UserError
-from noisebench.harness.activations import resolve_activations
+from noisebench.harness.activations.resolve import resolve_activations
 from noisebench.harness.models import MODELS, model_names
 from noisebench.harness.plan.pairs import file_meta, pair_for
 from noisebench.harness.plan.spec import GridSpec

@@ -267,7 +267,7 @@ def _dedupe(items: list, what: str, key=lambda x: x) -> list:
 def _names(items: list[str], what: str) -> list[str]:
     names = [check_name(x.strip(), what) for x in items]
     if what.endswith("activations") or what == "--activation":
-        from noisebench.harness.activation_names import dedupe_activations  # names only: no torch
+        from noisebench.harness.activations.names import dedupe_activations  # names only: no torch
 
         return dedupe_activations(names, what)
     if what.endswith(("models", "--model")):

@@ -13,7 +13,7 @@ import torch
 
 from noisebench.errors import UserError
 from noisebench.format.reader import open_file
-from noisebench.harness.activations import resolve_activation
+from noisebench.harness.activations.resolve import resolve_activation
 from noisebench.harness.models import MODELS, model_names
 from noisebench.harness.run.config import AUGMENTS, LR_POLICIES, OPTIMIZERS, RunConfig
 from noisebench.harness.run.data import checksums_digest, data_info

@@ -25,7 +25,8 @@ from pathlib import Path
 import torch
 
 from noisebench.errors import UserError
-from noisebench.harness.activations import ACTIVATIONS, activation_entry_point, normalize_name
+from noisebench.harness.activations.names import normalize_name
+from noisebench.harness.activations.resolve import ACTIVATIONS, activation_entry_point
 from noisebench.registry import ACTIVATIONS as ACT_REGISTRY
 from noisebench.registry import MODELS as MODEL_REGISTRY
 

@@ -23,7 +23,7 @@ import torch
 
 from noisebench.data.loaders import check_training_arrays
 from noisebench.errors import UserError
-from noisebench.harness.activations import resolve_activation
+from noisebench.harness.activations.resolve import resolve_activation
 from noisebench.harness.models import build_model
 from noisebench.harness.results.data_identity import run_name
 from noisebench.harness.run.artifacts import (

@@ -71,7 +71,7 @@ def fit_state_dict(model: nn.Module, state: dict, what: str) -> None:
 
 def registered_model(name: str, activation: str, in_shape: tuple, num_classes: int) -> tuple[nn.Module, str]:
     """A registered model built as the harness builds it; (module, its source hash: model and activation code)."""
-    from noisebench.harness.activations import resolve_activation
+    from noisebench.harness.activations.resolve import resolve_activation
     from noisebench.harness.models import build_model
     from noisebench.registry import ACTIVATIONS, MODELS
 

@@ -23,7 +23,7 @@ import torch
 from noisebench.errors import UserError
 from noisebench.format.reader import open_file
 from noisebench.generators.builds.cifar10c import build_cifar10_c, find_corrupted_sets, read_severity
-from noisebench.harness.activations import resolve_activation
+from noisebench.harness.activations.resolve import resolve_activation
 from noisebench.harness.models import build_model
 from noisebench.harness.plan.expand import config_from_recipe
 from noisebench.harness.plan.pairs import file_meta

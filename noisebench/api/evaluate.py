@@ -85,8 +85,8 @@ def evaluate(model, data: str | Path | None = None, corruptions: str | list | No
     import torch.nn as nn
 
     from noisebench import progress
+    from noisebench.harness.testtime import external_model as em
     from noisebench.harness.testtime.evaluate import ModelUnderTest, dataset_of, run_evaluation
-    from noisebench.harness.testtime.protocol import external_model as em
     from noisebench.harness.testtime.sets import plan_sets, probe, train_statistics
 
     mode = progress.choose(quiet)

@@ -32,7 +32,7 @@ def policy_knobs(step_size, gamma, momentum, augment, subset=None) -> dict:
 
 def activation_list(spec: str) -> list[str]:
     """--activation NAME[,NAME...] or all: the one list parser, then the one activation resolver."""
-    from noisebench.harness.activations import resolve_activations
+    from noisebench.harness.activations.resolve import resolve_activations
     from noisebench.safety.inputs import split_list
 
     return resolve_activations(split_list(spec, "--activation"), "--activation")

@@ -14,7 +14,7 @@ def run_testtime(*, data, suite, datasets_dir, activations, seeds, overrides, kn
     """`executor(checkpoint_root)` gives the executor (default: this machine, `jobs` processes)."""
     from noisebench.generators.builds.cifar10c import release_names, resolve_names
     from noisebench.generators.builds.corrupt import parse_severities
-    from noisebench.harness.activations import resolve_activation
+    from noisebench.harness.activations.resolve import resolve_activation
     from noisebench.harness.report.data import run_setting
     from noisebench.harness.report.testtime import collect_testtime, summary_text
     from noisebench.harness.results.db import ResultsDB

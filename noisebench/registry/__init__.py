@@ -187,6 +187,7 @@ class Registry:
         try:
             for mod in self._builtin_modules:
                 _import_tree(mod, self._walk)
+            self._put_in_order()
             self._loaded = True
         finally:
             self._loading = False
@@ -194,6 +195,13 @@ class Registry:
         from noisebench.registry.plugins import load_configured_plugins
 
         load_configured_plugins()
+
+    def _put_in_order(self) -> None:
+        """Entries that declare an ``order`` (the built-in activations) first, lowest first, then the rest in
+        registration order: the listing order does not depend on which module happened to be imported first."""
+        if any(e.meta.get("order") is not None for e in self._entries.values()):
+            ranked = sorted(self._entries.values(), key=lambda e: (e.meta.get("order") is None, e.meta.get("order") or 0))
+            self._entries = {e.name: e for e in ranked}
 
     def get(self, name: str) -> Entry:
         self._ensure_builtins()
@@ -242,11 +250,11 @@ class SpecView(Mapping):
 
 
 CORRUPTIONS = Registry("corruption", ("noisebench.corruptors",), walk=True)
-# built-ins are found by walking their package: every module of noisebench.corruptors, every
-# module of noisebench.generators.sources and of noisebench.harness.models
+# built-ins are found by walking their package: every module of noisebench.corruptors, of
+# noisebench.generators.sources, of noisebench.harness.models and of noisebench.harness.activations
 SOURCES = Registry("source", ("noisebench.generators.sources",), walk=True, spec=SourceSpec)
 MODELS = Registry("model", ("noisebench.harness.models",), walk=True, spec=ModelSpecMeta)
-ACTIVATIONS = Registry("activation", ("noisebench.harness.activations",), spec=ActivationSpecMeta)
+ACTIVATIONS = Registry("activation", ("noisebench.harness.activations",), walk=True, spec=ActivationSpecMeta)
 
 CORRUPTION_TARGETS = ("images", "labels", "tabular")
 
@@ -307,9 +315,14 @@ def register_model(
     )
 
 
-def register_activation(name: str, *, description: str = "", **meta: Any) -> Callable[[Any], Any]:
-    """Register an ``nn.Module`` class (or zero-argument factory) built fresh at every nonlinearity."""
-    return ACTIVATIONS.decorator(name, description=description, **meta)
+def register_activation(name: str, *, description: str = "", module: str | None = None,
+                        **meta: Any) -> Callable[[Any], Any]:
+    """Register an ``nn.Module`` class (or zero-argument factory) built fresh at every nonlinearity.
+
+    ``module`` is the module the entry is credited to (default: where the object is defined); a file that
+    registers a class defined elsewhere, such as ``torch.nn.ReLU``, passes its own ``__name__``. ``order``
+    places a built-in in listings (``zoo``, ``--activation all``; lowest first, before the unordered ones)."""
+    return ACTIVATIONS.decorator(name, description=description, module=module, **meta)
 
 
 def corruption_table() -> str:

@@ -86,3 +86,4 @@ class ActivationSpecMeta(Spec):
     """What an activation declares (``nb.register_activation(name, ...)``)."""
 
     description: str = ""
+    order: int | None = None  # its place in listings (zoo, --activation all), lowest first; None: after those

@@ -1,6 +1,6 @@
 """Activation names without the activations: aliases, normalisation and de-duplication of name lists.
 
-Kept apart from harness/activations.py (which defines the modules and imports torch) so that parsing a
+Kept apart from the activation modules and `resolve.py` of this package (which import torch) so that parsing a
 grid or a study preset (`noisebench study list`) reads names without loading torch.
 """
 

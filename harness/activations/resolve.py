@@ -1,8 +1,9 @@
-"""The activation registry: every activation the benchmark can swap into a model.
+"""The activation registry as the harness reads it, and the resolver of ``--activation`` values.
 
-One registry, ``ACTIVATIONS``; a model never builds an activation itself, it calls the factory it
-was given once per nonlinearity, so trainable activations (PReLU, TAct, mTAct) get their own
-parameters at every site.
+One registry, ``noisebench.registry.ACTIVATIONS``, filled by the built-in modules of this package (one file per
+activation, found by walking the folder) and by plug-ins; ``ACTIVATIONS`` here is its typed view
+(``ActivationSpec``). A model never builds an activation itself, it calls the factory it was given once per
+nonlinearity, so trainable activations (PReLU, TAct, mTAct) get their own parameters at every site.
 
 ``resolve_activation`` turns a user's ``--activation`` value into such a factory:
 
@@ -10,11 +11,6 @@ parameters at every site.
   ``leakyrelu``/``leaky-relu`` -> ``leaky_relu``);
 * ``pkg.mod:Class`` -- any importable ``torch.nn.Module`` subclass constructible with no arguments;
 * an entry point in the ``noisebench.activations`` group (installed by another package).
-
-TAct and mTAct are the source lab's own activations (docs/STUDIES.md §4). Their original code drew the
-initial alpha and beta once, at import, so every module started equal; here each module draws its
-own alpha, beta ~ U(0, 0.5) from torch's global RNG when it is constructed, so a run that calls
-``torch.manual_seed(seed)`` before building the model gets reproducible, per-module values.
 """
 
 from __future__ import annotations
@@ -31,8 +27,8 @@ from torch import nn
 
 from noisebench.errors import UserError
 
-# names, aliases, de-duplication: harness/activation_names.py (no torch), re-exported here
-from noisebench.harness.activation_names import ALIASES, dedupe_activations, normalize_name  # noqa: F401
+# names, aliases, de-duplication: names.py (no torch)
+from noisebench.harness.activations.names import dedupe_activations, normalize_name
 from noisebench.registry import ACTIVATIONS as REGISTRY
 from noisebench.registry import SpecView
 from noisebench.safety.bounds import MAX_PLUGIN_BYTES
@@ -41,59 +37,14 @@ from noisebench.safety.inputs import check_regular, has_control
 __all__ = [
     "ACTIVATIONS",
     "ActivationSpec",
-    "TAct",
-    "MTAct",
     "activation_names",
+    "activation_entry_point",
     "resolve_activation",
+    "resolve_activations",
     "count_trainable",
 ]
 
 ENTRY_POINT_GROUP = "noisebench.activations"
-
-
-class TAct(nn.Module):
-    """TAct(alpha, beta): f(x) = (A*x + B) * (tanh(C*x) + 1) with A = alpha/2, B = 1/2 - A, C = (1+beta)/2.
-
-    Computed in the equivalent form ``(alpha*x + 1 - alpha) * sigmoid((1+beta)*x)`` (plain elementwise
-    ops: ``torch.compile`` fuses it into one kernel; finite for any finite input, also in bf16).
-    alpha = 1 gives Swish with slope 1+beta; beta -> inf tends to ReLU (alpha = 1); alpha = 0 gives
-    sigmoid((1+beta)*x). ``alpha`` and ``beta`` are trainable scalars, initialized U(0, 0.5) from
-    torch's RNG at construction unless given.
-    """
-
-    squared = False
-
-    def __init__(self, alpha: float | None = None, beta: float | None = None):
-        super().__init__()
-        self.alpha = nn.Parameter(_init_scalar(alpha))
-        self.beta = nn.Parameter(_init_scalar(beta))
-
-    def coefficients(self) -> tuple[torch.Tensor, torch.Tensor]:
-        """The effective (alpha, beta) of the formula (squared for mTAct)."""
-        if self.squared:
-            return self.alpha * self.alpha, self.beta * self.beta
-        return self.alpha, self.beta
-
-    def forward(self, x: torch.Tensor) -> torch.Tensor:
-        a, b = self.coefficients()
-        # 0-dim float32 parameters do not promote x's dtype: a bf16 input gives a bf16 output.
-        return (a * x + 1 - a) * torch.sigmoid((1 + b) * x)
-
-    def extra_repr(self) -> str:
-        return "trainable alpha, beta (scalars)"
-
-
-class MTAct(TAct):
-    """mTAct(alpha, beta): TAct with alpha -> alpha**2 and beta -> beta**2."""
-
-    squared = True
-
-
-def _init_scalar(value: float | None) -> torch.Tensor:
-    t = torch.empty(())
-    if value is None:
-        return t.uniform_(0.0, 0.5)  # per module, from torch's (seeded) global RNG
-    return t.fill_(float(value))
 
 
 @dataclass(frozen=True)
@@ -103,25 +54,8 @@ class ActivationSpec:
     factory: Callable[[], nn.Module]
 
 
-_BUILTINS = (
-    ("relu", "max(0, x)", nn.ReLU),
-    ("leaky_relu", "x if x > 0 else 0.01*x", nn.LeakyReLU),
-    ("prelu", "x if x > 0 else a*x, one trainable slope a (init 0.25)", nn.PReLU),
-    ("elu", "x if x > 0 else exp(x) - 1", nn.ELU),
-    ("sigmoid", "1 / (1 + exp(-x))", nn.Sigmoid),
-    ("tanh", "tanh(x)", nn.Tanh),
-    ("softsign", "x / (1 + |x|)", nn.Softsign),
-    ("swish", "x * sigmoid(x) (SiLU)", nn.SiLU),
-    ("mish", "x * tanh(softplus(x))", nn.Mish),
-    ("gelu", "x * Phi(x), exact erf form", nn.GELU),
-    ("tact", "(a*x + 1 - a) * sigmoid((1+b)*x), trainable a, b ~ U(0, 0.5)", TAct),
-    ("mtact", "TAct with a -> a^2, b -> b^2", MTAct),
-)
-for _name, _desc, _cls in _BUILTINS:
-    REGISTRY.register(_name, _cls, module=__name__, description=_desc)
-
-
 ACTIVATIONS: Mapping[str, ActivationSpec] = SpecView(REGISTRY, lambda e: ActivationSpec(e.name, e.description, e.obj))
+
 
 def activation_names() -> list[str]:
     """Registry names, in the registry's order."""
@@ -166,8 +100,6 @@ def _check_module_class(obj, what: str) -> Callable[[], nn.Module]:
 def _check_module_files(mod_name: str, ref: str) -> None:
     """Each not-yet-imported module on the dotted path must be a regular source file of bounded size
     (a FIFO or device named like a module would block or never end the import)."""
-
-
     parts = mod_name.split(".")
     for i in range(1, len(parts) + 1):
         name = ".".join(parts[:i])
@@ -238,8 +170,3 @@ def resolve_activation(name: str) -> Callable[[], nn.Module]:
             raise UserError(f"activation {name!r}: entry point {ep.value!r} failed to load ({type(e).__name__}: {e})") from e
         return _check_module_class(obj, f"{name!r} (entry point {ep.value})")
     raise UserError(f"unknown activation {name!r}; {_valid_line()}")
-
-
-# older private names, kept for callers outside the package
-_entry_point = activation_entry_point
-_normalize = normalize_name
