@@ -16,8 +16,14 @@ from pathlib import Path
 import pytest
 
 ROOT = Path(__file__).resolve().parent.parent
-SKIP = shutil.ignore_patterns(".venv", ".git", "build", "dist", "*.egg-info", "datasets_cache", "results",
-                              "__pycache__", ".pytest_cache", ".hypothesis", "*.h5")
+_SKIP_ANYWHERE = shutil.ignore_patterns(".venv", ".git", "*.egg-info", "__pycache__", ".pytest_cache", ".hypothesis",
+                                       "*.h5")
+_SKIP_AT_ROOT = {"build", "dist", "datasets_cache", "results"}  # outputs at the root (harness/results/ is code)
+
+
+def SKIP(folder: str, names: list[str]) -> set[str]:
+    skipped = set(_SKIP_ANYWHERE(folder, names))
+    return skipped | (_SKIP_AT_ROOT & set(names) if Path(folder) == ROOT else set())
 
 pytestmark = pytest.mark.slow
 
