@@ -7,6 +7,11 @@
   class i is drawn from row i (T[i, i] is the probability of keeping the label).
 
 Deterministic in (seed, labels): one random stream, SeedSequence(seed, spawn_key=(STREAM_FLIP,)).
+
+Registered as the label corruption ``label_flip`` (target "labels", parameters rate, mode, matrix): its files are
+built by `noisebench make corrupt label_flip --param rate=0.1`, whose own spelling is `noisebench make mnist-flip
+--rate 0.1` (the same file, mnist-flip0.1.h5; the flip file kind, generators/builds/flip.py). Image-only paths
+(`nb.corrupt`, `nb.Corrupt`, `make cifar10-c`, test-time `robustness --corruptions`) refuse it.
 """
 
 from __future__ import annotations
@@ -20,6 +25,7 @@ from pathlib import Path
 import numpy as np
 
 from noisebench.errors import UserError
+from noisebench.registry import register_corruption
 from noisebench.safety.bounds import MAX_MATRIX_BYTES
 from noisebench.safety.inputs import read_bytes
 
@@ -108,6 +114,13 @@ def mode_matrix(mode: str, rate: float, k: int) -> np.ndarray:
     raise ValueError(mode)
 
 
+def check_mode(mode: str) -> str:
+    """symmetric or pair (a transition matrix is given as a file or an array instead); else one clear error."""
+    if mode not in MODES[:2]:
+        raise UserError(f"--mode must be symmetric or pair (or give --matrix FILE), got {mode!r}")
+    return mode
+
+
 @dataclass
 class FlipResult:
     noisy: np.ndarray  # int64
@@ -158,6 +171,28 @@ def flip_labels(labels: np.ndarray, num_classes: int, seed: int, mode: str = "sy
     np.add.at(conf, (y, noisy), 1)
     return FlipResult(noisy=noisy.astype(np.int64), flip_mask=mask, transition=trans, nominal_rate=float(nominal),
                       realized_rate=float(mask.mean()) if n else 0.0, confusion=conf)
+
+
+@register_corruption(
+    "label_flip", target="labels", ranges={"rate": (0.0, 1.0)}, tag="flip",
+    description="label flips: each training label flips with probability rate (symmetric: to another class; "
+                "pair: i -> i+1 mod K; or a KxK transition matrix file)",
+    reference="noisebench's label-flipped MNIST (docs/IMAGES.md)",
+    file_kind="flip",  # its files: mnist-flip0.1.h5, kind "mnist-flip", train/y flipped (generators/builds/flip.py)
+    command="make mnist-flip",  # its own spelling: make mnist-flip --rate R == make corrupt label_flip --param rate=R
+)
+def label_flip(y: np.ndarray, rng: np.random.Generator, num_classes: int | None = None, *, rate: float = 0.1,
+               mode: str = "symmetric", matrix: str = "") -> np.ndarray:
+    """y: integer labels (N,) -> the flipped labels (int64, same shape). `matrix`: a .npy/.csv/.txt file of a K×K
+    transition matrix (overrides rate and mode); `num_classes` K defaults to max(y) + 1. Draws one seed from
+    `rng` for `flip_labels` (file builds seed it with --seed directly)."""
+    y = np.asarray(y)
+    k = int(num_classes) if num_classes is not None else (int(y.max()) + 1 if y.size else 1)
+    seed = int(rng.integers(0, 2**63 - 1))
+    if matrix is not None and not (isinstance(matrix, str) and not matrix):
+        m = load_matrix(Path(matrix), k) if isinstance(matrix, (str, Path)) else validate_matrix(matrix, k)
+        return flip_labels(y, k, seed, mode="matrix", matrix=m).noisy
+    return flip_labels(y, k, seed, mode=check_mode(mode), rate=rate).noisy
 
 
 STREAM_VAL = 22

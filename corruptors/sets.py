@@ -18,7 +18,7 @@ from typing import Any, Iterable, Mapping
 from noisebench.errors import UserError
 from noisebench.registry import CORRUPTIONS, Entry, SpecView
 
-__all__ = ["BENCHMARK", "EXTRA", "ALL", "SETS", "CONSTANT_TABLES", "CorruptionSpec", "corruption_spec",
+__all__ = ["BENCHMARK", "EXTRA", "ALL", "SETS", "CONSTANT_TABLES", "CorruptionSpec", "corruption_spec", "image_corruption",
            "resolve_corruptions", "set_label", "default_constants", "check_constants", "severity_table",
            "constants_table", "CORRUPTION_SPECS"]
 
@@ -74,6 +74,20 @@ def _spec_of(e: Entry) -> CorruptionSpec:
 def corruption_spec(name: str) -> CorruptionSpec:
     """The typed record of a registered corruption (built-in or plug-in)."""
     return _spec_of(CORRUPTIONS.get(name))
+
+
+def image_corruption(name: str) -> Entry:
+    """The registry entry of an image corruption; a corruption acting on something else (label_flip: the labels)
+    is refused with one line, by every path that corrupts images (nb.corrupt, nb.Corrupt, make cifar10-c,
+    test-time --corruptions, apply_corruption)."""
+    e = CORRUPTIONS.get(name)
+    target = e.meta.get("target", "images")
+    if target != "images":
+        own = f" or `noisebench {e.meta['command']}`" if e.meta.get("command") else ""
+        hint = f"; build its files with `noisebench make corrupt {e.name} --param NAME=VALUE`{own}" \
+            if e.meta.get("file_kind") else ""
+        raise UserError(f"corruption {e.name!r} acts on {target}, not on images{hint}")
+    return e
 
 
 def check_constants(constants: str | None) -> str | None:
@@ -132,10 +146,7 @@ def resolve_corruptions(spec: str | Iterable[str] | None, default: str = "benchm
     for it in items:
         names = SETS.get(it)
         if names is None:
-            e = CORRUPTIONS.get(it)
-            if e.meta.get("target", "images") != "images":
-                raise UserError(f"corruption {e.name!r} acts on {e.meta.get('target')}, not on images")
-            names = (e.name,)
+            names = (image_corruption(it).name,)
         elif len(items) > 1:
             raise UserError(f"--corruptions: the set {it!r} cannot be combined with other names; give one set or a list")
         for n in names:

@@ -204,3 +204,52 @@ def test_val_size_zero_and_checksum_error(cli, mnist_src, tmp_path):
     assert not list(tmp_path.glob("*.h5"))
     r = cli("make", "mnist-flip", "--source", mnist_src, "--out", tmp_path)
     assert r.code == 2 and "md5" in r.err
+
+
+# ------------------------------------------------------------------ label_flip, the registered label corruption
+
+
+def test_label_flip_is_listed_as_a_label_corruption(cli):
+    from noisebench.corruptors.sets import corruption_spec
+
+    assert corruption_spec("label_flip").target == "labels"
+    assert set(corruption_spec("label_flip").params) == {"rate", "mode", "matrix"}
+    r = cli("make", "corrupt", "list")
+    assert r.code == 0 and "1 acting on labels, not images" in r.out.splitlines()[0]
+    row = next(line for line in r.out.splitlines() if line.startswith("label_flip "))
+    assert "acts on labels" in row
+    assert "noisebench make mnist-flip" in r.out
+    zoo = cli("zoo")
+    assert any(line.split()[:2] == ["label_flip", "labels"] for line in zoo.out.splitlines())
+
+
+def test_image_only_paths_refuse_label_flip_with_one_line(cli, mnist_src, tmp_path):
+    import noisebench as nb
+    from noisebench.generators.builds.corrupt import apply_corruption
+
+    x = np.zeros((2, 8, 8, 3), np.uint8)
+    for call in (lambda: nb.corrupt(x, "label_flip"), lambda: nb.corrupt(x, "label_flip", 3, seed=0),
+                 lambda: nb.Corrupt("label_flip", 3), lambda: nb.Corrupt("label_flip", rate=0.2),
+                 lambda: nb.resolve_corruptions("fog,label_flip"), lambda: apply_corruption("label_flip", x)):
+        with pytest.raises(UserError) as e:
+            call()
+        assert "acts on labels, not on images" in str(e.value) and "\n" not in str(e.value)
+    r = cli("make", "cifar10-c", "--corruptions", "label_flip", "--data", tmp_path / "none.h5")
+    assert r.code == 2 and r.err.startswith("error:") and "acts on labels" in r.err and r.err.count("\n") == 1
+    assert cli("make", "mnist", "--source", mnist_src, "--no-verify", "--out", tmp_path).code == 0
+    r = cli("robustness", "--protocol", "test-time", "--corruptions", "label_flip", "--data", tmp_path / "mnist.h5",
+            "--db", tmp_path / "r.db", "--device", "cpu")
+    assert r.code == 2 and r.err.startswith("error:") and "acts on labels" in r.err and r.err.count("\n") == 1
+    assert not (tmp_path / "r.db").exists()
+
+
+def test_the_registered_function_flips_arrays_like_the_files():
+    from noisebench.registry import CORRUPTIONS
+
+    fn = CORRUPTIONS.get("label_flip").obj
+    y = _labels(2000)
+    a = fn(y, np.random.default_rng(0), K, rate=0.3, mode="pair")
+    b = fn(y, np.random.default_rng(0), K, rate=0.3, mode="pair")
+    assert a.dtype == np.int64 and np.array_equal(a, b)
+    flipped = a != y
+    assert np.array_equal(a[flipped], (y[flipped] + 1) % K) and abs(flipped.mean() - 0.3) < 0.05

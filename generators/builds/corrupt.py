@@ -2,7 +2,8 @@
 
 * build_corrupt: one file per (corruption, severity or parameters), train, val and test corrupted (the
   val split of `make psi`), with its clean twin - `cifar10-gaussian_noise-sev3.h5`, `cifar10-contrast-c0.2.h5`
-  (kind "corrupt");
+  (kind "corrupt"); a corruption registered with ``file_kind=KIND`` is named, recorded, drawn and written by
+  generators/builds/KIND.py instead (ψ: psi.py; the label corruption label_flip: flip.py, `make mnist-flip`);
 * apply_corruption / corrupt_blocks: the seeded, block-wise application every build uses.
 
 The test-only sets (`make cifar10-c`) are in generators/builds/cifar10c.py.
@@ -42,6 +43,8 @@ ROUNDING = ("round half to even (numpy.rint) of the 0..255 value, then clip to [
             "(the original make_cifar_c.py truncates with np.uint8)")
 MAX_SEVERITY = 5
 KEEPS_FINISHED = False  # an existing file is refused without --force (the ψ kind keeps finished levels)
+DEFAULT_SOURCE = "cifar10"  # the source read without --source (the flip kind: mnist, as `make mnist-flip`)
+DEFAULT_VAL_SIZE = ib.CIFAR_VAL_SIZE  # --val-size when not given (the flip kind: 10,000, as `make mnist-flip`)
 
 Progress = Callable[[int], None] | None
 
@@ -50,12 +53,27 @@ Progress = Callable[[int], None] | None
 
 
 def image_corruption(name: str):
-    """The registry entry of an image corruption (built-in or plug-in)."""
+    """The registry entry of an image corruption (built-in or plug-in); others are refused with one line."""
+    from noisebench.corruptors.sets import image_corruption as entry_of
 
+    return entry_of(name)
+
+
+def build_corruption(name: str):
+    """The registry entry of a corruption `make corrupt` builds: an image corruption, or one registered with a file
+    kind that writes it (the label corruption label_flip: generators/builds/flip.py)."""
     entry = CORRUPTIONS.get(name)
-    if entry.meta.get("target", "images") != "images":
-        raise UserError(f"corruption {entry.name!r} acts on {entry.meta.get('target')}, not on images")
+    target = entry.meta.get("target", "images")
+    if target != "images" and not entry.meta.get("file_kind"):
+        raise UserError(f"corruption {entry.name!r} acts on {target}; `make corrupt` builds image corruptions and "
+                        "corruptions registered with a file kind (label_flip)")
     return entry
+
+
+def non_image_corruptions() -> list:
+    """The registered corruptions that act on something other than images (label_flip: the labels)."""
+    return sorted((e for e in CORRUPTIONS.entries() if e.meta.get("target", "images") != "images"),
+                  key=lambda e: e.name)
 
 
 def image_corruption_names() -> list[str]:
@@ -285,17 +303,23 @@ def plan_corrupt(name: str, severities: list[int], params: Mapping | None = None
     """[(entry, severity or None, params, tag)] for a build; checks everything before any data is read.
 
     One file per severity (its row of the `constants` table), or one per parameter set (`params`, or several
-    in `param_sets`: `make psi --level 8,16` is two sets of `make corrupt psi --param level=L`)."""
-    entry = image_corruption(name)
+    in `param_sets`: `make psi --level 8,16` is two sets of `make corrupt psi --param level=L`). A file kind's
+    `check(plan)` (the flip kind: mode and matrix file) runs here too."""
+    entry = build_corruption(name)
     sets = [dict(p) for p in (param_sets or ([params] if params else []))]
     if severities and sets:
         raise UserError("give either --severity or --param, not both")
     if severities:
-        return [(entry, s, p, file_tag(entry, s, p, constants)) for s in severities
+        plan = [(entry, s, p, file_tag(entry, s, p, constants)) for s in severities
                 for p in [resolve_params(entry, s, None, constants)]]
-    if not sets:
+    elif not sets:
         raise UserError(f"give --severity 1..5 (comma list) or --param NAME=VALUE for {entry.name}")
-    return [(entry, None, p, file_tag(entry, None, p)) for p in (resolve_params(entry, None, q) for q in sets)]
+    else:
+        plan = [(entry, None, p, file_tag(entry, None, p)) for p in (resolve_params(entry, None, q) for q in sets)]
+    check = getattr(file_kind(entry), "check", None)
+    if check is not None:
+        check(plan)
+    return plan
 
 
 def file_kind(entry):
@@ -307,6 +331,11 @@ def file_kind(entry):
     if not isinstance(kind, str) or not kind.isidentifier():
         raise UserError(f"corruption {entry.name!r}: file_kind must be a name, got {kind!r}")
     return importlib.import_module(f"noisebench.generators.builds.{kind}")
+
+
+def kind_setting(kind, name: str):
+    """A file kind's DEFAULT_SOURCE, DEFAULT_VAL_SIZE or `write`, or this module's (kind "corrupt") if it has none."""
+    return getattr(kind, name, getattr(sys.modules[__name__], name))
 
 
 def planned_paths(plan: list[tuple], data_name: str, out_dir: Path, seed: int, split_seed: int = 0,
@@ -343,46 +372,55 @@ def jobs(plan, data: ImageData, out_dir: Path, sp, cref: Path, seed: int, split_
     return out
 
 
+def write(w, blocks, parts, sp, progress: Progress = None) -> None:
+    """Write one file of corrupted images: `parts` = (split, clean images, labels) of train, val and test, each
+    split's images replaced by `blocks(x, stream)` (the kinds "corrupt" and ψ)."""
+    for split, x, y in parts:
+        xs = w.create(f"{split}/x", x.shape, np.uint8)
+        w.write(f"{split}/y", y.astype(np.int64))
+        for blk in blocks(x, STREAM[split]):
+            xs.append(blk)
+            if progress:
+                progress(blk.shape[0])
+    ib.write_index(w, sp)
+    w.group_attrs("truth")["description"] = ib.INDEX_NOTE
+
+
 def build_corrupt(data: ImageData, name: str, out_dir: Path, severities: list[int] | None = None,
                   params: Mapping | None = None, seed: int = 0, force: bool = False, workers: int | None = None,
                   progress: Progress = None, with_clean: bool = True, val_size: int | None = None,
                   split_seed: int = 0, param_sets: list[Mapping] | None = None, options: Mapping | None = None,
                   plan: list[tuple] | None = None, constants: str | None = None) -> list[Path]:
-    """The one build of corrupted images (`make corrupt`, and `make psi` for the ψ corruption): corrupted copies
-    of `data` (train, val and test all corrupted) per severity or parameter set, with the val split of
-    `make cifar10` (same --val-size and --split-seed: the same val images), and the clean twin if missing.
-    `constants`: the severity table (default: by image size, `default_constants`).
+    """The one build of corrupted files (`make corrupt`; `make psi` for the ψ corruption, `make mnist-flip` for the
+    label corruption label_flip): corrupted copies of `data` per severity or parameter set, with the val split of
+    the clean file (same --val-size and --split-seed: the same val images), and the clean twin if missing.
+    `constants`: the severity table (default: by image size, `default_constants`); `val_size` None: the file
+    kind's DEFAULT_VAL_SIZE (5,000; label flips 10,000 as `make mnist`).
 
-    The corruption's file kind (`file_kind`) names the files, records their attributes and samples the
-    blocks; `options` are that kind's build options (ψ: independent_levels, device, sampler, blocks_per_job);
-    `plan` is `plan_corrupt`'s result when the caller has already checked the request."""
+    The corruption's file kind (`file_kind`) names the files, records their attributes, draws the noise and
+    writes them (`write`; image kinds: all three splits' images corrupted, the flip kind: train labels flipped);
+    `options` are that kind's build options (ψ: independent_levels, device, sampler, blocks_per_job); `plan` is
+    `plan_corrupt`'s result when the caller has already checked the request."""
     from noisebench.corruptors.sets import check_constants, default_constants
 
     seed = check_seed(seed)
-    val_size = ib.CIFAR_VAL_SIZE if val_size is None else int(val_size)
     constants = check_constants(constants) or default_constants(*data.x_test.shape[1:3])
     plan = plan or plan_corrupt(name, list(severities or []), params, param_sets, constants)
+    kind = file_kind(plan[0][0])
+    val_size = kind_setting(kind, "DEFAULT_VAL_SIZE") if val_size is None else int(val_size)
     out_dir = Path(out_dir)
     sp = ib.split_params(data, val_size, split_seed)
     cref = clean_path(data, out_dir, split_seed)
     # constructing the writers checks every output path before any work
-    writers = file_kind(plan[0][0]).jobs(plan, data, out_dir, sp, cref, seed, split_seed, force, workers, options,
-                                         constants=constants)
+    writers = kind.jobs(plan, data, out_dir, sp, cref, seed, split_seed, force, workers, options, constants=constants)
     made = []
     if with_clean:
-        made += ib.ensure_clean_twin(data, out_dir, cref, sp, val_size, split_seed, "cifar10")
-    parts = (("train", data.x_train[sp.train], data.y_train[sp.train]), ("val", data.x_train[sp.val], data.y_train[sp.val]),
-             ("test", data.x_test, data.y_test))
-    for w, blocks in writers:
+        made += ib.ensure_clean_twin(data, out_dir, cref, sp, val_size, split_seed,
+                                     kind_setting(kind, "DEFAULT_SOURCE").replace("_", "-"))
+    parts = ib.split_parts(data, sp)
+    write_file = kind_setting(kind, "write")
+    for w, job in writers:
         with w:
-            for split, x, y in parts:
-                xs = w.create(f"{split}/x", x.shape, np.uint8)
-                w.write(f"{split}/y", y.astype(np.int64))
-                for blk in blocks(x, STREAM[split]):
-                    xs.append(blk)
-                    if progress:
-                        progress(blk.shape[0])
-            ib.write_index(w, sp)
-            w.group_attrs("truth")["description"] = ib.INDEX_NOTE
+            write_file(w, job, parts, sp, progress)
         made.append(w.path)
     return made

@@ -5,6 +5,9 @@
 * build_psi: ψ-corrupted copies (train, val and test noisy), same split - `cifar10-psi16.h5`;
 * build_flip: label-flipped train labels (val/test clean), same split - `mnist-flip0.1.h5`.
 
+build_psi and build_flip are the ψ and label_flip corruptions' spellings of the one corruption build,
+generators/builds/corrupt.py's build_corrupt, with their file kinds (generators/builds/psi.py, flip.py).
+
 The split has its own seed (--split-seed), independent of the noise seed, so a clean file and all its
 corrupted twins hold the same val images (recorded: `split`, `source_fingerprint`, `pair_key`, truth/val_index).
 
@@ -21,19 +24,12 @@ from typing import Callable
 
 import numpy as np
 
-from noisebench.corruptors.label_flip import (
-    MODES,
-    effective_val_size,
-    flip_labels,
-    stratified_val_split,
-    validate_matrix,
-    validate_rate,
-)
+from noisebench.corruptors.label_flip import effective_val_size, stratified_val_split
 from noisebench.errors import UserError
 from noisebench.format.reader import open_file
 from noisebench.format.writer import DatasetWriter
 from noisebench.generators.builds.split_record import indices_sha256, pair_key, split_record
-from noisebench.generators.image_inputs import clean_path, flip_path, note
+from noisebench.generators.image_inputs import clean_path, note
 from noisebench.generators.sources.custom import ImageData
 from noisebench.safety.bounds import check_seed
 from noisebench.safety.outputs import OutputExists
@@ -52,7 +48,7 @@ def common_attrs(data: ImageData, sp: "Split") -> dict:
             "split": sp.record, "source_fingerprint": sp.source_fingerprint}
 
 
-def _write_split(w, split: str, x: np.ndarray, y: np.ndarray, progress: Progress = None) -> None:
+def write_split(w, split: str, x: np.ndarray, y: np.ndarray, progress: Progress = None) -> None:
     xs = w.create(f"{split}/x", x.shape, np.uint8)
     ys = w.create(f"{split}/y", y.shape, np.int64)
     for s in range(0, x.shape[0], WRITE_ROWS):
@@ -126,12 +122,22 @@ INDEX_NOTE = ("train_index / val_index: positions in the source's official train
               "val images (equal in a clean file and all its corrupted twins)")
 
 
-def write_splits(w, data: ImageData, sp: Split, y_train: np.ndarray, progress: Progress) -> None:
-    _write_split(w, "train", data.x_train[sp.train], y_train, progress)
-    _write_split(w, "val", data.x_train[sp.val], data.y_train[sp.val], progress)
-    _write_split(w, "test", data.x_test, data.y_test, progress)
+def split_parts(data: ImageData, sp: Split) -> tuple:
+    """(split, images, labels) of train, val and test: the clean contents of every file of this split."""
+    return (("train", data.x_train[sp.train], data.y_train[sp.train]), ("val", data.x_train[sp.val], data.y_train[sp.val]),
+            ("test", data.x_test, data.y_test))
+
+
+def write_parts(w, parts, sp: Split, progress: Progress = None) -> None:
+    """Images and labels of each split as given (clean files; label flips: train labels flipped), and the index."""
+    for split, x, y in parts:
+        write_split(w, split, x, y, progress)
     write_index(w, sp)
     w.group_attrs("truth")["description"] = INDEX_NOTE
+
+
+def write_splits(w, data: ImageData, sp: Split, y_train: np.ndarray, progress: Progress) -> None:
+    write_parts(w, [(s, x, y_train if s == "train" else y) for s, x, y in split_parts(data, sp)], sp, progress)
 
 
 def build_split_clean(data: ImageData, out_dir: Path, val_size: int = 10000, split_seed: int = 0, force: bool = False,
@@ -196,50 +202,26 @@ def build_psi(data: ImageData, levels: list[float], out_dir: Path, seed: int = 0
 
 
 def build_flip(data: ImageData, out_dir: Path, rate: float = 0.1, mode: str = "symmetric",
-               matrix: np.ndarray | None = None, val_size: int = 10000, seed: int = 0, force: bool = False,
-               progress: Progress = None, with_clean: bool = True, split_seed: int = 0) -> list[Path]:
-    """Label-flipped training labels (val and test stay clean) + the clean reference (same split) if missing.
+               matrix: np.ndarray | str | Path | None = None, val_size: int = MNIST_VAL_SIZE, seed: int = 0,
+               force: bool = False, progress: Progress = None, with_clean: bool = True,
+               split_seed: int = 0) -> list[Path]:
+    """Label-flipped training labels (val and test stay clean) + the clean reference (same split) if missing:
+    `make mnist-flip`, which is `make corrupt label_flip --param rate=R --param mode=M` -- the one build path of
+    generators/builds/corrupt.py with the flip file kind of generators/builds/flip.py (names, attributes and
+    layout there). `matrix`: a K×K transition matrix (an array or a .npy/.csv/.txt file; overrides rate and mode).
     `seed` draws the flips, `split_seed` the val split."""
 
-    seed = check_seed(seed)
-    if matrix is not None:
-        matrix = validate_matrix(matrix, data.num_classes)
-        mode = "matrix"
+    from noisebench.generators.builds.corrupt import build_corrupt  # corrupt builds on this module
+
+    options = None
+    if matrix is None:
+        params = {"rate": rate, "mode": mode}
+    elif isinstance(matrix, (str, Path)):
+        params = {"matrix": str(matrix)}
     else:
-        if mode not in MODES[:2]:
-            raise UserError(f"--mode must be symmetric or pair, got {mode!r}")
-        rate = validate_rate(rate)
-    sp = split_params(data, val_size, split_seed)
-    cref = clean_path(data, out_dir, split_seed)
-    path = flip_path(data, out_dir, seed, mode, rate, matrix, split_seed)
-    y_clean = data.y_train[sp.train]
-    res = flip_labels(y_clean, data.num_classes, seed, mode=mode, rate=rate, matrix=matrix)
-    params = sp.params | {"mode": mode, "rate": None if mode == "matrix" else rate}
-    attrs = common_attrs(data, sp) | {
-        "clean_reference": cref.name, "flip_mode": mode, "nominal_rate": res.nominal_rate,
-        "realized_rate": res.realized_rate, "n_flipped": int(res.flip_mask.sum()),
-        "confusion_matrix": res.confusion.tolist(), "transition_matrix": res.transition.tolist(),
-    }
-    w = DatasetWriter(path, kind="mnist-flip", variant="dirty", params=params, seed=seed, source=data.source,
-                      pair_key=sp.pair_key, force=force, attrs=attrs)
-    made = []
-    if with_clean:
-        made += ensure_clean_twin(data, out_dir, cref, sp, val_size, split_seed, "mnist")
-    with w:
-        write_splits(w, data, sp, res.noisy, progress)
-        w.write("truth/clean_labels", y_clean.astype(np.int64))
-        w.write("truth/flip_mask", res.flip_mask.astype(np.uint8))
-        w.group_attrs("truth")["description"] = (
-            "clean_labels: the true train labels; flip_mask: 1 where train/y differs from them (uint8); " + INDEX_NOTE
-        )
-    made.append(path)
-    return made
-
-
-def describe_flip(path: Path) -> str:
-    with open_file(path) as f:
-        m = f.meta
-        return f"nominal rate {m.get('nominal_rate')}, realized {float(m.get('realized_rate', 0)):.4f} ({m.get('n_flipped')} labels)"
+        params, options = {}, {"transition": matrix}
+    return build_corrupt(data, "label_flip", out_dir, param_sets=[params], seed=seed, force=force, progress=progress,
+                         with_clean=with_clean, val_size=val_size, split_seed=split_seed, options=options)
 
 
 def pretty_json(o) -> str:
@@ -247,3 +229,4 @@ def pretty_json(o) -> str:
 
 
 _split_params = split_params  # the name tests and older callers import
+_write_split = write_split

@@ -18,7 +18,7 @@ from __future__ import annotations
 import inspect
 from pathlib import Path
 
-from noisebench.corruptors.label_flip import load_matrix, validate_rate
+from noisebench.corruptors.label_flip import check_mode, validate_rate
 from noisebench.corruptors.poisson_photon import PAPER_LEVELS, validate_level
 from noisebench.corruptors.sets import SETS, check_constants, default_constants
 from noisebench.defaults import DEFAULT_OUT  # re-exported: nb.build and the CLI share it
@@ -27,15 +27,16 @@ from noisebench.format.reader import open_file
 from noisebench.generators.builds.cifar10c import build_cifar10_c, build_release, resolve_names
 from noisebench.generators.builds.corrupt import (
     build_corrupt,
+    build_corruption,
     file_kind,
-    image_corruption,
+    kind_setting,
     parse_param_args,
     parse_severities,
     plan_corrupt,
     planned_paths,
 )
-from noisebench.generators.builds.images import build_flip, build_split_clean, describe_flip
-from noisebench.generators.image_inputs import clean_name, flip_name, precheck_outputs, predicted_name, resolve_source
+from noisebench.generators.builds.images import build_split_clean
+from noisebench.generators.image_inputs import clean_name, precheck_outputs, predicted_name, resolve_source
 from noisebench.generators.synth.files import build as build_synth
 from noisebench.generators.synth.generator import SynthParams
 from noisebench.progress import bar
@@ -234,13 +235,14 @@ def _cifar100n(noise="noisy", labels=None, download=False, val_size=5000, split_
 
 def _mnist_flip(rate=0.1, mode="symmetric", matrix=None, val_size=10000, seed=0, split_seed=0, source=None,
                 download=False, no_verify=False, name=None, out=DEFAULT_OUT, force=False) -> Built:
+    """`make mnist-flip`: the label_flip corruption's own spelling of `make corrupt label_flip --param rate=R
+    --param mode=M` (`--matrix FILE`: `--param matrix=FILE`), the same build and file."""
 
     out = _out_dir(out)
     matrix = _opt_path(matrix)
     if matrix is None:
         validate_rate(rate)
-        if mode not in ("symmetric", "pair"):
-            raise UserError(f"--mode must be symmetric or pair (or give --matrix FILE), got {mode!r}")
+        check_mode(mode)
     else:
         from noisebench.safety.bounds import MAX_MATRIX_BYTES
         from noisebench.safety.inputs import check_regular
@@ -250,48 +252,48 @@ def _mnist_flip(rate=0.1, mode="symmetric", matrix=None, val_size=10000, seed=0,
         check_regular(matrix, "--matrix", MAX_MATRIX_BYTES)  # before loading anything: no FIFO, device or huge file
     _check_split_options(val_size, split_seed)
     _numbers(seed=seed)
-    if matrix is None:
-        _precheck("mnist", source, name, force, lambda nm: [out / flip_name(nm, seed, mode, rate, None, split_seed)],
-                  download)
-    data = _load("mnist", source, download, no_verify, out, name)
-    m = load_matrix(matrix, data.num_classes) if matrix is not None else None
-    with _bar(data.x_train.shape[0] + data.x_test.shape[0], f"flip {data.name}") as b:
-        paths = Built(build_flip(data, out, rate=rate, mode=mode, matrix=m, val_size=val_size, seed=seed, force=force,
-                                 progress=b.update, split_seed=split_seed))
-    paths.note = f"{paths[-1].name}: {describe_flip(paths[-1])}"
-    return paths
+    params = {"rate": rate, "mode": mode} if matrix is None else {"matrix": str(matrix)}
+    return _corrupt_build("label_flip", None, [params], seed, val_size, split_seed, source, download, no_verify, name,
+                          None, out, force)
 
 
-def _corrupt(name, severity=None, param=None, seed=0, val_size=5000, split_seed=0, source=None, download=False,
+def _corrupt(name, severity=None, param=None, seed=0, val_size=None, split_seed=0, source=None, download=False,
              no_verify=False, data_name=None, workers=None, out=DEFAULT_OUT, force=False, constants=None) -> Built:
+    """`make corrupt NAME`: an image corruption, or the label corruption label_flip (`make mnist-flip`);
+    `val_size` None: the corruption's file kind's default (5,000; label_flip 10,000)."""
 
     sevs = parse_severities(",".join(split_list(severity, "--severity")) or None)
     if isinstance(param, dict):
         param = [f"{k}={v}" for k, v in param.items()]
     elif isinstance(param, str):
         param = [param]
-    params = parse_param_args(image_corruption(str(name)), list(param or []))
+    params = parse_param_args(build_corruption(str(name)), list(param or []))
     constants = check_constants(constants)
-    _check_split_options(val_size, split_seed)
     return _corrupt_build(str(name), sevs, [params] if params else [], seed, val_size, split_seed, source, download,
                           no_verify, data_name, workers, _out_dir(out), force, constants=constants)
 
 
 def _corrupt_build(name, sevs, param_sets, seed, val_size, split_seed, source, download, no_verify, data_name,
                    workers, out, force, options=None, constants=None) -> Built:
-    """`make corrupt NAME` and its spellings (`make psi`): plan once, check the outputs, load, build.
-    `constants`: the severity table (None: the one published for the images' size)."""
+    """`make corrupt NAME` and its spellings (`make psi`, `make mnist-flip`): plan once, check the outputs, load,
+    build. `constants`: the severity table (None: the one published for the images' size); `val_size` None and
+    the source read without --source: the corruption's file kind's (cifar10 and 5,000; label_flip mnist and
+    10,000, as `make mnist-flip`)."""
     plan = plan_corrupt(name, sevs or [], param_sets=param_sets, constants=constants)  # validates before loading
+    kind = file_kind(plan[0][0])
+    default = kind_setting(kind, "DEFAULT_SOURCE")
+    val_size = kind_setting(kind, "DEFAULT_VAL_SIZE") if val_size is None else val_size
+    _check_split_options(val_size, split_seed)
     _numbers(seed=seed, workers=workers)
 
-    keeps = file_kind(plan[0][0]).KEEPS_FINISHED
+    keeps = kind.KEEPS_FINISHED
 
     def _paths(nm):  # a kind that keeps finished files (ψ levels): refused now only when all are there
         ps = planned_paths(plan, nm, out, seed, split_seed, options)
         return ps if not keeps or all(p.exists() for p in ps) else []
 
-    _precheck("cifar10", source, data_name, force, _paths, download)
-    data = _load("cifar10", source, download, no_verify, out, data_name)
+    _precheck(default, source, data_name, force, _paths, download)
+    data = _load(default, source, download, no_verify, out, data_name)
     entry = plan[0][0]
     with _bar(len(plan) * (data.x_train.shape[0] + data.x_test.shape[0]), f"{entry.name} {data.name}") as b:
         if constants is None and sevs:  # the table published for this image size (a severity's parameters)
@@ -299,9 +301,13 @@ def _corrupt_build(name, sevs, param_sets, seed, val_size, split_seed, source, d
             if auto != "cifar10-c":
                 plan = plan_corrupt(name, sevs, param_sets=param_sets, constants=auto)
             constants = auto
-        return Built(build_corrupt(data, entry.name, out, seed=seed, force=force, workers=workers, progress=b.update,
-                                   val_size=val_size, split_seed=split_seed, options=options, plan=plan,
-                                   constants=constants))
+        paths = Built(build_corrupt(data, entry.name, out, seed=seed, force=force, workers=workers,
+                                    progress=b.update, val_size=val_size, split_seed=split_seed, options=options,
+                                    plan=plan, constants=constants))
+    describe = getattr(kind, "describe", None)  # the flip kind: nominal and realized rates
+    if describe is not None:
+        paths.note = f"{paths[-1].name}: {describe(paths[-1])}"
+    return paths
 
 
 def _cifar10_c(corruptions=None, severity="1,2,3,4,5", data=None, release=None, seed=0, workers=None, out=None,

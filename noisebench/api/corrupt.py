@@ -110,12 +110,10 @@ def corrupt(x: Any, name: str, severity: int | None = None, seed: int | None = N
     """Corrupt ``x`` with the registered image corruption ``name`` (at ``severity`` 1-5 from its
     ``constants`` table, default by image size, or with explicit parameters). Returns the same type,
     dtype, device and layout."""
-    from noisebench.corruptors.sets import check_constants
+    from noisebench.corruptors.sets import check_constants, image_corruption
 
     constants = check_constants(constants)
-    entry = CORRUPTIONS.get(name)
-    if entry.meta.get("target") != "images":
-        raise UserError(f"corruption {entry.name!r} acts on {entry.meta.get('target')}, not images")
+    image_corruption(name)  # a label corruption (label_flip) is refused here, with one line
     is_torch = type(x).__module__.split(".")[0] == "torch"
     if is_torch:
         import torch  # already loaded: the caller passed a tensor

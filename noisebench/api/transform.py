@@ -40,15 +40,14 @@ class Corrupt:
     def __init__(self, name: str, severity: int | None = None, seed: int | None = None, *,
                  constants: str | None = None, **params: Any):
         from noisebench.api.corrupt import resolve_params
-        from noisebench.corruptors.sets import check_constants
+        from noisebench.corruptors.sets import check_constants, image_corruption
 
         if seed is not None and (isinstance(seed, bool) or not isinstance(seed, (int, np.integer))
                                  or not 0 <= int(seed) < 2**63):
             raise UserError(f"seed must be None or an integer in [0, 2**63), got {seed!r}")
         self.constants = check_constants(constants)
+        image_corruption(name)  # a label corruption (label_flip) is refused before its parameters are read
         entry, _ = resolve_params(name, severity, constants=self.constants, **params)  # fail now, not in a worker
-        if entry.meta.get("target") != "images":
-            raise UserError(f"corruption {entry.name!r} acts on {entry.meta.get('target')}, not images")
         self.name, self.severity, self.seed, self.params = entry.name, severity, seed, dict(params)
         self.epoch = 0
         self._rng: np.random.Generator | None = None
