@@ -115,7 +115,13 @@ def test_registration_keys_are_typed():
         nb.register_model("typo_model", default_input=(3, 8, 8), min_wh=4)(lambda act, s, n: None)
     with pytest.raises(UserError, match=r"unknown registration key\(s\) licence \(did you mean license\?\)"):
         nb.register_source("typo_source", licence="MIT")(object)
-    from noisebench.registry import MODELS, SOURCES
+    with pytest.raises(UserError, match=r"unknown registration key\(s\) referance \(did you mean reference\?\)"):
+        nb.register_corruption("typo_corruption", referance="a paper")(lambda x, rng, *, amount=0.1: x)
+    with pytest.raises(UserError, match=r"unknown registration key\(s\) order_by"):
+        nb.register_activation("typo_activation", order_by=3)(object)
+    from noisebench.registry import ACTIVATIONS, CORRUPTIONS, MODELS, SOURCES
 
     assert "typo_model" not in MODELS and "typo_source" not in SOURCES
+    assert "typo_corruption" not in CORRUPTIONS and "typo_activation" not in ACTIVATIONS
+    assert CORRUPTIONS.get("psi").meta["file_kind"] == "psi" and CORRUPTIONS.get("fog").meta["file_kind"] == ""
     assert SOURCES.get("cifar10").meta["augment"] == "crop_flip" and SOURCES.get("mnist").meta["augment"] == "none"

@@ -325,7 +325,7 @@ def plan_corrupt(name: str, severities: list[int], params: Mapping | None = None
 def file_kind(entry):
     """The module that names, records and samples the files of a corruption: this one (kind "corrupt"), or
     generators/builds/<KIND>.py for an entry registered with ``file_kind=KIND`` (ψ: generators/builds/psi.py)."""
-    kind = entry.meta.get("file_kind", "corrupt")
+    kind = entry.meta.get("file_kind") or "corrupt"
     if kind == "corrupt":
         return sys.modules[__name__]
     if not isinstance(kind, str) or not kind.isidentifier():

@@ -34,7 +34,7 @@ from pathlib import Path
 from typing import Any, Callable, Iterator
 
 from noisebench.errors import UserError
-from noisebench.registry.specs import ActivationSpecMeta, ModelSpecMeta, SourceSpec, Spec
+from noisebench.registry.specs import ActivationSpecMeta, CorruptionSpecMeta, ModelSpecMeta, SourceSpec, Spec
 
 __all__ = [
     "Entry",
@@ -249,7 +249,7 @@ class SpecView(Mapping):
         return len(self._registry)
 
 
-CORRUPTIONS = Registry("corruption", ("noisebench.corruptors",), walk=True)
+CORRUPTIONS = Registry("corruption", ("noisebench.corruptors",), walk=True, spec=CorruptionSpecMeta)
 # built-ins are found by walking their package: every module of noisebench.corruptors, of
 # noisebench.generators.sources, of noisebench.harness.models and of noisebench.harness.activations
 SOURCES = Registry("source", ("noisebench.generators.sources",), walk=True, spec=SourceSpec)

@@ -1,8 +1,9 @@
-"""The typed metadata of registry entries: one frozen dataclass per family (sources, models, activations).
+"""The typed metadata of registry entries: one frozen dataclass per family (corruptions, sources, models,
+activations).
 
 A registration's keywords become the fields of its family's spec, so a keyword the family does not declare is
 refused when the entry registers (a misspelt key never passes silently). A spec reads like a mapping
-(``entry.meta["task"]``, ``entry.meta.get("license")``). Corruptions keep their free metadata mapping.
+(``entry.meta["task"]``, ``entry.meta.get("license")``).
 Imports nothing heavy: every layer and every plug-in may import it (through noisebench.registry).
 """
 
@@ -14,7 +15,7 @@ from typing import Any, Iterator
 
 from noisebench.errors import UserError
 
-__all__ = ["Spec", "SourceSpec", "ModelSpecMeta", "ActivationSpecMeta"]
+__all__ = ["Spec", "CorruptionSpecMeta", "SourceSpec", "ModelSpecMeta", "ActivationSpecMeta"]
 
 
 @dataclass(frozen=True)
@@ -49,6 +50,25 @@ class Spec(Mapping):
             raise UserError(f"{family} {name!r}: unknown registration key(s) {', '.join(hints)}; "
                             f"accepted: {', '.join(cls._names())}")
         return cls(**meta)
+
+
+@dataclass(frozen=True)
+class CorruptionSpecMeta(Spec):
+    """What a corruption declares (``nb.register_corruption(name, ...)``); ``params`` is read from the function's
+    keyword-only arguments, not given."""
+
+    target: str = "images"  # what it acts on: "images" or "labels"
+    params: Mapping = field(default_factory=dict)  # parameter -> default
+    severities: Mapping = field(default_factory=dict)  # 1..5 -> parameters (the CIFAR-10-C table)
+    ranges: Mapping = field(default_factory=dict)  # parameter -> accepted closed interval
+    tag: str = ""  # the file-name tag (default: the name)
+    description: str = ""
+    reference: str = ""  # where the formula and constants come from
+    constants: Mapping = field(default_factory=dict)  # published table name -> its severity table
+    differences: str = ""  # known differences from the original implementation
+    file_kind: str = ""  # the build module that names, records and samples its files ("": generators/builds/corrupt.py)
+    level_label: str = ""  # the axis of reports' delta-versus-level plots (e.g. "ψ (photon scale)")
+    command: str = ""  # its own `noisebench` spelling, if any (label_flip: "make mnist-flip")
 
 
 @dataclass(frozen=True)
