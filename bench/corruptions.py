@@ -44,7 +44,8 @@ def main(argv=None) -> None:
     from corruption_reference import per_image  # noqa: E402
 
     from noisebench.corruptors.sets import ALL
-    from noisebench.generators.builds.corrupt import STREAM, corrupt_blocks, image_corruption, resolve_params
+    from noisebench.generators.builds.corrupt import STREAM, corrupt_blocks
+    from noisebench.generators.builds.corrupt_params import image_corruption, resolve_params
 
     names = [n.strip() for n in args.only.split(",") if n.strip()] or list(ALL)
     x, _ = synthetic_images("cifar10", args.images, seed=0)

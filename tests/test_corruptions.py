@@ -17,7 +17,8 @@ from PIL import Image
 from scipy import ndimage, stats
 
 from noisebench.errors import UserError
-from noisebench.generators.builds.corrupt import apply_corruption, resolve_params
+from noisebench.generators.builds.corrupt import apply_corruption
+from noisebench.generators.builds.corrupt_params import resolve_params
 from noisebench.registry import CORRUPTIONS
 
 sys.path.insert(0, str(Path(__file__).parent))

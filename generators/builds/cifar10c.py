@@ -25,15 +25,8 @@ import numpy as np
 from noisebench.errors import UserError
 from noisebench.format.reader import check_fits_in_memory, open_file
 from noisebench.format.writer import DatasetWriter, check_output_path
-from noisebench.generators.builds.corrupt import (
-    BLOCK_IMAGES,
-    ROUNDING,
-    STREAM,
-    corrupt_blocks,
-    corruption_record,
-    image_corruption,
-    resolve_params,
-)
+from noisebench.generators.builds.corrupt import BLOCK_IMAGES, ROUNDING, STREAM, corrupt_blocks, corruption_record
+from noisebench.generators.builds.corrupt_params import image_corruption, resolve_params
 from noisebench.generators.image_inputs import seed_suffix
 from noisebench.safety.bounds import check_seed
 

@@ -25,16 +25,8 @@ from noisebench.defaults import DEFAULT_OUT  # re-exported: nb.build and the CLI
 from noisebench.errors import UserError
 from noisebench.format.reader import open_file
 from noisebench.generators.builds.cifar10c import build_cifar10_c, build_release, resolve_names
-from noisebench.generators.builds.corrupt import (
-    build_corrupt,
-    build_corruption,
-    file_kind,
-    kind_setting,
-    parse_param_args,
-    parse_severities,
-    plan_corrupt,
-    planned_paths,
-)
+from noisebench.generators.builds.corrupt import build_corrupt, file_kind, kind_setting, plan_corrupt, planned_paths
+from noisebench.generators.builds.corrupt_params import build_corruption, parse_param_args, parse_severities
 from noisebench.generators.builds.images import build_split_clean
 from noisebench.generators.image_inputs import clean_name, precheck_outputs, predicted_name, resolve_source
 from noisebench.generators.synth.files import build as build_synth

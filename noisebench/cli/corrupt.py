@@ -75,7 +75,7 @@ def _print_list() -> None:
     from collections import Counter
 
     from noisebench.corruptors.sets import corruption_spec
-    from noisebench.generators.builds.corrupt import format_value, image_corruption_names, non_image_corruptions
+    from noisebench.generators.builds.corrupt_params import format_value, image_corruption_names, non_image_corruptions
 
     def row(sev) -> str:
         return "; ".join(f"{s}: " + ", ".join(f"{k}={format_value(v)}" for k, v in p.items()) for s, p in sorted(sev.items()))

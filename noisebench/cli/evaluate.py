@@ -70,7 +70,7 @@ def evaluate(
     data digests and the preprocessing; `noisebench report` shows them beside trained models and `noisebench
     export --format robustbench-json` writes RobustBench's leaderboard JSON."""
     from noisebench.api.evaluate import evaluate as nb_evaluate
-    from noisebench.generators.builds.corrupt import parse_severities
+    from noisebench.generators.builds.corrupt_params import parse_severities
 
     norm = (_floats(normalize[0], "MEAN"), _floats(normalize[1], "STD")) if normalize else None
     res = nb_evaluate(model, data=data, corruptions=corruptions, severity=parse_severities(severity),

@@ -13,7 +13,7 @@ def run_testtime(*, data, suite, datasets_dir, activations, seeds, overrides, kn
                  corruptions, severity, baseline, official, executor=None) -> None:
     """`executor(checkpoint_root)` gives the executor (default: this machine, `jobs` processes)."""
     from noisebench.generators.builds.cifar10c import release_names, resolve_names
-    from noisebench.generators.builds.corrupt import parse_severities
+    from noisebench.generators.builds.corrupt_params import parse_severities
     from noisebench.harness.activations.resolve import resolve_activation
     from noisebench.harness.report.data import run_setting
     from noisebench.harness.report.testtime import collect_testtime, summary_text
