@@ -20,10 +20,9 @@ from pathlib import Path
 
 from noisebench.errors import UserError
 from noisebench.format.reader import open_file
+from noisebench.format.spec import FILE_KINDS
 from noisebench.harness.run.recipes import SHAPE_KEY, Recipe, recipe_for
 
-# kinds whose corruption changes the training targets (train/y is then not compared)
-LABEL_CORRUPTING_KINDS = ("mnist-flip", "synth", "label-noise")
 SPLIT_FIELDS = ("method", "seed", "val_size", "n_train", "n_val", "n_test", "val_indices_sha256")
 
 
@@ -93,7 +92,7 @@ def twin_differences(clean: str | Path, dirty: str | Path) -> list[str]:
     both(a["class_names"], b["class_names"], "class names")
     kind = mb.get("kind")
     for s in sorted(set(a["splits"]) & set(b["splits"])):
-        if s == "train" and kind in LABEL_CORRUPTING_KINDS:
+        if s == "train" and kind in FILE_KINDS and FILE_KINDS[kind].train_labels_differ:
             continue  # the corruption itself
         n = f"{s}/y"
         ca, cb = a["checksums"].get(n), b["checksums"].get(n)

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import hashlib
 import json
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
@@ -18,7 +19,30 @@ import numpy as np
 FORMAT_MAGIC = "noisebench-dataset"
 FORMAT_VERSION = 2  # 2: val split everywhere, `split`, `source_fingerprint`, `metadata_sha256`
 MIN_FORMAT_VERSION = 2  # older files are refused with the command that rebuilds them
-KINDS = ("synth", "psi", "mnist-flip", "clean", "corrupt", "corrupt-test", "label-noise")
+
+
+@dataclass(frozen=True)
+class FileKind:
+    """What the format says of one file kind: the dataset card's title (``{src}``, ``{corruption}`` and
+    ``{variant}`` filled in from the file) and whether its training labels or targets differ from its clean
+    twin's (the corruption is on them, so twin checks do not compare train/y)."""
+
+    title: str
+    train_labels_differ: bool = False
+
+
+# The file kinds, declared once: a file of another kind is refused; the writer of each is one build module
+# (generators/builds/*.py, generators/synth/files.py, generators/cifar_n.py).
+FILE_KINDS = {
+    "synth": FileKind("hidden-function regression dataset ({variant})", train_labels_differ=True),
+    "psi": FileKind("ψ-corrupted (photon-limited Poisson noise) copy of {src}"),
+    "mnist-flip": FileKind("label-flipped copy of {src}", train_labels_differ=True),
+    "clean": FileKind("clean reference copy of {src}"),
+    "corrupt": FileKind("{corruption}-corrupted copy of {src}"),
+    "corrupt-test": FileKind("{corruption}-corrupted test set of {src} (test only, by severity)"),
+    "label-noise": FileKind("{src} with real human label noise (CIFAR-N)", train_labels_differ=True),
+}
+KINDS = tuple(FILE_KINDS)
 SPLITS = ("train", "val", "test")
 
 # Compression chosen by measurement (bench/compression.py, bench/RESULTS.md): integer data

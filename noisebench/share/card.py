@@ -12,20 +12,12 @@ import math
 from pathlib import Path
 
 from noisebench.errors import UserError
+from noisebench.format.spec import FILE_KINDS
 from noisebench.share.croissant import croissant_jsonld
 from noisebench.share.facts import class_names, describe
 from noisebench.share.files import atomic_write_bytes, check_new_path
 from noisebench.share.provenance import build_command, corruption_lines, params_json, source_info
 
-KIND_TITLES = {
-    "corrupt": "{corruption}-corrupted copy of {src}",
-    "corrupt-test": "{corruption}-corrupted test set of {src} (test only, by severity)",
-    "psi": "ψ-corrupted (photon-limited Poisson noise) copy of {src}",
-    "mnist-flip": "label-flipped copy of {src}",
-    "label-noise": "{src} with real human label noise (CIFAR-N)",
-    "synth": "hidden-function regression dataset ({variant})",
-    "clean": "clean reference copy of {src}",
-}
 # Root attributes rendered in their own sections; every other attribute goes to "Other attributes".
 SHOWN = {"noisebench_format", "format_version", "noisebench_version", "kind", "variant", "task", "params", "seed",
          "created", "source", "pair_key", "checksums", "dataset", "num_classes", "class_names", "clean_reference",
@@ -112,7 +104,7 @@ def _load_snippet(facts: dict) -> list[str]:
 def render_card(facts: dict, src: dict) -> str:
     m = facts["meta"]
     kind = facts["kind"]
-    title = KIND_TITLES.get(kind, "noisebench dataset of kind {kind}").format(
+    title = (FILE_KINDS[kind].title if kind in FILE_KINDS else "noisebench dataset of kind {kind}").format(
         src=src["title"], variant=m.get("variant", "?"), kind=kind, corruption=m.get("corruption", kind))
     names = class_names(facts)
     L = [f"# {facts['stem']}: {title}", "",
