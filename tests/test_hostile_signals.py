@@ -18,7 +18,7 @@ import pytest
 sys.path.insert(0, str(Path(__file__).parent))
 from hostile_helpers import ENV, ROOT, _assert_no_partial_files, _temps, hostile_inputs  # noqa: E402,F401
 from official_format_fixtures import write_cifar10_batches  # noqa: E402
-from test_reliability_interrupt import _spawn  # noqa: E402
+from test_reliability_interrupt import _spawn, spawn_pausing  # noqa: E402
 
 
 @pytest.fixture(scope="module")
@@ -47,23 +47,6 @@ def _interrupted_line(err: str, sig: int) -> None:
     assert "Traceback" not in err
 
 
-# `noisebench ARGS` that sleeps after placing cifar10-psi16.h5 (the signal interrupts the sleep)
-_PAUSE_AFTER_PSI16 = """
-import sys, time
-from noisebench.format.writer import DatasetWriter
-_exit = DatasetWriter.__exit__
-def _paused_exit(self, *exc):
-    done = _exit(self, *exc)
-    if exc[0] is None and self.path.name == "cifar10-psi16.h5":
-        time.sleep(120)
-    return done
-DatasetWriter.__exit__ = _paused_exit
-sys.argv = ["noisebench", *sys.argv[1:]]
-from noisebench.cli import main
-main()
-"""
-
-
 @pytest.mark.parametrize("sig,code", [(signal.SIGTERM, 143), (signal.SIGINT, 130)])
 def test_signal_during_synth_build(tmp_path, sig, code):
     out = tmp_path / "out"
@@ -80,8 +63,8 @@ def test_sigterm_mid_psi_keeps_finished_levels_and_resumes(cli, tmp_path):
     args = ("make", "psi", "--level", "16", "--level", "8", "--level", "4", "--source", src, "--no-verify",
             "--workers", "1", "--out", out)
     # the command pauses once ψ 16 is placed, so the signal lands between levels however fast the build is
-    proc = subprocess.Popen([sys.executable, "-c", _PAUSE_AFTER_PSI16, *map(str, args)], env=ENV,
-                            stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, start_new_session=True)
+    proc = spawn_pausing("noisebench.format.writer:DatasetWriter.__exit__",
+                         "args[0] is None and self.path.name == 'cifar10-psi16.h5'", *args)
     rc, err = _signal_when(proc, lambda: (out / "cifar10-psi16.h5").exists(), signal.SIGTERM)
     assert rc == 143
     _interrupted_line(err, signal.SIGTERM)

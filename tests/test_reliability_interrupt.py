@@ -28,6 +28,37 @@ def _spawn(*args: str) -> subprocess.Popen:
                             stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, start_new_session=True)
 
 
+# `noisebench ARGS` with one method wrapped to sleep after a call for which WHEN holds (a Python expression of
+# `self`, `args` and `calls`, the number of calls so far): a signal sent once the pause is reached lands at
+# that point however fast the command runs, so the test does not race the command.
+_PAUSING = """
+import importlib, sys, time
+target, when = sys.argv[1:3]
+module, _, attr = target.partition(":")
+owner_name, _, method = attr.rpartition(".")
+owner = getattr(importlib.import_module(module), owner_name)
+original = getattr(owner, method)
+calls = 0
+def paused(self, *args, **kw):
+    global calls
+    out = original(self, *args, **kw)
+    calls += 1
+    if eval(when):
+        time.sleep(120)
+    return out
+setattr(owner, method, paused)
+sys.argv = ["noisebench", *sys.argv[3:]]
+from noisebench.cli import main
+main()
+"""
+
+
+def spawn_pausing(target: str, when: str, *args) -> subprocess.Popen:
+    """Like `_spawn`, pausing after `target` ("module:Class.method") returns from a call where `when` holds."""
+    return subprocess.Popen([sys.executable, "-c", _PAUSING, target, when, *map(str, args)], env=ENV,
+                            stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, start_new_session=True)
+
+
 def _kill_when(proc: subprocess.Popen, ready, timeout: float = 90.0) -> None:
     """SIGKILL `proc` as soon as ready() is true (fail if it exits or times out first)."""
     deadline = time.monotonic() + timeout
@@ -80,7 +111,9 @@ def test_sigkill_psi_build_then_rerun(cli, tmp_path):
     src = write_cifar10_batches(tmp_path / "src", n_train=1500, n_test=300)
     out = tmp_path / "out"
     args = ("make", "psi", "--level", "16", "--level", "8", "--source", src, "--no-verify", "--workers", "1", "--out", out)
-    proc = _spawn(*args)
+    # paused once ψ 16's temp file is open: the kill lands mid-build, with nothing placed
+    proc = spawn_pausing("noisebench.format.writer:DatasetWriter.__enter__", "self.path.name == 'cifar10-psi16.h5'",
+                         *args)
     _kill_when(proc, lambda: out.is_dir() and any(".cifar10-psi" in p.name for p in _temps(out)))
     assert _temps(out)
     _assert_no_partial_files(out)
@@ -147,10 +180,10 @@ def test_sigkill_robustness_mid_grid_then_resume(cli, tmp_path):
     db = tmp_path / "r.db"
     args = ("robustness", "--activation", "relu", "--data", dirty, "--seeds", "1", "--epochs", "1",
             "--device", "cpu", "--db", db)
-    proc = _spawn(*args)
+    proc = spawn_pausing("noisebench.harness.results.db:ResultsDB.record", "calls == 1", *args)  # after run 1
     _kill_when(proc, lambda: _db_count(db) >= 1, timeout=120)
     n_before = _db_count(db)
-    assert 1 <= n_before < 2
+    assert n_before == 1
     with sqlite3.connect(db) as c:
         assert c.execute("PRAGMA integrity_check").fetchone()[0] == "ok"
     r = cli(*args)
