@@ -109,7 +109,7 @@ def _dry_run(p, configs, db: Path, data_dir: Path, force: bool, measure: bool) -
 
 def _export(p, specs, target: Path, force: bool) -> None:
     from noisebench.format.writer import check_output_path
-    from noisebench.harness.studies.export import grids_toml
+    from noisebench.harness.studies.grid_file import grids_toml
 
     check_output_path(target, force)
     text = grids_toml(p, specs)
