@@ -30,16 +30,13 @@ def _num(v: Any) -> str:
 
 def official_source(source: dict) -> str | None:
     """The registered official source whose `provenance_kind` is the file's `source.kind` (cifar10, svhn, ...)."""
-    kind = str((source or {}).get("kind"))
     try:
-        from noisebench.registry import SOURCES
+        from noisebench.registry import source_for_file
 
-        for e in SOURCES.entries():
-            if e.meta.get("official") and e.meta.get("provenance_kind") == kind:
-                return e.name
+        e = source_for_file(source)
     except Exception:  # noqa: BLE001 - a broken plug-in must not stop a card
         return None
-    return None
+    return e.name if e is not None and e.meta.get("official") else None
 
 
 def _source_flags(meta: dict, source: dict, default: str, card: bool) -> list[str]:

@@ -12,7 +12,7 @@ from collections.abc import Mapping
 from dataclasses import dataclass, replace
 
 from noisebench.errors import UserError
-from noisebench.registry import SOURCES
+from noisebench.registry import SOURCES, source_for_file
 
 
 @dataclass(frozen=True)
@@ -88,12 +88,9 @@ def source_of(meta_or_dataset) -> str | None:
     (so a ψ, label-flip, CIFAR-100 coarse, SVHN extra or renamed file finds its source without a table),
     else the source named by its ``dataset`` attribute; a string is a source or dataset name."""
     if isinstance(meta_or_dataset, dict):
-        src = meta_or_dataset.get("source")
-        kind = src.get("kind") if isinstance(src, dict) else None
-        if kind:
-            for e in SOURCES.entries():
-                if e.meta.get("provenance_kind") == kind:
-                    return e.name
+        entry = source_for_file(meta_or_dataset.get("source"))
+        if entry is not None:
+            return entry.name
         name = meta_or_dataset.get("dataset")
     else:
         name = meta_or_dataset
@@ -205,10 +202,11 @@ def _same(a, b) -> bool:
         return False
 
 
-def policy_extra(policy: str, knobs: dict, optimizer: str | None = None, dataset=None) -> tuple:
+def policy_extra(policy: str, knobs: dict, optimizer: str | None = None, data=None) -> tuple:
     """RunConfig.extra, fully resolved: only the knobs that matter for this LR policy and optimizer (and
     general ones), and only where they differ from the default the engine would use (the augmentation's
-    default depends on the data: `dataset` is its file's attributes or a source name), so neither an unused knob nor an explicit default changes a run's key."""
+    default depends on the `data`: its file's attributes, or a source name), so neither an unused knob nor an
+    explicit default changes a run's key."""
     keep = set(POLICY_KNOBS.get(policy, ())) | set(GENERAL_KNOBS)
     out = []
     for k, v in knobs.items():
@@ -217,7 +215,7 @@ def policy_extra(policy: str, knobs: dict, optimizer: str | None = None, dataset
         if optimizer is not None and k in OPTIMIZER_KNOBS and optimizer not in OPTIMIZER_KNOBS[k]:
             continue
         if ((k in KNOB_DEFAULTS and _same(v, KNOB_DEFAULTS[k])) or (k == "betas" and _same(v, default_betas(policy)))
-                or (k == "augment" and dataset is not None and v == default_augment(dataset))):
+                or (k == "augment" and data is not None and v == default_augment(data))):
             continue
         out.append((k, v))
     return tuple(sorted(out))

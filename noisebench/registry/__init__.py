@@ -53,6 +53,7 @@ __all__ = [
     "register_model",
     "register_activation",
     "source_hash",
+    "source_for_file",
 ]
 
 NAME_RE = re.compile(r"^[a-z][a-z0-9_]{0,63}$")
@@ -257,6 +258,15 @@ MODELS = Registry("model", ("noisebench.harness.models",), walk=True, spec=Model
 ACTIVATIONS = Registry("activation", ("noisebench.harness.activations",), walk=True, spec=ActivationSpecMeta)
 
 CORRUPTION_TARGETS = ("images", "labels", "tabular")
+
+
+def source_for_file(source: Any) -> Entry | None:
+    """The registered source a file was built from: the one whose ``provenance_kind`` is the `source.kind` the
+    file recorded (whatever the file's dataset name or kind), else None."""
+    kind = source.get("kind") if isinstance(source, Mapping) else None
+    if not kind:
+        return None
+    return next((e for e in SOURCES.entries() if e.meta.get("provenance_kind") == kind), None)
 
 
 def register_corruption(
