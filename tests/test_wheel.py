@@ -21,7 +21,7 @@ _SKIP_ANYWHERE = shutil.ignore_patterns(".venv", ".git", "*.egg-info", "__pycach
 _SKIP_AT_ROOT = {"build", "dist", "datasets_cache", "results"}  # outputs at the root (harness/results/ is code)
 
 
-def SKIP(folder: str, names: list[str]) -> set[str]:
+def _not_copied(folder: str, names: list[str]) -> set[str]:
     skipped = set(_SKIP_ANYWHERE(folder, names))
     return skipped | (_SKIP_AT_ROOT & set(names) if Path(folder) == ROOT else set())
 
@@ -44,7 +44,7 @@ def wheel_env(tmp_path_factory):
                     "(make test installs the test extra, which brings setuptools>=77)")
     tmp = tmp_path_factory.mktemp("wheel")
     src = tmp / "src"
-    shutil.copytree(ROOT, src, ignore=SKIP)  # a clean copy: the build writes build/ and *.egg-info beside it
+    shutil.copytree(ROOT, src, ignore=_not_copied)  # a clean copy: the build writes build/ and *.egg-info beside it
     subprocess.run([sys.executable, "-m", "pip", "wheel", "--no-deps", "--no-build-isolation", "--no-index", "-q",
                     "-w", str(tmp / "dist"), str(src)], check=True, capture_output=True, timeout=600)
     (whl,) = (tmp / "dist").glob("noisebench-*.whl")
